@@ -1,0 +1,1 @@
+"""Rooms: one pycrdt Doc with its peers and awareness, the registry, and the stores."""

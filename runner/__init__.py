@@ -1,0 +1,1 @@
+"""Code execution through Judge0 (not built yet, see issue 7)."""

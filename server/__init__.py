@@ -1,0 +1,1 @@
+"""The Starlette app: websocket endpoint, health, metrics, settings and CLI."""
