@@ -1,0 +1,131 @@
+"""The production store: MongoDB through pymongo's synchronous client.
+
+Collections:
+
+- ``updates``: ``{room, seq, data}``, one document per flushed batch, unique on (room, seq);
+- ``snapshots``: ``{_id: room, upto, gen, chunks}``, the pointer to the current snapshot;
+- ``snapshot_chunks``: ``{room, gen, i, data}``, the snapshot cut into pieces, because
+  a MongoDB document is capped at 16 MB and a large room's snapshot need not be.
+
+Compaction writes the new generation's chunks first, then swings the pointer,
+then deletes the old chunks and the covered batches. A crash at any step leaves
+a loadable room: ``load`` reads only the generation the pointer names and only
+batches after ``upto``. No multi-document transaction (and so no replica set)
+is needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pymongo import ASCENDING, MongoClient
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from rooms.store import StoredRoom, StoreError, decode_batch, encode_batch
+
+CHUNK_BYTES = 8 * 1024 * 1024
+TIMEOUT_MS = 5000
+
+
+class MongoStore:
+    def __init__(self, client: Any, database: str = "codementor") -> None:
+        self._client = client
+        db = client[database]
+        self._updates = db["updates"]
+        self._snapshots = db["snapshots"]
+        self._chunks = db["snapshot_chunks"]
+        try:
+            self._updates.create_index([("room", ASCENDING), ("seq", ASCENDING)], unique=True)
+            self._chunks.create_index(
+                [("room", ASCENDING), ("gen", ASCENDING), ("i", ASCENDING)], unique=True
+            )
+        except PyMongoError as exc:
+            raise StoreError(f"cannot prepare MongoDB collections: {exc}") from exc
+
+    @classmethod
+    def from_url(cls, url: str) -> MongoStore:
+        """Connect with bounded timeouts; the database is the URL's path, else ``codementor``."""
+        client: MongoClient[dict[str, Any]] = MongoClient(
+            url,
+            serverSelectionTimeoutMS=TIMEOUT_MS,
+            connectTimeoutMS=TIMEOUT_MS,
+            socketTimeoutMS=2 * TIMEOUT_MS,
+        )
+        name = client.get_default_database(default="codementor").name
+        return cls(client, name)
+
+    def load(self, room: str) -> StoredRoom:
+        try:
+            pointer = self._snapshots.find_one({"_id": room})
+            stored = StoredRoom()
+            if pointer is not None:
+                stored.snapshot = self._read_snapshot(room, pointer)
+                stored.snapshot_upto = stored.last_seq = int(pointer["upto"])
+            cursor = self._updates.find(
+                {"room": room, "seq": {"$gt": stored.snapshot_upto}}
+            ).sort("seq", ASCENDING)
+            for doc in cursor:
+                stored.updates.extend(decode_batch(bytes(doc["data"])))
+                stored.last_seq = int(doc["seq"])
+        except PyMongoError as exc:
+            raise StoreError(f"cannot read room {room!r}: {exc}") from exc
+        return stored
+
+    def _read_snapshot(self, room: str, pointer: dict[str, Any]) -> bytes:
+        chunks = list(
+            self._chunks.find({"room": room, "gen": pointer["gen"]}).sort("i", ASCENDING)
+        )
+        if len(chunks) != pointer["chunks"]:
+            raise StoreError(
+                f"room {room!r}: snapshot has {len(chunks)} of {pointer['chunks']} chunks"
+            )
+        return b"".join(bytes(c["data"]) for c in chunks)
+
+    def append(self, room: str, updates: Sequence[bytes]) -> int:
+        blob = encode_batch(updates)
+        try:
+            for _ in range(5):
+                seq = self._last_seq(room) + 1
+                try:
+                    self._updates.insert_one({"room": room, "seq": seq, "data": blob})
+                    return seq
+                except DuplicateKeyError:
+                    continue  # another writer took this seq; read again
+        except PyMongoError as exc:
+            raise StoreError(f"cannot append to room {room!r}: {exc}") from exc
+        raise StoreError(f"cannot append to room {room!r}: sequence contention")
+
+    def _last_seq(self, room: str) -> int:
+        last = self._updates.find_one({"room": room}, sort=[("seq", -1)])
+        pointer = self._snapshots.find_one({"_id": room})
+        return max(int(last["seq"]) if last else 0, int(pointer["upto"]) if pointer else 0)
+
+    def compact(self, room: str, snapshot: bytes, upto: int) -> None:
+        try:
+            old = self._snapshots.find_one({"_id": room})
+            gen = int(old["gen"]) + 1 if old else 1
+            pieces = [snapshot[i : i + CHUNK_BYTES] for i in range(0, len(snapshot), CHUNK_BYTES)]
+            pieces = pieces or [b""]
+            self._chunks.delete_many({"room": room, "gen": gen})  # debris of a crashed attempt
+            self._chunks.insert_many(
+                [{"room": room, "gen": gen, "i": i, "data": p} for i, p in enumerate(pieces)]
+            )
+            self._snapshots.replace_one(
+                {"_id": room},
+                {"_id": room, "upto": upto, "gen": gen, "chunks": len(pieces)},
+                upsert=True,
+            )
+            self._chunks.delete_many({"room": room, "gen": {"$lt": gen}})
+            self._updates.delete_many({"room": room, "seq": {"$lte": upto}})
+        except PyMongoError as exc:
+            raise StoreError(f"cannot compact room {room!r}: {exc}") from exc
+
+    def ping(self) -> None:
+        try:
+            self._client.admin.command("ping")
+        except PyMongoError as exc:
+            raise StoreError(f"MongoDB unavailable: {exc}") from exc
+
+    def close(self) -> None:
+        self._client.close()

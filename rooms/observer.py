@@ -1,0 +1,39 @@
+"""Hooks the room core calls at measurable moments.
+
+The room knows nothing of Prometheus: ``server.metrics`` subclasses this and
+counts. The base class does nothing, so tests and tools can use rooms bare.
+"""
+
+from __future__ import annotations
+
+
+class RoomObserver:
+    def frame_received(self, frame: bytes) -> None:
+        """Called for every frame a peer sent, before parsing."""
+
+    def frame_rejected(self, reason: str) -> None:
+        """A frame was refused (malformed, oversize, unknown type, undecodable)."""
+
+    def update_applied(self, seconds: float) -> None:
+        """Time spent in ``Doc.apply_update`` for one incoming update."""
+
+    def fanned_out(self, seconds: float) -> None:
+        """From an update's receipt to its enqueue on the last local peer."""
+
+    def peer_dropped(self, reason: str) -> None:
+        """A peer was closed by the server for being too slow or over a bound."""
+
+    def flushed(self, seconds: float, updates: int) -> None:
+        """A batch of updates reached the store."""
+
+    def flush_failed(self) -> None:
+        """The store refused a batch; it stays pending and is retried."""
+
+    def compacted(self, seconds: float) -> None:
+        """A room's log was folded into a new snapshot."""
+
+    def room_loaded(self, seconds: float) -> None: ...
+
+    def room_load_failed(self) -> None: ...
+
+    def room_unloaded(self) -> None: ...

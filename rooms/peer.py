@@ -1,0 +1,91 @@
+"""A peer as the room sees it: an identity, its options, and a bounded outbox.
+
+The room never awaits a peer. It appends frames to the peer's outbox and moves
+on; the transport (``server.websocket``) drains the outbox at the peer's own
+pace. A peer whose outbox passes its bound is closed with 1013 (try again
+later): the y-websocket client reconnects and resyncs with Step1/Step2, so
+nothing is lost, and no other peer waits for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from crdt.protocol import CLOSE_TRY_AGAIN_LATER
+
+_ids = itertools.count(1)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueLimits:
+    max_frames: int = 1000
+    max_bytes: int = 8 * 1024 * 1024
+
+
+class Peer:
+    """One participant in one room. Transports subclass nothing: they drain ``outbox``."""
+
+    def __init__(
+        self, *, limits: QueueLimits = QueueLimits(), wants_receipts: bool = False
+    ) -> None:
+        self.id = next(_ids)
+        self.limits = limits
+        self.wants_receipts = wants_receipts
+        self.outbox: deque[bytes] = deque()
+        self.queued_bytes = 0
+        self.last_enqueued = time.monotonic()
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self.on_close: Callable[[], None] | None = None  # set by the transport
+        self._wakeup = asyncio.Event()
+
+    @property
+    def closed(self) -> bool:
+        return self.close_code is not None
+
+    def send(self, frame: bytes) -> bool:
+        """Queue a frame. Returns False (and closes the peer on overflow) if it was not queued."""
+        if self.close_code is not None:
+            return False
+        size = len(frame)
+        if (
+            len(self.outbox) >= self.limits.max_frames
+            or self.queued_bytes + size > self.limits.max_bytes
+        ):
+            self.close(CLOSE_TRY_AGAIN_LATER, "send queue full: peer too slow")
+            return False
+        self.outbox.append(frame)
+        self.queued_bytes += size
+        self.last_enqueued = time.monotonic()
+        self._wakeup.set()
+        return True
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Ask the transport to close with ``code``; queued frames are discarded."""
+        if self.close_code is None:
+            self.close_code = code
+            self.close_reason = reason
+            self.outbox.clear()
+            self.queued_bytes = 0
+            self._wakeup.set()
+            if self.on_close is not None:
+                self.on_close()
+
+    async def next_frame(self) -> bytes | None:
+        """Wait for the oldest queued frame and take it. Returns None once the peer is closed.
+
+        Frames leave the queue one at a time, so the bound also covers what waits
+        behind a send that is blocked on a slow socket."""
+        while not self.outbox:
+            if self.close_code is not None:
+                return None
+            self._wakeup.clear()
+            await self._wakeup.wait()
+        frame = self.outbox.popleft()
+        self.queued_bytes -= len(frame)
+        return frame

@@ -1,0 +1,145 @@
+"""The rooms of one process: load on first join, keep alive, unload when idle.
+
+A room is registered only after its document loaded completely. If loading
+fails, every peer waiting for it gets ``RoomLoadError`` (the server closes them
+with 1011 so they retry later) and nothing is written: a failed load can never
+turn into an empty document that overwrites stored content.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+
+from pycrdt import Doc
+
+from crdt.protocol import CLOSE_SERVICE_RESTART
+from rooms.observer import RoomObserver
+from rooms.peer import Peer
+from rooms.persistence import PersistenceSettings, StoreWorker
+from rooms.room import Room
+from rooms.store import Store
+
+log = logging.getLogger("codementor.registry")
+
+
+class RoomLoadError(Exception):
+    """The room's stored history could not be read or applied."""
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrySettings:
+    idle_unload_seconds: float = 30.0
+    keepalive_seconds: float = 15.0
+    persistence: PersistenceSettings = field(default_factory=PersistenceSettings)
+
+    @property
+    def tick_seconds(self) -> float:
+        return max(0.05, min(1.0, self.idle_unload_seconds / 4, self.keepalive_seconds / 4))
+
+
+class RoomRegistry:
+    def __init__(
+        self, store: Store, settings: RegistrySettings, observer: RoomObserver | None = None
+    ) -> None:
+        self.settings = settings
+        self.rooms: dict[str, Room] = {}
+        self.worker = StoreWorker(store)
+        self._observer = observer or RoomObserver()
+        self._loading: dict[str, asyncio.Task[Room]] = {}
+        self._unloading: dict[str, asyncio.Task[None]] = {}
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._sweeper = asyncio.create_task(self._sweep(), name="room-sweeper")
+
+    async def join(self, name: str, peer: Peer) -> Room:
+        """Put ``peer`` into room ``name``, loading the room if needed."""
+        while True:
+            if name in self._unloading:
+                await asyncio.shield(self._unloading[name])
+                continue
+            room = self.rooms.get(name)
+            if room is not None:
+                room.join(peer)
+                return room
+            loading = self._loading.get(name)
+            if loading is None:
+                loading = asyncio.create_task(self._load(name), name=f"load:{name}")
+                self._loading[name] = loading
+            await asyncio.shield(loading)
+
+    async def _load(self, name: str) -> Room:
+        started = time.perf_counter()
+        try:
+            stored = await self.worker.run(self.worker.store.load, name)
+            doc = Doc()
+            if stored.snapshot is not None:
+                doc.apply_update(stored.snapshot)
+            for update in stored.updates:
+                doc.apply_update(update)
+        except Exception as exc:
+            self._observer.room_load_failed()
+            log.exception("room_load_failed room=%s", name)
+            raise RoomLoadError(f"room {name!r} could not be loaded") from exc
+        finally:
+            self._loading.pop(name, None)
+        room = Room(
+            name, doc, stored, self.worker, self.settings.persistence, self._observer
+        )
+        room.start()
+        self.rooms[name] = room
+        self._observer.room_loaded(time.perf_counter() - started)
+        return room
+
+    def leave(self, room: Room, peer: Peer) -> None:
+        room.leave(peer)
+
+    async def _sweep(self) -> None:
+        settings = self.settings
+        while True:
+            await asyncio.sleep(settings.tick_seconds)
+            now = time.monotonic()
+            for name, room in list(self.rooms.items()):
+                if room.peers:
+                    room.send_keepalives(now, settings.keepalive_seconds)
+                elif (
+                    now - room.empty_since >= settings.idle_unload_seconds
+                    and name not in self._unloading
+                ):
+                    task = asyncio.create_task(self._unload(room), name=f"unload:{name}")
+                    self._unloading[name] = task
+
+    async def _unload(self, room: Room) -> None:
+        """Flush and drop an empty room. A room whose flush fails stays loaded."""
+        try:
+            if await room.writer.close():
+                if not room.peers:
+                    del self.rooms[room.name]
+                    self._observer.room_unloaded()
+                    return
+            room.empty_since = time.monotonic()
+            room.writer.start()
+        finally:
+            self._unloading.pop(room.name, None)
+
+    async def close(self) -> None:
+        """Clean shutdown: close every peer with 1012 (clients reconnect), flush every room."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        for task in list(self._unloading.values()):
+            with contextlib.suppress(Exception):
+                await task
+        for room in list(self.rooms.values()):
+            await room.close(CLOSE_SERVICE_RESTART, "server shutting down")
+        self.rooms.clear()
+        await self.worker.close()
+
+    async def check_store(self, timeout: float = 2.0) -> None:
+        """Raise unless the store answers within ``timeout`` seconds."""
+        await asyncio.wait_for(self.worker.run(self.worker.store.ping), timeout)

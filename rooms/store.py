@@ -1,0 +1,69 @@
+"""The persistence contract every store implements, and the batch encoding they share.
+
+A room's history is a snapshot (a full v1 update, or none) plus a log of update
+batches with increasing sequence numbers. ``compact`` replaces the snapshot and
+drops the batches it covers; ``load`` returns the snapshot and every batch after
+it. Stores are synchronous and are called from one worker thread (see
+``rooms.persistence``), so implementations need no locking of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from crdt.protocol import ProtocolError, Reader, var_bytes
+
+
+class StoreError(Exception):
+    """The store could not do what was asked. Never means "the room is empty"."""
+
+
+class CorruptDataError(StoreError):
+    """Stored bytes that cannot be decoded. The room must not be served."""
+
+
+@dataclass(slots=True)
+class StoredRoom:
+    snapshot: bytes | None = None
+    snapshot_upto: int = 0  # the last batch sequence number the snapshot covers
+    updates: list[bytes] = field(default_factory=list)  # after the snapshot, in order
+    last_seq: int = 0
+
+    @property
+    def is_empty(self) -> bool:
+        return self.snapshot is None and not self.updates
+
+
+class Store(Protocol):
+    def load(self, room: str) -> StoredRoom: ...
+
+    def append(self, room: str, updates: Sequence[bytes]) -> int:
+        """Durably append one batch; return its sequence number."""
+        ...
+
+    def compact(self, room: str, snapshot: bytes, upto: int) -> None:
+        """Store ``snapshot`` as covering every batch up to ``upto`` and delete those batches."""
+        ...
+
+    def ping(self) -> None:
+        """Raise ``StoreError`` unless the store answers."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def encode_batch(updates: Sequence[bytes]) -> bytes:
+    return b"".join(var_bytes(u) for u in updates)
+
+
+def decode_batch(blob: bytes) -> list[bytes]:
+    reader = Reader(blob)
+    out: list[bytes] = []
+    try:
+        while not reader.at_end():
+            out.append(reader.read_var_bytes())
+    except ProtocolError as exc:
+        raise CorruptDataError(f"undecodable update batch: {exc.reason}") from exc
+    return out

@@ -1,0 +1,88 @@
+"""The Starlette application: routes, lifespan, and the store it is wired to."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+
+from rooms.mongo_store import MongoStore
+from rooms.registry import RoomRegistry
+from rooms.sqlite_store import SQLiteStore
+from rooms.store import Store
+from server.metrics import Metrics
+from server.settings import Settings
+from server.websocket import websocket_endpoint
+
+log = logging.getLogger("codementor.app")
+
+SQLITE_FILE = "codementor.sqlite3"
+
+
+def open_store(settings: Settings) -> Store:
+    if settings.mongo_url:
+        return MongoStore.from_url(settings.mongo_url)
+    return SQLiteStore(settings.data_dir / SQLITE_FILE)
+
+
+async def healthz(request: Request) -> Response:
+    """The process and its event loop answer. No dependency checks."""
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    """Ready when the store answers."""
+    registry: RoomRegistry = request.app.state.registry
+    try:
+        await registry.check_store()
+    except Exception as exc:
+        return JSONResponse(
+            {"status": "unavailable", "checks": {"store": f"error: {type(exc).__name__}"}},
+            status_code=503,
+        )
+    return JSONResponse({"status": "ready", "checks": {"store": "ok"}})
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    metrics: Metrics = request.app.state.metrics
+    return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def create_app(settings: Settings, store: Store | None = None) -> Starlette:
+    """Build the app. ``store`` defaults to the one the settings choose."""
+    metrics = Metrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        registry = RoomRegistry(
+            store if store is not None else open_store(settings),
+            settings.registry_settings(),
+            metrics,
+        )
+        app.state.registry = registry
+        await registry.start()
+        log.info("started host=%s port=%d store=%s", settings.host, settings.port,
+                 "mongodb" if settings.mongo_url else "sqlite")
+        try:
+            yield
+        finally:
+            await registry.close()
+            log.info("stopped: every room flushed")
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics_endpoint),
+            WebSocketRoute("/ws/{room:path}", websocket_endpoint),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    return app

@@ -1,0 +1,147 @@
+"""Prometheus metrics, all prefixed ``codementor_``, in a registry per app.
+
+A registry per app (not the global one) lets tests run several apps in one
+process. Label values come from small fixed sets (message types, reasons):
+never a room name or user id, whose cardinality is unbounded.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from rooms.observer import RoomObserver
+
+# Latency buckets from 50 microseconds to 10 seconds.
+FAST_BUCKETS = (
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+    0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
+
+_SYNC_TYPES = {0: "sync_step1", 1: "sync_step2", 2: "sync_update"}
+_TYPES = {1: "awareness", 2: "auth", 3: "query_awareness", 100: "save_receipt"}
+
+
+def frame_type(frame: bytes) -> str:
+    """The message type of a frame, for labels: cheap, never raises."""
+    if not frame:
+        return "empty"
+    if frame[0] == 0:
+        return _SYNC_TYPES.get(frame[1], "other") if len(frame) > 1 else "other"
+    return _TYPES.get(frame[0], "other")
+
+
+LABELS = ("sync_step1", "sync_step2", "sync_update", "awareness", "auth")
+LABELS += ("query_awareness", "save_receipt", "other", "empty")
+
+
+class Metrics(RoomObserver):
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.connections = Gauge(
+            "codementor_connections", "Open websocket connections.", registry=r
+        )
+        self.rooms_loaded = Gauge("codementor_rooms_loaded", "Rooms in memory.", registry=r)
+        self.frames = Counter(
+            "codementor_frames",
+            "Websocket frames by direction and message type.",
+            ["direction", "type"],
+            registry=r,
+        )
+        self.bytes = Counter(
+            "codementor_bytes", "Websocket payload bytes.", ["direction"], registry=r
+        )
+        self.update_apply_seconds = Histogram(
+            "codementor_update_apply_seconds",
+            "Time to apply one incoming update to the room's document.",
+            buckets=FAST_BUCKETS,
+            registry=r,
+        )
+        self.fanout_seconds = Histogram(
+            "codementor_fanout_seconds",
+            "From an update's receipt to its enqueue on the last local peer.",
+            buckets=FAST_BUCKETS,
+            registry=r,
+        )
+        self.store_flush_seconds = Histogram(
+            "codementor_store_flush_seconds",
+            "Time to write one batch of updates to the store.",
+            buckets=FAST_BUCKETS,
+            registry=r,
+        )
+        self.store_flush_failures = Counter(
+            "codementor_store_flush_failures", "Batches the store refused (retried).", registry=r
+        )
+        self.compactions = Histogram(
+            "codementor_store_compaction_seconds",
+            "Time to fold a room's log into a snapshot.",
+            buckets=FAST_BUCKETS,
+            registry=r,
+        )
+        self.room_load_seconds = Histogram(
+            "codementor_room_load_seconds",
+            "Time to load a room from the store.",
+            buckets=FAST_BUCKETS,
+            registry=r,
+        )
+        self.room_load_failures = Counter(
+            "codementor_room_load_failures", "Rooms whose stored history failed to load.", registry=r
+        )
+        self.peers_dropped = Counter(
+            "codementor_peers_dropped",
+            "Peers closed by the server for being too slow or over a bound.",
+            ["reason"],
+            registry=r,
+        )
+        self.frames_rejected = Counter(
+            "codementor_frames_rejected", "Frames refused, by reason.", ["reason"], registry=r
+        )
+        # Pre-bound children: the per-frame path does no label lookups.
+        self._frames_in = {t: self.frames.labels("in", t) for t in LABELS}
+        self._frames_out = {t: self.frames.labels("out", t) for t in LABELS}
+        self._bytes_in = self.bytes.labels("in")
+        self._bytes_out = self.bytes.labels("out")
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def frame_sent(self, frame: bytes) -> None:
+        self._frames_out[frame_type(frame)].inc()
+        self._bytes_out.inc(len(frame))
+
+    # RoomObserver
+
+    def frame_received(self, frame: bytes) -> None:
+        self._frames_in[frame_type(frame)].inc()
+        self._bytes_in.inc(len(frame))
+
+    def frame_rejected(self, reason: str) -> None:
+        self.frames_rejected.labels(reason).inc()
+
+    def update_applied(self, seconds: float) -> None:
+        self.update_apply_seconds.observe(seconds)
+
+    def fanned_out(self, seconds: float) -> None:
+        self.fanout_seconds.observe(seconds)
+
+    def peer_dropped(self, reason: str) -> None:
+        self.peers_dropped.labels(reason).inc()
+
+    def flushed(self, seconds: float, updates: int) -> None:
+        self.store_flush_seconds.observe(seconds)
+
+    def flush_failed(self) -> None:
+        self.store_flush_failures.inc()
+
+    def compacted(self, seconds: float) -> None:
+        self.compactions.observe(seconds)
+
+    def room_loaded(self, seconds: float) -> None:
+        self.room_load_seconds.observe(seconds)
+        self.rooms_loaded.inc()
+
+    def room_load_failed(self) -> None:
+        self.room_load_failures.inc()
+
+    def room_unloaded(self) -> None:
+        self.rooms_loaded.dec()
+

@@ -1,0 +1,145 @@
+"""Every setting, its environment variable, default and meaning, in one table.
+
+The CLI (``server.cli``) builds its ``--help`` and its options from ``FIELDS``,
+so a setting documented here is documented everywhere.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from rooms.peer import QueueLimits
+from rooms.persistence import PersistenceSettings
+from rooms.registry import RegistrySettings
+
+MiB = 1024 * 1024
+
+
+class SettingsError(ValueError):
+    """A setting with a value that cannot work; the message says which and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("./data")
+    mongo_url: str | None = None
+    secret: str | None = None
+    durability_window_ms: int = 100
+    idle_unload_seconds: float = 30.0
+    keepalive_seconds: float = 15.0
+    send_queue_frames: int = 1000
+    send_queue_bytes: int = 8 * MiB
+    max_frame_bytes: int = 8 * MiB
+    compact_updates: int = 500
+    compact_bytes: int = 1 * MiB
+    max_pending_bytes: int = 64 * MiB
+    log_level: str = "info"
+
+    def registry_settings(self) -> RegistrySettings:
+        return RegistrySettings(
+            idle_unload_seconds=self.idle_unload_seconds,
+            keepalive_seconds=self.keepalive_seconds,
+            persistence=PersistenceSettings(
+                durability_window=self.durability_window_ms / 1000,
+                compact_updates=self.compact_updates,
+                compact_bytes=self.compact_bytes,
+                max_pending_bytes=self.max_pending_bytes,
+            ),
+        )
+
+    def queue_limits(self) -> QueueLimits:
+        return QueueLimits(max_frames=self.send_queue_frames, max_bytes=self.send_queue_bytes)
+
+    def validate(self) -> None:
+        """Refuse settings that are unsafe or cannot work."""
+        if not is_loopback(self.host) and not self.secret:
+            raise SettingsError(
+                f"refusing to listen on {self.host}, which is not a loopback address, "
+                "without CODEMENTOR_SECRET: set a secret (e.g. `openssl rand -hex 32`) "
+                "or bind to 127.0.0.1"
+            )
+        positive = {
+            "durability_window_ms": self.durability_window_ms,
+            "idle_unload_seconds": self.idle_unload_seconds,
+            "keepalive_seconds": self.keepalive_seconds,
+            "send_queue_frames": self.send_queue_frames,
+            "send_queue_bytes": self.send_queue_bytes,
+            "max_frame_bytes": self.max_frame_bytes,
+            "compact_updates": self.compact_updates,
+            "compact_bytes": self.compact_bytes,
+            "max_pending_bytes": self.max_pending_bytes,
+        }
+        for name, value in positive.items():
+            if value <= 0:
+                raise SettingsError(f"{env_name(name)} must be positive, got {value}")
+        if not 0 < self.port < 65536:
+            raise SettingsError(f"CODEMENTOR_PORT must be 1-65535, got {self.port}")
+
+
+@dataclass(frozen=True, slots=True)
+class FieldDoc:
+    name: str
+    help: str
+    secret: bool = False
+
+
+FIELDS: tuple[FieldDoc, ...] = (
+    FieldDoc("host", "address to listen on; a non-loopback address requires a secret"),
+    FieldDoc("port", "TCP port"),
+    FieldDoc("data_dir", "directory for the embedded SQLite store (codementor.sqlite3)"),
+    FieldDoc("mongo_url", "MongoDB URL; when set, rooms are stored in MongoDB instead of SQLite"),
+    FieldDoc("secret", "signing secret for access tokens; required off loopback", secret=True),
+    FieldDoc("durability_window_ms", "updates are flushed to the store within this window"),
+    FieldDoc("idle_unload_seconds", "an empty room is flushed and unloaded after this long"),
+    FieldDoc("keepalive_seconds", "an idle peer gets a keep-alive frame after this long"),
+    FieldDoc("send_queue_frames", "per-peer send queue bound in frames; overflow closes 1013"),
+    FieldDoc("send_queue_bytes", "per-peer send queue bound in bytes; overflow closes 1013"),
+    FieldDoc("max_frame_bytes", "largest accepted websocket frame; larger closes 1009"),
+    FieldDoc("compact_updates", "fold the update log into a snapshot after this many updates"),
+    FieldDoc("compact_bytes", "...or after this many bytes of updates"),
+    FieldDoc("max_pending_bytes", "unflushed bytes per room before writers are refused (1013)"),
+    FieldDoc("log_level", "debug, info, warning or error"),
+)
+
+
+def env_name(field: str) -> str:
+    return "CODEMENTOR_" + field.upper()
+
+
+def parser_for(name: str) -> Callable[[str], Any]:
+    """Each setting is parsed as the type of its default (``str`` where that is None)."""
+    default = next(f.default for f in fields(Settings) if f.name == name)
+    return str if default is None else type(default)
+
+
+def from_env(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Settings from ``CODEMENTOR_*`` variables, then ``overrides`` (CLI flags) on top."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        raw = environ.get(env_name(f.name))
+        if raw is None or raw == "":
+            continue
+        parse = parser_for(f.name)
+        try:
+            values[f.name] = parse(raw)
+        except ValueError as exc:
+            raise SettingsError(f"{env_name(f.name)}={raw!r} is not a valid value") from exc
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**values)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
