@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.serverproc import ServerProcess
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """Start servers with custom settings; every one is stopped at teardown."""
+    started: list[ServerProcess] = []
+
+    def start(data_dir: Path | None = None, **env: str) -> ServerProcess:
+        proc = ServerProcess(data_dir or tmp_path / "data", env)
+        started.append(proc)
+        return proc.start()
+
+    yield start
+    for proc in started:
+        if proc.alive():
+            proc.stop()
+
+
+@pytest.fixture
+def server(server_factory: Callable[..., ServerProcess]) -> ServerProcess:
+    return server_factory()

@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+import pytest
+
+from tests.serverproc import ServerProcess
+from tests.yclient import YClient, wait_for
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_two_clients_share_a_room(server: ServerProcess) -> None:
+    async with YClient(server.ws_url("pair")) as a, YClient(server.ws_url("pair")) as b:
+        await a.wait_synced()
+        await b.wait_synced()
+        a.text += "héllo 😀 "
+        await wait_for(lambda: str(b.text) == "héllo 😀 ")
+        b.text.insert(0, "// ")
+        await wait_for(lambda: str(a.text) == "// héllo 😀 ")
