@@ -35,13 +35,18 @@ class MongoStore:
         self._updates = db["updates"]
         self._snapshots = db["snapshots"]
         self._chunks = db["snapshot_chunks"]
-        try:
-            self._updates.create_index([("room", ASCENDING), ("seq", ASCENDING)], unique=True)
-            self._chunks.create_index(
-                [("room", ASCENDING), ("gen", ASCENDING), ("i", ASCENDING)], unique=True
-            )
-        except PyMongoError as exc:
-            raise StoreError(f"cannot prepare MongoDB collections: {exc}") from exc
+        self._indexed = False
+
+    def _ensure_indexes(self) -> None:
+        """Created on first use, not at start: a server must start (and report
+        not ready) while MongoDB is down."""
+        if self._indexed:
+            return
+        self._updates.create_index([("room", ASCENDING), ("seq", ASCENDING)], unique=True)
+        self._chunks.create_index(
+            [("room", ASCENDING), ("gen", ASCENDING), ("i", ASCENDING)], unique=True
+        )
+        self._indexed = True
 
     @classmethod
     def from_url(cls, url: str) -> MongoStore:
@@ -57,6 +62,7 @@ class MongoStore:
 
     def load(self, room: str) -> StoredRoom:
         try:
+            self._ensure_indexes()
             pointer = self._snapshots.find_one({"_id": room})
             stored = StoredRoom()
             if pointer is not None:
@@ -85,6 +91,7 @@ class MongoStore:
     def append(self, room: str, updates: Sequence[bytes]) -> int:
         blob = encode_batch(updates)
         try:
+            self._ensure_indexes()
             for _ in range(5):
                 seq = self._last_seq(room) + 1
                 try:
@@ -103,6 +110,7 @@ class MongoStore:
 
     def compact(self, room: str, snapshot: bytes, upto: int) -> None:
         try:
+            self._ensure_indexes()
             old = self._snapshots.find_one({"_id": room})
             gen = int(old["gen"]) + 1 if old else 1
             pieces = [snapshot[i : i + CHUNK_BYTES] for i in range(0, len(snapshot), CHUNK_BYTES)]

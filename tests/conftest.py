@@ -32,3 +32,12 @@ def server_factory(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
 @pytest.fixture
 def server(server_factory: Callable[..., ServerProcess]) -> ServerProcess:
     return server_factory()
+
+
+@pytest.fixture(scope="module")
+def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One server shared by a module's tests (hypothesis examples cannot use per-test fixtures)."""
+    proc = ServerProcess(tmp_path_factory.mktemp("module-data")).start()
+    yield proc
+    if proc.alive():
+        proc.stop()

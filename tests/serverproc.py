@@ -56,6 +56,7 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                self._log.close()
                 raise RuntimeError(f"server exited with {self.proc.returncode}: {self.log()}")
             try:
                 if httpx.get(self.http_url + "/healthz", timeout=0.5).status_code == 200:
@@ -63,6 +64,7 @@ class ServerProcess:
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
+        self.stop(signal.SIGKILL)
         raise RuntimeError(f"server did not start within {timeout}s: {self.log()}")
 
     def log(self) -> str:
@@ -88,6 +90,12 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             code = self.proc.wait()
+        self._log.close()
+        return code
+
+    def wait_exit(self, timeout: float = 15.0) -> int:
+        assert self.proc is not None
+        code = self.proc.wait(timeout)
         self._log.close()
         return code
 

@@ -70,7 +70,11 @@ class YClient:
         assert self.ws is not None
         with contextlib.suppress(websockets.ConnectionClosed):
             while True:
-                await self.ws.send(await self._outbox.get())
+                frame = await self._outbox.get()
+                try:
+                    await self.ws.send(frame)
+                finally:
+                    self._outbox.task_done()
 
     async def _send_quietly(self, frame: bytes) -> None:
         self._outbox.put_nowait(frame)
@@ -130,7 +134,11 @@ class YClient:
         await self.send_raw(protocol.awareness_frame(payload))
 
     async def close(self) -> None:
+        """Send what is queued, then close (as a browser tab's provider would)."""
         if self._writer is not None:
+            if not self._writer.done():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._outbox.join(), 5)
             self._writer.cancel()
         if self.ws is not None:
             await self.ws.close()

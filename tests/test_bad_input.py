@@ -1,0 +1,154 @@
+"""Bad input closes only the offending socket, with the right code, and changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+import websockets
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from crdt import protocol
+from tests.serverproc import ServerProcess
+from tests.yclient import YClient, wait_for
+
+MAX_FRAME = 64 * 1024
+ERROR_CODES = {1003, 1008, 1009}
+
+
+@pytest.fixture(scope="module")
+def small_frames_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    proc = ServerProcess(
+        tmp_path_factory.mktemp("bad-input"), {"CODEMENTOR_MAX_FRAME_BYTES": str(MAX_FRAME)}
+    ).start()
+    yield proc
+    proc.stop()
+
+
+async def send_and_wait_close(url: str, frame: bytes | str, timeout: float = 5.0) -> int | None:
+    """Send one frame; return the close code, or None if the server kept the socket open."""
+    async with websockets.connect(url, max_size=None, compression=None) as ws:
+        await ws.send(frame)
+        # A valid frame is answered or ignored; a bad one closes. Drain until we know.
+        try:
+            async with asyncio.timeout(timeout):
+                async for _ in ws:
+                    pass
+        except websockets.ConnectionClosed:
+            pass
+        except TimeoutError:
+            return None
+        return ws.close_code
+
+
+async def probe(server: ServerProcess, frame: bytes | str) -> int | None:
+    """Two peers edit a room while a third sends ``frame``. Returns the close code the
+    third got; asserts the others kept working and a rejected frame changed nothing."""
+    room = f"bad-{next(_rooms)}"
+    async with YClient(server.ws_url(room)) as a, YClient(server.ws_url(room)) as b:
+        await a.wait_synced()
+        await b.wait_synced()
+        a.text += "before;"
+        await wait_for(lambda: str(b.text) == "before;")
+        code = await send_and_wait_close(server.ws_url(room), frame, timeout=1.0)
+        if code in ERROR_CODES:
+            async with YClient(server.ws_url(room)) as fresh:
+                await fresh.wait_synced()
+                assert str(fresh.text) == "before;", "a rejected frame changed the document"
+        b.text += "after;"
+        await wait_for(lambda: str(a.text) == "before;after;")
+        assert a.close_code is None and b.close_code is None
+    assert server.alive()
+    return code
+
+
+_rooms = itertools.count()
+
+
+def run(coro: object) -> object:
+    return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("frame", "expected"),
+    [
+        (b"", 1008),  # empty
+        (b"\x00", 1008),  # truncated varint
+        (b"\x00\x02", 1008),  # update without payload
+        (b"\x00\x02\x05ab", 1008),  # length prefix exceeds the frame
+        (b"\x00\x02\xff\xff\xff\xff\xff\xff\xff\xff\xff", 1008),  # varint too long
+        (b"\x00\x07\x00", 1003),  # unknown sync type
+        (b"\x09", 1003),  # unknown message type
+        (b"\x02\x00\x00", 1003),  # auth is server -> client only
+        (b"\x64\x00", 1003),  # save receipts are server -> client only
+        (protocol.update_frame(b"\x01\x02garbage"), 1008),  # undecodable update
+        (protocol.update_frame(b"\x00\x00") + b"\x00", 1008),  # trailing bytes
+        (protocol.sync_step1(b"\xff"), 1008),  # undecodable state vector
+        (protocol.awareness_frame(b"\x01\x01\x01\x03{x}"), 1008),  # awareness not JSON
+        ("a text frame", 1003),
+        (b"\x00\x02" + b"\x00" * (MAX_FRAME + 1), 1009),  # oversize
+    ],
+)
+def test_bad_frame_closes_with_the_right_code(
+    small_frames_server: ServerProcess, frame: bytes | str, expected: int
+) -> None:
+    assert run(probe(small_frames_server, frame)) == expected
+
+
+def test_rejections_are_counted(small_frames_server: ServerProcess) -> None:
+    before = small_frames_server.metric("codementor_frames_rejected_total")
+    run(send_and_wait_close(small_frames_server.ws_url("counted"), b"\x09"))
+    assert small_frames_server.metric("codementor_frames_rejected_total") == before + 1
+
+
+valid_prefixes = st.sampled_from([b"", b"\x00", b"\x00\x00", b"\x00\x01", b"\x00\x02", b"\x01"])
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(prefix=valid_prefixes, body=st.binary(max_size=64))
+def test_generated_frames_never_hurt_the_room(
+    small_frames_server: ServerProcess, prefix: bytes, body: bytes
+) -> None:
+    code = run(probe(small_frames_server, prefix + body))
+    assert code is None or code in ERROR_CODES
+
+
+@pytest.mark.parametrize("name", ["", "a/b", "x" * 129, "bad name", "emoji😀", "..%2f"])
+def test_bad_room_names_are_refused_before_upgrade(
+    small_frames_server: ServerProcess, name: str
+) -> None:
+    async def attempt() -> None:
+        with pytest.raises(websockets.InvalidStatus) as info:
+            async with websockets.connect(small_frames_server.ws_url(name)):
+                pass
+        assert 400 <= info.value.response.status_code < 500
+
+    run(attempt())
+
+
+def test_unknown_http_paths_get_404(small_frames_server: ServerProcess) -> None:
+    assert httpx.get(small_frames_server.http_url + "/nope").status_code == 404
+
+
+def test_bad_setting_values_are_refused(
+    server_factory: Callable[..., ServerProcess],
+) -> None:
+    with pytest.raises(RuntimeError, match="CODEMENTOR_SEND_QUEUE_FRAMES"):
+        server_factory(CODEMENTOR_SEND_QUEUE_FRAMES="many")
+    with pytest.raises(RuntimeError, match="must be positive"):
+        server_factory(CODEMENTOR_MAX_FRAME_BYTES="0")
+
+
+def test_non_loopback_host_without_secret_refuses_to_start(
+    server_factory: Callable[..., ServerProcess],
+) -> None:
+    with pytest.raises(RuntimeError, match="without CODEMENTOR_SECRET"):
+        server_factory(CODEMENTOR_HOST="0.0.0.0")
