@@ -94,7 +94,7 @@ class Reader:
         return self.pos >= len(self.data)
 
     def read_var_uint(self) -> int:
-        """LEB128, at most 8 bytes (53 bits, as Yjs's JavaScript numbers allow)."""
+        """LEB128 of at most 53 bits, the largest integer Yjs's JavaScript numbers hold."""
         value = 0
         shift = 0
         data = self.data
@@ -107,7 +107,7 @@ class Reader:
             if byte < 0x80:
                 return value
             shift += 7
-            if shift > 56:
+            if shift > 49:  # an 8th byte would carry bits past 2**53
                 raise ProtocolError(CLOSE_POLICY_VIOLATION, "varint too long")
 
     def read_var_bytes(self) -> bytes:

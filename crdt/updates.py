@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pycrdt import get_state
+from pycrdt import get_update
 
-from crdt.protocol import Reader
+from crdt.protocol import EMPTY_UPDATE, Reader
 
 
 def decode_state_vector(state_vector: bytes) -> dict[int, int]:
@@ -15,10 +15,15 @@ def decode_state_vector(state_vector: bytes) -> dict[int, int]:
     }
 
 
-def is_integrated(update: bytes, doc_state: dict[int, int]) -> bool:
-    """True when every struct ``update`` inserts is already part of a document whose
-    state vector is ``doc_state``. An update whose dependencies have not arrived is
-    held pending by the document and left out of ``Doc.get_update()``, so a
-    snapshot built from the document alone would drop it."""
-    needed = decode_state_vector(get_state(update))
-    return all(doc_state.get(client, 0) >= clock for client, clock in needed.items())
+def uncovered(update: bytes, state_vector: bytes) -> bytes | None:
+    """The part of ``update`` a document at ``state_vector`` may not hold, or None.
+
+    A document keeps an update whose dependencies have not arrived as pending and
+    leaves it out of ``Doc.get_update()``, so a snapshot built from the document
+    alone would drop it. The structs past ``state_vector`` are exactly what is
+    missing. Deletions cannot be told apart (a pending delete looks like an
+    applied one), so an update's delete set always counts as uncovered: keeping
+    an applied deletion twice is harmless, dropping a pending one is not.
+    """
+    diff = get_update(update, state_vector)
+    return None if diff == EMPTY_UPDATE else diff

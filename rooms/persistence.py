@@ -23,7 +23,7 @@ from typing import ParamSpec, TypeVar
 
 from pycrdt import Doc, merge_updates
 
-from crdt.updates import decode_state_vector, is_integrated
+from crdt.updates import uncovered
 from rooms.observer import RoomObserver
 from rooms.store import Store, StoredRoom
 
@@ -60,17 +60,16 @@ class StoreWorker:
         self._executor.shutdown(wait=True)
 
 
-def compact_room(
-    store: Store, room: str, doc_update: bytes, doc_state: dict[int, int], upto: int
-) -> None:
-    """Replace the room's snapshot with ``doc_update`` (the document's full state,
-    covering every batch up to ``upto``). Stored updates the document holds only
-    as pending (their dependencies never arrived) are not in ``doc_update``, so
-    they are merged in rather than dropped. Runs on the store thread."""
+def compact_room(store: Store, room: str, doc_update: bytes, doc_state: bytes, upto: int) -> None:
+    """Replace the room's snapshot with ``doc_update`` (the document's full state at
+    state vector ``doc_state``, covering every batch up to ``upto``). Whatever of the
+    stored history the document holds only as pending (dependencies that never
+    arrived) is not in ``doc_update``, so it is merged in rather than dropped.
+    Runs on the store thread."""
     stored = store.load(room)
-    leftovers = [u for u in stored.updates if not is_integrated(u, doc_state)]
-    if stored.snapshot is not None and not is_integrated(stored.snapshot, doc_state):
-        leftovers.append(stored.snapshot)
+    history = [stored.snapshot] if stored.snapshot is not None else []
+    history += stored.updates
+    leftovers = [part for u in history if (part := uncovered(u, doc_state)) is not None]
     snapshot = merge_updates(doc_update, *leftovers) if leftovers else doc_update
     store.compact(room, snapshot, upto)
 
@@ -163,7 +162,7 @@ class RoomWriter:
     async def _compact(self) -> None:
         upto = self._last_seq
         doc_update = self._doc.get_update()
-        doc_state = decode_state_vector(self._doc.get_state())
+        doc_state = self._doc.get_state()
         started = time.perf_counter()
         try:
             await self._worker.run(

@@ -146,6 +146,17 @@ class YClient:
             with contextlib.suppress(Exception):
                 await self._reader
 
+    async def abort(self) -> None:
+        """Drop the connection at once, abandoning queued frames (a network cut).
+        The document keeps the edits; the next Step2 carries them."""
+        if self._writer is not None:
+            self._writer.cancel()
+        if self.ws is not None:
+            self.ws.transport.abort()
+        if self._reader is not None:
+            with contextlib.suppress(Exception):
+                await self._reader
+
     async def wait_synced(self, timeout: float = 10.0) -> None:
         await asyncio.wait_for(self.synced.wait(), timeout)
 

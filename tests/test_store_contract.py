@@ -1,0 +1,455 @@
+"""One contract suite for every ``rooms.store.Store`` implementation.
+
+Backends:
+
+- ``sqlite``: ``SQLiteStore`` on a file under ``tmp_path`` (always);
+- ``mongomock``: ``MongoStore`` over ``mongomock.MongoClient()`` (always; this is how
+  the Mongo code paths run in CI, where there is no MongoDB server);
+- ``mongodb``: ``MongoStore.from_url`` against ``$CODEMENTOR_TEST_MONGO_URL``, with a
+  fresh database per test that is dropped afterwards (skipped when the variable is unset).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import mongomock
+import pymongo
+import pytest
+from pycrdt import Doc, Text
+
+import rooms.mongo_store
+from crdt.offsets import codepoint_to_utf8
+from rooms.mongo_store import MongoStore
+from rooms.sqlite_store import SQLiteStore
+from rooms.store import (
+    CorruptDataError,
+    Store,
+    StoredRoom,
+    StoreError,
+    decode_batch,
+    encode_batch,
+)
+
+MONGO_URL_ENV = "CODEMENTOR_TEST_MONGO_URL"
+
+
+class Backend:
+    """Opens a store over some persistent data, and writes raw bytes behind its back."""
+
+    name: str
+    store: Store
+
+    def reopen(self) -> Store:
+        """Close the store and open a new one over the same data."""
+        self.store.close()
+        self.store = self._open()
+        return self.store
+
+    def _open(self) -> Store:
+        raise NotImplementedError
+
+    def put_raw_batch(self, room: str, seq: int, data: bytes) -> None:
+        raise NotImplementedError
+
+    def cleanup(self) -> None:
+        self.store.close()
+
+
+class SQLiteBackend(Backend):
+    name = "sqlite"
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.path = tmp_path / "nested" / "rooms.db"
+        self.store = self._open()
+
+    def _open(self) -> Store:
+        return SQLiteStore(self.path)
+
+    def put_raw_batch(self, room: str, seq: int, data: bytes) -> None:
+        db = sqlite3.connect(self.path)
+        try:
+            with db:
+                db.execute(
+                    "INSERT INTO updates (room, seq, data) VALUES (?, ?, ?)", (room, seq, data)
+                )
+        finally:
+            db.close()
+
+
+class MongomockBackend(Backend):
+    name = "mongomock"
+
+    def __init__(self) -> None:
+        self.client: Any = mongomock.MongoClient()
+        self.database = "codementor_test"
+        self.store = self._open()
+
+    def _open(self) -> Store:
+        return MongoStore(self.client, self.database)  # the same client: data survives
+
+    def put_raw_batch(self, room: str, seq: int, data: bytes) -> None:
+        self.client[self.database]["updates"].insert_one({"room": room, "seq": seq, "data": data})
+
+    def collection(self, name: str) -> Any:
+        return self.client[self.database][name]
+
+
+class MongoDBBackend(Backend):
+    name = "mongodb"
+
+    def __init__(self, url: str) -> None:
+        self.database = f"codementor_test_{uuid.uuid4().hex[:12]}"
+        parts = urlsplit(url)
+        self.url = urlunsplit(parts._replace(path="/" + self.database))
+        self.admin: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
+            self.url, serverSelectionTimeoutMS=5000
+        )
+        self.store = self._open()
+
+    def _open(self) -> Store:
+        return MongoStore.from_url(self.url)
+
+    def put_raw_batch(self, room: str, seq: int, data: bytes) -> None:
+        self.admin[self.database]["updates"].insert_one({"room": room, "seq": seq, "data": data})
+
+    def collection(self, name: str) -> Any:
+        return self.admin[self.database][name]
+
+    def cleanup(self) -> None:
+        try:
+            super().cleanup()
+        finally:
+            self.admin.drop_database(self.database)
+            self.admin.close()
+
+
+@pytest.fixture(params=["sqlite", "mongomock", "mongodb"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    b: Backend
+    if request.param == "sqlite":
+        b = SQLiteBackend(tmp_path)
+    elif request.param == "mongomock":
+        b = MongomockBackend()
+    else:
+        url = os.environ.get(MONGO_URL_ENV)
+        if not url:
+            pytest.skip(f"real MongoDB not configured: set {MONGO_URL_ENV}=mongodb://host:port")
+        b = MongoDBBackend(url)
+    try:
+        yield b
+    finally:
+        b.cleanup()
+
+
+@pytest.fixture
+def store(backend: Backend) -> Store:
+    return backend.store
+
+
+def blob(n: int, seed: int) -> bytes:
+    return random.Random(seed).randbytes(n)
+
+
+# --- batch encoding --------------------------------------------------------------
+
+
+def test_batch_encoding_round_trips() -> None:
+    updates = [b"", b"\x00", blob(127, 1), blob(128, 2), blob(70_000, 3)]
+    assert decode_batch(encode_batch(updates)) == updates
+    assert decode_batch(b"") == []
+
+
+@pytest.mark.parametrize("bad", [b"\x05ab", b"\x80", b"\x02\x00\x00\xff"])
+def test_undecodable_batch_is_corrupt_data(bad: bytes) -> None:
+    with pytest.raises(CorruptDataError):
+        decode_batch(bad)
+    assert issubclass(CorruptDataError, StoreError)
+
+
+# --- the contract ----------------------------------------------------------------
+
+
+def test_empty_room_loads_as_empty(store: Store) -> None:
+    stored = store.load("nobody-here")
+    assert stored == StoredRoom()
+    assert stored.is_empty
+    assert stored.snapshot is None
+    assert stored.snapshot_upto == 0
+    assert stored.last_seq == 0
+    assert stored.updates == []
+
+
+def test_append_returns_increasing_seqs_and_load_keeps_order(store: Store) -> None:
+    batches = [
+        [blob(10, 1)],
+        [blob(3, 2), b"", blob(200, 3)],
+        [blob(1, 4)],
+        [blob(5000, 5), blob(2, 6)],
+    ]
+    seqs = [store.append("room", batch) for batch in batches]
+    assert all(a < b for a, b in zip(seqs, seqs[1:], strict=False))
+    assert seqs[0] >= 1
+    stored = store.load("room")
+    assert stored.snapshot is None
+    assert stored.snapshot_upto == 0
+    assert stored.updates == [u for batch in batches for u in batch]
+    assert stored.last_seq == seqs[-1]
+    assert not stored.is_empty
+
+
+def test_rooms_are_isolated(store: Store) -> None:
+    names = ["alpha", "beta", "gamma/ü 😀", "alpha "]
+    expected: dict[str, list[bytes]] = {n: [] for n in names}
+    for i in range(12):
+        name = names[i % len(names)]
+        update = blob(20 + i, i)
+        store.append(name, [update])
+        expected[name].append(update)
+    store.compact("beta", b"beta-snapshot", store.load("beta").last_seq)
+    for name in names:
+        stored = store.load(name)
+        if name == "beta":
+            assert stored.snapshot == b"beta-snapshot"
+            assert stored.updates == []
+        else:
+            assert stored.snapshot is None
+            assert stored.updates == expected[name]
+    assert store.load("gamma").is_empty
+
+
+def test_compact_keeps_snapshot_and_later_batches(store: Store) -> None:
+    s1 = store.append("r", [b"u1"])
+    s2 = store.append("r", [b"u2a", b"u2b"])
+    s3 = store.append("r", [b"u3"])
+    store.compact("r", b"SNAP-1-2", s2)
+    stored = store.load("r")
+    assert stored.snapshot == b"SNAP-1-2"
+    assert stored.snapshot_upto == s2
+    assert stored.updates == [b"u3"]
+    assert stored.last_seq == s3
+    assert s1 < s2 < s3
+
+
+def test_compact_everything_then_append(store: Store) -> None:
+    store.append("r", [b"u1"])
+    upto = store.append("r", [b"u2"])
+    store.compact("r", b"SNAP", upto)
+    stored = store.load("r")
+    assert stored == StoredRoom(snapshot=b"SNAP", snapshot_upto=upto, updates=[], last_seq=upto)
+    assert not stored.is_empty
+    seq = store.append("r", [b"u3"])
+    assert seq > upto
+    seq2 = store.append("r", [b"u4"])
+    assert seq2 > seq
+    stored = store.load("r")
+    assert stored.snapshot == b"SNAP"
+    assert stored.updates == [b"u3", b"u4"]
+    assert stored.last_seq == seq2
+
+
+def test_compact_an_empty_log(store: Store) -> None:
+    store.compact("fresh", b"SNAP", 0)
+    stored = store.load("fresh")
+    assert stored.snapshot == b"SNAP"
+    assert stored.updates == []
+    assert store.append("fresh", [b"u1"]) >= 1
+    assert store.load("fresh").updates == [b"u1"]
+
+
+def test_compact_twice(store: Store) -> None:
+    s1 = store.append("r", [b"u1"])
+    s2 = store.append("r", [b"u2"])
+    store.compact("r", b"SNAP-A", s1)
+    s3 = store.append("r", [b"u3"])
+    store.compact("r", b"SNAP-B", s2)
+    stored = store.load("r")
+    assert stored.snapshot == b"SNAP-B"
+    assert stored.snapshot_upto == s2
+    assert stored.updates == [b"u3"]
+    assert stored.last_seq == s3
+    store.compact("r", b"SNAP-C", s3)
+    s4 = store.append("r", [b"u4"])
+    assert s4 > s3
+    stored = store.load("r")
+    assert stored.snapshot == b"SNAP-C"
+    assert stored.updates == [b"u4"]
+
+
+@pytest.mark.parametrize("size", [1, 16, 17, 16 * 10 + 3, 5000])
+def test_snapshot_larger_than_the_chunk_size_round_trips(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
+    monkeypatch.setattr(rooms.mongo_store, "CHUNK_BYTES", 16)
+    store = backend.store
+    first = blob(size, size)
+    upto = store.append("big", [b"u1"])
+    store.compact("big", first, upto)
+    assert store.load("big").snapshot == first
+    # A smaller second generation replaces every chunk of the first.
+    second = blob(max(size // 3, 1), size + 1)
+    store.compact("big", second, store.append("big", [b"u2"]))
+    stored = store.load("big")
+    assert stored.snapshot == second
+    assert stored.updates == []
+    if isinstance(backend, MongomockBackend | MongoDBBackend):
+        chunks = list(backend.collection("snapshot_chunks").find({"room": "big"}))
+        assert len(chunks) == -(-len(second) // 16)
+        assert all(len(bytes(c["data"])) <= 16 for c in chunks)
+    assert backend.reopen().load("big").snapshot == second
+
+
+@pytest.mark.parametrize("bad", [b"\x05ab", b"\x80", b"\x01x\xff\xff"])
+def test_corrupt_batch_raises_and_never_loads_empty(backend: Backend, bad: bytes) -> None:
+    store = backend.store
+    seq = store.append("r", [b"good"])
+    backend.put_raw_batch("r", seq + 1, bad)
+    with pytest.raises(CorruptDataError):
+        store.load("r")
+    # Even a room whose only batch is corrupt must not look like an empty room.
+    backend.put_raw_batch("only-bad", 1, bad)
+    with pytest.raises(CorruptDataError):
+        store.load("only-bad")
+    assert store.load("other") == StoredRoom()
+
+
+def test_corrupt_batch_after_a_snapshot_raises(backend: Backend) -> None:
+    store = backend.store
+    upto = store.append("r", [b"u1"])
+    store.compact("r", b"SNAP", upto)
+    backend.put_raw_batch("r", upto + 1, b"\x7f")
+    with pytest.raises(CorruptDataError):
+        store.load("r")
+
+
+def test_mongo_snapshot_with_a_missing_chunk_is_an_error(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not isinstance(backend, MongomockBackend | MongoDBBackend):
+        pytest.skip("chunked snapshots are MongoStore-specific")
+    monkeypatch.setattr(rooms.mongo_store, "CHUNK_BYTES", 4)
+    store = backend.store
+    store.compact("r", b"0123456789", store.append("r", [b"u"]))
+    backend.collection("snapshot_chunks").delete_one({"room": "r", "i": 1})
+    with pytest.raises(StoreError):
+        store.load("r")
+
+
+def test_ping(store: Store) -> None:
+    assert store.ping() is None
+
+
+def test_data_survives_close_and_reopen(backend: Backend) -> None:
+    store = backend.store
+    s1 = store.append("r", [b"u1"])
+    store.compact("r", b"SNAP", s1)
+    s2 = store.append("r", [b"u2", b"u3"])
+    store.append("other", [b"o1"])
+    before = store.load("r")
+
+    reopened = backend.reopen()
+    reopened.ping()
+    after = reopened.load("r")
+    assert after == before
+    assert after == StoredRoom(
+        snapshot=b"SNAP", snapshot_upto=s1, updates=[b"u2", b"u3"], last_seq=s2
+    )
+    assert reopened.load("other").updates == [b"o1"]
+    assert reopened.append("r", [b"u4"]) > s2
+
+
+# --- real documents ----------------------------------------------------------------
+
+ALPHABET = "abcxyz \n\té€😀🎉ü"
+
+
+def random_edits(seed: int, n_clients: int = 3, n_edits: int = 60) -> tuple[list[bytes], str]:
+    """Edits by several clients (inserts and deletes, non-ASCII included), each
+    synced to the others, as the list of updates a server would receive."""
+    rng = random.Random(seed)
+    docs = [Doc(client_id=100 + i) for i in range(n_clients)]
+    emitted: list[list[bytes]] = [[] for _ in docs]
+    for doc, sink in zip(docs, emitted, strict=True):
+        doc.observe(lambda event, sink=sink: sink.append(event.update))
+    updates: list[bytes] = []
+    for _ in range(n_edits):
+        k = rng.randrange(len(docs))
+        text = docs[k].get("code", type=Text)
+        current = str(text)
+        if current and rng.random() < 0.3:
+            i = rng.randrange(len(current))
+            j = min(len(current), i + rng.randint(1, 4))
+            del text[codepoint_to_utf8(current, i) : codepoint_to_utf8(current, j)]
+        else:
+            i = rng.randrange(len(current) + 1)
+            chunk = "".join(rng.choice(ALPHABET) for _ in range(rng.randint(1, 5)))
+            text.insert(codepoint_to_utf8(current, i), chunk)
+        produced = list(emitted[k])
+        assert len(produced) == 1
+        updates.extend(produced)
+        for other in docs:
+            if other is not docs[k]:
+                other.apply_update(produced[0])
+        for sink in emitted:
+            sink.clear()  # applying a remote update emits an event too
+    texts = {str(d.get("code", type=Text)) for d in docs}
+    assert len(texts) == 1
+    return updates, texts.pop()
+
+
+def load_doc(stored: StoredRoom) -> str:
+    doc = Doc()
+    if stored.snapshot is not None:
+        doc.apply_update(stored.snapshot)
+    for update in stored.updates:
+        doc.apply_update(update)
+    return str(doc.get("code", type=Text))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_real_document_round_trip(backend: Backend, seed: int) -> None:
+    updates, final = random_edits(seed)
+    store = backend.store
+    rng = random.Random(seed)
+    i = 0
+    while i < len(updates):
+        k = rng.randint(1, 7)
+        store.append("doc", updates[i : i + k])
+        i += k
+    assert store.load("doc").updates == updates
+    assert load_doc(store.load("doc")) == final
+    assert load_doc(backend.reopen().load("doc")) == final
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_real_document_round_trip_across_compaction(backend: Backend, seed: int) -> None:
+    updates, final = random_edits(seed)
+    store = backend.store
+    half = len(updates) // 2
+    server = Doc()
+    seq = 0
+    for u in updates[:half]:
+        seq = store.append("doc", [u])
+        server.apply_update(u)
+    store.compact("doc", server.get_update(), seq)
+    for u in updates[half:]:
+        store.append("doc", [u])
+    stored = store.load("doc")
+    assert stored.snapshot == server.get_update()
+    assert stored.updates == updates[half:]
+    assert load_doc(stored) == final
+    assert load_doc(backend.reopen().load("doc")) == final
+
+
+def test_real_document_with_empty_doc_update(store: Store) -> None:
+    doc = Doc()
+    seq = store.append("r", [doc.get_update()])
+    store.compact("r", doc.get_update(), seq)
+    assert load_doc(store.load("r")) == ""
