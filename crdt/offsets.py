@@ -69,7 +69,6 @@ def _utf16_width(char: str) -> int:
     return 2 if ord(char) >= 0x10000 else 1
 
 
-
 def utf8_to_codepoint(text: str, index: int) -> int:
     """A pycrdt ``Text`` index -> the Python string index. Refuses mid-character indices."""
     return _to_codepoint(text, index, _utf8_width)

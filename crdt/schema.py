@@ -5,6 +5,8 @@ Root names are part of the contract with every client: a typo here is a silent f
 
 from __future__ import annotations
 
+from typing import Any
+
 from pycrdt import Array, Doc, Map, Text
 
 CODE = "code"
@@ -16,26 +18,31 @@ RUNS = "runs"
 ROOTS = (CODE, META, CHAT, COMMENTS, RUNS)
 
 
-def code(doc: Doc) -> Text:
-    return doc.get(CODE, type=Text)
+def code(doc: Doc[Any]) -> Text:
+    value: Text = doc.get(CODE, type=Text)
+    return value
 
 
-def meta(doc: Doc) -> Map:
-    return doc.get(META, type=Map)
+def meta(doc: Doc[Any]) -> Map[Any]:
+    value: Map[Any] = doc.get(META, type=Map)
+    return value
 
 
-def chat(doc: Doc) -> Array:
-    return doc.get(CHAT, type=Array)
+def chat(doc: Doc[Any]) -> Array[Any]:
+    value: Array[Any] = doc.get(CHAT, type=Array)
+    return value
 
 
-def comments(doc: Doc) -> Map:
-    return doc.get(COMMENTS, type=Map)
+def comments(doc: Doc[Any]) -> Map[Any]:
+    value: Map[Any] = doc.get(COMMENTS, type=Map)
+    return value
 
 
-def runs(doc: Doc) -> Map:
-    return doc.get(RUNS, type=Map)
+def runs(doc: Doc[Any]) -> Map[Any]:
+    value: Map[Any] = doc.get(RUNS, type=Map)
+    return value
 
 
-def code_text(doc: Doc) -> str:
+def code_text(doc: Doc[Any]) -> str:
     """The current source text, as a Python string."""
     return str(code(doc))

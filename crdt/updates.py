@@ -10,9 +10,7 @@ from crdt.protocol import EMPTY_UPDATE, Reader
 def decode_state_vector(state_vector: bytes) -> dict[int, int]:
     """``varUint(n) · n × (varUint client, varUint clock)`` -> {client: clock}."""
     reader = Reader(state_vector)
-    return {
-        reader.read_var_uint(): reader.read_var_uint() for _ in range(reader.read_var_uint())
-    }
+    return {reader.read_var_uint(): reader.read_var_uint() for _ in range(reader.read_var_uint())}
 
 
 def uncovered(update: bytes, state_vector: bytes) -> bytes | None:

@@ -68,9 +68,9 @@ class MongoStore:
             if pointer is not None:
                 stored.snapshot = self._read_snapshot(room, pointer)
                 stored.snapshot_upto = stored.last_seq = int(pointer["upto"])
-            cursor = self._updates.find(
-                {"room": room, "seq": {"$gt": stored.snapshot_upto}}
-            ).sort("seq", ASCENDING)
+            cursor = self._updates.find({"room": room, "seq": {"$gt": stored.snapshot_upto}}).sort(
+                "seq", ASCENDING
+            )
             for doc in cursor:
                 stored.updates.extend(decode_batch(bytes(doc["data"])))
                 stored.last_seq = int(doc["seq"])
@@ -79,9 +79,7 @@ class MongoStore:
         return stored
 
     def _read_snapshot(self, room: str, pointer: dict[str, Any]) -> bytes:
-        chunks = list(
-            self._chunks.find({"room": room, "gen": pointer["gen"]}).sort("i", ASCENDING)
-        )
+        chunks = list(self._chunks.find({"room": room, "gen": pointer["gen"]}).sort("i", ASCENDING))
         if len(chunks) != pointer["chunks"]:
             raise StoreError(
                 f"room {room!r}: snapshot has {len(chunks)} of {pointer['chunks']} chunks"

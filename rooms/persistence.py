@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from pycrdt import Doc, merge_updates
 
@@ -80,7 +80,7 @@ class RoomWriter:
     def __init__(
         self,
         name: str,
-        doc: Doc,
+        doc: Doc[Any],
         stored: StoredRoom,
         worker: StoreWorker,
         settings: PersistenceSettings,

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from pycrdt import Doc
 
@@ -24,6 +25,8 @@ from rooms.room import Room
 from rooms.store import Store
 
 log = logging.getLogger("codementor.registry")
+
+STORE_CHECK_SECONDS = 2.0
 
 
 class RoomLoadError(Exception):
@@ -76,7 +79,7 @@ class RoomRegistry:
         started = time.perf_counter()
         try:
             stored = await self.worker.run(self.worker.store.load, name)
-            doc = Doc()
+            doc: Doc[Any] = Doc()
             if stored.snapshot is not None:
                 doc.apply_update(stored.snapshot)
             for update in stored.updates:
@@ -87,9 +90,7 @@ class RoomRegistry:
             raise RoomLoadError(f"room {name!r} could not be loaded") from exc
         finally:
             self._loading.pop(name, None)
-        room = Room(
-            name, doc, stored, self.worker, self.settings.persistence, self._observer
-        )
+        room = Room(name, doc, stored, self.worker, self.settings.persistence, self._observer)
         room.start()
         self.rooms[name] = room
         self._observer.room_loaded(time.perf_counter() - started)
@@ -140,6 +141,7 @@ class RoomRegistry:
         self.rooms.clear()
         await self.worker.close()
 
-    async def check_store(self, timeout: float = 2.0) -> None:
-        """Raise unless the store answers within ``timeout`` seconds."""
-        await asyncio.wait_for(self.worker.run(self.worker.store.ping), timeout)
+    async def check_store(self) -> None:
+        """Raise unless the store answers within ``STORE_CHECK_SECONDS``."""
+        async with asyncio.timeout(STORE_CHECK_SECONDS):
+            await self.worker.run(self.worker.store.ping)

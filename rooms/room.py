@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from pycrdt import Doc, TransactionEvent
 
@@ -41,7 +42,7 @@ class Room:
     def __init__(
         self,
         name: str,
-        doc: Doc,
+        doc: Doc[Any],
         stored: StoredRoom,
         worker: StoreWorker,
         settings: PersistenceSettings,
@@ -138,7 +139,7 @@ class Room:
             self._observer.peer_dropped("send_queue_full")
             self.leave(peer)
 
-    def edit(self, change: Callable[[Doc], None], origin: str = "server") -> None:
+    def edit(self, change: Callable[[Doc[Any]], None], origin: str = "server") -> None:
         """Change the document on the server (runner results, the AI, tests).
         The resulting updates take the same path as a peer's: stored and sent to everyone."""
         updates: list[bytes] = []

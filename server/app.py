@@ -66,8 +66,12 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         )
         app.state.registry = registry
         await registry.start()
-        log.info("started host=%s port=%d store=%s", settings.host, settings.port,
-                 "mongodb" if settings.mongo_url else "sqlite")
+        log.info(
+            "started host=%s port=%d store=%s",
+            settings.host,
+            settings.port,
+            "mongodb" if settings.mongo_url else "sqlite",
+        )
         try:
             yield
         finally:

@@ -30,8 +30,10 @@ def frame_type(frame: bytes) -> str:
     return _TYPES.get(frame[0], "other")
 
 
-LABELS = ("sync_step1", "sync_step2", "sync_update", "awareness", "auth")
-LABELS += ("query_awareness", "save_receipt", "other", "empty")
+LABELS = (
+    "sync_step1", "sync_step2", "sync_update", "awareness", "auth",
+    "query_awareness", "save_receipt", "other", "empty",
+)  # fmt: skip
 
 
 class Metrics(RoomObserver):
@@ -84,7 +86,9 @@ class Metrics(RoomObserver):
             registry=r,
         )
         self.room_load_failures = Counter(
-            "codementor_room_load_failures", "Rooms whose stored history failed to load.", registry=r
+            "codementor_room_load_failures",
+            "Rooms whose stored history failed to load.",
+            registry=r,
         )
         self.peers_dropped = Counter(
             "codementor_peers_dropped",
@@ -144,4 +148,3 @@ class Metrics(RoomObserver):
 
     def room_unloaded(self) -> None:
         self.rooms_loaded.dec()
-

@@ -61,8 +61,12 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         return
     metrics.connections.inc()
     sender = asyncio.create_task(_send_loop(websocket, peer, metrics), name=f"send:{peer.id}")
-    # A send blocked on a slow socket must not hold up the close.
-    peer.on_close = sender.cancel
+
+    def interrupt_sender() -> None:
+        # A send blocked on a slow socket must not hold up the close.
+        sender.cancel()
+
+    peer.on_close = interrupt_sender
     try:
         while True:
             message = await websocket.receive()

@@ -34,7 +34,9 @@ def apply_edit(client: YClient, op: str, where: float, arg: str | int) -> None:
         del client.text[codepoint_to_utf8(text, at) : codepoint_to_utf8(text, end)]
 
 
-async def run_script(server: ServerProcess, script: list[tuple[int, tuple[str, float, object]]]) -> None:
+async def run_script(
+    server: ServerProcess, script: list[tuple[int, tuple[str, float, object]]]
+) -> None:
     url = server.ws_url(f"prop-{next(_rooms)}")
     clients = [YClient(url) for _ in range(3)]
     for c in clients:

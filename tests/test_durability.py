@@ -37,9 +37,10 @@ async def test_sigkill_after_the_durability_window_loses_nothing(
     server_factory: Callable[..., ServerProcess],
 ) -> None:
     server = server_factory(CODEMENTOR_DURABILITY_WINDOW_MS=str(WINDOW_MS))
-    async with YClient(server.ws_url("durable")) as writer, YClient(
-        server.ws_url("durable")
-    ) as observer:
+    async with (
+        YClient(server.ws_url("durable")) as writer,
+        YClient(server.ws_url("durable")) as observer,
+    ):
         await writer.wait_synced()
         await observer.wait_synced()
         for i in range(200):

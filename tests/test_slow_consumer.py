@@ -40,8 +40,7 @@ async def test_stalled_reader_is_closed_and_others_get_everything(
         assert str(reader.text) == str(writer.text)
         assert reader.close_code is None
         await wait_for(
-            lambda: server.metric('codementor_peers_dropped_total{reason="send_queue_full"}')
-            >= 1
+            lambda: server.metric('codementor_peers_dropped_total{reason="send_queue_full"}') >= 1
         )
     # Reading again, the stalled peer finds what the socket buffered, then the close.
     with pytest.raises(websockets.ConnectionClosed):

@@ -104,7 +104,9 @@ class YClient:
             message = protocol.parse_frame(frame)
             if isinstance(message, protocol.SyncStep1):
                 assert self.ws is not None
-                await self._send_quietly(protocol.sync_step2(self.doc.get_update(message.state_vector)))
+                await self._send_quietly(
+                    protocol.sync_step2(self.doc.get_update(message.state_vector))
+                )
             elif isinstance(message, protocol.DocUpdate):
                 self._remote = True
                 try:
