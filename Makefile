@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 NPM_LOCKS := $(wildcard web/package-lock.json tests/js/package-lock.json)
 
-.PHONY: install run test lint clean
+.PHONY: install run test lint bench clean
 
 install: $(STAMP)
 
@@ -29,5 +29,9 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+bench: install
+	npm ci --prefix bench --no-audit --no-fund
+	$(PY) bench/latency.py
+
 clean:
-	rm -rf $(VENV) tests/js/node_modules web/node_modules web/dist
+	rm -rf $(VENV) tests/js/node_modules bench/node_modules web/node_modules web/dist
