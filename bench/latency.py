@@ -96,9 +96,11 @@ def main() -> None:
                     row = run_scenario(base, f"bench-{i}", readers, updates, rate)
                     cpu = (cpu_seconds(proc.pid) - cpu0) / (time.monotonic() - t0)
                     row.update(
-                        server=server_name, scenario=name,
-                        cpu_percent=round(100 * cpu, 1), peak_rss_mib=round(peak_rss_mib(proc.pid), 1),
-                    )  # fmt: skip
+                        server=server_name,
+                        scenario=name,
+                        cpu_percent=round(100 * cpu, 1),
+                        peak_rss_mib=round(peak_rss_mib(proc.pid), 1),
+                    )
                     results.append(row)
                     print(json.dumps(row), flush=True)
             finally:
