@@ -91,7 +91,7 @@ class Room:
         elif isinstance(message, SyncStep1):
             try:
                 reply = self.doc.get_update(message.state_vector)
-            except ValueError as exc:
+            except (ValueError, RuntimeError) as exc:
                 raise ProtocolError(CLOSE_POLICY_VIOLATION, "undecodable state vector") from exc
             peer.send(protocol.sync_step2(reply))
         elif isinstance(message, AwarenessUpdate):
@@ -119,8 +119,11 @@ class Room:
         started = time.perf_counter()
         try:
             self.doc.apply_update(update)
-        except ValueError as exc:
-            raise ProtocolError(CLOSE_POLICY_VIOLATION, "undecodable update") from exc
+        except (ValueError, RuntimeError) as exc:
+            # yrs refuses undecodable bytes (ValueError) and structurally impossible
+            # updates (RuntimeError, "block parent must be deleted or shared ref
+            # type"); in both cases the document is left as it was.
+            raise ProtocolError(CLOSE_POLICY_VIOLATION, "invalid update") from exc
         self._observer.update_applied(time.perf_counter() - started)
         self.writer.add(update)
         self.broadcast(protocol.as_update_frame(frame, message), exclude=peer)

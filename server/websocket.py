@@ -85,6 +85,11 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         peer.close(exc.code, exc.reason)
     except WebSocketDisconnect:
         pass
+    except Exception:
+        # A bug, not bad input: end this connection only, never the room or the process.
+        metrics.frame_rejected("internal_error")
+        log.exception("peer_failed room=%s peer=%d", name, peer.id)
+        peer.close(CLOSE_INTERNAL_ERROR, "internal error")
     finally:
         registry.leave(room, peer)
         peer.close(CLOSE_NORMAL)

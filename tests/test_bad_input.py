@@ -152,3 +152,66 @@ def test_non_loopback_host_without_secret_refuses_to_start(
 ) -> None:
     with pytest.raises(RuntimeError, match="without CODEMENTOR_SECRET"):
         server_factory(CODEMENTOR_HOST="0.0.0.0")
+
+
+async def _impossible_update_is_refused(server: ServerProcess) -> None:
+    # Found by mutating real updates: yrs raises RuntimeError ("block parent must be
+    # deleted or shared ref type") instead of ValueError for this one.
+    from pycrdt import Doc, Text
+
+    author = Doc(client_id=4242)
+    text = author.get("code", type=Text)
+    room = "impossible"
+    async with YClient(server.ws_url(room), doc=author) as a, YClient(server.ws_url(room)) as b:
+        await a.wait_synced()
+        for i in range(30):
+            text.insert(0, f"ab😀{i}")
+        del text[2:10]
+        expected = str(text)
+        await wait_for(lambda: str(b.text) == expected)
+        bad = protocol.update_frame(bytes.fromhex("01010f9221144492210f076162f09f98803400"))
+        assert await send_and_wait_close(server.ws_url(room), bad) == 1008
+        async with YClient(server.ws_url(room)) as fresh:
+            await fresh.wait_synced()
+            assert str(fresh.text) == expected
+        text.insert(0, "still ")
+        await wait_for(lambda: str(b.text) == "still " + expected)
+
+
+def test_structurally_impossible_update_is_refused(small_frames_server: ServerProcess) -> None:
+    run(_impossible_update_is_refused(small_frames_server))
+
+
+def _mutations() -> st.SearchStrategy[bytes]:
+    from pycrdt import Doc, Text
+
+    doc = Doc(client_id=7)
+    updates: list[bytes] = []
+    doc.observe(lambda e: updates.append(e.update))
+    text = doc.get("code", type=Text)
+    for i in range(5):
+        text.insert(0, f"é{i}😀")
+    del text[0:3]
+    base = st.sampled_from(updates)
+    edit = st.tuples(st.integers(0, 200), st.integers(0, 255))
+
+    def mutate(args: tuple[bytes, list[tuple[int, int]]]) -> bytes:
+        data = bytearray(args[0])
+        for pos, value in args[1]:
+            data[pos % len(data)] = value
+        return bytes(data)
+
+    return st.tuples(base, st.lists(edit, min_size=1, max_size=3)).map(mutate)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(update=_mutations())
+def test_mutated_updates_never_hurt_the_room(
+    small_frames_server: ServerProcess, update: bytes
+) -> None:
+    code = run(probe(small_frames_server, protocol.update_frame(update)))
+    assert code is None or code in ERROR_CODES
