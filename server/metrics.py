@@ -39,6 +39,10 @@ LABELS = (
 class Metrics(RoomObserver):
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
+
+        def seconds(name: str, documentation: str) -> Histogram:
+            return Histogram(name, documentation, buckets=FAST_BUCKETS, registry=r)
+
         self.connections = Gauge(
             "codementor_connections", "Open websocket connections.", registry=r
         )
@@ -52,38 +56,28 @@ class Metrics(RoomObserver):
         self.bytes = Counter(
             "codementor_bytes", "Websocket payload bytes.", ["direction"], registry=r
         )
-        self.update_apply_seconds = Histogram(
+        self.update_apply_seconds = seconds(
             "codementor_update_apply_seconds",
             "Time to apply one incoming update to the room's document.",
-            buckets=FAST_BUCKETS,
-            registry=r,
         )
-        self.fanout_seconds = Histogram(
+        self.fanout_seconds = seconds(
             "codementor_fanout_seconds",
             "From an update's receipt to its enqueue on the last local peer.",
-            buckets=FAST_BUCKETS,
-            registry=r,
         )
-        self.store_flush_seconds = Histogram(
+        self.store_flush_seconds = seconds(
             "codementor_store_flush_seconds",
             "Time to write one batch of updates to the store.",
-            buckets=FAST_BUCKETS,
-            registry=r,
         )
         self.store_flush_failures = Counter(
             "codementor_store_flush_failures", "Batches the store refused (retried).", registry=r
         )
-        self.compactions = Histogram(
+        self.compactions = seconds(
             "codementor_store_compaction_seconds",
             "Time to fold a room's log into a snapshot.",
-            buckets=FAST_BUCKETS,
-            registry=r,
         )
-        self.room_load_seconds = Histogram(
+        self.room_load_seconds = seconds(
             "codementor_room_load_seconds",
             "Time to load a room from the store.",
-            buckets=FAST_BUCKETS,
-            registry=r,
         )
         self.room_load_failures = Counter(
             "codementor_room_load_failures",
