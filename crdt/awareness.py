@@ -15,7 +15,7 @@ cannot erase or impersonate another's cursor.
 from __future__ import annotations
 
 import json
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 from crdt.protocol import CLOSE_POLICY_VIOLATION, ProtocolError, Reader, var_bytes, write_var_uint
@@ -98,9 +98,14 @@ class AwarenessStates:
             return payload
         return encode_update(accepted)
 
-    def snapshot(self) -> bytes | None:
-        """Every live state, for a peer that just joined or asked (QueryAwareness)."""
-        live = [e for e in self._entries.values() if e.state != NULL_STATE]
+    def snapshot(self, owners: Callable[[Hashable], bool] | None = None) -> bytes | None:
+        """Every live state (only those whose owner passes ``owners``, if given),
+        for a peer that just joined or asked (QueryAwareness)."""
+        live = [
+            e
+            for e in self._entries.values()
+            if e.state != NULL_STATE and (owners is None or owners(self._owners[e.client_id]))
+        ]
         return encode_update(live) if live else None
 
     def remove_owner(self, owner: Hashable) -> bytes | None:

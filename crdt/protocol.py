@@ -10,6 +10,8 @@ binary websocket message (y-protocols 1.0.6):
     Auth            02 00 varString(reason)        server -> client only
     QueryAwareness  03
     SaveReceipt     64 varBuf(state vector)         ours, opt-in, server -> client only
+    RoleChanged     65 varString(JSON)              ours, server -> client, when an owner
+                                                    changes the peer's role mid-session
 
 pycrdt's own ``Decoder`` reads past the end of a truncated buffer without
 complaint, so parsing here is strict: every length is checked against what is
@@ -38,6 +40,7 @@ class MessageType(enum.IntEnum):
     AUTH = 2
     QUERY_AWARENESS = 3
     SAVE_RECEIPT = 100  # not part of y-protocols; sent only to peers that opt in
+    ROLE_CHANGED = 101  # not part of y-protocols; y-websocket apps add a messageHandlers entry
 
 
 class SyncType(enum.IntEnum):
@@ -192,6 +195,10 @@ def permission_denied_frame(reason: str) -> bytes:
 
 def save_receipt_frame(state_vector: bytes) -> bytes:
     return write_var_uint(MessageType.SAVE_RECEIPT) + var_bytes(state_vector)
+
+
+def role_changed_frame(payload_json: str) -> bytes:
+    return write_var_uint(MessageType.ROLE_CHANGED) + var_bytes(payload_json.encode("utf-8"))
 
 
 def as_update_frame(frame: bytes, message: DocUpdate) -> bytes:

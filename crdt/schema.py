@@ -17,6 +17,15 @@ RUNS = "runs"
 
 ROOTS = (CODE, META, CHAT, COMMENTS, RUNS)
 
+# The shared type behind each root. A root read with the wrong type reports no events.
+ROOT_TYPES: dict[str, type[Text] | type[Map[Any]] | type[Array[Any]]] = {
+    CODE: Text,
+    META: Map,
+    CHAT: Array,
+    COMMENTS: Map,
+    RUNS: Map,
+}
+
 
 def code(doc: Doc[Any]) -> Text:
     value: Text = doc.get(CODE, type=Text)

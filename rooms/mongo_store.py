@@ -4,6 +4,7 @@ Collections:
 
 - ``updates``: ``{room, seq, data}``, one document per flushed batch, unique on (room, seq);
 - ``snapshots``: ``{_id: room, upto, gen, chunks}``, the pointer to the current snapshot;
+- ``rooms``: ``{_id: name, mode, language, title, created_at, updated_at}``;
 - ``snapshot_chunks``: ``{room, gen, i, data}``, the snapshot cut into pieces, because
   a MongoDB document is capped at 16 MB and a large room's snapshot need not be.
 
@@ -16,13 +17,14 @@ is needed.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from pymongo import ASCENDING, MongoClient
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from rooms.store import StoredRoom, StoreError, decode_batch, encode_batch
+from rooms.store import RoomInfo, StoredRoom, StoreError, decode_batch, encode_batch
 
 CHUNK_BYTES = 8 * 1024 * 1024
 TIMEOUT_MS = 5000
@@ -35,6 +37,7 @@ class MongoStore:
         self._updates = db["updates"]
         self._snapshots = db["snapshots"]
         self._chunks = db["snapshot_chunks"]
+        self._rooms = db["rooms"]
         self._indexed = False
 
     def _ensure_indexes(self) -> None:
@@ -94,6 +97,7 @@ class MongoStore:
                 seq = self._last_seq(room) + 1
                 try:
                     self._updates.insert_one({"room": room, "seq": seq, "data": blob})
+                    self._rooms.update_one({"_id": room}, {"$set": {"updated_at": time.time()}})
                     return seq
                 except DuplicateKeyError:
                     continue  # another writer took this seq; read again
@@ -126,6 +130,49 @@ class MongoStore:
             self._updates.delete_many({"room": room, "seq": {"$lte": upto}})
         except PyMongoError as exc:
             raise StoreError(f"cannot compact room {room!r}: {exc}") from exc
+
+    def create_room(self, info: RoomInfo) -> bool:
+        try:
+            self._rooms.insert_one(
+                {
+                    "_id": info.name,
+                    "mode": info.mode,
+                    "language": info.language,
+                    "title": info.title,
+                    "created_at": info.created_at,
+                    "updated_at": info.updated_at,
+                }
+            )
+        except DuplicateKeyError:
+            return False
+        except PyMongoError as exc:
+            raise StoreError(f"cannot create room {info.name!r}: {exc}") from exc
+        return True
+
+    def room_info(self, room: str) -> RoomInfo | None:
+        try:
+            doc = self._rooms.find_one({"_id": room})
+        except PyMongoError as exc:
+            raise StoreError(f"cannot read room {room!r}: {exc}") from exc
+        if doc is None:
+            return None
+        return RoomInfo(
+            name=doc["_id"],
+            mode=doc["mode"],
+            language=doc["language"],
+            title=doc["title"],
+            created_at=float(doc["created_at"]),
+            updated_at=float(doc["updated_at"]),
+        )
+
+    def update_room_info(self, room: str, *, title: str | None, language: str | None) -> None:
+        changes = {k: v for k, v in (("title", title), ("language", language)) if v is not None}
+        if not changes:
+            return
+        try:
+            self._rooms.update_one({"_id": room}, {"$set": changes})
+        except PyMongoError as exc:
+            raise StoreError(f"cannot update room {room!r}: {exc}") from exc
 
     def ping(self) -> None:
         try:

@@ -14,6 +14,9 @@ class RoomObserver:
     def frame_rejected(self, reason: str) -> None:
         """A frame was refused (malformed, oversize, unknown type, undecodable)."""
 
+    def write_refused(self, role: str) -> None:
+        """A peer's document change was dropped because its role may not make it."""
+
     def update_applied(self, seconds: float) -> None:
         """Time spent in ``Doc.apply_update`` for one incoming update."""
 

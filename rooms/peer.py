@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from crdt.protocol import CLOSE_TRY_AGAIN_LATER
+from rooms.roles import Role
 
 _ids = itertools.count(1)
 
@@ -31,9 +32,21 @@ class Peer:
     """One participant in one room. Transports subclass nothing: they drain ``outbox``."""
 
     def __init__(
-        self, *, limits: QueueLimits = QueueLimits(), wants_receipts: bool = False
+        self,
+        *,
+        limits: QueueLimits = QueueLimits(),
+        wants_receipts: bool = False,
+        role: Role = Role.EDITOR,
+        user_id: str = "anonymous",
+        name: str = "anonymous",
     ) -> None:
         self.id = next(_ids)
+        self.role = role
+        self.granted_role = role  # the role the token gave; a timed grant reverts to it
+        self.user_id = user_id
+        self.name = name
+        self.told_denied = False  # the permission-denied answer goes once per connection
+        self.grant_timer: asyncio.TimerHandle | None = None  # a timed role change
         self.limits = limits
         self.wants_receipts = wants_receipts
         self.outbox: deque[bytes] = deque()
@@ -43,6 +56,11 @@ class Peer:
         self.close_reason = ""
         self.on_close: Callable[[], None] | None = None  # set by the transport
         self._wakeup = asyncio.Event()
+
+    @property
+    def conn_id(self) -> str:
+        """This connection's id in REST answers and role changes."""
+        return f"c{self.id}"
 
     @property
     def closed(self) -> bool:

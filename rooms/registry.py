@@ -17,12 +17,14 @@ from typing import Any
 
 from pycrdt import Doc
 
+from crdt import schema
 from crdt.protocol import CLOSE_SERVICE_RESTART
 from rooms.observer import RoomObserver
 from rooms.peer import Peer
 from rooms.persistence import PersistenceSettings, StoreWorker
+from rooms.roles import Mode
 from rooms.room import Room
-from rooms.store import Store
+from rooms.store import RoomInfo, Store
 
 log = logging.getLogger("codementor.registry")
 
@@ -61,24 +63,16 @@ class RoomRegistry:
 
     async def join(self, name: str, peer: Peer) -> Room:
         """Put ``peer`` into room ``name``, loading the room if needed."""
-        while True:
-            if name in self._unloading:
-                await asyncio.shield(self._unloading[name])
-                continue
-            room = self.rooms.get(name)
-            if room is not None:
-                room.join(peer)
-                return room
-            loading = self._loading.get(name)
-            if loading is None:
-                loading = asyncio.create_task(self._load(name), name=f"load:{name}")
-                self._loading[name] = loading
-            await asyncio.shield(loading)
+        room = await self.loaded(name)
+        room.join(peer)
+        return room
 
     async def _load(self, name: str) -> Room:
         started = time.perf_counter()
         try:
+            info = await self.worker.run(self.worker.store.room_info, name)
             stored = await self.worker.run(self.worker.store.load, name)
+            mode = Mode(info.mode) if info is not None else Mode.PAIR
             doc: Doc[Any] = Doc()
             if stored.snapshot is not None:
                 doc.apply_update(stored.snapshot)
@@ -90,11 +84,49 @@ class RoomRegistry:
             raise RoomLoadError(f"room {name!r} could not be loaded") from exc
         finally:
             self._loading.pop(name, None)
-        room = Room(name, doc, stored, self.worker, self.settings.persistence, self._observer)
+        room = Room(name, doc, stored, self.worker, self.settings.persistence, self._observer, mode)
         room.start()
         self.rooms[name] = room
         self._observer.room_loaded(time.perf_counter() - started)
         return room
+
+    async def room_info(self, name: str) -> RoomInfo | None:
+        return await self.worker.run(self.worker.store.room_info, name)
+
+    async def create_room(self, info: RoomInfo, code: str = "") -> bool:
+        """Record a new room and seed its document (``meta``, and ``code`` for a fork).
+        False if the name is taken; nothing is changed then."""
+        if not await self.worker.run(self.worker.store.create_room, info):
+            return False
+        room = await self.loaded(info.name)
+
+        def seed(doc: Doc[Any]) -> None:
+            meta = schema.meta(doc)
+            meta["mode"] = info.mode
+            meta["language"] = info.language
+            meta["title"] = info.title
+            if code:
+                schema.code(doc).insert(0, code)
+
+        room.edit(seed)
+        return True
+
+    async def loaded(self, name: str) -> Room:
+        """The room, loaded if needed, without joining it (REST reads and seeds)."""
+        while True:
+            if name in self._unloading:
+                await asyncio.shield(self._unloading[name])
+                continue
+            room = self.rooms.get(name)
+            if room is not None:
+                if not room.peers:
+                    room.empty_since = time.monotonic()  # a fresh reprieve from unloading
+                return room
+            loading = self._loading.get(name)
+            if loading is None:
+                loading = asyncio.create_task(self._load(name), name=f"load:{name}")
+                self._loading[name] = loading
+            await asyncio.shield(loading)
 
     def leave(self, room: Room, peer: Peer) -> None:
         room.leave(peer)

@@ -8,10 +8,17 @@ bounded outboxes (``rooms.peer``); it never waits for a socket.
 A ``Room`` exists only for a document that loaded successfully
 (``rooms.registry``), so an empty in-memory document can never stand in for
 stored content.
+
+Roles are checked here, per update (``rooms.roles``). In broadcast rooms,
+presence is routed: the audience's awareness goes only to the stage (owners and
+editors), and the audience receives only the stage's, so N students cost O(N)
+awareness messages rather than O(N^2).
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -33,6 +40,7 @@ from crdt.protocol import (
 from rooms.observer import RoomObserver
 from rooms.peer import Peer
 from rooms.persistence import PersistenceSettings, RoomWriter, StoreWorker
+from rooms.roles import Mode, Role, reviewer_may_apply
 from rooms.store import StoredRoom
 
 log = logging.getLogger("codementor.room")
@@ -47,10 +55,13 @@ class Room:
         worker: StoreWorker,
         settings: PersistenceSettings,
         observer: RoomObserver,
+        mode: Mode = Mode.PAIR,
     ) -> None:
         self.name = name
         self.doc = doc
+        self.mode = mode
         self.peers: dict[int, Peer] = {}
+        self.stage: dict[int, Peer] = {}  # owners and editors
         self.awareness = AwarenessStates()
         self.empty_since: float = time.monotonic()
         self.closing = False
@@ -64,18 +75,21 @@ class Room:
     def join(self, peer: Peer) -> None:
         """Add a peer and start its handshake: our Step1, then who is here."""
         self.peers[peer.id] = peer
+        if peer.role.on_stage:
+            self.stage[peer.id] = peer
         peer.send(protocol.sync_step1(self.doc.get_state()))
-        snapshot = self.awareness.snapshot()
-        if snapshot is not None:
-            peer.send(protocol.awareness_frame(snapshot))
+        self._send_awareness_snapshot(peer)
 
     def leave(self, peer: Peer) -> None:
         """Remove a peer and tell the others its cursors are gone."""
         if self.peers.pop(peer.id, None) is None:
             return
+        self.stage.pop(peer.id, None)
+        if peer.grant_timer is not None:
+            peer.grant_timer.cancel()
         removal = self.awareness.remove_owner(peer.id)
         if removal is not None:
-            self.broadcast(protocol.awareness_frame(removal), exclude=None)
+            self._relay_awareness(peer, protocol.awareness_frame(removal))
         if not self.peers:
             self.empty_since = time.monotonic()
 
@@ -97,11 +111,27 @@ class Room:
         elif isinstance(message, AwarenessUpdate):
             relay = self.awareness.apply(message.payload, peer.id)
             if relay is not None:
-                self.broadcast(protocol.awareness_frame(relay), exclude=peer)
+                self._relay_awareness(peer, protocol.awareness_frame(relay))
         elif isinstance(message, QueryAwareness):
+            self._send_awareness_snapshot(peer)
+
+    def _routed(self, peer: Peer) -> bool:
+        """Is ``peer`` in a broadcast room's audience, whose presence is routed?"""
+        return self.mode is Mode.BROADCAST and not peer.role.on_stage
+
+    def _relay_awareness(self, sender: Peer, frame: bytes) -> None:
+        if self._routed(sender):
+            self.broadcast(frame, exclude=sender, peers=self.stage)
+        else:
+            self.broadcast(frame, exclude=sender)
+
+    def _send_awareness_snapshot(self, peer: Peer) -> None:
+        if self._routed(peer):
+            snapshot = self.awareness.snapshot(owners=lambda owner: owner in self.stage)
+        else:
             snapshot = self.awareness.snapshot()
-            if snapshot is not None:
-                peer.send(protocol.awareness_frame(snapshot))
+        if snapshot is not None:
+            peer.send(protocol.awareness_frame(snapshot))
 
     def _apply_update(
         self, peer: Peer, frame: bytes, message: DocUpdate, received_at: float
@@ -116,6 +146,9 @@ class Room:
             peer.close(CLOSE_TRY_AGAIN_LATER, "store unavailable, retry later")
             self.leave(peer)
             return
+        if not peer.role.writes_everything and not self._may_write(peer, update):
+            self._refuse_write(peer)
+            return
         started = time.perf_counter()
         try:
             self.doc.apply_update(update)
@@ -129,11 +162,74 @@ class Room:
         self.broadcast(protocol.as_update_frame(frame, message), exclude=peer)
         self._observer.fanned_out(time.perf_counter() - received_at)
 
+    def _may_write(self, peer: Peer, update: bytes) -> bool:
+        """The slow path, for reviewers and viewers only; owners and editors never get here."""
+        if peer.role is not Role.REVIEWER:
+            return False
+        try:
+            return reviewer_may_apply(self.doc, update)
+        except (ValueError, RuntimeError) as exc:
+            raise ProtocolError(CLOSE_POLICY_VIOLATION, "invalid update") from exc
+
+    def _refuse_write(self, peer: Peer) -> None:
+        """Drop the update (not applied, relayed or stored); say so once per connection."""
+        self._observer.write_refused(peer.role.value)
+        if not peer.told_denied:
+            peer.told_denied = True
+            peer.send(protocol.permission_denied_frame("permission denied"))
+
+    # -- roles ------------------------------------------------------------
+
+    def set_role(self, who: str, role: Role, ttl: float | None = None) -> list[Peer]:
+        """Give the connection ``who`` (its ``conn`` id) or every connection of the user
+        id ``who`` the role ``role`` at once, for ``ttl`` seconds if given (then it reverts
+        to the token's role). Returns the peers changed."""
+        changed = [p for p in self.peers.values() if who in (p.user_id, p.conn_id)]
+        for peer in changed:
+            if peer.grant_timer is not None:
+                peer.grant_timer.cancel()
+                peer.grant_timer = None
+            expires = None
+            if ttl is not None and role is not peer.granted_role:
+                loop = asyncio.get_running_loop()
+                peer.grant_timer = loop.call_later(ttl, self._expire_grant, peer)
+                expires = time.time() + ttl
+            self._change_role(peer, role, expires)
+        return changed
+
+    def _expire_grant(self, peer: Peer) -> None:
+        peer.grant_timer = None
+        if peer.id in self.peers:
+            self._change_role(peer, peer.granted_role, None)
+
+    def _change_role(self, peer: Peer, role: Role, expires: float | None) -> None:
+        was_routed = self._routed(peer)
+        peer.role = role
+        peer.told_denied = False
+        if role.on_stage:
+            self.stage[peer.id] = peer
+        else:
+            self.stage.pop(peer.id, None)
+        notice = {"role": role.value, "expires": expires}
+        peer.send(protocol.role_changed_frame(json.dumps(notice)))
+        if was_routed and not self._routed(peer):
+            self._send_awareness_snapshot(peer)  # now on stage: show the audience
+
+    def peers_by_role(self) -> dict[str, list[dict[str, str]]]:
+        out: dict[str, list[dict[str, str]]] = {r.value: [] for r in Role}
+        for peer in self.peers.values():
+            out[peer.role.value].append(
+                {"id": peer.user_id, "conn": peer.conn_id, "name": peer.name}
+            )
+        return out
+
     # -- outgoing ---------------------------------------------------------
 
-    def broadcast(self, frame: bytes, exclude: Peer | None) -> None:
+    def broadcast(
+        self, frame: bytes, exclude: Peer | None, peers: dict[int, Peer] | None = None
+    ) -> None:
         too_slow: list[Peer] = []
-        for peer in self.peers.values():
+        for peer in (self.peers if peers is None else peers).values():
             if peer is exclude or peer.closed:
                 continue
             if not peer.send(frame):

@@ -8,10 +8,11 @@ writes the snapshot and deletes the batches it covers in one transaction.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from rooms.store import StoredRoom, StoreError, decode_batch, encode_batch
+from rooms.store import RoomInfo, StoredRoom, StoreError, decode_batch, encode_batch
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS updates (
@@ -20,6 +21,14 @@ CREATE TABLE IF NOT EXISTS updates (
     data BLOB NOT NULL,
     PRIMARY KEY (room, seq)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rooms (
+    name TEXT PRIMARY KEY,
+    mode TEXT NOT NULL,
+    language TEXT NOT NULL,
+    title TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS snapshots (
     room TEXT PRIMARY KEY,
     upto INTEGER NOT NULL,
@@ -74,6 +83,9 @@ class SQLiteStore:
                     "INSERT INTO updates (room, seq, data) VALUES (?, ?, ?)",
                     (room, seq, encode_batch(updates)),
                 )
+                self._db.execute(
+                    "UPDATE rooms SET updated_at = ? WHERE name = ?", (time.time(), room)
+                )
         except sqlite3.Error as exc:
             raise StoreError(f"cannot append to room {room!r}: {exc}") from exc
         return seq
@@ -89,6 +101,38 @@ class SQLiteStore:
                 self._db.execute("DELETE FROM updates WHERE room = ? AND seq <= ?", (room, upto))
         except sqlite3.Error as exc:
             raise StoreError(f"cannot compact room {room!r}: {exc}") from exc
+
+    def create_room(self, info: RoomInfo) -> bool:
+        try:
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO rooms (name, mode, language, title, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (info.name, info.mode, info.language, info.title, info.created_at, info.updated_at),
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot create room {info.name!r}: {exc}") from exc
+        return cursor.rowcount == 1
+
+    def room_info(self, room: str) -> RoomInfo | None:
+        try:
+            row = self._db.execute(
+                "SELECT name, mode, language, title, created_at, updated_at FROM rooms"
+                " WHERE name = ?",
+                (room,),
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read room {room!r}: {exc}") from exc
+        return RoomInfo(*row) if row else None
+
+    def update_room_info(self, room: str, *, title: str | None, language: str | None) -> None:
+        try:
+            self._db.execute(
+                "UPDATE rooms SET title = COALESCE(?, title), language = COALESCE(?, language)"
+                " WHERE name = ?",
+                (title, language, room),
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot update room {room!r}: {exc}") from exc
 
     def ping(self) -> None:
         try:

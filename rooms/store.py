@@ -25,6 +25,18 @@ class CorruptDataError(StoreError):
 
 
 @dataclass(slots=True)
+class RoomInfo:
+    """What the server knows of a room besides its document."""
+
+    name: str
+    mode: str = "pair"
+    language: str = "python"
+    title: str = ""
+    created_at: float = 0.0  # unix seconds
+    updated_at: float = 0.0  # the last flush of an update
+
+
+@dataclass(slots=True)
 class StoredRoom:
     snapshot: bytes | None = None
     snapshot_upto: int = 0  # the last batch sequence number the snapshot covers
@@ -46,6 +58,14 @@ class Store(Protocol):
     def compact(self, room: str, snapshot: bytes, upto: int) -> None:
         """Store ``snapshot`` as covering every batch up to ``upto`` and delete those batches."""
         ...
+
+    def create_room(self, info: RoomInfo) -> bool:
+        """Record a new room. False (and nothing written) if the name is taken."""
+        ...
+
+    def room_info(self, room: str) -> RoomInfo | None: ...
+
+    def update_room_info(self, room: str, *, title: str | None, language: str | None) -> None: ...
 
     def ping(self) -> None:
         """Raise ``StoreError`` unless the store answers."""

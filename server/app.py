@@ -15,6 +15,9 @@ from rooms.mongo_store import MongoStore
 from rooms.registry import RoomRegistry
 from rooms.sqlite_store import SQLiteStore
 from rooms.store import Store
+from server import openapi
+from server.api import Api
+from server.auth import Authenticator, resolve_secret
 from server.metrics import Metrics
 from server.settings import Settings
 from server.websocket import websocket_endpoint
@@ -56,6 +59,9 @@ async def metrics_endpoint(request: Request) -> Response:
 def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     """Build the app. ``store`` defaults to the one the settings choose."""
     metrics = Metrics()
+    secret, configured = resolve_secret(settings)
+    auth = Authenticator(secret=secret, anonymous=not configured and settings.anonymous == "on")
+    openapi_document = openapi.build()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -66,6 +72,11 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         )
         app.state.registry = registry
         await registry.start()
+        if auth.anonymous:
+            log.warning(
+                "dev mode: no CODEMENTOR_SECRET, so connections without a token join as "
+                "editors (set CODEMENTOR_ANONYMOUS=off to refuse them)"
+            )
         log.info(
             "started host=%s port=%d store=%s",
             settings.host,
@@ -78,8 +89,13 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             await registry.close()
             log.info("stopped: every room flushed")
 
+    async def openapi_endpoint(request: Request) -> Response:
+        return JSONResponse(openapi_document)
+
     app = Starlette(
         routes=[
+            *Api(settings, auth, lambda: app.state.registry, metrics).routes(),
+            Route("/api/openapi.json", openapi_endpoint),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
@@ -89,4 +105,5 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     )
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.auth = auth
     return app

@@ -7,10 +7,14 @@ import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import fields
+from pathlib import Path
 
 import uvicorn
 
+from rooms.roles import Role
 from server.app import create_app
+from server.auth import ANY_ROOM, issue_token, resolve_secret
+from server.names import valid_room_name
 from server.settings import FIELDS, Settings, SettingsError, env_name, from_env, parser_for
 
 
@@ -39,6 +43,18 @@ def build_parser() -> argparse.ArgumentParser:
             metavar=env_name(doc.name),
             help=f"{doc.help} [env {env_name(doc.name)}, default {shown}]",
         )
+    token = commands.add_parser(
+        "token",
+        help="print an access token",
+        description="Print a token signed with the server's secret: CODEMENTOR_SECRET, or "
+        "in dev mode the one generated under the data dir.",
+    )
+    token.add_argument("--room", required=True, help="a room name, or * for every room")
+    token.add_argument("--role", required=True, choices=[r.value for r in Role])
+    token.add_argument("--name", required=True, help="display name")
+    token.add_argument("--user", default=None, help="user id (default: a random one)")
+    token.add_argument("--ttl", type=int, default=24 * 3600, help="lifetime in seconds")
+    token.add_argument("--data-dir", type=Path, default=None, help="where the dev secret lives")
     return parser
 
 
@@ -48,8 +64,9 @@ def serve(settings: Settings) -> None:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
+    app = create_app(settings)  # raises SettingsError before anything listens
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
@@ -62,16 +79,35 @@ def serve(settings: Settings) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    options = {k: v for k, v in vars(args).items() if k != "command"}
     try:
+        if args.command == "token":
+            print(make_token(args))
+            return 0
+        options = {k: v for k, v in vars(args).items() if k != "command"}
         settings = from_env(**options)
         settings.validate()
+        serve(settings)
     except SettingsError as exc:
         print(f"codementor: {exc}", file=sys.stderr)
         return 2
-    if args.command == "serve":
-        serve(settings)
     return 0
+
+
+def make_token(args: argparse.Namespace) -> str:
+    if args.room != ANY_ROOM and not valid_room_name(args.room):
+        raise SettingsError(f"invalid room name {args.room!r}")
+    if args.ttl <= 0:
+        raise SettingsError("--ttl must be positive")
+    settings = from_env(data_dir=args.data_dir)
+    secret, _ = resolve_secret(settings)
+    return issue_token(
+        secret,
+        room=args.room,
+        role=Role(args.role),
+        name=args.name,
+        user_id=args.user,
+        ttl=args.ttl,
+    )
 
 
 if __name__ == "__main__":

@@ -93,6 +93,18 @@ class Metrics(RoomObserver):
         self.frames_rejected = Counter(
             "codementor_frames_rejected", "Frames refused, by reason.", ["reason"], registry=r
         )
+        self.writes_refused = Counter(
+            "codementor_writes_refused",
+            "Document changes dropped because the sender's role may not make them.",
+            ["role"],
+            registry=r,
+        )
+        self.auth_refused = Counter(
+            "codementor_auth_refused",
+            "Connections and requests refused by authentication, by HTTP status.",
+            ["status"],
+            registry=r,
+        )
         # Pre-bound children: the per-frame path does no label lookups.
         self._frames_in = {t: self.frames.labels("in", t) for t in LABELS}
         self._frames_out = {t: self.frames.labels("out", t) for t in LABELS}
@@ -114,6 +126,9 @@ class Metrics(RoomObserver):
 
     def frame_rejected(self, reason: str) -> None:
         self.frames_rejected.labels(reason).inc()
+
+    def write_refused(self, role: str) -> None:
+        self.writes_refused.labels(role).inc()
 
     def update_applied(self, seconds: float) -> None:
         self.update_apply_seconds.observe(seconds)

@@ -31,6 +31,11 @@ class Settings:
     data_dir: Path = Path("./data")
     mongo_url: str | None = None
     secret: str | None = None
+    anonymous: str = "on"
+    admin_token: str | None = None
+    public_url: str | None = None
+    token_ttl_seconds: int = 7 * 24 * 3600
+    api_rate_per_minute: int = 120
     durability_window_ms: int = 100
     idle_unload_seconds: float = 30.0
     keepalive_seconds: float = 15.0
@@ -75,10 +80,14 @@ class Settings:
             "compact_updates": self.compact_updates,
             "compact_bytes": self.compact_bytes,
             "max_pending_bytes": self.max_pending_bytes,
+            "token_ttl_seconds": self.token_ttl_seconds,
+            "api_rate_per_minute": self.api_rate_per_minute,
         }
         for name, value in positive.items():
             if value <= 0:
                 raise SettingsError(f"{env_name(name)} must be positive, got {value}")
+        if self.anonymous not in ("on", "off"):
+            raise SettingsError(f"CODEMENTOR_ANONYMOUS must be on or off, got {self.anonymous!r}")
         if not 0 < self.port < 65536:
             raise SettingsError(f"CODEMENTOR_PORT must be 1-65535, got {self.port}")
 
@@ -96,6 +105,14 @@ FIELDS: tuple[FieldDoc, ...] = (
     FieldDoc("data_dir", "directory for the embedded SQLite store (codementor.sqlite3)"),
     FieldDoc("mongo_url", "MongoDB URL; when set, rooms are stored in MongoDB instead of SQLite"),
     FieldDoc("secret", "signing secret for access tokens; required off loopback", secret=True),
+    FieldDoc(
+        "anonymous",
+        "on: without CODEMENTOR_SECRET (dev mode), tokenless connections are editors; off: never",
+    ),
+    FieldDoc("admin_token", "bearer token required by POST /api/rooms when set", secret=True),
+    FieldDoc("public_url", "base URL for join links (default: the URL the request came to)"),
+    FieldDoc("token_ttl_seconds", "lifetime of tokens in join links and of fork owner tokens"),
+    FieldDoc("api_rate_per_minute", "REST requests per token (or address) per minute; over: 429"),
     FieldDoc("durability_window_ms", "updates are flushed to the store within this window"),
     FieldDoc("idle_unload_seconds", "an empty room is flushed and unloaded after this long"),
     FieldDoc("keepalive_seconds", "an idle peer gets a keep-alive frame after this long"),

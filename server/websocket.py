@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -25,17 +24,17 @@ from crdt.protocol import (
 )
 from rooms.peer import Peer
 from rooms.registry import RoomLoadError, RoomRegistry
+from rooms.roles import Mode
+from rooms.store import RoomInfo
+from server.auth import Authenticator, AuthError
 from server.metrics import Metrics
+from server.names import valid_room_name
 from server.settings import Settings
 
 log = logging.getLogger("codementor.ws")
 
-ROOM_NAME = re.compile(r"[A-Za-z0-9._-]{1,128}")
 SEND_CLOSE_TIMEOUT = 5.0
-
-
-def valid_room_name(name: str) -> bool:
-    return ROOM_NAME.fullmatch(name) is not None
+CLOSE_UNKNOWN_ROOM = 4404
 
 
 async def websocket_endpoint(websocket: WebSocket) -> None:
@@ -49,24 +48,36 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         # Before accept: the client gets HTTP 403 instead of an upgrade.
         await websocket.close(CLOSE_POLICY_VIOLATION, "invalid room name")
         return
+    auth: Authenticator = app_state.auth
+    token = websocket.query_params.get("token")
+    # Refusals happen after accept, as close codes: y-websocket treats 4400-4499 as
+    # final and stops reconnecting, where a refused upgrade would be retried forever.
     await websocket.accept()
+    try:
+        identity = auth.identify(token, name)
+    except AuthError as exc:
+        metrics.auth_refused.labels(str(exc.status)).inc()
+        log.info("ws_refused room=%s reason=%s", name, exc.message)
+        await websocket.close(exc.close_code, exc.message)
+        return
     peer = Peer(
         limits=settings.queue_limits(),
         wants_receipts=websocket.query_params.get("receipts") == "1",
+        role=identity.role,
+        user_id=identity.user_id,
+        name=identity.name,
     )
     try:
+        if not await _room_exists(registry, name, implicit=auth.anonymous and not token):
+            await websocket.close(CLOSE_UNKNOWN_ROOM, "unknown room")
+            return
         room = await registry.join(name, peer)
     except RoomLoadError:
         await websocket.close(CLOSE_INTERNAL_ERROR, "room could not be loaded; retry later")
         return
     metrics.connections.inc()
-    sender = asyncio.create_task(_send_loop(websocket, peer, metrics), name=f"send:{peer.id}")
-
-    def interrupt_sender() -> None:
-        # A send blocked on a slow socket must not hold up the close.
-        sender.cancel()
-
-    peer.on_close = interrupt_sender
+    sender = _Sender(websocket, peer, metrics)
+    peer.on_close = sender.interrupt
     try:
         while True:
             message = await websocket.receive()
@@ -94,28 +105,68 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         registry.leave(room, peer)
         peer.close(CLOSE_NORMAL)
         metrics.connections.dec()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(sender, SEND_CLOSE_TIMEOUT)
+        await sender.finish()
 
 
-async def _send_loop(websocket: WebSocket, peer: Peer, metrics: Metrics) -> None:
-    """Drain the outbox; when the peer is closed, close the socket with its code."""
+async def _room_exists(registry: RoomRegistry, name: str, *, implicit: bool) -> bool:
+    """Rooms are made through the REST API; in dev mode a tokenless join makes a pair room."""
     try:
-        while (frame := await peer.next_frame()) is not None:
-            await websocket.send_bytes(frame)
-            metrics.frame_sent(frame)
-    except asyncio.CancelledError:
-        if not peer.closed:
-            raise
-    except Exception:
-        # The socket is gone; the reader sees the disconnect and leaves the room.
-        peer.close(CLOSE_NORMAL)
-        return
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(
-            websocket.close(peer.close_code or CLOSE_NORMAL, peer.close_reason),
-            SEND_CLOSE_TIMEOUT,
-        )
+        if await registry.room_info(name) is not None:
+            return True
+        if not implicit:
+            return False
+        now = time.time()
+        await registry.create_room(RoomInfo(name, Mode.PAIR.value, "python", name, now, now))
+        return True
+    except RoomLoadError:
+        raise
+    except Exception as exc:
+        raise RoomLoadError(f"room {name!r}: store unavailable") from exc
+
+
+class _Sender:
+    """Drains the peer's outbox into the socket; when the peer is closed, closes the
+    socket with the peer's code."""
+
+    def __init__(self, websocket: WebSocket, peer: Peer, metrics: Metrics) -> None:
+        self._websocket = websocket
+        self._peer = peer
+        self._metrics = metrics
+        self._sending = False
+        self._task = asyncio.create_task(self._run(), name=f"send:{peer.id}")
+
+    def interrupt(self) -> None:
+        """The peer was closed. A send blocked on a slow socket must not hold up the
+        close; a sender waiting for frames wakes up by itself."""
+        if self._sending:
+            self._task.cancel()
+
+    async def finish(self) -> None:
+        await asyncio.wait({self._task}, timeout=SEND_CLOSE_TIMEOUT)
+        if not self._task.done():
+            self._task.cancel()
+
+    async def _run(self) -> None:
+        peer, websocket = self._peer, self._websocket
+        try:
+            while (frame := await peer.next_frame()) is not None:
+                self._sending = True
+                await websocket.send_bytes(frame)
+                self._sending = False
+                self._metrics.frame_sent(frame)
+        except asyncio.CancelledError:
+            if not peer.closed:
+                raise
+        except Exception:
+            # The socket is gone; the reader sees the disconnect and leaves the room.
+            peer.close(CLOSE_NORMAL)
+            return
+        self._sending = False
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(
+                websocket.close(peer.close_code or CLOSE_NORMAL, peer.close_reason),
+                SEND_CLOSE_TIMEOUT,
+            )
 
 
 def _reason_label(exc: ProtocolError) -> str:

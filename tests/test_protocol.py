@@ -256,7 +256,7 @@ def test_unknown_types_close_with_1003(frame: bytes) -> None:
 
 
 def test_message_type_values() -> None:
-    assert [int(t) for t in MessageType] == [0, 1, 2, 3, 100]
+    assert [int(t) for t in MessageType] == [0, 1, 2, 3, 100, 101]
 
 
 # --- fuzzing -------------------------------------------------------------------

@@ -1,0 +1,396 @@
+"""The REST API under ``/api``: rooms, tokens, roles, snapshots, forks, config.
+
+Every handler reads its credential with ``_identity`` and its body with
+``_body``; both raise ``ApiError``, which becomes one JSON error shape:
+``{"error": message, "fields": [...]}`` (fields only for 422). Request bodies
+are pydantic models with ``extra="forbid"``, so unknown fields are refused too.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from crdt import schema
+from rooms.registry import RoomRegistry
+from rooms.roles import Mode, Role
+from rooms.store import RoomInfo
+from server.auth import Authenticator, AuthError, Identity, issue_token
+from server.metrics import Metrics
+from server.names import new_room_name, valid_room_name
+from server.ratelimit import RateLimiter, retry_after_header
+from server.settings import Settings
+
+MAX_BODY_BYTES = 64 * 1024
+LANGUAGE = r"^[a-z0-9+#._-]{1,32}$"
+
+
+class ApiError(Exception):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        fields: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.fields = fields
+        self.headers = headers
+
+    def response(self) -> JSONResponse:
+        body: dict[str, Any] = {"error": self.message}
+        if self.fields is not None:
+            body["fields"] = self.fields
+        return JSONResponse(body, status_code=self.status, headers=self.headers)
+
+
+# -- request and response bodies ----------------------------------------------
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class CreateRoom(Strict):
+    mode: Mode = Mode.PAIR
+    language: str = Field(default="python", pattern=LANGUAGE)
+    title: str = Field(default="", max_length=200)
+
+
+class UpdateRoom(Strict):
+    language: str | None = Field(default=None, pattern=LANGUAGE)
+    title: str | None = Field(default=None, max_length=200)
+
+
+class CreateToken(Strict):
+    role: Role
+    name: str = Field(min_length=1, max_length=100)
+    ttl: int = Field(default=24 * 3600, ge=60, le=30 * 24 * 3600)
+
+
+class ChangeRole(Strict):
+    role: Role
+    ttl: int | None = Field(default=None, ge=1, le=24 * 3600)
+
+
+class RoomCreated(BaseModel):
+    room: str
+    owner_token: str
+    links: dict[str, str]
+
+
+class PeerEntry(BaseModel):
+    id: str  # the token's user id (shared by everyone who joined through one link)
+    conn: str  # this connection, unique in the room
+    name: str
+
+
+class RoomDetails(BaseModel):
+    room: str
+    mode: Mode
+    language: str
+    title: str
+    peers: dict[str, list[PeerEntry]]
+    created_at: float
+    updated_at: float
+
+
+class TokenIssued(BaseModel):
+    token: str
+
+
+class RoleChanged(BaseModel):
+    changed: int
+    role: Role
+    expires_at: float | None
+
+
+class Features(BaseModel):
+    ai: bool
+    runner: bool
+    multi_instance: bool
+    anonymous: bool
+
+
+class ErrorBody(BaseModel):
+    error: str
+    fields: list[dict[str, str]] | None = None
+
+
+# -- plumbing ------------------------------------------------------------------
+
+
+class Api:
+    def __init__(
+        self,
+        settings: Settings,
+        auth: Authenticator,
+        registry_of: Callable[[], RoomRegistry],
+        metrics: Metrics,
+    ) -> None:
+        self.settings = settings
+        self.auth = auth
+        self._registry_of = registry_of
+        self.metrics = metrics
+        self.limiter = RateLimiter(settings.api_rate_per_minute)
+
+    @property
+    def registry(self) -> RoomRegistry:
+        return self._registry_of()
+
+    def routes(self) -> list[Route]:
+        h = self._handler
+        return [
+            Route("/api/config", h(self.config), methods=["GET"]),
+            Route("/api/rooms", h(self.create_room), methods=["POST"]),
+            Route("/api/rooms/{room}", h(self.get_room), methods=["GET"]),
+            Route("/api/rooms/{room}", h(self.update_room), methods=["PATCH"]),
+            Route("/api/rooms/{room}/tokens", h(self.create_token), methods=["POST"]),
+            Route("/api/rooms/{room}/peers/{user}/role", h(self.change_role), methods=["PUT"]),
+            Route("/api/rooms/{room}/snapshot", h(self.snapshot), methods=["GET"]),
+            Route("/api/rooms/{room}/fork", h(self.fork), methods=["POST"]),
+        ]
+
+    def _handler(
+        self, handler: Callable[[Request], Awaitable[Response]]
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            try:
+                self._rate_limit(request)
+                return await handler(request)
+            except ApiError as exc:
+                if exc.status in (401, 403):
+                    self.metrics.auth_refused.labels(str(exc.status)).inc()
+                return exc.response()
+
+        endpoint.__name__ = handler.__name__
+        endpoint.__doc__ = handler.__doc__
+        return endpoint
+
+    def _rate_limit(self, request: Request) -> None:
+        token = _bearer(request)
+        client = request.client.host if request.client else "unknown"
+        key = f"token:{hash(token)}" if token else f"addr:{client}"
+        wait = self.limiter.check(key)
+        if wait > 0:
+            raise ApiError(
+                429, "too many requests", headers={"Retry-After": retry_after_header(wait)}
+            )
+
+    def _identity(self, request: Request, room: str | None) -> Identity:
+        try:
+            return self.auth.identify(_bearer(request), room)
+        except AuthError as exc:
+            raise ApiError(exc.status, exc.message) from exc
+
+    async def _room(self, request: Request) -> tuple[str, RoomInfo, Identity]:
+        """The path's room, after the caller was checked against it."""
+        name = request.path_params["room"]
+        if not valid_room_name(name):
+            raise ApiError(404, "unknown room")
+        identity = self._identity(request, name)
+        info = await self.registry.room_info(name)
+        if info is None:
+            raise ApiError(404, "unknown room")
+        return name, info, identity
+
+    def _links(self, request: Request, room: str, mode: Mode, owner_token: str) -> dict[str, str]:
+        base = (self.settings.public_url or str(request.base_url)).rstrip("/")
+        join = mode.join_role
+        join_token = issue_token(
+            self.auth.secret,
+            room=room,
+            role=join,
+            name=join.value,
+            user_id="",
+            ttl=self.settings.token_ttl_seconds,
+        )
+        return {
+            Role.OWNER.value: f"{base}/r/{room}?token={owner_token}",
+            join.value: f"{base}/r/{room}?token={join_token}",
+        }
+
+    async def _new_room(
+        self, request: Request, body: CreateRoom, owner: str | None, code: str
+    ) -> RoomCreated:
+        now = time.time()
+        for _ in range(5):
+            name = new_room_name()
+            info = RoomInfo(name, body.mode.value, body.language, body.title, now, now)
+            if await self.registry.create_room(info, code=code):
+                break
+        else:  # pragma: no cover - 72 random bits colliding five times
+            raise ApiError(500, "could not pick a room name")
+        owner_token = issue_token(
+            self.auth.secret,
+            room=name,
+            role=Role.OWNER,
+            name="owner",
+            user_id=owner,
+            ttl=self.settings.token_ttl_seconds,
+        )
+        return RoomCreated(
+            room=name,
+            owner_token=owner_token,
+            links=self._links(request, name, body.mode, owner_token),
+        )
+
+    # -- endpoints -------------------------------------------------------------
+
+    async def config(self, request: Request) -> Response:
+        """Which optional features this server has on."""
+        features = Features(
+            ai=False, runner=False, multi_instance=False, anonymous=self.auth.anonymous
+        )
+        return JSONResponse(features.model_dump())
+
+    async def create_room(self, request: Request) -> Response:
+        """Create a room; answers its owner token and join links."""
+        admin = self.settings.admin_token
+        if admin:
+            given = _bearer(request)
+            if not given:
+                raise ApiError(401, "missing admin token")
+            if not hmac.compare_digest(given.encode(), admin.encode()):
+                raise ApiError(403, "wrong admin token")
+        body = await _body(request, CreateRoom)
+        created = await self._new_room(request, body, owner=None, code="")
+        return JSONResponse(created.model_dump(), status_code=201)
+
+    async def get_room(self, request: Request) -> Response:
+        """A room's settings, who is connected by role, and when it changed."""
+        name, info, _ = await self._room(request)
+        room = self.registry.rooms.get(name)
+        peers = room.peers_by_role() if room else {r.value: [] for r in Role}
+        details = RoomDetails(
+            room=name,
+            mode=Mode(info.mode),
+            language=info.language,
+            title=info.title,
+            peers={k: [PeerEntry(**p) for p in v] for k, v in peers.items()},
+            created_at=info.created_at,
+            updated_at=info.updated_at,
+        )
+        return JSONResponse(details.model_dump(mode="json"))
+
+    async def update_room(self, request: Request) -> Response:
+        """Owner only: change the title or language (also written to ``meta``)."""
+        name, _, identity = await self._room(request)
+        _require(identity, Role.OWNER)
+        body = await _body(request, UpdateRoom)
+        await self.registry.worker.run(
+            self.registry.worker.store.update_room_info,
+            name,
+            title=body.title,
+            language=body.language,
+        )
+        room = await self.registry.loaded(name)
+
+        def write_meta(doc: Any) -> None:
+            meta = schema.meta(doc)
+            if body.title is not None:
+                meta["title"] = body.title
+            if body.language is not None:
+                meta["language"] = body.language
+
+        room.edit(write_meta)
+        return await self.get_room(request)
+
+    async def create_token(self, request: Request) -> Response:
+        """Owner only: a token for this room with the given role."""
+        name, _, identity = await self._room(request)
+        _require(identity, Role.OWNER)
+        body = await _body(request, CreateToken)
+        token = issue_token(
+            self.auth.secret, room=name, role=body.role, name=body.name, ttl=body.ttl
+        )
+        return JSONResponse(TokenIssued(token=token).model_dump(), status_code=201)
+
+    async def change_role(self, request: Request) -> Response:
+        """Owner only: change the role of a connection (``conn``) or of every connection
+        of a user id, at once and optionally for ``ttl`` seconds."""
+        name, _, identity = await self._room(request)
+        _require(identity, Role.OWNER)
+        body = await _body(request, ChangeRole)
+        room = self.registry.rooms.get(name)
+        changed = room.set_role(request.path_params["user"], body.role, body.ttl) if room else []
+        if not changed:
+            raise ApiError(404, "no such user connected to this room")
+        expires = time.time() + body.ttl if body.ttl is not None else None
+        result = RoleChanged(changed=len(changed), role=body.role, expires_at=expires)
+        return JSONResponse(result.model_dump(mode="json"))
+
+    async def snapshot(self, request: Request) -> Response:
+        """The code as text, or with ``?format=yjs`` the whole document as one Yjs update."""
+        name, _, _ = await self._room(request)
+        room = await self.registry.loaded(name)
+        wanted = request.query_params.get("format", "text")
+        if wanted == "yjs":
+            return Response(room.doc.get_update(), media_type="application/octet-stream")
+        if wanted != "text":
+            raise ApiError(
+                422, "invalid request", [{"field": "format", "message": "must be text or yjs"}]
+            )
+        return PlainTextResponse(schema.code_text(room.doc))
+
+    async def fork(self, request: Request) -> Response:
+        """Broadcast rooms: a new pair room seeded with the current code, owned by the caller."""
+        name, info, identity = await self._room(request)
+        if info.mode != Mode.BROADCAST.value:
+            raise ApiError(409, "only broadcast rooms can be forked")
+        room = await self.registry.loaded(name)
+        body = CreateRoom(
+            mode=Mode.PAIR, language=info.language, title=f"{info.title} (fork)"[:200]
+        )
+        created = await self._new_room(
+            request, body, owner=identity.user_id, code=schema.code_text(room.doc)
+        )
+        return JSONResponse(created.model_dump(), status_code=201)
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    return value.strip() or None if scheme.lower() == "bearer" else None
+
+
+def _require(identity: Identity, role: Role) -> None:
+    if identity.role is not role:
+        raise ApiError(403, f"only the room's {role.value} may do this")
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def _body(request: Request, model: type[M]) -> M:
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise ApiError(413, "request body too large")
+    try:
+        return model.model_validate_json(raw or b"{}")
+    except ValidationError as exc:
+        fields = [
+            {"field": ".".join(str(p) for p in err["loc"]) or "(body)", "message": err["msg"]}
+            for err in exc.errors()
+        ]
+        raise ApiError(422, "invalid request", fields) from exc
+
+
+ERROR_STATUSES: dict[int, str] = {
+    401: "missing or invalid token",
+    403: "not allowed",
+    404: "unknown room",
+    409: "conflict",
+    413: "body too large",
+    422: "invalid request body",
+    429: "rate limited (see Retry-After)",
+}

@@ -1,0 +1,146 @@
+"""Access tokens: JWT HS256 carrying who (``sub``, ``name``), where (``room``) and what (``role``).
+
+Only HS256 is accepted: pyjwt is called with an explicit algorithm list, so
+``alg: none`` and every other algorithm fail signature verification. Errors
+carry the HTTP status and websocket close code to answer with; their messages
+never include the token or the secret.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+
+from rooms.roles import Role
+from server.settings import Settings, SettingsError, is_loopback
+
+log = logging.getLogger("codementor.auth")
+
+ALGORITHM = "HS256"
+ANY_ROOM = "*"
+SECRET_FILE = "secret"
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+
+
+class AuthError(Exception):
+    """A refused credential. ``status`` is 401 (who are you?) or 403 (not allowed)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+    @property
+    def close_code(self) -> int:
+        return CLOSE_UNAUTHENTICATED if self.status == 401 else CLOSE_FORBIDDEN
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    user_id: str
+    name: str
+    room: str
+    role: Role
+    expires: float | None = None
+
+
+ANONYMOUS = Identity(user_id="anonymous", name="anonymous", room=ANY_ROOM, role=Role.EDITOR)
+
+
+def resolve_secret(settings: Settings) -> tuple[str, bool]:
+    """The signing secret and whether it was configured (False: generated, dev mode).
+
+    Without ``CODEMENTOR_SECRET`` a loopback server keeps a generated secret in
+    ``<data dir>/secret`` (mode 0600), created once, so ``codementor token`` and
+    the server agree. Anywhere else there is no safe default."""
+    if settings.secret:
+        return settings.secret, True
+    if not is_loopback(settings.host):
+        raise SettingsError(
+            f"refusing to listen on {settings.host} without CODEMENTOR_SECRET; "
+            "set one (e.g. `openssl rand -hex 32`) or bind to 127.0.0.1"
+        )
+    path = settings.data_dir / SECRET_FILE
+    if not path.exists():
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        _write_private(path, secrets.token_hex(32))
+    return path.read_text().strip(), False
+
+
+def _write_private(path: Path, content: str) -> None:
+    """Create ``path`` readable by its owner only, failing if another process won the race."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "w") as handle:
+        handle.write(content + "\n")
+
+
+def issue_token(
+    secret: str, *, room: str, role: Role, name: str, user_id: str | None = None, ttl: int
+) -> str:
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "sub": user_id or f"u-{secrets.token_hex(6)}",
+        "name": name,
+        "room": room,
+        "role": role.value,
+        "iat": now,
+        "exp": now + ttl,
+    }
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def verify_token(secret: str, token: str, room: str | None) -> Identity:
+    """Check ``token`` and that it opens ``room`` (None: any room, e.g. room creation)."""
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            options={"require": ["exp", "sub", "room", "role"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise AuthError(401, "token expired") from exc
+    except jwt.ImmatureSignatureError as exc:
+        raise AuthError(401, "token not yet valid") from exc
+    except jwt.InvalidTokenError as exc:
+        raise AuthError(401, f"invalid token: {type(exc).__name__}") from exc
+    try:
+        role = Role(claims["role"])
+    except (ValueError, TypeError) as exc:
+        raise AuthError(401, "invalid token: unknown role") from exc
+    for claim in ("sub", "room"):
+        if not isinstance(claims[claim], str) or not claims[claim]:
+            raise AuthError(401, f"invalid token: bad {claim} claim")
+    name = claims.get("name")
+    if not isinstance(name, str):
+        name = claims["sub"]
+    token_room = claims["room"]
+    if room is not None and token_room not in (ANY_ROOM, room):
+        raise AuthError(403, "token is for another room")
+    return Identity(claims["sub"], name[:100], token_room, role, float(claims["exp"]))
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticator:
+    """What the server needs to check a request: the secret and the dev-mode switch."""
+
+    secret: str
+    anonymous: bool  # tokenless connections are editors (dev mode only)
+
+    def identify(self, token: str | None, room: str | None) -> Identity:
+        if token:
+            return verify_token(self.secret, token, room)
+        if self.anonymous:
+            return ANONYMOUS
+        raise AuthError(401, "missing token")

@@ -1,0 +1,160 @@
+"""The OpenAPI 3.1 document for ``/api``, built from the same pydantic models the
+handlers validate with, so the document cannot drift from the checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from server import api
+
+MODELS: tuple[type[BaseModel], ...] = (
+    api.CreateRoom,
+    api.UpdateRoom,
+    api.CreateToken,
+    api.ChangeRole,
+    api.RoomCreated,
+    api.RoomDetails,
+    api.TokenIssued,
+    api.RoleChanged,
+    api.Features,
+    api.ErrorBody,
+)
+
+ROOM = {"name": "room", "in": "path", "required": True, "schema": {"type": "string"}}
+USER = {
+    "name": "user",
+    "in": "path",
+    "required": True,
+    "description": "a connection id (conn) or a user id",
+    "schema": {"type": "string"},
+}
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _json(model: type[BaseModel]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": _ref(model)}}}
+
+
+def _operation(
+    summary: str,
+    ok: tuple[int, dict[str, Any]],
+    errors: tuple[int, ...],
+    body: type[BaseModel] | None = None,
+    params: tuple[dict[str, Any], ...] = (ROOM,),
+    secured: bool = True,
+) -> dict[str, Any]:
+    responses: dict[str, Any] = {str(ok[0]): {"description": "success", **ok[1]}}
+    for status in (*errors, 429):
+        responses[str(status)] = {"description": api.ERROR_STATUSES[status], **_json(api.ErrorBody)}
+    op: dict[str, Any] = {"summary": summary, "parameters": list(params), "responses": responses}
+    if body is not None:
+        op["requestBody"] = {"required": True, **_json(body)}
+    if not secured:
+        op["security"] = []
+    return op
+
+
+def build() -> dict[str, Any]:
+    _, schemas = models_json_schema(
+        [(m, "validation") for m in MODELS], ref_template="#/components/schemas/{model}"
+    )
+    text = {"content": {"text/plain": {"schema": {"type": "string"}}}}
+    room_errors = (401, 403, 404)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "CodeMentor Collab", "version": "0.1.0"},
+        "components": {
+            "schemas": schemas.get("$defs", {}),
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            },
+        },
+        "security": [{"bearer": []}],
+        "paths": {
+            "/api/config": {
+                "get": _operation(
+                    "Features this server has on",
+                    (200, _json(api.Features)),
+                    (),
+                    params=(),
+                    secured=False,
+                )
+            },
+            "/api/rooms": {
+                "post": _operation(
+                    "Create a room (admin token when CODEMENTOR_ADMIN_TOKEN is set)",
+                    (201, _json(api.RoomCreated)),
+                    (401, 403, 413, 422),
+                    body=api.CreateRoom,
+                    params=(),
+                )
+            },
+            "/api/rooms/{room}": {
+                "get": _operation(
+                    "A room's settings and peers", (200, _json(api.RoomDetails)), room_errors
+                ),
+                "patch": _operation(
+                    "Owner: change title or language",
+                    (200, _json(api.RoomDetails)),
+                    (*room_errors, 413, 422),
+                    body=api.UpdateRoom,
+                ),
+            },
+            "/api/rooms/{room}/tokens": {
+                "post": _operation(
+                    "Owner: issue a token",
+                    (201, _json(api.TokenIssued)),
+                    (*room_errors, 413, 422),
+                    body=api.CreateToken,
+                )
+            },
+            "/api/rooms/{room}/peers/{user}/role": {
+                "put": _operation(
+                    "Owner: change a connected peer's role now",
+                    (200, _json(api.RoleChanged)),
+                    (*room_errors, 413, 422),
+                    body=api.ChangeRole,
+                    params=(ROOM, USER),
+                )
+            },
+            "/api/rooms/{room}/snapshot": {
+                "get": _operation(
+                    "The code as text, or ?format=yjs the whole document as one Yjs update",
+                    (
+                        200,
+                        {
+                            "content": {
+                                **text["content"],
+                                "application/octet-stream": {
+                                    "schema": {"type": "string", "format": "binary"}
+                                },
+                            }
+                        },
+                    ),
+                    (*room_errors, 422),
+                    params=(
+                        ROOM,
+                        {
+                            "name": "format",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"enum": ["text", "yjs"]},
+                        },
+                    ),
+                )
+            },
+            "/api/rooms/{room}/fork": {
+                "post": _operation(
+                    "Broadcast rooms: fork into a new pair room owned by the caller",
+                    (201, _json(api.RoomCreated)),
+                    (*room_errors, 409),
+                )
+            },
+        },
+    }
