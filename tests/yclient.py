@@ -35,6 +35,7 @@ class YClient:
         self.awareness: dict[int, Any] = {}
         self.receipts: list[bytes] = []
         self.denials: list[str] = []
+        self.role_notices: list[dict[str, Any]] = []
         self._clock = 0
         self._reader: asyncio.Task[None] | None = None
         self._writer: asyncio.Task[None] | None = None
@@ -128,6 +129,9 @@ class YClient:
         elif kind == protocol.MessageType.SAVE_RECEIPT:
             reader = protocol.Reader(frame, 1)
             self.receipts.append(reader.read_var_bytes())
+        elif kind == protocol.MessageType.ROLE_CHANGED:
+            reader = protocol.Reader(frame, 1)
+            self.role_notices.append(json.loads(reader.read_var_string()))
 
     async def set_awareness(self, state: dict[str, Any] | None) -> None:
         self._clock += 1
