@@ -12,6 +12,7 @@ from pathlib import Path
 import uvicorn
 
 from rooms.roles import Role
+from server import redact
 from server.app import create_app
 from server.auth import ANY_ROOM, issue_token, resolve_secret
 from server.names import valid_room_name
@@ -65,7 +66,7 @@ def serve(settings: Settings) -> None:
         stream=sys.stderr,
     )
     app = create_app(settings)  # raises SettingsError before anything listens
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -75,6 +76,9 @@ def serve(settings: Settings) -> None:
         timeout_graceful_shutdown=10,
         lifespan="on",
     )
+    # After uvicorn configured its loggers: tokens ride in websocket query strings.
+    redact.install("uvicorn.error", "uvicorn.access", "codementor")
+    uvicorn.Server(config).run()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
