@@ -58,31 +58,65 @@ class Mode(enum.StrEnum):
 REVIEWER_ROOTS = frozenset({CHAT, COMMENTS})
 
 
-def touched_roots(doc: Doc[Any], update: bytes) -> set[str] | None:
-    """The roots ``update`` would change in ``doc``, found on a throwaway copy.
+class ReviewerCheck:
+    """Finds which roots an update would change by applying it to a copy of the
+    room's document first.
 
-    Returns None when the copy cannot integrate the update completely: structs
-    whose dependencies are missing, or deletions of items the document lacks.
-    A root the update creates outside the schema counts as touched."""
-    copy: Doc[Any] = Doc()
-    copy.apply_update(doc.get_update())
-    changed: set[str] = set()
-    for name, kind in ROOT_TYPES.items():
-        copy.get(name, type=kind).observe_deep(partial(_mark, changed, name))
-    known = set(copy.keys())
-    copy.apply_update(update)
-    if not _fully_integrated(update, copy.get_state()):
-        return None
-    return changed | (set(copy.keys()) - known)
+    The copy is kept between checks and brought up to date with only what the
+    document gained since (``Doc.get_update(state)``), so a check costs about
+    one extra apply rather than a rebuild. After a refused update the copy holds
+    content the document never will, so it is thrown away and rebuilt next time.
+    """
+
+    def __init__(self, doc: Doc[Any]) -> None:
+        self._doc = doc
+        self._copy: Doc[Any] | None = None
+        self._changed: set[str] = set()
+
+    def touched_roots(self, update: bytes) -> set[str] | None:
+        """The roots ``update`` would change. None when it cannot be integrated
+        completely: structs whose dependencies are missing, or deletions of items
+        the document lacks. A root it creates outside the schema counts as touched."""
+        copy = self._copy
+        if copy is None:
+            copy = self._copy = Doc()
+            for name, kind in ROOT_TYPES.items():
+                copy.get(name, type=kind).observe_deep(partial(_mark, self._changed, name))
+            copy.apply_update(self._doc.get_update())
+        else:
+            copy.apply_update(self._doc.get_update(copy.get_state()))
+        self._changed.clear()
+        known = set(copy.keys())
+        try:
+            copy.apply_update(update)
+        except BaseException:
+            self._copy = None
+            raise
+        if not _fully_integrated(update, copy.get_state()):
+            self._copy = None
+            return None
+        return self._changed | (set(copy.keys()) - known)
+
+    def allows(self, update: bytes) -> bool:
+        """May a reviewer apply ``update``? The copy is kept only when it may."""
+        roots = self.touched_roots(update)
+        if roots is None or not roots <= REVIEWER_ROOTS:
+            self._copy = None
+            return False
+        return True
 
 
 def _mark(changed: set[str], name: str, *_event: object) -> None:
     changed.add(name)
 
 
+def touched_roots(doc: Doc[Any], update: bytes) -> set[str] | None:
+    """``ReviewerCheck.touched_roots`` on a throwaway copy of ``doc``."""
+    return ReviewerCheck(doc).touched_roots(update)
+
+
 def reviewer_may_apply(doc: Doc[Any], update: bytes) -> bool:
-    roots = touched_roots(doc, update)
-    return roots is not None and roots <= REVIEWER_ROOTS
+    return ReviewerCheck(doc).allows(update)
 
 
 def _fully_integrated(update: bytes, state_vector: bytes) -> bool:

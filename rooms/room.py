@@ -40,7 +40,7 @@ from crdt.protocol import (
 from rooms.observer import RoomObserver
 from rooms.peer import Peer
 from rooms.persistence import PersistenceSettings, RoomWriter, StoreWorker
-from rooms.roles import Mode, Role, reviewer_may_apply
+from rooms.roles import Mode, ReviewerCheck, Role
 from rooms.store import StoredRoom
 
 log = logging.getLogger("codementor.room")
@@ -62,6 +62,7 @@ class Room:
         self.mode = mode
         self.peers: dict[int, Peer] = {}
         self.stage: dict[int, Peer] = {}  # owners and editors
+        self._reviewer_check: ReviewerCheck | None = None  # made when a reviewer first writes
         self.awareness = AwarenessStates()
         self.empty_since: float = time.monotonic()
         self.closing = False
@@ -166,8 +167,10 @@ class Room:
         """The slow path, for reviewers and viewers only; owners and editors never get here."""
         if peer.role is not Role.REVIEWER:
             return False
+        if self._reviewer_check is None:
+            self._reviewer_check = ReviewerCheck(self.doc)
         try:
-            return reviewer_may_apply(self.doc, update)
+            return self._reviewer_check.allows(update)
         except (ValueError, RuntimeError) as exc:
             raise ProtocolError(CLOSE_POLICY_VIOLATION, "invalid update") from exc
 
