@@ -15,7 +15,7 @@ from rooms.mongo_store import MongoStore
 from rooms.registry import RoomRegistry
 from rooms.sqlite_store import SQLiteStore
 from rooms.store import Store
-from server import openapi
+from server import openapi, web
 from server.api import Api
 from server.auth import Authenticator, resolve_secret
 from server.metrics import Metrics
@@ -100,6 +100,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
             WebSocketRoute("/ws/{room:path}", websocket_endpoint),
+            *web.routes(),
         ],
         lifespan=lifespan,
     )
