@@ -19,7 +19,7 @@ import enum
 from functools import partial
 from typing import Any
 
-from pycrdt import Doc, get_update
+from pycrdt import Doc, Map, get_update
 
 from crdt.protocol import Reader
 from crdt.schema import CHAT, COMMENTS, ROOT_TYPES
@@ -72,21 +72,28 @@ class ReviewerCheck:
         self._doc = doc
         self._copy: Doc[Any] | None = None
         self._changed: set[str] = set()
+        # pycrdt stops calling an observer once its Subscription is garbage: keep them.
+        self._subscriptions: dict[str, Any] = {}
 
-    def touched_roots(self, update: bytes) -> set[str] | None:
+    def _touched_roots(self, update: bytes) -> set[str] | None:
         """The roots ``update`` would change. None when it cannot be integrated
         completely: structs whose dependencies are missing, or deletions of items
         the document lacks. A root it creates outside the schema counts as touched."""
         copy = self._copy
         if copy is None:
             copy = self._copy = Doc()
+            self._subscriptions = {}
             for name, kind in ROOT_TYPES.items():
-                copy.get(name, type=kind).observe_deep(partial(_mark, self._changed, name))
+                self._observe(copy, name, kind)
             copy.apply_update(self._doc.get_update())
         else:
             copy.apply_update(self._doc.get_update(copy.get_state()))
-        self._changed.clear()
         known = set(copy.keys())
+        for name in known - self._subscriptions.keys():
+            # A root outside the schema (an editor made it). Its type is unknown, but
+            # yrs reports deep events on a root observed under any shared type.
+            self._observe(copy, name, Map)
+        self._changed.clear()
         try:
             copy.apply_update(update)
         except BaseException:
@@ -97,9 +104,13 @@ class ReviewerCheck:
             return None
         return self._changed | (set(copy.keys()) - known)
 
+    def _observe(self, copy: Doc[Any], name: str, kind: type) -> None:
+        root = copy.get(name, type=kind)
+        self._subscriptions[name] = root.observe_deep(partial(_mark, self._changed, name))
+
     def allows(self, update: bytes) -> bool:
         """May a reviewer apply ``update``? The copy is kept only when it may."""
-        roots = self.touched_roots(update)
+        roots = self._touched_roots(update)
         if roots is None or not roots <= REVIEWER_ROOTS:
             self._copy = None
             return False
@@ -111,8 +122,8 @@ def _mark(changed: set[str], name: str, *_event: object) -> None:
 
 
 def touched_roots(doc: Doc[Any], update: bytes) -> set[str] | None:
-    """``ReviewerCheck.touched_roots`` on a throwaway copy of ``doc``."""
-    return ReviewerCheck(doc).touched_roots(update)
+    """The roots ``update`` would change in ``doc``, found on a throwaway copy."""
+    return ReviewerCheck(doc)._touched_roots(update)
 
 
 def reviewer_may_apply(doc: Doc[Any], update: bytes) -> bool:
