@@ -215,6 +215,10 @@ class Room:
             self.stage.pop(peer.id, None)
         notice = {"role": role.value, "expires": expires}
         peer.send(protocol.role_changed_frame(json.dumps(notice)))
+        # Ask for the peer's state: edits refused under its old role sit in its document,
+        # and its later updates depend on them. Its Step2 reply brings them, now checked
+        # against the new role, so the room does not hold its updates as pending.
+        peer.send(protocol.sync_step1(self.doc.get_state()))
         if was_routed and not self._routed(peer):
             self._send_awareness_snapshot(peer)  # now on stage: show the audience
 

@@ -125,7 +125,7 @@ class YClient:
                 else:
                     self.awareness[entry.client_id] = json.loads(entry.state)
         elif kind == protocol.MessageType.AUTH:
-            self.denials.append(frame[2:].decode(errors="replace"))
+            self.denials.append(protocol.Reader(frame, 2).read_var_string())
         elif kind == protocol.MessageType.SAVE_RECEIPT:
             reader = protocol.Reader(frame, 1)
             self.receipts.append(reader.read_var_bytes())
