@@ -47,6 +47,7 @@ class Peer:
         self.name = name
         self.told_denied = False  # the permission-denied answer goes once per connection
         self.grant_timer: asyncio.TimerHandle | None = None  # a timed role change
+        self.grant_expires: float | None = None  # unix seconds when it reverts
         self.limits = limits
         self.wants_receipts = wants_receipts
         self.outbox: deque[bytes] = deque()

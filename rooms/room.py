@@ -197,11 +197,13 @@ class Room:
                 loop = asyncio.get_running_loop()
                 peer.grant_timer = loop.call_later(ttl, self._expire_grant, peer)
                 expires = time.time() + ttl
+            peer.grant_expires = expires
             self._change_role(peer, role, expires)
         return changed
 
     def _expire_grant(self, peer: Peer) -> None:
         peer.grant_timer = None
+        peer.grant_expires = None
         if peer.id in self.peers:
             self._change_role(peer, peer.granted_role, None)
 

@@ -177,9 +177,17 @@ class Api:
         return endpoint
 
     def _rate_limit(self, request: Request) -> None:
+        """One bucket per verified token (its user and room), else per client address:
+        made-up tokens must not each get a bucket of their own."""
+        key = f"addr:{request.client.host if request.client else 'unknown'}"
         token = _bearer(request)
-        client = request.client.host if request.client else "unknown"
-        key = f"token:{hash(token)}" if token else f"addr:{client}"
+        if token:
+            try:
+                identity = self.auth.identify(token, None)
+            except AuthError:
+                pass
+            else:
+                key = f"user:{identity.user_id}:{identity.room}"
         wait = self.limiter.check(key)
         if wait > 0:
             raise ApiError(
@@ -325,8 +333,9 @@ class Api:
         changed = room.set_role(request.path_params["user"], body.role, body.ttl) if room else []
         if not changed:
             raise ApiError(404, "no such user connected to this room")
-        expires = time.time() + body.ttl if body.ttl is not None else None
-        result = RoleChanged(changed=len(changed), role=body.role, expires_at=expires)
+        result = RoleChanged(
+            changed=len(changed), role=body.role, expires_at=changed[0].grant_expires
+        )
         return JSONResponse(result.model_dump(mode="json"))
 
     async def snapshot(self, request: Request) -> Response:
@@ -357,6 +366,21 @@ class Api:
         return JSONResponse(created.model_dump(), status_code=201)
 
 
+async def _read_limited(request: Request) -> bytes:
+    """The body, refused with 413 as soon as it passes ``MAX_BODY_BYTES`` (never read whole)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise ApiError(413, "request body too large")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise ApiError(413, "request body too large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _bearer(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
@@ -372,9 +396,7 @@ M = TypeVar("M", bound=BaseModel)
 
 
 async def _body(request: Request, model: type[M]) -> M:
-    raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        raise ApiError(413, "request body too large")
+    raw = await _read_limited(request)
     try:
         return model.model_validate_json(raw or b"{}")
     except ValidationError as exc:

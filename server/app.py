@@ -7,8 +7,9 @@ import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from rooms.mongo_store import MongoStore
@@ -49,6 +50,14 @@ async def readyz(request: Request) -> Response:
             status_code=503,
         )
     return JSONResponse({"status": "ready", "checks": {"store": "ok"}})
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404/405: JSON under /api, as every other API error is."""
+    assert isinstance(exc, HTTPException)
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"error": exc.detail}, exc.status_code, headers=exc.headers)
+    return PlainTextResponse(exc.detail, exc.status_code, headers=exc.headers)
 
 
 async def metrics_endpoint(request: Request) -> Response:
@@ -103,6 +112,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             *web.routes(),
         ],
         lifespan=lifespan,
+        exception_handlers={HTTPException: http_error},
     )
     app.state.settings = settings
     app.state.metrics = metrics

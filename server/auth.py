@@ -8,9 +8,11 @@ never include the token or the secret.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,18 +73,31 @@ def resolve_secret(settings: Settings) -> tuple[str, bool]:
     path = settings.data_dir / SECRET_FILE
     if not path.exists():
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        _write_private(path, secrets.token_hex(32))
-    return path.read_text().strip(), False
+        _create_private(path, secrets.token_hex(32))
+    secret = path.read_text().strip()
+    if len(secret) < 32:
+        raise SettingsError(
+            f"{path} holds no usable secret ({len(secret)} characters); "
+            "delete it to have a new one generated, or set CODEMENTOR_SECRET"
+        )
+    return secret, False
 
 
-def _write_private(path: Path, content: str) -> None:
-    """Create ``path`` readable by its owner only, failing if another process won the race."""
+def _create_private(path: Path, content: str) -> None:
+    """Create ``path`` (mode 0600) with ``content`` in one step: written to a private
+    temporary file first, then linked into place, which fails if another process
+    (a second server, ``codementor token``) got there first. Nobody can ever read
+    a half-written secret."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".secret-")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return
-    with os.fdopen(fd, "w") as handle:
-        handle.write(content + "\n")
+        with os.fdopen(fd, "w") as handle:
+            handle.write(content + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        with contextlib.suppress(FileExistsError):
+            os.link(temporary, path)
+    finally:
+        os.unlink(temporary)
 
 
 def issue_token(
