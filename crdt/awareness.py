@@ -15,6 +15,7 @@ cannot erase or impersonate another's cursor.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
@@ -66,6 +67,7 @@ class AwarenessStates:
     def __init__(self) -> None:
         self._entries: dict[int, Entry] = {}
         self._owners: dict[int, Hashable] = {}
+        self._refreshed: dict[int, float] = {}  # monotonic time of each ID's last update
 
     def __len__(self) -> int:
         return sum(1 for e in self._entries.values() if e.state != NULL_STATE)
@@ -91,6 +93,7 @@ class AwarenessStates:
                 continue
             self._owners[entry.client_id] = owner
             self._entries[entry.client_id] = entry
+            self._refreshed[entry.client_id] = time.monotonic()
             accepted.append(entry)
         if not accepted:
             return None
@@ -98,23 +101,45 @@ class AwarenessStates:
             return payload
         return encode_update(accepted)
 
-    def snapshot(self, owners: Callable[[Hashable], bool] | None = None) -> bytes | None:
-        """Every live state (only those whose owner passes ``owners``, if given),
-        for a peer that just joined or asked (QueryAwareness)."""
+    def snapshot(self, include: Callable[[Hashable, int], bool] | None = None) -> bytes | None:
+        """Every live state (only those for which ``include(owner, client_id)`` holds,
+        if given), for a peer that just joined or asked (QueryAwareness)."""
         live = [
             e
             for e in self._entries.values()
-            if e.state != NULL_STATE and (owners is None or owners(self._owners[e.client_id]))
+            if e.state != NULL_STATE
+            and (include is None or include(self._owners[e.client_id], e.client_id))
         ]
         return encode_update(live) if live else None
+
+    def expire(self, owners: Callable[[Hashable], bool], max_age: float) -> bytes | None:
+        """Remove states of matching owners not refreshed for ``max_age`` seconds (clients
+        renew every 15 s; a state from a dead instance stops being renewed). Returns the
+        removal to broadcast."""
+        cutoff = time.monotonic() - max_age
+        stale = [
+            cid
+            for cid, refreshed in self._refreshed.items()
+            if refreshed < cutoff and owners(self._owners[cid])
+        ]
+        removed: list[Entry] = []
+        for cid in stale:
+            entry = self._forget(cid)
+            if entry.state != NULL_STATE:
+                removed.append(Entry(cid, entry.clock + 1, NULL_STATE))
+        return encode_update(removed) if removed else None
+
+    def _forget(self, client_id: int) -> Entry:
+        del self._owners[client_id]
+        del self._refreshed[client_id]
+        return self._entries.pop(client_id)
 
     def remove_owner(self, owner: Hashable) -> bytes | None:
         """Forget every client ID ``owner`` announced; return the removal to broadcast."""
         ids = [cid for cid, o in self._owners.items() if o == owner]
         removed: list[Entry] = []
         for cid in ids:
-            del self._owners[cid]
-            entry = self._entries.pop(cid)
+            entry = self._forget(cid)
             if entry.state != NULL_STATE:
                 removed.append(Entry(cid, entry.clock + 1, NULL_STATE))
         return encode_update(removed) if removed else None

@@ -35,6 +35,20 @@ class RoomObserver:
     def compacted(self, seconds: float) -> None:
         """A room's log was folded into a new snapshot."""
 
+    def stream_lag(self, seconds: float) -> None:
+        """Age of the newest update read from the other instances when it was read."""
+
+    def publish_failed(self) -> None:
+        """The broker could not publish; what it held stays queued."""
+
+    def buffered_updates(self, count: int) -> None:
+        """Updates waiting to be published (the broker is unreachable or slow)."""
+
+    def lease_acquired(self) -> None:
+        """This instance took over compacting a room."""
+
+    def broker_connected(self, connected: bool) -> None: ...
+
     def room_loaded(self, seconds: float) -> None: ...
 
     def room_load_failed(self) -> None: ...

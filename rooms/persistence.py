@@ -24,6 +24,7 @@ from typing import Any, ParamSpec, TypeVar
 from pycrdt import Doc, merge_updates
 
 from crdt.updates import uncovered
+from rooms.broker import Broker
 from rooms.observer import RoomObserver
 from rooms.store import Store, StoredRoom
 
@@ -86,6 +87,7 @@ class RoomWriter:
         settings: PersistenceSettings,
         observer: RoomObserver,
         on_durable: Callable[[bytes], None],
+        broker: Broker | None = None,
     ) -> None:
         self.name = name
         self._doc = doc
@@ -93,6 +95,7 @@ class RoomWriter:
         self._settings = settings
         self._observer = observer
         self._on_durable = on_durable
+        self._broker = broker or Broker()
         self._pending: list[bytes] = []
         self._pending_bytes = 0
         self._log_count = len(stored.updates)
@@ -160,7 +163,12 @@ class RoomWriter:
             return True
 
     async def _compact(self) -> None:
+        # With several instances, one at a time rewrites the snapshot; the others
+        # keep appending (their batches after ``upto`` are untouched).
+        if not await self._broker.acquire_lease(self.name):
+            return
         upto = self._last_seq
+        mark = self._broker.position(self.name)
         doc_update = self._doc.get_update()
         doc_state = self._doc.get_state()
         started = time.perf_counter()
@@ -175,6 +183,9 @@ class RoomWriter:
         self._observer.compacted(time.perf_counter() - started)
         self._log_count = 0
         self._log_bytes = 0
+        # The snapshot holds everything this instance had applied from the others up
+        # to ``mark``: the broker may forget it.
+        await self._broker.forget_before(self.name, mark)
 
     async def close(self) -> bool:
         """Stop the timer and flush what is left, retrying until the shutdown timeout.

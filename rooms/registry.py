@@ -19,6 +19,7 @@ from pycrdt import Doc
 
 from crdt import schema
 from crdt.protocol import CLOSE_SERVICE_RESTART
+from rooms.broker import Broker
 from rooms.observer import RoomObserver
 from rooms.peer import Peer
 from rooms.persistence import PersistenceSettings, StoreWorker
@@ -29,6 +30,7 @@ from rooms.store import RoomInfo, Store
 log = logging.getLogger("codementor.registry")
 
 STORE_CHECK_SECONDS = 2.0
+REMOTE_AWARENESS_TIMEOUT = 30.0  # y-protocols' own outdated timeout
 
 
 class RoomLoadError(Exception):
@@ -48,9 +50,14 @@ class RegistrySettings:
 
 class RoomRegistry:
     def __init__(
-        self, store: Store, settings: RegistrySettings, observer: RoomObserver | None = None
+        self,
+        store: Store,
+        settings: RegistrySettings,
+        observer: RoomObserver | None = None,
+        broker: Broker | None = None,
     ) -> None:
         self.settings = settings
+        self.broker = broker or Broker()
         self.rooms: dict[str, Room] = {}
         self.worker = StoreWorker(store)
         self._observer = observer or RoomObserver()
@@ -59,6 +66,7 @@ class RoomRegistry:
         self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        await self.broker.start()
         self._sweeper = asyncio.create_task(self._sweep(), name="room-sweeper")
 
     async def join(self, name: str, peer: Peer) -> Room:
@@ -68,6 +76,8 @@ class RoomRegistry:
         return room
 
     async def _load(self, name: str) -> Room:
+        """Read the room's history, catch up with other instances, then register it.
+        Until it is registered, joiners wait on this task (``_loading``)."""
         started = time.perf_counter()
         try:
             info = await self.worker.run(self.worker.store.room_info, name)
@@ -78,13 +88,24 @@ class RoomRegistry:
                 doc.apply_update(stored.snapshot)
             for update in stored.updates:
                 doc.apply_update(update)
+            room = Room(
+                name,
+                doc,
+                stored,
+                self.worker,
+                self.settings.persistence,
+                self._observer,
+                mode,
+                self.broker,
+            )
+            # What other instances published and nobody has stored yet, before serving.
+            await self.broker.attach(room)
         except Exception as exc:
             self._observer.room_load_failed()
             log.exception("room_load_failed room=%s", name)
             raise RoomLoadError(f"room {name!r} could not be loaded") from exc
         finally:
             self._loading.pop(name, None)
-        room = Room(name, doc, stored, self.worker, self.settings.persistence, self._observer, mode)
         room.start()
         self.rooms[name] = room
         self._observer.room_loaded(time.perf_counter() - started)
@@ -137,6 +158,8 @@ class RoomRegistry:
             await asyncio.sleep(settings.tick_seconds)
             now = time.monotonic()
             for name, room in list(self.rooms.items()):
+                if self.broker.enabled:
+                    room.expire_remote_awareness(REMOTE_AWARENESS_TIMEOUT)
                 if room.peers:
                     room.send_keepalives(now, settings.keepalive_seconds)
                 elif (
@@ -152,6 +175,7 @@ class RoomRegistry:
             if await room.writer.close():
                 if not room.peers:
                     del self.rooms[room.name]
+                    self.broker.detach(room)
                     self._observer.room_unloaded()
                     return
             room.empty_since = time.monotonic()
@@ -171,6 +195,7 @@ class RoomRegistry:
         for room in list(self.rooms.values()):
             await room.close(CLOSE_SERVICE_RESTART, "server shutting down")
         self.rooms.clear()
+        await self.broker.close()
         await self.worker.close()
 
     async def check_store(self) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 from pycrdt import Doc, TransactionEvent
 
 from crdt import protocol
-from crdt.awareness import AwarenessStates
+from crdt.awareness import NULL_STATE, AwarenessStates, decode_update
 from crdt.protocol import (
     CLOSE_POLICY_VIOLATION,
     CLOSE_TRY_AGAIN_LATER,
@@ -37,6 +37,7 @@ from crdt.protocol import (
     QueryAwareness,
     SyncStep1,
 )
+from rooms.broker import Broker
 from rooms.observer import RoomObserver
 from rooms.peer import Peer
 from rooms.persistence import PersistenceSettings, RoomWriter, StoreWorker
@@ -56,6 +57,7 @@ class Room:
         settings: PersistenceSettings,
         observer: RoomObserver,
         mode: Mode = Mode.PAIR,
+        broker: Broker | None = None,
     ) -> None:
         self.name = name
         self.doc = doc
@@ -64,11 +66,13 @@ class Room:
         self.stage: dict[int, Peer] = {}  # owners and editors
         self._reviewer_check: ReviewerCheck | None = None  # made when a reviewer first writes
         self.awareness = AwarenessStates()
+        self.broker = broker = broker or Broker()
+        self._remote_stage: set[int] = set()  # client IDs announced by other instances' stage
         self.empty_since: float = time.monotonic()
         self.closing = False
         self._observer = observer
         self.writer = RoomWriter(
-            name, doc, stored, worker, settings, observer, on_durable=self._send_receipts
+            name, doc, stored, worker, settings, observer, self._send_receipts, broker
         )
 
     # -- membership -------------------------------------------------------
@@ -91,6 +95,7 @@ class Room:
         removal = self.awareness.remove_owner(peer.id)
         if removal is not None:
             self._relay_awareness(peer, protocol.awareness_frame(removal))
+            self.broker.publish_awareness(self.name, removal, peer.role.on_stage)
         if not self.peers:
             self.empty_since = time.monotonic()
 
@@ -113,6 +118,7 @@ class Room:
             relay = self.awareness.apply(message.payload, peer.id)
             if relay is not None:
                 self._relay_awareness(peer, protocol.awareness_frame(relay))
+                self.broker.publish_awareness(self.name, relay, peer.role.on_stage)
         elif isinstance(message, QueryAwareness):
             self._send_awareness_snapshot(peer)
 
@@ -120,15 +126,21 @@ class Room:
         """Is ``peer`` in a broadcast room's audience, whose presence is routed?"""
         return self.mode is Mode.BROADCAST and not peer.role.on_stage
 
-    def _relay_awareness(self, sender: Peer, frame: bytes) -> None:
-        if self._routed(sender):
+    def _relay_awareness(self, sender: Peer | None, frame: bytes, on_stage: bool = True) -> None:
+        """Relay to the local peers who may see it: in a broadcast room the audience's
+        presence goes to the stage only. ``sender`` None: from another instance."""
+        if sender is not None:
+            on_stage = not self._routed(sender)
+        if self.mode is Mode.BROADCAST and not on_stage:
             self.broadcast(frame, exclude=sender, peers=self.stage)
         else:
             self.broadcast(frame, exclude=sender)
 
     def _send_awareness_snapshot(self, peer: Peer) -> None:
         if self._routed(peer):
-            snapshot = self.awareness.snapshot(owners=lambda owner: owner in self.stage)
+            snapshot = self.awareness.snapshot(
+                include=lambda owner, cid: owner in self.stage or cid in self._remote_stage
+            )
         else:
             snapshot = self.awareness.snapshot()
         if snapshot is not None:
@@ -162,6 +174,45 @@ class Room:
         self.writer.add(update)
         self.broadcast(protocol.as_update_frame(frame, message), exclude=peer)
         self._observer.fanned_out(time.perf_counter() - received_at)
+        self.broker.publish_update(self.name, update)
+
+    # -- from other instances ---------------------------------------------
+
+    def apply_remote_update(self, update: bytes) -> None:
+        """An update another instance applied (and stores). Applied and sent to every
+        local peer; not stored again here."""
+        try:
+            self.doc.apply_update(update)
+        except (ValueError, RuntimeError):
+            # The origin instance accepted it, so this cannot happen unless the
+            # stream is corrupt: skip it rather than stop following the room.
+            log.exception("remote_update_refused room=%s", self.name)
+            return
+        self.broadcast(protocol.update_frame(update), exclude=None)
+
+    def apply_remote_awareness(self, payload: bytes, instance: str, on_stage: bool) -> None:
+        try:
+            relay = self.awareness.apply(payload, f"remote:{instance}")
+        except ProtocolError:
+            log.warning("remote_awareness_refused room=%s instance=%s", self.name, instance)
+            return
+        if relay is None:
+            return
+        for entry in decode_update(relay):
+            if on_stage and entry.state != NULL_STATE:
+                self._remote_stage.add(entry.client_id)
+            else:
+                self._remote_stage.discard(entry.client_id)
+        self._relay_awareness(None, protocol.awareness_frame(relay), on_stage)
+
+    def expire_remote_awareness(self, max_age: float) -> None:
+        """Drop other instances' presence that stopped being renewed (say, the instance
+        died and nobody announced the removal)."""
+        removal = self.awareness.expire(
+            lambda owner: isinstance(owner, str) and owner.startswith("remote:"), max_age
+        )
+        if removal is not None:
+            self.broadcast(protocol.awareness_frame(removal), exclude=None)
 
     def _may_write(self, peer: Peer, update: bytes) -> bool:
         """The slow path, for reviewers and viewers only; owners and editors never get here."""
@@ -265,6 +316,7 @@ class Room:
             if update != protocol.EMPTY_UPDATE:
                 self.writer.add(update)
                 self.broadcast(protocol.update_frame(update), exclude=None)
+                self.broker.publish_update(self.name, update)
 
     def _send_receipts(self, state_vector: bytes) -> None:
         receipt: bytes | None = None

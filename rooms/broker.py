@@ -1,0 +1,58 @@
+"""Cross-instance sync, as the room sees it.
+
+A room hands every update it applied for a local peer (or made itself) to
+``publish_update``, and every awareness change to ``publish_awareness``; the
+broker delivers what other instances published back through
+``Room.apply_remote_update`` and ``Room.apply_remote_awareness``. Compaction
+asks the broker for a lease, so that only one instance at a time rewrites a
+room's snapshot, and tells it afterwards how far the snapshot reaches, so the
+broker may forget what is now stored.
+
+``Broker`` itself is the embedded default: one instance, nothing to share,
+every lease granted. ``rooms.redis_broker`` is the multi-instance one.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rooms.room import Room
+
+
+class Broker:
+    enabled = False
+    instance_id = "local"
+
+    async def start(self) -> None:
+        """Connect and start background work. Must not fail when the backend is down."""
+
+    async def close(self) -> None:
+        """Publish what is pending, if possible, and stop."""
+
+    async def attach(self, room: Room) -> None:
+        """Bring a freshly loaded room up to date with what others published, then
+        follow it. Called before the room serves anyone."""
+
+    def detach(self, room: Room) -> None:
+        """Stop following an unloaded room."""
+
+    def publish_update(self, room: str, update: bytes) -> None:
+        """Queue an update for the other instances. Never blocks, never raises."""
+
+    def publish_awareness(self, room: str, payload: bytes, on_stage: bool) -> None:
+        """Send an awareness change to the other instances (best effort)."""
+
+    async def acquire_lease(self, room: str) -> bool:
+        """True if this instance may compact ``room`` now."""
+        return True
+
+    def position(self, room: str) -> str | None:
+        """How far this instance has applied what others published (an opaque mark)."""
+        return None
+
+    async def forget_before(self, room: str, mark: str | None) -> None:
+        """Everything up to ``mark`` is in the store now; the broker may drop it."""
+
+    async def check(self) -> None:
+        """Raise unless the backend answers (readiness)."""
