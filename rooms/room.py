@@ -179,8 +179,10 @@ class Room:
     # -- from other instances ---------------------------------------------
 
     def apply_remote_update(self, update: bytes) -> None:
-        """An update another instance applied (and stores). Applied and sent to every
-        local peer; not stored again here."""
+        """An update another instance applied. Applied, sent to every local peer, and
+        stored here too: the instance it came from may die before its own flush, and
+        an update this instance received must be durable within its window like any
+        other. Compaction folds the copies."""
         try:
             self.doc.apply_update(update)
         except (ValueError, RuntimeError):
@@ -188,6 +190,7 @@ class Room:
             # stream is corrupt: skip it rather than stop following the room.
             log.exception("remote_update_refused room=%s", self.name)
             return
+        self.writer.add(update)
         self.broadcast(protocol.update_frame(update), exclude=None)
 
     def apply_remote_awareness(self, payload: bytes, instance: str, on_stage: bool) -> None:

@@ -257,7 +257,10 @@ class Api:
     async def config(self, request: Request) -> Response:
         """Which optional features this server has on."""
         features = Features(
-            ai=False, runner=False, multi_instance=False, anonymous=self.auth.anonymous
+            ai=False,
+            runner=False,
+            multi_instance=bool(self.settings.redis_url),
+            anonymous=self.auth.anonymous,
         )
         return JSONResponse(features.model_dump())
 

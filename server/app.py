@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import socket
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -12,7 +14,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
+from rooms.broker import Broker
 from rooms.mongo_store import MongoStore
+from rooms.redis_broker import RedisBroker, RedisSettings
 from rooms.registry import RoomRegistry
 from rooms.sqlite_store import SQLiteStore
 from rooms.store import Store
@@ -40,16 +44,27 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """Ready when the store answers."""
+    """Ready when the store answers, and Redis too in multi-instance mode."""
     registry: RoomRegistry = request.app.state.registry
-    try:
-        await registry.check_store()
-    except Exception as exc:
-        return JSONResponse(
-            {"status": "unavailable", "checks": {"store": f"error: {type(exc).__name__}"}},
-            status_code=503,
-        )
-    return JSONResponse({"status": "ready", "checks": {"store": "ok"}})
+    checks: dict[str, str] = {}
+    for name, check in (("store", registry.check_store), ("redis", registry.broker.check)):
+        if name == "redis" and not registry.broker.enabled:
+            continue
+        try:
+            await check()
+            checks[name] = "ok"
+        except Exception as exc:
+            checks[name] = f"error: {type(exc).__name__}"
+    ready = all(v == "ok" for v in checks.values())
+    body = {"status": "ready" if ready else "unavailable", "checks": checks}
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+def open_broker(settings: Settings, metrics: Metrics) -> Broker:
+    if not settings.redis_url:
+        return Broker()
+    instance = settings.instance_id or f"{socket.gethostname()}-{os.getpid()}"
+    return RedisBroker(RedisSettings(url=settings.redis_url, instance_id=instance), metrics)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -78,6 +93,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             store if store is not None else open_store(settings),
             settings.registry_settings(),
             metrics,
+            open_broker(settings, metrics),
         )
         app.state.registry = registry
         await registry.start()

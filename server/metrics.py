@@ -105,6 +105,27 @@ class Metrics(RoomObserver):
             ["status"],
             registry=r,
         )
+        self.redis_connected = Gauge(
+            "codementor_redis_connected", "1 while Redis answers (multi-instance mode).", registry=r
+        )
+        self.stream_lag_seconds = Gauge(
+            "codementor_stream_lag_seconds",
+            "Age of the newest update read from other instances, when it was read.",
+            registry=r,
+        )
+        self.publish_failures = Counter(
+            "codementor_redis_publish_failures", "Failed attempts to publish to Redis.", registry=r
+        )
+        self.buffered = Gauge(
+            "codementor_redis_buffered_updates",
+            "Updates waiting to be published to Redis.",
+            registry=r,
+        )
+        self.lease_changes = Counter(
+            "codementor_redis_leases_acquired",
+            "Compaction leases this instance took over.",
+            registry=r,
+        )
         # Pre-bound children: the per-frame path does no label lookups.
         self._frames_in = {t: self.frames.labels("in", t) for t in LABELS}
         self._frames_out = {t: self.frames.labels("out", t) for t in LABELS}
@@ -147,6 +168,21 @@ class Metrics(RoomObserver):
 
     def compacted(self, seconds: float) -> None:
         self.compactions.observe(seconds)
+
+    def stream_lag(self, seconds: float) -> None:
+        self.stream_lag_seconds.set(seconds)
+
+    def publish_failed(self) -> None:
+        self.publish_failures.inc()
+
+    def buffered_updates(self, count: int) -> None:
+        self.buffered.set(count)
+
+    def lease_acquired(self) -> None:
+        self.lease_changes.inc()
+
+    def broker_connected(self, connected: bool) -> None:
+        self.redis_connected.set(1 if connected else 0)
 
     def room_loaded(self, seconds: float) -> None:
         self.room_load_seconds.observe(seconds)

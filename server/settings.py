@@ -30,6 +30,9 @@ class Settings:
     port: int = 8000
     data_dir: Path = Path("./data")
     mongo_url: str | None = None
+    redis_url: str | None = None
+    instance_id: str | None = None
+    workers: int = 1
     secret: str | None = None
     anonymous: str = "on"
     admin_token: str | None = None
@@ -82,10 +85,16 @@ class Settings:
             "max_pending_bytes": self.max_pending_bytes,
             "token_ttl_seconds": self.token_ttl_seconds,
             "api_rate_per_minute": self.api_rate_per_minute,
+            "workers": self.workers,
         }
         for name, value in positive.items():
             if value <= 0:
                 raise SettingsError(f"{env_name(name)} must be positive, got {value}")
+        if self.workers > 1 and not self.redis_url:
+            raise SettingsError(
+                f"--workers {self.workers} needs CODEMENTOR_REDIS_URL: worker processes share "
+                "rooms only through Redis"
+            )
         if self.anonymous not in ("on", "off"):
             raise SettingsError(f"CODEMENTOR_ANONYMOUS must be on or off, got {self.anonymous!r}")
         if not 0 < self.port < 65536:
@@ -104,6 +113,9 @@ FIELDS: tuple[FieldDoc, ...] = (
     FieldDoc("port", "TCP port"),
     FieldDoc("data_dir", "directory for the embedded SQLite store (codementor.sqlite3)"),
     FieldDoc("mongo_url", "MongoDB URL; when set, rooms are stored in MongoDB instead of SQLite"),
+    FieldDoc("redis_url", "Redis URL; turns multi-instance mode on (rooms shared by processes)"),
+    FieldDoc("instance_id", "this process's name in Redis (default: hostname-pid)"),
+    FieldDoc("workers", "uvicorn worker processes; more than 1 requires CODEMENTOR_REDIS_URL"),
     FieldDoc("secret", "signing secret for access tokens; required off loopback", secret=True),
     FieldDoc(
         "anonymous",

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from tests.redisproc import RedisProcess
 from tests.serverproc import ServerProcess
 
 # CI runs the same examples every time, so a red run is reproducible and not luck.
@@ -48,3 +49,10 @@ def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPr
     yield proc
     if proc.alive():
         proc.stop()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisProcess]:
+    proc = RedisProcess(tmp_path / "redis").start()
+    yield proc
+    proc.stop()

@@ -1,0 +1,386 @@
+"""Multi-instance sync through Redis (redis-py's asyncio client).
+
+- Updates: one Redis Stream per room, ``codementor:room:{name}``, entries
+  ``{u: update, src: instance}``. Every instance reads every stream of the rooms
+  it has loaded from the last id it saw (``XREAD``), so after a reconnect it
+  resumes exactly where it left off; its own entries only move its position.
+- Awareness: pub/sub on ``codementor:aw:{name}`` (ephemeral; dropped while Redis
+  is down, since clients renew their state every 15 s).
+- Compaction lease: ``SET codementor:lease:{name} <instance> NX PX``; the holder
+  writes the snapshot, then trims the stream below what the snapshot holds,
+  keeping a safety window for instances that are loading.
+- Faults. Publishing keeps a bounded queue; past its bound, a room's queued
+  updates are replaced by one full-state update when Redis returns (everything
+  is in this instance's store and document anyway). On every reconnect the
+  reader checks whether Redis lost a stream (restarted empty): then it reads
+  that stream from the start and re-seeds it with the room's full state, so all
+  instances converge again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from rooms.broker import Broker
+from rooms.observer import RoomObserver
+
+if TYPE_CHECKING:
+    from rooms.room import Room
+
+log = logging.getLogger("codementor.redis")
+
+STREAM = "codementor:room:{}"
+AWARENESS = "codementor:aw:{}"
+LEASE = "codementor:lease:{}"
+AWARENESS_PREFIX = "codementor:aw:"
+READ_BLOCK_MS = 500
+READ_COUNT = 1000
+LEASE_MS = 30_000
+TRIM_SAFETY_MS = 60_000
+MAX_BACKOFF = 5.0
+PUBLISH_BATCH = 500
+CONNECTION_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
+
+
+@dataclass(frozen=True, slots=True)
+class RedisSettings:
+    url: str
+    instance_id: str
+    max_buffered_updates: int = 10_000
+    max_buffered_bytes: int = 64 * 1024 * 1024
+    timeout: float = 5.0
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _ms(entry_id: str) -> int:
+    return int(entry_id.split("-", 1)[0])
+
+
+def _id_less(a: str, b: str) -> bool:
+    ams, _, aseq = a.partition("-")
+    bms, _, bseq = b.partition("-")
+    return (int(ams), int(aseq or 0)) < (int(bms), int(bseq or 0))
+
+
+class RedisBroker(Broker):
+    enabled = True
+
+    def __init__(self, settings: RedisSettings, observer: RoomObserver) -> None:
+        self.settings = settings
+        self.instance_id = settings.instance_id
+        self._me = settings.instance_id.encode()
+        self._observer = observer
+        common: dict[str, Any] = {
+            "socket_connect_timeout": settings.timeout,
+            "health_check_interval": 10,
+        }
+        self._redis = aioredis.Redis.from_url(
+            settings.url, socket_timeout=settings.timeout, **common
+        )
+        # The reader blocks in XREAD: its socket timeout must outlast the block.
+        self._reader_redis = aioredis.Redis.from_url(
+            settings.url, socket_timeout=settings.timeout + READ_BLOCK_MS / 1000, **common
+        )
+        self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        self._rooms: dict[str, Room] = {}
+        self._positions: dict[str, str] = {}
+        self._outbox: deque[tuple[str, bytes]] = deque()
+        self._outbox_bytes = 0
+        self._reseed: set[str] = set()
+        self._wakeup = asyncio.Event()
+        self._rooms_changed = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._inflight: set[asyncio.Task[None]] = set()  # fire-and-forget, kept referenced
+        self.connected = False
+
+    # -- lifecycle -----------------------------------------------------------
+
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._publish_loop(), name="redis-publish"),
+            asyncio.create_task(self._read_loop(), name="redis-read"),
+            asyncio.create_task(self._awareness_loop(), name="redis-awareness"),
+        ]
+
+    async def close(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.settings.timeout):
+                while self._outbox and self.connected:
+                    self._wakeup.set()
+                    await asyncio.sleep(0.01)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for client in (self._pubsub, self._redis, self._reader_redis):
+            with contextlib.suppress(Exception):
+                await client.aclose()
+
+    async def check(self) -> None:
+        async with asyncio.timeout(self.settings.timeout):
+            await self._redis.ping()
+
+    # -- rooms ---------------------------------------------------------------
+
+    async def attach(self, room: Room) -> None:
+        """Apply the room's whole stream (what is not yet in the store is there), then
+        follow it from the last entry read. Redis down: follow from the start, the
+        reader catches up when it returns."""
+        name = room.name
+        position = "0-0"
+        try:
+            async with asyncio.timeout(self.settings.timeout * 4):
+                position = await self._catch_up(room, position)
+        except CONNECTION_ERRORS:
+            log.warning("attach_without_redis room=%s", name)
+        self._rooms[name] = room
+        self._positions[name] = position
+        self._rooms_changed.set()
+        with contextlib.suppress(*CONNECTION_ERRORS):
+            await self._pubsub.subscribe(AWARENESS.format(name))
+
+    async def _catch_up(self, room: Room, position: str) -> str:
+        key = STREAM.format(room.name)
+        while True:
+            entries: Any = await self._redis.xrange(key, min=f"({position}", count=READ_COUNT)
+            if not entries:
+                return position
+            for entry_id, fields in entries:
+                position = _text(entry_id)
+                room.apply_remote_update(fields[b"u"])
+
+    def detach(self, room: Room) -> None:
+        self._rooms.pop(room.name, None)
+        self._positions.pop(room.name, None)
+        self._reseed.discard(room.name)
+        self._rooms_changed.set()
+        channel = AWARENESS.format(room.name)
+
+        async def unsubscribe() -> None:
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                await self._pubsub.unsubscribe(channel)
+
+        self._spawn(unsubscribe())
+
+    def position(self, room: str) -> str | None:
+        return self._positions.get(room)
+
+    # -- publishing ----------------------------------------------------------
+
+    def publish_update(self, room: str, update: bytes) -> None:
+        if room in self._reseed:
+            return  # the full state will be published; it covers this update
+        settings = self.settings
+        if (
+            len(self._outbox) >= settings.max_buffered_updates
+            or self._outbox_bytes + len(update) > settings.max_buffered_bytes
+        ):
+            self._fold_into_reseed(room)
+            return
+        self._outbox.append((room, update))
+        self._outbox_bytes += len(update)
+        self._observer.buffered_updates(len(self._outbox))
+        self._wakeup.set()
+
+    def _fold_into_reseed(self, room: str) -> None:
+        """The queue is full: drop the room's queued updates; one full-state update
+        replaces them (the document holds every one of them)."""
+        kept = deque(item for item in self._outbox if item[0] != room)
+        self._outbox_bytes = sum(len(u) for _, u in kept)
+        self._outbox = kept
+        self._reseed.add(room)
+        self._observer.buffered_updates(len(self._outbox))
+        self._wakeup.set()
+
+    def publish_awareness(self, room: str, payload: bytes, on_stage: bool) -> None:
+        if not self.connected:
+            return
+        message = self._me + (b"\x001\x00" if on_stage else b"\x000\x00") + payload
+
+        async def send() -> None:
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                await self._redis.publish(AWARENESS.format(room), message)
+
+        self._spawn(send())
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.create_task(coroutine)
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+
+    async def _publish_loop(self) -> None:
+        delay = 0.05
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._outbox or self._reseed:
+                try:
+                    await self._publish_some()
+                except CONNECTION_ERRORS as exc:
+                    self._set_connected(False)
+                    self._observer.publish_failed()
+                    log.warning("publish_failed error=%s queued=%d", exc, len(self._outbox))
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, MAX_BACKOFF)
+                    continue
+                delay = 0.05
+                self._set_connected(True)
+
+    async def _publish_some(self) -> None:
+        batch = [self._outbox[i] for i in range(min(PUBLISH_BATCH, len(self._outbox)))]
+        reseed = [r for r in self._reseed if r in self._rooms]
+        async with asyncio.timeout(self.settings.timeout):
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for room, update in batch:
+                    pipe.xadd(STREAM.format(room), {"u": update, "src": self._me})
+                for room in reseed:
+                    full = self._rooms[room].doc.get_update()
+                    pipe.xadd(STREAM.format(room), {"u": full, "src": self._me})
+                await pipe.execute()
+        for _ in batch:
+            _, update = self._outbox.popleft()
+            self._outbox_bytes -= len(update)
+        self._reseed.difference_update(reseed)
+        self._reseed.intersection_update(self._rooms)
+        self._observer.buffered_updates(len(self._outbox))
+
+    # -- reading ---------------------------------------------------------------
+
+    async def _read_loop(self) -> None:
+        delay = 0.05
+        recovering = True  # check for a wiped Redis on the first connection too
+        while True:
+            if not self._rooms:
+                self._rooms_changed.clear()
+                await self._rooms_changed.wait()
+                continue
+            try:
+                if recovering:
+                    await self._recover()
+                    recovering = False
+                    delay = 0.05
+                streams: dict[Any, Any] = {
+                    STREAM.format(name): self._positions[name] for name in self._rooms
+                }
+                response = await self._reader_redis.xread(
+                    streams, count=READ_COUNT, block=READ_BLOCK_MS
+                )
+            except CONNECTION_ERRORS as exc:
+                if not recovering:
+                    log.warning("read_failed error=%s", exc)
+                self._set_connected(False)
+                recovering = True
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_BACKOFF)
+                continue
+            self._set_connected(True)
+            self._deliver(list(response or []))
+
+    def _deliver(self, response: list[Any]) -> None:
+        now_ms = time.time() * 1000
+        for key, entries in response:
+            name = key.decode().removeprefix("codementor:room:")
+            room = self._rooms.get(name)
+            if room is None:
+                continue
+            for entry_id, fields in entries:
+                position = entry_id.decode()
+                self._positions[name] = position
+                if fields.get(b"src") != self._me:
+                    room.apply_remote_update(fields[b"u"])
+                    self._observer.stream_lag(max(0.0, (now_ms - _ms(position)) / 1000))
+
+    async def _recover(self) -> None:
+        """After (re)connecting: a stream that vanished or went back in time means Redis
+        lost its data. Read it from the start and re-seed it with the full state."""
+        for name in list(self._rooms):
+            position = self._positions.get(name, "0-0")
+            try:
+                info = await self._redis.xinfo_stream(STREAM.format(name))
+                last = info["last-generated-id"]
+                last_id = last.decode() if isinstance(last, bytes) else str(last)
+            except RedisError as exc:
+                if "no such key" not in str(exc).lower():
+                    raise
+                last_id = "0-0"
+            if _id_less(last_id, position):
+                log.warning("stream_lost room=%s had=%s redis_has=%s", name, position, last_id)
+                self._positions[name] = "0-0"
+                self._reseed.add(name)
+                self._wakeup.set()
+        # Awareness subscriptions do not survive a reconnect of the pub/sub connection.
+        channels = [AWARENESS.format(name) for name in self._rooms]
+        if channels:
+            await self._pubsub.subscribe(*channels)
+
+    async def _awareness_loop(self) -> None:
+        delay = 0.05
+        while True:
+            if not self._pubsub.subscribed:
+                await asyncio.sleep(0.1)
+                continue
+            try:
+                message = await self._pubsub.get_message(timeout=1.0)
+            except CONNECTION_ERRORS:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_BACKOFF)
+                continue
+            delay = 0.05
+            if message is None or message.get("type") != "message":
+                continue
+            self._deliver_awareness(message["channel"], message["data"])
+
+    def _deliver_awareness(self, channel: bytes, data: bytes) -> None:
+        src, _, rest = data.partition(b"\x00")
+        stage, _, payload = rest.partition(b"\x00")
+        if src == self._me:
+            return
+        name = channel.decode().removeprefix(AWARENESS_PREFIX)
+        room = self._rooms.get(name)
+        if room is not None:
+            room.apply_remote_awareness(payload, src.decode(errors="replace"), stage == b"1")
+
+    # -- compaction ------------------------------------------------------------
+
+    async def acquire_lease(self, room: str) -> bool:
+        key = LEASE.format(room)
+        try:
+            async with asyncio.timeout(self.settings.timeout):
+                if await self._redis.set(key, self._me, nx=True, px=LEASE_MS):
+                    self._observer.lease_acquired()
+                    return True
+                if await self._redis.get(key) == self._me:
+                    await self._redis.pexpire(key, LEASE_MS)
+                    return True
+        except CONNECTION_ERRORS:
+            pass
+        return False
+
+    async def forget_before(self, room: str, mark: str | None) -> None:
+        if mark is None or mark == "0-0":
+            return
+        minid = max(0, _ms(mark) - TRIM_SAFETY_MS)
+        with contextlib.suppress(*CONNECTION_ERRORS):
+            async with asyncio.timeout(self.settings.timeout):
+                await self._redis.xtrim(STREAM.format(room), minid=minid, approximate=False)
+
+    def _set_connected(self, connected: bool) -> None:
+        if connected != self.connected:
+            self.connected = connected
+            self._observer.broker_connected(connected)
+            if connected:
+                log.info("redis_connected instance=%s", self.instance_id)
+                self._wakeup.set()
