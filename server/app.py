@@ -20,11 +20,11 @@ from rooms.redis_broker import RedisBroker, RedisSettings
 from rooms.registry import RoomRegistry
 from rooms.sqlite_store import SQLiteStore
 from rooms.store import Store
-from server import openapi, web
+from server import openapi, redact, web
 from server.api import Api
 from server.auth import Authenticator, resolve_secret
 from server.metrics import Metrics
-from server.settings import Settings
+from server.settings import Settings, from_env
 from server.websocket import websocket_endpoint
 
 log = logging.getLogger("codementor.app")
@@ -63,7 +63,9 @@ async def readyz(request: Request) -> Response:
 def open_broker(settings: Settings, metrics: Metrics) -> Broker:
     if not settings.redis_url:
         return Broker()
-    instance = settings.instance_id or f"{socket.gethostname()}-{os.getpid()}"
+    instance = settings.instance_id or socket.gethostname()
+    if settings.workers > 1 or not settings.instance_id:
+        instance = f"{instance}-{os.getpid()}"  # workers of one command are instances too
     return RedisBroker(RedisSettings(url=settings.redis_url, instance_id=instance), metrics)
 
 
@@ -80,6 +82,11 @@ async def metrics_endpoint(request: Request) -> Response:
     return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
+def app_from_env() -> Starlette:
+    """The app of one ``--workers`` process, configured from ``CODEMENTOR_*`` variables."""
+    return create_app(from_env())
+
+
 def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     """Build the app. ``store`` defaults to the one the settings choose."""
     metrics = Metrics()
@@ -89,6 +96,9 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # uvicorn has configured its loggers by now (in this worker process too):
+        # tokens ride in websocket query strings, keep them out of the logs.
+        redact.install("uvicorn.error", "uvicorn.access", "codementor")
         registry = RoomRegistry(
             store if store is not None else open_store(settings),
             settings.registry_settings(),

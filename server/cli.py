@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import shutil
 import sys
 from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
 from rooms.roles import Role
-from server import redact
 from server.app import create_app
 from server.auth import ANY_ROOM, issue_token, resolve_secret
 from server.names import valid_room_name
@@ -65,20 +67,36 @@ def serve(settings: Settings) -> None:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "ws_max_size": settings.max_frame_bytes,
+        "ws_per_message_deflate": False,
+        "timeout_graceful_shutdown": 10,
+        "lifespan": "on",
+    }
+    if settings.workers > 1:
+        # Each worker builds its own app from the environment; metrics are merged
+        # across workers through prometheus-client's multiprocess files.
+        export_environment(settings)
+        metrics_dir = settings.data_dir / "prometheus-multiproc"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        resolve_secret(settings)  # fail here, once, rather than in every worker
+        uvicorn.run("server.app:app_from_env", factory=True, workers=settings.workers, **options)
+        return
     app = create_app(settings)  # raises SettingsError before anything listens
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        ws_max_size=settings.max_frame_bytes,
-        ws_per_message_deflate=False,
-        timeout_graceful_shutdown=10,
-        lifespan="on",
-    )
-    # After uvicorn configured its loggers: tokens ride in websocket query strings.
-    redact.install("uvicorn.error", "uvicorn.access", "codementor")
-    uvicorn.Server(config).run()
+    uvicorn.Server(uvicorn.Config(app, **options)).run()
+
+
+def export_environment(settings: Settings) -> None:
+    """Put every setting into ``CODEMENTOR_*`` variables, which worker processes read."""
+    for field in fields(Settings):
+        value = getattr(settings, field.name)
+        if value is not None:
+            os.environ[env_name(field.name)] = str(value)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

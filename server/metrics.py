@@ -7,7 +7,16 @@ never a room name or user id, whose cardinality is unbounded.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+import os
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 from rooms.observer import RoomObserver
 
@@ -44,9 +53,14 @@ class Metrics(RoomObserver):
             return Histogram(name, documentation, buckets=FAST_BUCKETS, registry=r)
 
         self.connections = Gauge(
-            "codementor_connections", "Open websocket connections.", registry=r
+            "codementor_connections",
+            "Open websocket connections.",
+            multiprocess_mode="livesum",
+            registry=r,
         )
-        self.rooms_loaded = Gauge("codementor_rooms_loaded", "Rooms in memory.", registry=r)
+        self.rooms_loaded = Gauge(
+            "codementor_rooms_loaded", "Rooms in memory.", multiprocess_mode="livesum", registry=r
+        )
         self.frames = Counter(
             "codementor_frames",
             "Websocket frames by direction and message type.",
@@ -106,11 +120,15 @@ class Metrics(RoomObserver):
             registry=r,
         )
         self.redis_connected = Gauge(
-            "codementor_redis_connected", "1 while Redis answers (multi-instance mode).", registry=r
+            "codementor_redis_connected",
+            "1 while Redis answers (multi-instance mode).",
+            multiprocess_mode="livemin",
+            registry=r,
         )
         self.stream_lag_seconds = Gauge(
             "codementor_stream_lag_seconds",
             "Age of the newest update read from other instances, when it was read.",
+            multiprocess_mode="livemax",
             registry=r,
         )
         self.publish_failures = Counter(
@@ -119,6 +137,7 @@ class Metrics(RoomObserver):
         self.buffered = Gauge(
             "codementor_redis_buffered_updates",
             "Updates waiting to be published to Redis.",
+            multiprocess_mode="livesum",
             registry=r,
         )
         self.lease_changes = Counter(
@@ -133,6 +152,11 @@ class Metrics(RoomObserver):
         self._bytes_out = self.bytes.labels("out")
 
     def render(self) -> bytes:
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # --workers N: every worker writes its values to files; merge them all.
+            merged = CollectorRegistry()
+            multiprocess.MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
+            return generate_latest(merged)
         return generate_latest(self.registry)
 
     def frame_sent(self, frame: bytes) -> None:
