@@ -38,6 +38,7 @@ lint: install
 bench: install
 	npm ci --prefix bench --no-audit --no-fund
 	$(PY) bench/latency.py
+	$(PY) bench/multi_instance.py
 
 clean:
 	rm -rf $(VENV) tests/js/node_modules bench/node_modules web/node_modules web/dist

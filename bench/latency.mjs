@@ -1,6 +1,7 @@
 // Delivery delay from one writer to N readers in one room, real Yjs updates.
 //
-// usage: node latency.mjs <wsBase> <room> <readers> <updates> <ratePerSec>
+// usage: node latency.mjs <wsBase> <room> <readers> <updates> <ratePerSec> [readerWsBase]
+// readerWsBase (default wsBase): connect the readers to another server instance.
 // The writer edits a real Y.Doc and sends each update as a y-websocket Update frame;
 // readers count Update frames in arrival order (one writer, so the k-th Update a reader
 // gets is the writer's k-th). Writer and readers share this process's clock.
@@ -9,7 +10,8 @@ import WebSocket from 'ws'
 import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
 
-const [wsBase, room, readersArg, updatesArg, rateArg] = process.argv.slice(2)
+const [wsBase, room, readersArg, updatesArg, rateArg, readerBaseArg] = process.argv.slice(2)
+const readerBase = readerBaseArg || wsBase
 const READERS = Number(readersArg)
 const UPDATES = Number(updatesArg)
 const RATE = Number(rateArg)
@@ -23,9 +25,9 @@ function updateFrame (update) {
   return encoding.toUint8Array(enc)
 }
 
-function open (onUpdate) {
+function open (base, onUpdate) {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`${wsBase}/${room}`, { perMessageDeflate: false })
+    const ws = new WebSocket(`${base}/${room}`, { perMessageDeflate: false })
     ws.binaryType = 'nodebuffer'
     ws.on('open', () => { ws.send(STEP1_EMPTY); resolve(ws) })
     ws.on('error', reject)
@@ -39,12 +41,12 @@ let delivered = 0
 const readers = []
 for (let i = 0; i < READERS; i++) {
   let seen = 0
-  readers.push(await open(() => {
+  readers.push(await open(readerBase, () => {
     const k = seen++
     if (k < sentAt.length) { delays.push(performance.now() - sentAt[k]); delivered++ }
   }))
 }
-const writer = await open(() => {})
+const writer = await open(wsBase, () => {})
 const doc = new Y.Doc()
 const text = doc.getText('code')
 doc.on('update', (update) => { sentAt.push(performance.now()); writer.send(updateFrame(update)) })

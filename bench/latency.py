@@ -72,9 +72,13 @@ def start_node(port: int, data: str) -> tuple[subprocess.Popen[bytes], str]:
     return proc, f"ws://127.0.0.1:{port}"
 
 
-def run_scenario(base: str, room: str, readers: int, updates: int, rate: int) -> dict[str, float]:
+def run_scenario(
+    base: str, room: str, readers: int, updates: int, rate: int, reader_base: str | None = None
+) -> dict[str, float]:
+    command = ["node", str(BENCH / "latency.mjs"), base, room, str(readers), str(updates)]
+    command += [str(rate), reader_base or base]
     out = subprocess.run(
-        ["node", str(BENCH / "latency.mjs"), base, room, str(readers), str(updates), str(rate)],
+        command,
         capture_output=True, check=True, timeout=300, text=True,
     )  # fmt: skip
     return json.loads(out.stdout.strip().splitlines()[-1])
