@@ -11,6 +11,9 @@ class RoomObserver:
     def frame_received(self, frame: bytes) -> None:
         """Called for every frame a peer sent, before parsing."""
 
+    def frames_sent(self, frame: bytes, count: int) -> None:
+        """``frame`` was handed to ``count`` peers (written or queued)."""
+
     def frame_rejected(self, reason: str) -> None:
         """A frame was refused (malformed, oversize, unknown type, undecodable)."""
 

@@ -56,6 +56,10 @@ class Peer:
         self.close_code: int | None = None
         self.close_reason = ""
         self.on_close: Callable[[], None] | None = None  # set by the transport
+        # Set by a transport that can write at once without awaiting (returns False
+        # when it cannot right now); ``busy`` while its own sender is mid-write.
+        self.direct: Callable[[bytes], bool] | None = None
+        self.busy = False
         self._wakeup = asyncio.Event()
 
     @property
@@ -71,6 +75,10 @@ class Peer:
         """Queue a frame. Returns False (and closes the peer on overflow) if it was not queued."""
         if self.close_code is not None:
             return False
+        # Nothing queued or in flight: write now, keeping order, skipping the queue.
+        if not self.outbox and not self.busy and self.direct is not None and self.direct(frame):
+            self.last_enqueued = time.monotonic()
+            return True
         size = len(frame)
         if (
             len(self.outbox) >= self.limits.max_frames

@@ -82,7 +82,7 @@ class Room:
         self.peers[peer.id] = peer
         if peer.role.on_stage:
             self.stage[peer.id] = peer
-        peer.send(protocol.sync_step1(self.doc.get_state()))
+        self._send(peer, protocol.sync_step1(self.doc.get_state()))
         self._send_awareness_snapshot(peer)
 
     def leave(self, peer: Peer) -> None:
@@ -113,7 +113,7 @@ class Room:
                 reply = self.doc.get_update(message.state_vector)
             except (ValueError, RuntimeError) as exc:
                 raise ProtocolError(CLOSE_POLICY_VIOLATION, "undecodable state vector") from exc
-            peer.send(protocol.sync_step2(reply))
+            self._send(peer, protocol.sync_step2(reply))
         elif isinstance(message, AwarenessUpdate):
             relay = self.awareness.apply(message.payload, peer.id)
             if relay is not None:
@@ -144,7 +144,7 @@ class Room:
         else:
             snapshot = self.awareness.snapshot()
         if snapshot is not None:
-            peer.send(protocol.awareness_frame(snapshot))
+            self._send(peer, protocol.awareness_frame(snapshot))
 
     def _apply_update(
         self, peer: Peer, frame: bytes, message: DocUpdate, received_at: float
@@ -233,7 +233,7 @@ class Room:
         self._observer.write_refused(peer.role.value)
         if not peer.told_denied:
             peer.told_denied = True
-            peer.send(protocol.permission_denied_frame("permission denied"))
+            self._send(peer, protocol.permission_denied_frame("permission denied"))
 
     # -- roles ------------------------------------------------------------
 
@@ -270,11 +270,11 @@ class Room:
         else:
             self.stage.pop(peer.id, None)
         notice = {"role": role.value, "expires": expires}
-        peer.send(protocol.role_changed_frame(json.dumps(notice)))
+        self._send(peer, protocol.role_changed_frame(json.dumps(notice)))
         # Ask for the peer's state: edits refused under its old role sit in its document,
         # and its later updates depend on them. Its Step2 reply brings them, now checked
         # against the new role, so the room does not hold its updates as pending.
-        peer.send(protocol.sync_step1(self.doc.get_state()))
+        self._send(peer, protocol.sync_step1(self.doc.get_state()))
         if was_routed and not self._routed(peer):
             self._send_awareness_snapshot(peer)  # now on stage: show the audience
 
@@ -292,12 +292,24 @@ class Room:
         self, frame: bytes, exclude: Peer | None, peers: dict[int, Peer] | None = None
     ) -> None:
         too_slow: list[Peer] = []
+        sent = 0
         for peer in (self.peers if peers is None else peers).values():
             if peer is exclude or peer.closed:
                 continue
-            if not peer.send(frame):
+            if peer.send(frame):
+                sent += 1
+            else:
                 too_slow.append(peer)
+        self._observer.frames_sent(frame, sent)  # once per broadcast, not per peer
         for peer in too_slow:
+            self._observer.peer_dropped("send_queue_full")
+            self.leave(peer)
+
+    def _send(self, peer: Peer, frame: bytes) -> None:
+        """One frame to one peer (handshake answers, notices); broadcasts use ``broadcast``."""
+        if peer.send(frame):
+            self._observer.frames_sent(frame, 1)
+        elif peer.closed and peer.id in self.peers:
             self._observer.peer_dropped("send_queue_full")
             self.leave(peer)
 
@@ -323,15 +335,15 @@ class Room:
 
     def _send_receipts(self, state_vector: bytes) -> None:
         receipt: bytes | None = None
-        for peer in self.peers.values():
+        for peer in list(self.peers.values()):
             if peer.wants_receipts:
                 receipt = receipt or protocol.save_receipt_frame(state_vector)
-                peer.send(receipt)
+                self._send(peer, receipt)
 
     def send_keepalives(self, now: float, interval: float) -> None:
-        for peer in self.peers.values():
+        for peer in list(self.peers.values()):
             if now - peer.last_enqueued >= interval:
-                peer.send(protocol.KEEPALIVE_FRAME)
+                self._send(peer, protocol.KEEPALIVE_FRAME)
 
     # -- lifecycle --------------------------------------------------------
 

@@ -17,6 +17,7 @@ import uvicorn
 from rooms.roles import Role
 from server.app import create_app
 from server.auth import ANY_ROOM, issue_token, resolve_secret
+from server.fastws import DirectWebSocketProtocol
 from server.names import valid_room_name
 from server.settings import FIELDS, Settings, SettingsError, env_name, from_env, parser_for
 
@@ -75,6 +76,7 @@ def serve(settings: Settings) -> None:
         "ws_per_message_deflate": False,
         "timeout_graceful_shutdown": 10,
         "lifespan": "on",
+        "ws": DirectWebSocketProtocol,
     }
     if settings.workers > 1:
         # Each worker builds its own app from the environment; metrics are merged

@@ -159,9 +159,10 @@ class Metrics(RoomObserver):
             return generate_latest(merged)
         return generate_latest(self.registry)
 
-    def frame_sent(self, frame: bytes) -> None:
-        self._frames_out[frame_type(frame)].inc()
-        self._bytes_out.inc(len(frame))
+    def frames_sent(self, frame: bytes, count: int) -> None:
+        if count:
+            self._frames_out[frame_type(frame)].inc(count)
+            self._bytes_out.inc(len(frame) * count)
 
     # RoomObserver
 

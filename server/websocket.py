@@ -27,6 +27,7 @@ from rooms.registry import RoomLoadError, RoomRegistry
 from rooms.roles import Mode
 from rooms.store import RoomInfo
 from server.auth import Authenticator, AuthError
+from server.fastws import DIRECT_EXTENSION
 from server.metrics import Metrics
 from server.names import valid_room_name
 from server.settings import Settings
@@ -78,6 +79,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     metrics.connections.inc()
     sender = _Sender(websocket, peer, metrics)
     peer.on_close = sender.interrupt
+    peer.direct = websocket.scope.get("extensions", {}).get(DIRECT_EXTENSION)
     try:
         while True:
             message = await websocket.receive()
@@ -150,10 +152,9 @@ class _Sender:
         peer, websocket = self._peer, self._websocket
         try:
             while (frame := await peer.next_frame()) is not None:
-                self._sending = True
+                self._sending = peer.busy = True
                 await websocket.send_bytes(frame)
-                self._sending = False
-                self._metrics.frame_sent(frame)
+                self._sending = peer.busy = False
         except asyncio.CancelledError:
             if not peer.closed:
                 raise
