@@ -1,0 +1,54 @@
+"""Small page helpers shared by the browser tests."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from playwright.sync_api import Page, expect
+
+T = TypeVar("T")
+
+
+def wait_until(probe: Callable[[], T], timeout: float = 10.0, what: str = "condition") -> T:
+    """Poll ``probe`` until it returns something truthy (for state outside the page)."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}; last value: {last!r}")
+
+
+# The text of the rendered lines, without the widgets (remote carets) drawn inside them.
+DOC_TEXT_JS = """() => Array.from(document.querySelectorAll('.cm-content .cm-line'), (line) => {
+    const copy = line.cloneNode(true)
+    for (const w of copy.querySelectorAll('.cm-ySelectionCaret, .cm-widgetBuffer')) w.remove()
+    return copy.textContent
+}).join('\\n')"""
+
+
+def open_room(page: Page, url: str) -> Page:
+    page.goto(url)
+    expect(page.locator(".conn")).to_have_attribute("data-state", "connected")
+    expect(page.locator(".cm-content")).to_be_visible()
+    return page
+
+
+def editor(page: Page) -> Any:
+    return page.locator(".cm-content")
+
+
+def editor_text(page: Page) -> str:
+    """The rendered editor text (short documents: CodeMirror renders what is visible)."""
+    text: str = page.evaluate(DOC_TEXT_JS)
+    return text
+
+
+def type_at_end(page: Page, text: str) -> None:
+    editor(page).click()
+    page.keyboard.press("Control+End")
+    page.keyboard.insert_text(text)

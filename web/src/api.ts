@@ -1,0 +1,94 @@
+/** The server's REST API (README "REST API"); every call takes the room token as bearer. */
+
+export type Mode = 'pair' | 'review' | 'broadcast'
+export type Role = 'owner' | 'editor' | 'reviewer' | 'viewer'
+
+export interface Config {
+  ai: boolean
+  runner: boolean
+  multi_instance: boolean
+  anonymous: boolean
+}
+
+export interface RoomCreated {
+  room: string
+  owner_token: string
+  links: Record<string, string>
+}
+
+export interface PeerEntry {
+  id: string
+  conn: string
+  name: string
+}
+
+export interface RoomDetails {
+  room: string
+  mode: Mode
+  language: string
+  title: string
+  peers: Record<Role, PeerEntry[]>
+  created_at: number
+  updated_at: number
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+async function call<T>(method: string, path: string, token: string | null, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { Accept: 'application/json' }
+  if (token) headers.Authorization = `Bearer ${token}`
+  if (body !== undefined) headers['Content-Type'] = 'application/json'
+  const response = await fetch(path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  })
+  const text = await response.text()
+  let data: unknown = null
+  try {
+    data = text ? JSON.parse(text) : null
+  } catch {
+    data = text
+  }
+  if (!response.ok) {
+    const message =
+      data && typeof data === 'object' && 'error' in data ? String((data as { error: unknown }).error) : response.statusText
+    throw new ApiError(response.status, message)
+  }
+  return data as T
+}
+
+const enc = encodeURIComponent
+
+export const api = {
+  config: () => call<Config>('GET', '/api/config', null),
+  createRoom: (body: { mode: Mode; language: string; title: string }) =>
+    call<RoomCreated>('POST', '/api/rooms', null, body),
+  room: (room: string, token: string | null) => call<RoomDetails>('GET', `/api/rooms/${enc(room)}`, token),
+  updateRoom: (room: string, token: string | null, patch: { language?: string; title?: string }) =>
+    call<RoomDetails>('PATCH', `/api/rooms/${enc(room)}`, token, patch),
+  createToken: (room: string, token: string | null, body: { role: Role; name: string; ttl?: number }) =>
+    call<{ token: string }>('POST', `/api/rooms/${enc(room)}/tokens`, token, body),
+  setPeerRole: (room: string, token: string | null, conn: string, role: Role, ttl?: number) =>
+    call<{ changed: number; role: Role; expires_at: number | null }>(
+      'PUT',
+      `/api/rooms/${enc(room)}/peers/${enc(conn)}/role`,
+      token,
+      ttl === undefined ? { role } : { role, ttl },
+    ),
+  fork: (room: string, token: string | null) => call<RoomCreated>('POST', `/api/rooms/${enc(room)}/fork`, token),
+}
+
+/** Config is asked once per page. */
+let configPromise: Promise<Config> | null = null
+export function getConfig(): Promise<Config> {
+  configPromise ??= api.config().catch(() => ({ ai: false, runner: false, multi_instance: false, anonymous: false }))
+  return configPromise
+}

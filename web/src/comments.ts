@@ -1,0 +1,267 @@
+/** The comments panel: compose, list by line, reply, resolve; and the editor highlights. */
+import type { EditorView } from '@codemirror/view'
+import type * as Y from 'yjs'
+import { formatTime, h, replace } from './dom'
+import { setCommentRanges } from './comments-decorations'
+import {
+  addComment,
+  addReply,
+  anchorRange,
+  readComments,
+  setResolved,
+  type CommentView,
+  type PendingAnchor,
+} from './comments-model'
+import type { Session } from './session'
+
+export interface CommentsPanel {
+  element: HTMLElement
+  /** Start a comment on the editor's selection (the Comment button and Mod-Alt-m). */
+  startComment(): void
+}
+
+interface Me {
+  name: string
+  color: string
+}
+
+export function commentsPanel(
+  doc: Y.Doc,
+  ytext: Y.Text,
+  comments: Y.Map<unknown>,
+  view: () => EditorView,
+  session: Session,
+  me: () => Me,
+): CommentsPanel {
+  const count = h('span', { class: 'count' })
+  const list = h('ol', { class: 'comment-list', 'aria-label': 'Comments by line' })
+  const empty = h('p', { class: 'muted small empty' })
+  const showResolved = h('input', { type: 'checkbox', id: 'show-resolved' })
+  const resolvedToggle = h('label', { class: 'small toggle', for: 'show-resolved' }, showResolved, ' Show resolved')
+  const composer = h('form', { class: 'composer', hidden: true, 'aria-label': 'New comment' })
+  const element = h(
+    'section',
+    { class: 'panel comments', 'aria-labelledby': 'comments-heading' },
+    h('h2', { id: 'comments-heading' }, 'Comments ', count),
+    composer,
+    empty,
+    list,
+    resolvedToggle,
+  )
+
+  let active: string | null = null
+  const items = new Map<string, { li: HTMLElement; render: (c: CommentView) => void }>()
+
+  // -- composing ---------------------------------------------------------------
+  let pending: PendingAnchor | null = null
+  const textarea = h('textarea', {
+    id: 'comment-text',
+    rows: 3,
+    maxlength: 2000,
+    placeholder: 'Write a comment…',
+    'aria-label': 'Comment text',
+  })
+  const where = h('p', { class: 'small where' })
+  const cancel = () => {
+    composer.hidden = true
+    pending = null
+    textarea.value = ''
+    view().focus()
+  }
+  replace(
+    composer,
+    where,
+    textarea,
+    h(
+      'div',
+      { class: 'row' },
+      h('button', { type: 'submit', class: 'btn primary small' }, 'Add comment'),
+      h('button', { type: 'button', class: 'btn small', onclick: cancel }, 'Cancel'),
+      h('span', { class: 'muted small hint' }, 'Ctrl+Enter to send'),
+    ),
+  )
+  composer.addEventListener('submit', (event) => {
+    event.preventDefault()
+    const text = textarea.value.trim()
+    if (!text || !pending) return
+    const { name, color } = me()
+    active = addComment(doc, comments, pending, { author: name, color, text })
+    composer.hidden = true
+    pending = null
+    textarea.value = ''
+    view().focus()
+  })
+  textarea.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) composer.requestSubmit()
+    if (event.key === 'Escape') cancel()
+  })
+
+  const startComment = () => {
+    if (!session.canComment) return
+    const v = view()
+    const sel = v.state.selection.main
+    let { from, to } = sel
+    if (from === to) {
+      const line = v.state.doc.lineAt(from)
+      from = line.from
+      to = line.to
+    }
+    pending = anchorRange(ytext, from, to)
+    const first = v.state.doc.lineAt(from).number
+    const last = v.state.doc.lineAt(to).number
+    const snippet = v.state.sliceDoc(from, Math.min(to, from + 60)).replace(/\s+/g, ' ').trim()
+    replace(
+      where,
+      first === last ? `Line ${first}` : `Lines ${first}–${last}`,
+      snippet ? h('code', {}, ` ${snippet}${to - from > 60 ? '…' : ''}`) : null,
+    )
+    composer.hidden = false
+    textarea.focus()
+  }
+
+  // -- one comment -------------------------------------------------------------
+  const jumpTo = (c: CommentView) => {
+    if (c.from === null) return
+    active = c.id
+    const v = view()
+    const to = c.to ?? c.from
+    v.dispatch({ selection: { anchor: c.from, head: to }, scrollIntoView: true })
+    v.focus()
+    schedule()
+  }
+
+  const createItem = (id: string) => {
+    const lineButton = h('button', { type: 'button', class: 'comment-line' })
+    const author = h('span', { class: 'author' })
+    const time = h('time', { class: 'muted small' })
+    const body = h('p', { class: 'comment-text' })
+    const replies = h('ul', { class: 'replies', 'aria-label': 'Replies' })
+    const resolve = h('button', { type: 'button', class: 'btn small subtle' })
+    const replyInput = h('input', { type: 'text', maxlength: 2000, placeholder: 'Reply…' })
+    const replyForm = h(
+      'form',
+      { class: 'reply-form' },
+      replyInput,
+      h('button', { type: 'submit', class: 'btn small' }, 'Reply'),
+    )
+    const li = h(
+      'li',
+      { class: 'comment', 'data-id': id },
+      h('div', { class: 'comment-head' }, lineButton, author, time),
+      body,
+      replies,
+      h('div', { class: 'comment-actions' }, replyForm, resolve),
+    )
+    let current: CommentView | null = null
+    let replyCount = -1
+    lineButton.addEventListener('click', () => current && jumpTo(current))
+    resolve.addEventListener('click', () => current && setResolved(comments, id, !current.resolved))
+    replyForm.addEventListener('submit', (event) => {
+      event.preventDefault()
+      const text = replyInput.value.trim()
+      if (!text) return
+      addReply(comments, id, { author: me().name, text, ts: Date.now() })
+      replyInput.value = ''
+    })
+    const render = (c: CommentView) => {
+      current = c
+      const line = lineOf(c.from)
+      const endLine = lineOf(c.to)
+      lineButton.textContent =
+        line === null ? 'Code deleted' : endLine !== null && endLine !== line ? `Lines ${line}–${endLine}` : `Line ${line}`
+      lineButton.setAttribute('aria-label', `${lineButton.textContent}: show in the editor`)
+      lineButton.disabled = line === null
+      li.dataset.line = line === null ? '' : String(line)
+      li.classList.toggle('resolved', c.resolved)
+      li.classList.toggle('active', c.id === active)
+      author.textContent = c.author
+      author.style.color = c.color ?? ''
+      time.textContent = c.ts ? formatTime(c.ts) : ''
+      body.textContent = c.text
+      if (c.replies.length !== replyCount) {
+        replyCount = c.replies.length
+        replace(
+          replies,
+          ...c.replies.map((r) =>
+            h('li', {}, h('span', { class: 'author' }, r.author), ' ', h('span', {}, r.text)),
+          ),
+        )
+      }
+      resolve.textContent = c.resolved ? 'Reopen' : 'Resolve'
+      resolve.setAttribute('aria-label', `${c.resolved ? 'Reopen' : 'Resolve'} the comment on ${lineButton.textContent}`)
+      replyInput.setAttribute('aria-label', `Reply to ${c.author}`)
+      const canAct = session.canComment
+      replyForm.hidden = !canAct || c.resolved
+      resolve.hidden = !canAct
+    }
+    return { li, render }
+  }
+
+  const lineOf = (pos: number | null): number | null => {
+    if (pos === null) return null
+    const d = view().state.doc
+    return d.lineAt(Math.min(pos, d.length)).number
+  }
+
+  // -- refresh -----------------------------------------------------------------
+  let scheduled = false
+  const schedule = () => {
+    if (scheduled) return
+    scheduled = true
+    // Yjs observers can run inside a CodeMirror update (local typing); dispatch after it.
+    queueMicrotask(() => {
+      scheduled = false
+      refresh()
+    })
+  }
+
+  const refresh = () => {
+    const all = readComments(comments, doc, ytext).sort(
+      (a, b) => (a.from ?? Infinity) - (b.from ?? Infinity) || a.ts - b.ts,
+    )
+    const visible = all.filter((c) => showResolved.checked || !c.resolved)
+    const open = all.filter((c) => !c.resolved).length
+    count.textContent = `(${open})`
+    empty.hidden = visible.length > 0
+    const resolvedCount = all.length - open
+    resolvedToggle.hidden = resolvedCount === 0
+    resolvedToggle.lastChild!.textContent = ` Show resolved (${resolvedCount})`
+
+    const seen = new Set<string>()
+    for (const c of visible) {
+      seen.add(c.id)
+      let item = items.get(c.id)
+      if (!item) {
+        item = createItem(c.id)
+        items.set(c.id, item)
+      }
+      item.render(c)
+    }
+    for (const [id, item] of items) {
+      if (!seen.has(id)) {
+        item.li.remove()
+        items.delete(id)
+      }
+    }
+    // Reorder only when needed: moving a node that holds focus would drop the focus.
+    const wanted = visible.map((c) => items.get(c.id)!.li)
+    const currentOrder = Array.from(list.children)
+    if (wanted.length !== currentOrder.length || wanted.some((li, i) => li !== currentOrder[i])) {
+      replace(list, ...wanted)
+    }
+    view().dispatch({ effects: setCommentRanges.of({ comments: all, active }) })
+  }
+
+  comments.observeDeep(schedule)
+  ytext.observe(schedule)
+  showResolved.addEventListener('change', schedule)
+  session.watch(() => {
+    empty.textContent = session.canComment
+      ? 'No comments yet. Select code and press Comment (Ctrl+Alt+M).'
+      : 'No comments yet.'
+    if (!session.canComment) composer.hidden = true
+    schedule()
+  })
+  schedule()
+  return { element, startComment }
+}

@@ -1,0 +1,85 @@
+/**
+ * The y-websocket connection, plus this server's extra messages:
+ *  - 100 save receipt `varBuf(stateVector)` (asked for with `receipts=1`),
+ *  - 101 role change `varString(JSON {role, expires})`,
+ *  - 2/0 permission denied `varString(reason)` (stock y-websocket only logs it).
+ * Close codes 4400-4499 are final (y-websocket stops reconnecting): 4401 bad token,
+ * 4403 wrong room, 4404 unknown room.
+ */
+import * as decoding from 'lib0/decoding'
+import { WebsocketProvider } from 'y-websocket'
+import type * as Y from 'yjs'
+import type { Role } from './api'
+
+export type ConnState = 'connecting' | 'connected' | 'reconnecting' | 'offline' | 'closed'
+
+export interface RoleNotice {
+  role: Role
+  expires: number | null
+}
+
+export interface ConnectionHandlers {
+  onState: (state: ConnState, detail?: string) => void
+  onReceipt: (stateVector: Uint8Array) => void
+  onRoleChange: (notice: RoleNotice) => void
+  onDenied: (reason: string) => void
+}
+
+const MESSAGE_AUTH = 2
+const MESSAGE_SAVE_RECEIPT = 100
+const MESSAGE_ROLE_CHANGE = 101
+
+const CLOSE_REASONS: Record<number, string> = {
+  4401: 'Your link is invalid or has expired. Ask the room owner for a new one.',
+  4403: 'This link is for another room.',
+  4404: 'This room does not exist.',
+}
+
+export function connect(room: string, token: string | null, doc: Y.Doc, handlers: ConnectionHandlers): WebsocketProvider {
+  const scheme = window.location.protocol === 'https:' ? 'wss:' : 'ws:'
+  const params: Record<string, string> = { receipts: '1' }
+  if (token) params.token = token
+  const provider = new WebsocketProvider(`${scheme}//${window.location.host}/ws`, room, doc, {
+    params,
+    disableBc: true, // same-origin tabs must not bypass the server's role checks
+    maxBackoffTime: 2500,
+  })
+
+  provider.messageHandlers[MESSAGE_SAVE_RECEIPT] = (_encoder, decoder) => {
+    handlers.onReceipt(decoding.readVarUint8Array(decoder))
+  }
+  provider.messageHandlers[MESSAGE_ROLE_CHANGE] = (_encoder, decoder) => {
+    try {
+      handlers.onRoleChange(JSON.parse(decoding.readVarString(decoder)) as RoleNotice)
+    } catch (err) {
+      console.warn('bad role-change message', err)
+    }
+  }
+  provider.messageHandlers[MESSAGE_AUTH] = (_encoder, decoder) => {
+    if (decoding.readVarUint(decoder) === 0) handlers.onDenied(decoding.readVarString(decoder))
+  }
+
+  let everConnected = false
+  let closed = false
+  const update = () => {
+    if (closed) return
+    if (provider.wsconnected && provider.synced) {
+      everConnected = true
+      handlers.onState('connected')
+    } else if (!navigator.onLine) {
+      handlers.onState('offline')
+    } else {
+      handlers.onState(everConnected ? 'reconnecting' : 'connecting')
+    }
+  }
+  provider.on('status', update)
+  provider.on('sync', update)
+  window.addEventListener('online', update)
+  window.addEventListener('offline', update)
+  provider.on('closed', ({ code, reason }) => {
+    closed = true
+    handlers.onState('closed', CLOSE_REASONS[code] ?? `The server closed the connection (${code} ${reason}).`)
+  })
+  update()
+  return provider
+}

@@ -1,0 +1,11 @@
+import './style.css'
+import { landingPage } from './landing'
+import { roomPage } from './room'
+
+const app = document.getElementById('app')!
+const match = window.location.pathname.match(/^\/r\/([A-Za-z0-9._-]{1,128})\/?$/)
+const page = match ? roomPage(app, decodeURIComponent(match[1])) : landingPage(app)
+page.catch((err: unknown) => {
+  console.error(err)
+  app.textContent = `Something went wrong: ${String(err)}`
+})

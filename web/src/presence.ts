@@ -1,0 +1,100 @@
+/**
+ * This participant's awareness state and everyone else's:
+ * `user: {name, color, colorLight, role, uid}`, `status: 'active' | 'idle'` (refreshed
+ * every few seconds from local input), `hand: boolean` (broadcast students).
+ * The `cursor` field belongs to y-codemirror.next.
+ */
+import type { Awareness } from 'y-protocols/awareness'
+import type { Role } from './api'
+import { lightColor, type Identity } from './identity'
+
+export interface PresenceUser {
+  name: string
+  color: string
+  colorLight: string
+  role: Role
+  uid: string
+}
+
+export interface PeerState {
+  clientId: number
+  self: boolean
+  user: PresenceUser
+  status: 'active' | 'idle'
+  hand: boolean
+  cursor: { anchor: unknown; head: unknown } | null
+}
+
+const IDLE_AFTER_MS = 60_000
+const REFRESH_MS = 5_000
+
+export class Presence {
+  private lastInput = Date.now()
+
+  constructor(
+    readonly awareness: Awareness,
+    identity: Identity,
+    role: Role,
+    uid: string,
+  ) {
+    awareness.setLocalStateField('user', this.userOf(identity, role, uid))
+    awareness.setLocalStateField('status', 'active')
+    awareness.setLocalStateField('hand', false)
+    const touch = () => {
+      this.lastInput = Date.now()
+      this.refresh()
+    }
+    for (const type of ['keydown', 'pointerdown', 'focusin']) window.addEventListener(type, touch, { passive: true })
+    document.addEventListener('visibilitychange', () => this.refresh())
+    window.setInterval(() => this.refresh(), REFRESH_MS)
+  }
+
+  private userOf(identity: Identity, role: Role, uid: string): PresenceUser {
+    return { name: identity.name, color: identity.color, colorLight: lightColor(identity.color), role, uid }
+  }
+
+  private get user(): PresenceUser {
+    return this.awareness.getLocalState()?.user as PresenceUser
+  }
+
+  setIdentity(identity: Identity): void {
+    const { role, uid } = this.user
+    this.awareness.setLocalStateField('user', this.userOf(identity, role, uid))
+  }
+
+  setRole(role: Role): void {
+    this.awareness.setLocalStateField('user', { ...this.user, role })
+  }
+
+  setHand(raised: boolean): void {
+    this.awareness.setLocalStateField('hand', raised)
+  }
+
+  get hand(): boolean {
+    return this.awareness.getLocalState()?.hand === true
+  }
+
+  private refresh(): void {
+    const idle = document.hidden || Date.now() - this.lastInput > IDLE_AFTER_MS
+    const status = idle ? 'idle' : 'active'
+    if (this.awareness.getLocalState()?.status !== status) this.awareness.setLocalStateField('status', status)
+  }
+
+  /** Everyone whose state carries a user, this participant included. */
+  peers(): PeerState[] {
+    const out: PeerState[] = []
+    this.awareness.getStates().forEach((state, clientId) => {
+      const user = state.user as PresenceUser | undefined
+      if (!user || typeof user.name !== 'string') return
+      out.push({
+        clientId,
+        self: clientId === this.awareness.clientID,
+        user,
+        status: state.status === 'idle' ? 'idle' : 'active',
+        hand: state.hand === true,
+        cursor: (state.cursor as PeerState['cursor']) ?? null,
+      })
+    })
+    return out
+  }
+}

@@ -1,0 +1,265 @@
+/** The room page `/r/{room}?token=...`: editor, people, comments, chat. */
+import { api, getConfig, type Mode, type Role } from './api'
+import { chatPanel } from './chat'
+import { commentField, commentTheme } from './comments-decorations'
+import { commentsPanel } from './comments'
+import { connect, type RoleNotice } from './connection'
+import { identityDialog, shareDialog } from './dialogs'
+import { formatTime, h, replace } from './dom'
+import { createEditor } from './editor'
+import { icon } from './icons'
+import { loadIdentity, saveIdentity, type Identity } from './identity'
+import { connectionIndicator, saveIndicator } from './indicators'
+import { LANGUAGES, languageLabel } from './languages'
+import { Notices } from './notices'
+import { peoplePanel } from './people'
+import { Presence } from './presence'
+import { runnerPanel } from './runner'
+import { SaveTracker } from './saved'
+import { ROLE_LABELS, Session } from './session'
+import { studentControls } from './student'
+import { decodeToken, isGenericName } from './token'
+import * as Y from 'yjs'
+
+const MODES: Mode[] = ['pair', 'review', 'broadcast']
+const MODE_LABELS: Record<Mode, string> = { pair: 'Pair', review: 'Review', broadcast: 'Broadcast' }
+
+export async function roomPage(app: HTMLElement, room: string): Promise<void> {
+  document.body.classList.add('room-page')
+  const token = new URLSearchParams(window.location.search).get('token')
+  const config = await getConfig()
+  const claims = token ? decodeToken(token) : null
+  if (!token && !config.anonymous) {
+    return errorPage(app, 'This link has no access token.', 'Ask the room owner for a join link.')
+  }
+  if (token && !claims) return errorPage(app, 'This link is damaged.', 'Its token could not be read. Copy the whole link again.')
+  if (claims && claims.room !== room && claims.room !== '*') {
+    return errorPage(app, 'This link is for another room.', `Its token opens room ${claims.room}.`)
+  }
+  if (claims?.exp && claims.exp * 1000 < Date.now()) {
+    return errorPage(app, 'This link has expired.', 'Ask the room owner for a new one.')
+  }
+
+  const tokenRole: Role = claims?.role ?? 'editor'
+  let identity: Identity = loadIdentity(claims && !isGenericName(claims.name) ? claims.name : null)
+  const session = new Session({ role: tokenRole, roleExpires: null, mode: 'pair' }, room, token, claims?.sub ?? 'anonymous', tokenRole)
+  const notices = new Notices()
+
+  const doc = new Y.Doc()
+  const ytext = doc.getText('code')
+  const meta = doc.getMap<unknown>('meta')
+  const chat = doc.getArray<unknown>('chat')
+  const comments = doc.getMap<unknown>('comments')
+  const runs = doc.getMap<unknown>('runs')
+
+  // -- top bar -------------------------------------------------------------------
+  const conn = connectionIndicator()
+  const saved = saveIndicator()
+  const titleEl = h('h1', { class: 'room-title' }, room)
+  const modeBadge = h('span', { class: 'badge mode' })
+  const languageSlot = h('span', { class: 'language-slot' })
+  const meButton = h('button', { type: 'button', class: 'me' })
+  const shareButton = h('button', { type: 'button', class: 'btn small', hidden: true }, icon('share'), 'Share')
+  const topbar = h(
+    'header',
+    { class: 'topbar' },
+    h('a', { class: 'brand', href: '/', 'aria-label': 'CodeMentor Collab home' }, h('span', { class: 'logo', 'aria-hidden': 'true' }, '</>'), h('span', { class: 'brand-text' }, 'CodeMentor')),
+    h('div', { class: 'room-heading' }, titleEl, modeBadge),
+    h('div', { class: 'topbar-right' }, languageSlot, conn.element, saved.element, shareButton, meButton),
+  )
+
+  // -- provider, presence, save receipts -------------------------------------------
+  let tracker: SaveTracker | null = null
+  let closedBanner: HTMLElement | null = null
+  const provider = connect(room, token, doc, {
+    onState: (state, detail) => {
+      conn.set(state, detail)
+      tracker?.setConnected(state === 'connected')
+      if (state === 'closed') {
+        // Refused for good (bad link, unknown room): nothing here can be changed any more.
+        document.body.dataset.closed = 'true'
+        languageSelect.disabled = true
+        editor.setReadOnly(true)
+        closedBanner ??= h('div', { class: 'banner error', role: 'alert' }, detail ?? 'Disconnected.', ' ', h('a', { href: '/' }, 'Go to the start page'))
+        main.before(closedBanner)
+      }
+    },
+    onReceipt: (sv) => tracker?.receipt(sv),
+    onRoleChange: (notice) => applyRole(notice),
+    onDenied: () =>
+      notices.show('The server refused a change you made (permission denied). Reload the page to see the shared version.', 'error', 0),
+  })
+  tracker = new SaveTracker(doc, provider)
+  tracker.onChange((s) => saved.set(s))
+  tracker.setConnected(provider.wsconnected && provider.synced)
+  const presence = new Presence(provider.awareness, identity, tokenRole, session.userId)
+
+  // -- editor and panels -----------------------------------------------------------
+  const editorHost = h('div', { class: 'editor-host' })
+  const toolbar = h('div', { class: 'toolbar', role: 'toolbar', 'aria-label': 'Room actions' })
+  const roleNote = h('span', { class: 'role-note' })
+  const editorHelp = h(
+    'p',
+    { id: 'editor-help', class: 'sr-only' },
+    'Tab indents. To leave the editor, press Escape and then Tab. Control+Alt+M comments on the selected code.',
+  )
+  const editorPane = h('section', { class: 'editor-pane', 'aria-label': 'Code' }, toolbar, editorHelp, editorHost)
+  const side = h('aside', { class: 'side', 'aria-label': 'Room panels' })
+  const main = h('main', { id: 'main', class: 'room-layout', tabindex: -1 }, editorPane, side)
+  replace(app, topbar, main, notices.element)
+
+  let commentsUi: ReturnType<typeof commentsPanel> | null = null
+  const editor = createEditor(editorHost, ytext, provider.awareness, {
+    readOnly: !session.canEdit,
+    label: 'Code editor',
+    describedBy: 'editor-help',
+    extraKeys: [{ key: 'Mod-Alt-m', run: () => (commentsUi?.startComment(), true) }],
+    extensions: [commentField, commentTheme],
+  })
+  const me = () => identity
+  commentsUi = commentsPanel(doc, ytext, comments, () => editor.view, session, me)
+  side.append(peoplePanel(presence, session, notices), commentsUi.element, chatPanel(chat, session, me))
+
+  let runButton: HTMLButtonElement | null = null
+  if (config.runner) {
+    const runner = runnerPanel(runs, session)
+    runButton = runner.button
+    side.prepend(runner.panel)
+  }
+
+  // -- identity ------------------------------------------------------------------
+  const renderMe = () => {
+    const label = `You: ${identity.name}, ${ROLE_LABELS[session.role]}. Change name and colour`
+    meButton.setAttribute('aria-label', label)
+    meButton.title = 'Change your name and colour'
+    replace(
+      meButton,
+      h('span', { class: 'dot', style: `background:${identity.color}`, 'aria-hidden': 'true' }),
+      h('span', { class: 'me-name' }, identity.name),
+      h('span', { class: `badge role-${session.role}` }, ROLE_LABELS[session.role]),
+    )
+  }
+  const openIdentity = identityDialog(
+    () => identity,
+    (next) => {
+      identity = next
+      saveIdentity(next)
+      presence.setIdentity(next)
+      renderMe()
+    },
+  )
+  meButton.addEventListener('click', openIdentity)
+
+  // -- meta: title, mode, language ---------------------------------------------------
+  const languageSelect = h('select', { id: 'language', 'aria-label': 'Language' })
+  replace(languageSelect, ...LANGUAGES.map((l) => h('option', { value: l.id }, l.label)))
+  languageSelect.addEventListener('change', () => {
+    const language = languageSelect.value
+    meta.set('language', language)
+    api.updateRoom(room, token, { language }).catch((err) => notices.show(`Could not save the language: ${String(err)}`, 'error'))
+  })
+  const languageLabelEl = h('span', { class: 'language-label' })
+
+  let currentLanguage: string | undefined
+  const applyMeta = () => {
+    const title = typeof meta.get('title') === 'string' && meta.get('title') ? String(meta.get('title')) : room
+    titleEl.textContent = title
+    document.title = `${title} · CodeMentor Collab`
+    const mode = meta.get('mode') as Mode
+    if (MODES.includes(mode) && mode !== session.state.mode) session.update({ mode })
+    const language = typeof meta.get('language') === 'string' ? String(meta.get('language')) : undefined
+    if (language !== currentLanguage) {
+      currentLanguage = language
+      void editor.setLanguage(language)
+      if (language) languageSelect.value = language
+      languageLabelEl.textContent = languageLabel(language)
+    }
+  }
+  meta.observe(applyMeta)
+  applyMeta()
+  // The REST API knows the room before the first sync (and for rooms without meta).
+  api
+    .room(room, token)
+    .then((details) => {
+      if (!meta.has('mode') && details.mode !== session.state.mode) session.update({ mode: details.mode })
+      if (!meta.has('title') && details.title) titleEl.textContent = details.title
+      if (!meta.has('language') && details.language && !currentLanguage) {
+        currentLanguage = details.language
+        void editor.setLanguage(details.language)
+        languageSelect.value = details.language
+        languageLabelEl.textContent = languageLabel(details.language)
+      }
+    })
+    .catch(() => undefined)
+
+  const openShare = shareDialog(room, token, () => session.state.mode)
+  shareButton.addEventListener('click', openShare)
+
+  // -- role-aware UI ------------------------------------------------------------------
+  let student: HTMLElement | null = null
+  const commentButton = h(
+    'button',
+    { type: 'button', class: 'btn', 'aria-keyshortcuts': 'Control+Alt+M', title: 'Comment on the selected code (Ctrl+Alt+M)' },
+    icon('comment'),
+    'Comment',
+  )
+  commentButton.addEventListener('click', () => commentsUi?.startComment())
+
+  session.watch((state) => {
+    modeBadge.textContent = MODE_LABELS[state.mode]
+    modeBadge.dataset.mode = state.mode
+    document.body.dataset.role = state.role
+    document.body.dataset.mode = state.mode
+    editor.setReadOnly(!session.canEdit || provider.shouldConnect === false)
+    replace(languageSlot, session.isOwner ? languageSelect : languageLabelEl)
+    shareButton.hidden = !session.isOwner || !token
+    commentButton.hidden = !session.canComment
+    if (session.isStudent && !student) student = studentControls(presence, doc, ytext, editor.view, session, notices)
+    roleNote.textContent = roleNoteText(state.role, state.roleExpires)
+    replace(toolbar, runButton, commentButton, student, roleNote)
+    renderMe()
+  })
+
+  const applyRole = (notice: RoleNotice) => {
+    const before = session.role
+    session.update({ role: notice.role, roleExpires: notice.expires })
+    presence.setRole(notice.role)
+    if (notice.role === before) return
+    const until = notice.expires ? ` until ${formatTime(notice.expires * 1000)}` : ''
+    const text =
+      notice.role === 'owner' || notice.role === 'editor'
+        ? `You can now edit the code${until}.`
+        : notice.role === 'reviewer'
+          ? `You are now a reviewer${until}: you can comment and chat, not edit.`
+          : `You are now a viewer${until}: the editor is read-only.`
+    notices.show(text, 'info', 8000)
+  }
+
+  // The room keeps going with no server: y-websocket retries and merges on reconnect.
+  window.addEventListener('beforeunload', () => provider.destroy())
+}
+
+function roleNoteText(role: Role, expires: number | null): string {
+  const until = expires ? ` until ${formatTime(expires * 1000)}` : ''
+  switch (role) {
+    case 'viewer':
+      return 'Read-only: you are viewing.'
+    case 'reviewer':
+      return 'Read-only code: select lines and comment.'
+    case 'editor':
+      return expires ? `You can edit${until}.` : ''
+    default:
+      return ''
+  }
+}
+
+function errorPage(app: HTMLElement, title: string, detail: string): void {
+  replace(
+    app,
+    h(
+      'main',
+      { id: 'main', class: 'landing' },
+      h('section', { class: 'card' }, h('h1', {}, title), h('p', {}, detail), h('p', {}, h('a', { class: 'btn', href: '/' }, 'Go to the start page'))),
+    ),
+  )
+}
