@@ -101,6 +101,10 @@ class AwarenessStates:
             return payload
         return encode_update(accepted)
 
+    def client_ids(self, owner: Hashable) -> list[int]:
+        """The awareness client IDs ``owner`` announced (for example, one browser tab's doc)."""
+        return [cid for cid, o in self._owners.items() if o == owner]
+
     def snapshot(self, include: Callable[[Hashable, int], bool] | None = None) -> bytes | None:
         """Every live state (only those for which ``include(owner, client_id)`` holds,
         if given), for a peer that just joined or asked (QueryAwareness)."""

@@ -278,11 +278,19 @@ class Room:
         if was_routed and not self._routed(peer):
             self._send_awareness_snapshot(peer)  # now on stage: show the audience
 
-    def peers_by_role(self) -> dict[str, list[dict[str, str]]]:
-        out: dict[str, list[dict[str, str]]] = {r.value: [] for r in Role}
+    def peers_by_role(self) -> dict[str, list[dict[str, Any]]]:
+        """Who is connected, by role. ``clients`` are the awareness client IDs each
+        connection announced: how a roster built from presence (a raised hand) finds
+        the ``conn`` to give a role to."""
+        out: dict[str, list[dict[str, Any]]] = {r.value: [] for r in Role}
         for peer in self.peers.values():
             out[peer.role.value].append(
-                {"id": peer.user_id, "conn": peer.conn_id, "name": peer.name}
+                {
+                    "id": peer.user_id,
+                    "conn": peer.conn_id,
+                    "name": peer.name,
+                    "clients": self.awareness.client_ids(peer.id),
+                }
             )
         return out
 

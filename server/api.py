@@ -92,6 +92,7 @@ class PeerEntry(BaseModel):
     id: str  # the token's user id (shared by everyone who joined through one link)
     conn: str  # this connection, unique in the room
     name: str
+    clients: list[int] = []  # awareness client IDs this connection announced
 
 
 class RoomDetails(BaseModel):

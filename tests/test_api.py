@@ -335,6 +335,14 @@ async def test_get_room_lists_peers_by_role_and_times(api: Client) -> None:
         assert {p["name"] for p in reviewers} == {"reviewer"}
         conns = [p["conn"] for entries in listing.values() for p in entries]
         assert len(set(conns)) == 4
+        # A connection's presence leads to it: its awareness client ids are listed.
+        await v.set_awareness({"user": {"name": "Vera"}, "hand": True})
+
+        def vera_clients() -> list[int]:
+            return list(peers(api, room.name, viewer)["viewer"][0]["clients"])
+
+        await wait_for(lambda: vera_clients() == [v.doc.client_id])
+        assert all(p["clients"] == [] for p in peers(api, room.name, viewer)["reviewer"])
     await wait_for(lambda: count(peers(api, room.name, viewer)) == dict.fromkeys(ROLES, 0))
 
 
