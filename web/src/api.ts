@@ -20,6 +20,8 @@ export interface PeerEntry {
   id: string
   conn: string
   name: string
+  /** Awareness client ids this connection announced. */
+  clients: number[]
 }
 
 export interface RoomDetails {

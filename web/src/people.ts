@@ -77,13 +77,15 @@ export function peoplePanel(presence: Presence, session: Session, notices: Notic
     )
   }
 
-  /** The REST API names connections (`conn`), awareness names people: match the token's
-   * user id first (unique for personal links), then the display name. */
+  /** The REST API names connections (`conn`), awareness names people: the server lists
+   * each connection's awareness client ids, so the student's presence leads to its
+   * connection even when a whole class joined through one link. */
   const grantWrite = async (peer: PeerState) => {
     try {
       const details = await api.room(session.room, session.token)
       const viewers = details.peers.viewer ?? []
-      let matches = viewers.filter((p) => p.id === peer.user.uid)
+      let matches = viewers.filter((p) => (p.clients ?? []).includes(peer.clientId))
+      if (matches.length !== 1) matches = viewers.filter((p) => p.id === peer.user.uid)
       if (matches.length !== 1) matches = viewers.filter((p) => p.name === peer.user.name)
       if (matches.length !== 1) {
         notices.show(
