@@ -14,6 +14,7 @@ document has not integrated.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -75,8 +76,94 @@ def compact_room(store: Store, room: str, doc_update: bytes, doc_state: bytes, u
     store.compact(room, snapshot, upto)
 
 
+class BatchFlusher:
+    """Writes the pending updates of every room that has any in one store call per
+    durability window: one SQLite transaction for 200 busy rooms instead of 2,000
+    a second. A failed write keeps every batch and retries with backoff."""
+
+    def __init__(self, worker: StoreWorker, settings: PersistenceSettings, observer: RoomObserver):
+        self._worker = worker
+        self._settings = settings
+        self._observer = observer
+        self._dirty: dict[str, RoomWriter] = {}
+        self._wakeup = asyncio.Event()
+        self._lock = asyncio.Lock()  # one write at a time keeps each room's batches in order
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="store-flusher")
+
+    def mark(self, writer: RoomWriter) -> None:
+        self._dirty[writer.name] = writer
+        self._wakeup.set()
+
+    def forget(self, writer: RoomWriter) -> None:
+        if self._dirty.get(writer.name) is writer:
+            del self._dirty[writer.name]
+
+    async def _run(self) -> None:
+        window = self._settings.durability_window
+        while True:
+            await self._wakeup.wait()
+            await asyncio.sleep(window)
+            self._wakeup.clear()
+            delay = window
+            while self._dirty:
+                writers = list(self._dirty.values())
+                self._dirty.clear()
+                # Shielded: cancelling the timer at shutdown must not abandon a write.
+                if await asyncio.shield(self.flush(writers)):
+                    delay = window
+                    continue
+                for writer in writers:
+                    if writer.pending:
+                        self._dirty.setdefault(writer.name, writer)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_RETRY_DELAY)
+
+    async def flush(self, writers: list[RoomWriter]) -> bool:
+        """Write these rooms' pending updates in one call. False (all kept) on failure."""
+        async with self._lock:
+            taken = [(w, w.take()) for w in writers]
+            taken = [(w, batch) for w, batch in taken if batch.updates]
+            if not taken:
+                return True
+            started = time.perf_counter()
+            try:
+                seqs = await self._worker.run(
+                    self._worker.store.append_many, {w.name: b.updates for w, b in taken}
+                )
+            except Exception:
+                for writer, batch in taken:
+                    writer.put_back(batch)
+                self._observer.flush_failed()
+                log.exception("flush_failed rooms=%d", len(taken))
+                return False
+            count = sum(len(b.updates) for _, b in taken)
+            self._observer.flushed(time.perf_counter() - started, count)
+            for writer, batch in taken:
+                await writer.stored(seqs[writer.name], batch)
+            return True
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+
+@dataclass(slots=True)
+class Batch:
+    updates: list[bytes]
+    size: int
+    state_vector: bytes  # the document's state when the batch was cut: what it makes durable
+
+
 class RoomWriter:
-    """Batches one room's updates into its store."""
+    """One room's updates on their way to the store (through a ``BatchFlusher``), and
+    the room's compaction."""
 
     def __init__(
         self,
@@ -88,6 +175,7 @@ class RoomWriter:
         observer: RoomObserver,
         on_durable: Callable[[bytes], None],
         broker: Broker | None = None,
+        flusher: BatchFlusher | None = None,
     ) -> None:
         self.name = name
         self._doc = doc
@@ -96,14 +184,14 @@ class RoomWriter:
         self._observer = observer
         self._on_durable = on_durable
         self._broker = broker or Broker()
+        # Without a shared flusher (a room used on its own), the writer runs its own.
+        self._own_flusher = flusher is None
+        self._flusher = flusher or BatchFlusher(worker, settings, observer)
         self._pending: list[bytes] = []
         self._pending_bytes = 0
         self._log_count = len(stored.updates)
         self._log_bytes = sum(len(u) for u in stored.updates)
         self._last_seq = stored.last_seq
-        self._dirty = asyncio.Event()
-        self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
 
     @property
     def backlogged(self) -> bool:
@@ -115,52 +203,41 @@ class RoomWriter:
         return len(self._pending)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"writer:{self.name}")
+        if self._own_flusher:
+            self._flusher.start()
+        if self._pending:
+            self._flusher.mark(self)
 
     def add(self, update: bytes) -> None:
+        if not self._pending:
+            self._flusher.mark(self)
         self._pending.append(update)
         self._pending_bytes += len(update)
-        self._dirty.set()
 
-    async def _run(self) -> None:
-        while True:
-            await self._dirty.wait()
-            await asyncio.sleep(self._settings.durability_window)
-            self._dirty.clear()
-            delay = self._settings.durability_window
-            # Shielded: cancelling the timer at shutdown must not abandon a batch mid-write.
-            while not await asyncio.shield(self.flush()):
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, MAX_RETRY_DELAY)
+    def take(self) -> Batch:
+        batch = Batch(self._pending, self._pending_bytes, self._doc.get_state())
+        self._pending, self._pending_bytes = [], 0
+        return batch
+
+    def put_back(self, batch: Batch) -> None:
+        self._pending[:0] = batch.updates
+        self._pending_bytes += batch.size
+
+    async def stored(self, seq: int, batch: Batch) -> None:
+        """``batch`` is durable as sequence ``seq``: tell the peers, maybe compact."""
+        self._last_seq = seq
+        self._log_count += len(batch.updates)
+        self._log_bytes += batch.size
+        self._on_durable(batch.state_vector)
+        if (
+            self._log_count >= self._settings.compact_updates
+            or self._log_bytes >= self._settings.compact_bytes
+        ):
+            await self._compact()
 
     async def flush(self) -> bool:
-        """Write everything pending as one batch. False (batch kept) if the store failed."""
-        async with self._lock:
-            if not self._pending:
-                return True
-            batch, nbytes = self._pending, self._pending_bytes
-            self._pending, self._pending_bytes = [], 0
-            state_vector = self._doc.get_state()
-            started = time.perf_counter()
-            try:
-                seq = await self._worker.run(self._worker.store.append, self.name, batch)
-            except Exception:
-                self._pending[:0] = batch
-                self._pending_bytes += nbytes
-                self._observer.flush_failed()
-                log.exception("flush_failed room=%s updates=%d", self.name, len(batch))
-                return False
-            self._observer.flushed(time.perf_counter() - started, len(batch))
-            self._last_seq = seq
-            self._log_count += len(batch)
-            self._log_bytes += nbytes
-            self._on_durable(state_vector)
-            if (
-                self._log_count >= self._settings.compact_updates
-                or self._log_bytes >= self._settings.compact_bytes
-            ):
-                await self._compact()
-            return True
+        """Write everything pending now. False (kept) if the store failed."""
+        return await self._flusher.flush([self])
 
     async def _compact(self) -> None:
         # With several instances, one at a time rewrites the snapshot; the others
@@ -188,15 +265,11 @@ class RoomWriter:
         await self._broker.forget_before(self.name, mark)
 
     async def close(self) -> bool:
-        """Stop the timer and flush what is left, retrying until the shutdown timeout.
-        Returns False if some updates could not be stored."""
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        """Flush what is left, retrying until the shutdown timeout. Returns False if
+        some updates could not be stored."""
+        self._flusher.forget(self)
+        if self._own_flusher:
+            await self._flusher.close()
         deadline = time.monotonic() + self._settings.shutdown_flush_timeout
         delay = self._settings.durability_window
         while not await self.flush():

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +23,7 @@ from crdt.protocol import CLOSE_SERVICE_RESTART
 from rooms.broker import Broker
 from rooms.observer import RoomObserver
 from rooms.peer import Peer
-from rooms.persistence import PersistenceSettings, StoreWorker
+from rooms.persistence import BatchFlusher, PersistenceSettings, StoreWorker
 from rooms.roles import Mode
 from rooms.room import Room
 from rooms.store import RoomInfo, Store
@@ -61,12 +62,17 @@ class RoomRegistry:
         self.rooms: dict[str, Room] = {}
         self.worker = StoreWorker(store)
         self._observer = observer or RoomObserver()
+        self.flusher = BatchFlusher(self.worker, settings.persistence, self._observer)
         self._loading: dict[str, asyncio.Task[Room]] = {}
         self._unloading: dict[str, asyncio.Task[None]] = {}
         self._sweeper: asyncio.Task[None] | None = None
+        # Called with each room right after it loaded, before anyone is served from it
+        # (the runner ends runs a restart left in flight). A failing hook is logged.
+        self.load_hooks: list[Callable[[Room], None]] = []
 
     async def start(self) -> None:
         await self.broker.start()
+        self.flusher.start()
         self._sweeper = asyncio.create_task(self._sweep(), name="room-sweeper")
 
     async def join(self, name: str, peer: Peer) -> Room:
@@ -97,6 +103,7 @@ class RoomRegistry:
                 self._observer,
                 mode,
                 self.broker,
+                self.flusher,
             )
             # What other instances published and nobody has stored yet, before serving.
             await self.broker.attach(room)
@@ -109,6 +116,11 @@ class RoomRegistry:
         room.start()
         self.rooms[name] = room
         self._observer.room_loaded(time.perf_counter() - started)
+        for hook in self.load_hooks:
+            try:
+                hook(room)
+            except Exception:
+                log.exception("room_load_hook_failed room=%s", name)
         return room
 
     async def room_info(self, name: str) -> RoomInfo | None:
@@ -195,6 +207,7 @@ class RoomRegistry:
         for room in list(self.rooms.values()):
             await room.close(CLOSE_SERVICE_RESTART, "server shutting down")
         self.rooms.clear()
+        await self.flusher.close()
         await self.broker.close()
         await self.worker.close()
 

@@ -40,7 +40,7 @@ from crdt.protocol import (
 from rooms.broker import Broker
 from rooms.observer import RoomObserver
 from rooms.peer import Peer
-from rooms.persistence import PersistenceSettings, RoomWriter, StoreWorker
+from rooms.persistence import BatchFlusher, PersistenceSettings, RoomWriter, StoreWorker
 from rooms.roles import Mode, ReviewerCheck, Role
 from rooms.store import StoredRoom
 
@@ -58,6 +58,7 @@ class Room:
         observer: RoomObserver,
         mode: Mode = Mode.PAIR,
         broker: Broker | None = None,
+        flusher: BatchFlusher | None = None,
     ) -> None:
         self.name = name
         self.doc = doc
@@ -72,7 +73,7 @@ class Room:
         self.closing = False
         self._observer = observer
         self.writer = RoomWriter(
-            name, doc, stored, worker, settings, observer, self._send_receipts, broker
+            name, doc, stored, worker, settings, observer, self._send_receipts, broker, flusher
         )
 
     # -- membership -------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from rooms.store import RoomInfo, StoredRoom, StoreError, decode_batch, encode_batch
@@ -71,24 +71,29 @@ class SQLiteStore:
         return stored
 
     def append(self, room: str, updates: Sequence[bytes]) -> int:
+        return self.append_many({room: updates})[room]
+
+    def append_many(self, batches: Mapping[str, Sequence[bytes]]) -> dict[str, int]:
+        seqs: dict[str, int] = {}
+        now = time.time()
         try:
             with self._transaction():
-                seq: int = self._db.execute(
-                    "SELECT MAX(m) + 1 FROM ("
-                    " SELECT COALESCE(MAX(seq), 0) AS m FROM updates WHERE room = ?"
-                    " UNION ALL SELECT COALESCE(MAX(upto), 0) FROM snapshots WHERE room = ?)",
-                    (room, room),
-                ).fetchone()[0]
-                self._db.execute(
-                    "INSERT INTO updates (room, seq, data) VALUES (?, ?, ?)",
-                    (room, seq, encode_batch(updates)),
-                )
-                self._db.execute(
-                    "UPDATE rooms SET updated_at = ? WHERE name = ?", (time.time(), room)
-                )
+                for room, updates in batches.items():
+                    seq: int = self._db.execute(
+                        "SELECT MAX(m) + 1 FROM ("
+                        " SELECT COALESCE(MAX(seq), 0) AS m FROM updates WHERE room = ?"
+                        " UNION ALL SELECT COALESCE(MAX(upto), 0) FROM snapshots WHERE room = ?)",
+                        (room, room),
+                    ).fetchone()[0]
+                    self._db.execute(
+                        "INSERT INTO updates (room, seq, data) VALUES (?, ?, ?)",
+                        (room, seq, encode_batch(updates)),
+                    )
+                    self._db.execute("UPDATE rooms SET updated_at = ? WHERE name = ?", (now, room))
+                    seqs[room] = seq
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot append to room {room!r}: {exc}") from exc
-        return seq
+            raise StoreError(f"cannot append to {len(batches)} room(s): {exc}") from exc
+        return seqs
 
     def compact(self, room: str, snapshot: bytes, upto: int) -> None:
         try:

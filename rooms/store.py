@@ -9,7 +9,7 @@ it. Stores are synchronous and are called from one worker thread (see
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -53,6 +53,11 @@ class Store(Protocol):
 
     def append(self, room: str, updates: Sequence[bytes]) -> int:
         """Durably append one batch; return its sequence number."""
+        ...
+
+    def append_many(self, batches: Mapping[str, Sequence[bytes]]) -> dict[str, int]:
+        """Durably append one batch to each of several rooms (one transaction where the
+        store has them); return each room's new sequence number."""
         ...
 
     def compact(self, room: str, snapshot: bytes, upto: int) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import mongomock
@@ -307,6 +307,10 @@ class FlakyStore:
             self.failures -= 1
             raise StoreError("store is down")
         return self.inner.append(room, updates)
+
+    def append_many(self, batches: Mapping[str, Sequence[bytes]]) -> dict[str, int]:
+        # Through ``append``, so subclasses' failure and blocking behaviour applies.
+        return {room: self.append(room, updates) for room, updates in batches.items()}
 
     def compact(self, room: str, snapshot: bytes, upto: int) -> None:
         self.inner.compact(room, snapshot, upto)

@@ -205,6 +205,20 @@ def test_append_returns_increasing_seqs_and_load_keeps_order(store: Store) -> No
     assert not stored.is_empty
 
 
+def test_append_many_appends_one_batch_per_room(store: Store) -> None:
+    store.append("one", [blob(4, 1)])
+    seqs = store.append_many({"one": [blob(5, 2), blob(6, 3)], "two": [blob(7, 4)]})
+    assert set(seqs) == {"one", "two"}
+    assert seqs["one"] > store.load("one").last_seq - 1 >= 1
+    assert store.load("one").updates == [blob(4, 1), blob(5, 2), blob(6, 3)]
+    assert store.load("one").last_seq == seqs["one"]
+    assert store.load("two").updates == [blob(7, 4)]
+    assert store.load("two").last_seq == seqs["two"]
+    later = store.append_many({"two": [blob(8, 5)]})
+    assert later["two"] > seqs["two"]
+    assert store.append_many({}) == {}
+
+
 def test_rooms_are_isolated(store: Store) -> None:
     names = ["alpha", "beta", "gamma/ü 😀", "alpha "]
     expected: dict[str, list[bytes]] = {n: [] for n in names}
