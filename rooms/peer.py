@@ -60,7 +60,10 @@ class Peer:
         # when it cannot right now); ``busy`` while its own sender is mid-write.
         self.direct: Callable[[bytes], bool] | None = None
         self.busy = False
-        self._wakeup = asyncio.Event()
+        # Set by a transport that drains ``outbox`` itself when told something was
+        # queued; otherwise ``next_frame`` waits on an event made on first use.
+        self.on_queue: Callable[[], None] | None = None
+        self._wakeup: asyncio.Event | None = None
 
     @property
     def conn_id(self) -> str:
@@ -89,8 +92,14 @@ class Peer:
         self.outbox.append(frame)
         self.queued_bytes += size
         self.last_enqueued = time.monotonic()
-        self._wakeup.set()
+        self._wake()
         return True
+
+    def _wake(self) -> None:
+        if self.on_queue is not None:
+            self.on_queue()
+        elif self._wakeup is not None:
+            self._wakeup.set()
 
     def close(self, code: int, reason: str = "") -> None:
         """Ask the transport to close with ``code``; queued frames are discarded."""
@@ -99,7 +108,8 @@ class Peer:
             self.close_reason = reason
             self.outbox.clear()
             self.queued_bytes = 0
-            self._wakeup.set()
+            if self._wakeup is not None:
+                self._wakeup.set()
             if self.on_close is not None:
                 self.on_close()
 
@@ -111,6 +121,8 @@ class Peer:
         while not self.outbox:
             if self.close_code is not None:
                 return None
+            if self._wakeup is None:
+                self._wakeup = asyncio.Event()
             self._wakeup.clear()
             await self._wakeup.wait()
         frame = self.outbox.popleft()

@@ -72,14 +72,16 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         if not await _room_exists(registry, name, implicit=auth.anonymous and not token):
             await websocket.close(CLOSE_UNKNOWN_ROOM, "unknown room")
             return
+        # Wired before joining: the join itself sends the first frames.
+        sender = _Sender(websocket, peer)
+        peer.on_close = sender.interrupt
+        peer.on_queue = sender.wake
+        peer.direct = websocket.scope.get("extensions", {}).get(DIRECT_EXTENSION)
         room = await registry.join(name, peer)
     except RoomLoadError:
         await websocket.close(CLOSE_INTERNAL_ERROR, "room could not be loaded; retry later")
         return
     metrics.connections.inc()
-    sender = _Sender(websocket, peer, metrics)
-    peer.on_close = sender.interrupt
-    peer.direct = websocket.scope.get("extensions", {}).get(DIRECT_EXTENSION)
     try:
         while True:
             message = await websocket.receive()
@@ -112,6 +114,8 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
 
 async def _room_exists(registry: RoomRegistry, name: str, *, implicit: bool) -> bool:
     """Rooms are made through the REST API; in dev mode a tokenless join makes a pair room."""
+    if name in registry.rooms:
+        return True  # loaded, so it exists: no store round trip per connection
     try:
         if await registry.room_info(name) is not None:
             return True
@@ -127,33 +131,48 @@ async def _room_exists(registry: RoomRegistry, name: str, *, implicit: bool) -> 
 
 
 class _Sender:
-    """Drains the peer's outbox into the socket; when the peer is closed, closes the
-    socket with the peer's code."""
+    """Sends what had to wait in the peer's outbox (the direct write refused: the
+    socket is applying backpressure, or the server has no direct path), and closes
+    the socket with the peer's code once the peer is closed. Its task exists only
+    while there is such work, so an idle connection costs no task."""
 
-    def __init__(self, websocket: WebSocket, peer: Peer, metrics: Metrics) -> None:
+    def __init__(self, websocket: WebSocket, peer: Peer) -> None:
         self._websocket = websocket
         self._peer = peer
-        self._metrics = metrics
+        self._task: asyncio.Task[None] | None = None
+        self._closing: asyncio.Task[None] | None = None
         self._sending = False
-        self._task = asyncio.create_task(self._run(), name=f"send:{peer.id}")
+
+    def wake(self) -> None:
+        """Something was queued (``Peer.on_queue``)."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._drain(), name=f"send:{self._peer.id}")
 
     def interrupt(self) -> None:
-        """The peer was closed. A send blocked on a slow socket must not hold up the
-        close; a sender waiting for frames wakes up by itself."""
-        if self._sending:
+        """The peer was closed (``Peer.on_close``). A send blocked on a slow socket must
+        not hold up the close."""
+        if self._task is not None and self._sending:
             self._task.cancel()
+        if self._closing is None:
+            self._closing = asyncio.create_task(self._close(), name=f"close:{self._peer.id}")
 
     async def finish(self) -> None:
-        await asyncio.wait({self._task}, timeout=SEND_CLOSE_TIMEOUT)
-        if not self._task.done():
-            self._task.cancel()
+        tasks = {t for t in (self._task, self._closing) if t is not None}
+        if tasks:
+            await asyncio.wait(tasks, timeout=SEND_CLOSE_TIMEOUT)
+        for task in tasks:
+            if not task.done():
+                task.cancel()
 
-    async def _run(self) -> None:
-        peer, websocket = self._peer, self._websocket
+    async def _drain(self) -> None:
+        peer = self._peer
         try:
-            while (frame := await peer.next_frame()) is not None:
+            while peer.outbox and not peer.closed:
+                frame = peer.outbox.popleft()
+                peer.queued_bytes -= len(frame)
+                # ``busy`` keeps direct writes from overtaking this frame.
                 self._sending = peer.busy = True
-                await websocket.send_bytes(frame)
+                await self._websocket.send_bytes(frame)
                 self._sending = peer.busy = False
         except asyncio.CancelledError:
             if not peer.closed:
@@ -161,11 +180,16 @@ class _Sender:
         except Exception:
             # The socket is gone; the reader sees the disconnect and leaves the room.
             peer.close(CLOSE_NORMAL)
-            return
-        self._sending = False
+        finally:
+            self._sending = peer.busy = False
+
+    async def _close(self) -> None:
+        if self._task is not None:
+            await asyncio.wait({self._task}, timeout=SEND_CLOSE_TIMEOUT)
+        peer = self._peer
         with contextlib.suppress(Exception):
             await asyncio.wait_for(
-                websocket.close(peer.close_code or CLOSE_NORMAL, peer.close_reason),
+                self._websocket.close(peer.close_code or CLOSE_NORMAL, peer.close_reason),
                 SEND_CLOSE_TIMEOUT,
             )
 
