@@ -11,10 +11,13 @@
   keeping a safety window for instances that are loading.
 - Faults. Publishing keeps a bounded queue; past its bound, a room's queued
   updates are replaced by one full-state update when Redis returns (everything
-  is in this instance's store and document anyway). On every reconnect the
-  reader checks whether Redis lost a stream (restarted empty): then it reads
-  that stream from the start and re-seeds it with the room's full state, so all
-  instances converge again.
+  is in this instance's store and document anyway). Redis holds an epoch key,
+  made by whichever instance finds it missing; on every reconnect the reader
+  compares it with the one it knew. A different epoch (or a stream that went
+  back in time) means Redis lost its data: every room is read again from the
+  start and re-seeded with this instance's full state, so all converge again.
+  Stream ids cannot tell on their own: they are timestamps, so the first entry
+  written to a wiped Redis already looks newer than anything read before.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -41,8 +45,10 @@ log = logging.getLogger("codementor.redis")
 STREAM = "codementor:room:{}"
 AWARENESS = "codementor:aw:{}"
 LEASE = "codementor:lease:{}"
+EPOCH = "codementor:epoch"
 AWARENESS_PREFIX = "codementor:aw:"
 READ_BLOCK_MS = 500
+CHECK_TIMEOUT = 1.0  # readiness must notice a stalled Redis quickly
 READ_COUNT = 1000
 LEASE_MS = 30_000
 TRIM_SAFETY_MS = 60_000
@@ -99,6 +105,7 @@ class RedisBroker(Broker):
         self._outbox: deque[tuple[str, bytes]] = deque()
         self._outbox_bytes = 0
         self._reseed: set[str] = set()
+        self._epoch: bytes | None = None
         self._wakeup = asyncio.Event()
         self._rooms_changed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -130,8 +137,12 @@ class RedisBroker(Broker):
                 await client.aclose()
 
     async def check(self) -> None:
-        async with asyncio.timeout(self.settings.timeout):
-            await self._redis.ping()
+        try:
+            async with asyncio.timeout(min(CHECK_TIMEOUT, self.settings.timeout)):
+                await self._redis.ping()
+        except BaseException:
+            self._set_connected(False)
+            raise
 
     # -- rooms ---------------------------------------------------------------
 
@@ -192,7 +203,7 @@ class RedisBroker(Broker):
             return
         self._outbox.append((room, update))
         self._outbox_bytes += len(update)
-        self._observer.buffered_updates(len(self._outbox))
+        self._report_backlog()
         self._wakeup.set()
 
     def _fold_into_reseed(self, room: str) -> None:
@@ -202,8 +213,12 @@ class RedisBroker(Broker):
         self._outbox_bytes = sum(len(u) for _, u in kept)
         self._outbox = kept
         self._reseed.add(room)
-        self._observer.buffered_updates(len(self._outbox))
+        self._report_backlog()
         self._wakeup.set()
+
+    def _report_backlog(self) -> None:
+        # A pending re-seed stands for updates not yet published too.
+        self._observer.buffered_updates(len(self._outbox) + len(self._reseed))
 
     def publish_awareness(self, room: str, payload: bytes, on_stage: bool) -> None:
         if not self.connected:
@@ -240,22 +255,30 @@ class RedisBroker(Broker):
                 self._set_connected(True)
 
     async def _publish_some(self) -> None:
-        batch = [self._outbox[i] for i in range(min(PUBLISH_BATCH, len(self._outbox)))]
-        reseed = [r for r in self._reseed if r in self._rooms]
-        async with asyncio.timeout(self.settings.timeout):
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for room, update in batch:
-                    pipe.xadd(STREAM.format(room), {"u": update, "src": self._me})
-                for room in reseed:
-                    full = self._rooms[room].doc.get_update()
-                    pipe.xadd(STREAM.format(room), {"u": full, "src": self._me})
-                await pipe.execute()
-        for _ in batch:
-            _, update = self._outbox.popleft()
-            self._outbox_bytes -= len(update)
-        self._reseed.difference_update(reseed)
-        self._reseed.intersection_update(self._rooms)
-        self._observer.buffered_updates(len(self._outbox))
+        """Publish a batch. What it sends leaves the queue first (and full states are
+        taken now), so updates queued, folded or re-seeded meanwhile are not touched;
+        on failure the batch goes back to the front."""
+        batch = [self._outbox.popleft() for _ in range(min(PUBLISH_BATCH, len(self._outbox)))]
+        self._outbox_bytes -= sum(len(u) for _, u in batch)
+        reseed = {r: self._rooms[r].doc.get_update() for r in self._reseed if r in self._rooms}
+        self._reseed.clear()
+        try:
+            async with asyncio.timeout(self.settings.timeout):
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for room, update in batch:
+                        pipe.xadd(STREAM.format(room), {"u": update, "src": self._me})
+                    for room, full in reseed.items():
+                        pipe.xadd(STREAM.format(room), {"u": full, "src": self._me})
+                    await pipe.execute()
+        except BaseException:
+            self._reseed.update(reseed)
+            for room, update in reversed(batch):
+                if room not in self._reseed:  # a re-seed covers the room's updates
+                    self._outbox.appendleft((room, update))
+                    self._outbox_bytes += len(update)
+            self._report_backlog()
+            raise
+        self._report_backlog()
 
     # -- reading ---------------------------------------------------------------
 
@@ -304,8 +327,22 @@ class RedisBroker(Broker):
                     self._observer.stream_lag(max(0.0, (now_ms - _ms(position)) / 1000))
 
     async def _recover(self) -> None:
-        """After (re)connecting: a stream that vanished or went back in time means Redis
-        lost its data. Read it from the start and re-seed it with the full state."""
+        """After (re)connecting: a new epoch, or a stream that vanished or went back in
+        time, means Redis lost its data. Read from the start and re-seed with the full
+        state."""
+        epoch: Any = await self._redis.get(EPOCH)
+        if epoch is None:
+            await self._redis.set(EPOCH, secrets.token_hex(8), nx=True)
+            epoch = await self._redis.get(EPOCH)
+        wiped = self._epoch is not None and epoch != self._epoch
+        self._epoch = epoch
+        if wiped:
+            log.warning("redis_lost_data instance=%s rooms=%d", self.instance_id, len(self._rooms))
+            for name in self._rooms:
+                log.warning("stream_lost room=%s had=%s reason=epoch", name, self._positions[name])
+                self._positions[name] = "0-0"
+                self._reseed.add(name)
+            self._wakeup.set()
         for name in list(self._rooms):
             position = self._positions.get(name, "0-0")
             try:

@@ -37,18 +37,42 @@ CREATE TABLE IF NOT EXISTS snapshots (
 """
 
 
+OPEN_TIMEOUT = 10.0
+
+
 class SQLiteStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        try:
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA busy_timeout=5000")
-            self._db.executescript(SCHEMA)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open SQLite store at {path}: {exc}") from exc
+        self._db = self._open(path)
+
+    @staticmethod
+    def _open(path: Path) -> sqlite3.Connection:
+        """Connect, switch to WAL and create the tables. Several processes (instances,
+        ``--workers``) may do this to a new file at the same moment; SQLite can refuse
+        the WAL switch with "database is locked" without waiting, so that is retried."""
+        delay = 0.01
+        deadline = time.monotonic() + OPEN_TIMEOUT
+        while True:
+            db: sqlite3.Connection | None = None
+            try:
+                db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+                db.execute("PRAGMA busy_timeout=5000")
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.executescript(SCHEMA)
+                return db
+            except sqlite3.OperationalError as exc:
+                if db is not None:
+                    db.close()
+                if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                    raise StoreError(f"cannot open SQLite store at {path}: {exc}") from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+            except sqlite3.Error as exc:
+                if db is not None:
+                    db.close()
+                raise StoreError(f"cannot open SQLite store at {path}: {exc}") from exc
 
     def load(self, room: str) -> StoredRoom:
         try:
