@@ -259,7 +259,7 @@ class Api:
         """Which optional features this server has on."""
         features = Features(
             ai=False,
-            runner=False,
+            runner=bool(self.settings.judge0_url),
             multi_instance=bool(self.settings.redis_url),
             anonymous=self.auth.anonymous,
         )
@@ -419,4 +419,5 @@ ERROR_STATUSES: dict[int, str] = {
     413: "body too large",
     422: "invalid request body",
     429: "rate limited (see Retry-After)",
+    503: "the runner is off or busy (see Retry-After)",
 }

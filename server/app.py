@@ -20,7 +20,7 @@ from rooms.redis_broker import RedisBroker, RedisSettings
 from rooms.registry import RoomRegistry
 from rooms.sqlite_store import SQLiteStore
 from rooms.store import Store
-from server import openapi, redact, web
+from server import openapi, redact, runs, web
 from server.api import Api
 from server.auth import Authenticator, resolve_secret
 from server.metrics import Metrics
@@ -56,7 +56,11 @@ async def readyz(request: Request) -> Response:
         except Exception as exc:
             checks[name] = f"error: {type(exc).__name__}"
     ready = all(v == "ok" for v in checks.values())
-    body = {"status": "ready" if ready else "unavailable", "checks": checks}
+    body: dict[str, object] = {"status": "ready" if ready else "unavailable", "checks": checks}
+    runner_check, runner_health = runs.readiness(request.app.state.runner)
+    if runner_check is not None:  # reported, but a degraded runner leaves the server ready
+        checks["runner"] = runner_check
+        body["runner"] = runner_health
     return JSONResponse(body, status_code=200 if ready else 503)
 
 
@@ -106,7 +110,10 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             open_broker(settings, metrics),
         )
         app.state.registry = registry
+        app.state.runner = runner = runs.open_runner(settings, registry, metrics)
         await registry.start()
+        if runner is not None:
+            await runner.start()
         if auth.anonymous:
             log.warning(
                 "dev mode: no CODEMENTOR_SECRET, so connections without a token join as "
@@ -121,15 +128,19 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         try:
             yield
         finally:
+            if runner is not None:
+                await runner.close()  # runs in flight end "interrupted" before rooms flush
             await registry.close()
             log.info("stopped: every room flushed")
 
     async def openapi_endpoint(request: Request) -> Response:
         return JSONResponse(openapi_document)
 
+    api = Api(settings, auth, lambda: app.state.registry, metrics)
     app = Starlette(
         routes=[
-            *Api(settings, auth, lambda: app.state.registry, metrics).routes(),
+            *api.routes(),
+            *runs.RunsApi(api, settings, lambda: app.state.runner).routes(),
             Route("/api/openapi.json", openapi_endpoint),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
@@ -141,6 +152,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         exception_handlers={HTTPException: http_error},
     )
     app.state.settings = settings
+    app.state.runner = None
     app.state.metrics = metrics
     app.state.auth = auth
     return app

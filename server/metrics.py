@@ -19,6 +19,8 @@ from prometheus_client import (
 )
 
 from rooms.observer import RoomObserver
+from runner.records import FINAL
+from runner.service import RunnerObserver
 
 # Latency buckets from 50 microseconds to 10 seconds.
 FAST_BUCKETS = (
@@ -39,13 +41,20 @@ def frame_type(frame: bytes) -> str:
     return _TYPES.get(frame[0], "other")
 
 
+# Run delays: 10 milliseconds to two minutes.
+RUN_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
+JUDGE0_ERROR_KINDS = (
+    "timeout", "connect", "server_error", "queue_full", "rate_limited", "auth", "invalid",
+    "not_found", "protocol",
+)  # fmt: skip
+
 LABELS = (
     "sync_step1", "sync_step2", "sync_update", "awareness", "auth",
     "query_awareness", "save_receipt", "other", "empty",
 )  # fmt: skip
 
 
-class Metrics(RoomObserver):
+class Metrics(RoomObserver, RunnerObserver):
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
 
@@ -145,6 +154,41 @@ class Metrics(RoomObserver):
             "Compaction leases this instance took over.",
             registry=r,
         )
+        self.runs = Counter("codementor_runs", "Code runs by final status.", ["status"], registry=r)
+        self.run_queue_seconds = Histogram(
+            "codementor_run_queue_seconds",
+            "From a run request until Judge0 was seen executing it (our queue, Judge0's, polling).",
+            buckets=RUN_BUCKETS,
+            registry=r,
+        )
+        self.run_execution_seconds = Histogram(
+            "codementor_run_execution_seconds",
+            "Execution time of finished runs as Judge0 reports it (wall time).",
+            buckets=RUN_BUCKETS,
+            registry=r,
+        )
+        self.judge0_errors = Counter(
+            "codementor_judge0_errors",
+            "Failed calls to Judge0 by kind (each retry counts).",
+            ["kind"],
+            registry=r,
+        )
+        self.runner_breaker_open = Gauge(
+            "codementor_runner_breaker_open",
+            "1 while the runner's circuit breaker keeps calls away from Judge0.",
+            multiprocess_mode="livemax",
+            registry=r,
+        )
+        self.runs_in_flight_gauge = Gauge(
+            "codementor_runs_in_flight",
+            "Runs queued or executing.",
+            multiprocess_mode="livesum",
+            registry=r,
+        )
+        for status in FINAL:  # every series exists from the start, at 0
+            self.runs.labels(status)
+        for kind in JUDGE0_ERROR_KINDS:
+            self.judge0_errors.labels(kind)
         # Pre-bound children: the per-frame path does no label lookups.
         self._frames_in = {t: self.frames.labels("in", t) for t in LABELS}
         self._frames_out = {t: self.frames.labels("out", t) for t in LABELS}
@@ -218,3 +262,23 @@ class Metrics(RoomObserver):
 
     def room_unloaded(self) -> None:
         self.rooms_loaded.dec()
+
+    # RunnerObserver
+
+    def run_finished(self, status: str) -> None:
+        self.runs.labels(status).inc()
+
+    def run_queue_delay(self, seconds: float) -> None:
+        self.run_queue_seconds.observe(seconds)
+
+    def run_execution(self, seconds: float) -> None:
+        self.run_execution_seconds.observe(seconds)
+
+    def judge0_error(self, kind: str) -> None:
+        self.judge0_errors.labels(kind).inc()
+
+    def breaker_changed(self, state: str) -> None:
+        self.runner_breaker_open.set(0 if state == "closed" else 1)
+
+    def runs_in_flight(self, count: int) -> None:
+        self.runs_in_flight_gauge.set(count)

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from server import api
+from server import api, runs
 
 MODELS: tuple[type[BaseModel], ...] = (
     api.CreateRoom,
@@ -21,6 +21,9 @@ MODELS: tuple[type[BaseModel], ...] = (
     api.RoleChanged,
     api.Features,
     api.ErrorBody,
+    runs.RunRequest,
+    runs.RunAccepted,
+    runs.RunRecord,
 )
 
 ROOM = {"name": "room", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -31,6 +34,7 @@ USER = {
     "description": "a connection id (conn) or a user id",
     "schema": {"type": "string"},
 }
+RUN_ID = {"name": "run_id", "in": "path", "required": True, "schema": {"type": "string"}}
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:
@@ -147,6 +151,23 @@ def build() -> dict[str, Any]:
                             "schema": {"enum": ["text", "yjs"]},
                         },
                     ),
+                )
+            },
+            "/api/rooms/{room}/runs": {
+                "post": _operation(
+                    "Owner and editor (broadcast: owner): run the code on Judge0; the run's "
+                    "progress and result are written into the document's runs map",
+                    (202, _json(runs.RunAccepted)),
+                    (*room_errors, 409, 413, 422, 503),
+                    body=runs.RunRequest,
+                )
+            },
+            "/api/rooms/{room}/runs/{run_id}": {
+                "get": _operation(
+                    "One run, as stored in the runs map",
+                    (200, _json(runs.RunRecord)),
+                    room_errors,
+                    params=(ROOM, RUN_ID),
                 )
             },
             "/api/rooms/{room}/fork": {

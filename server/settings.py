@@ -16,6 +16,14 @@ from typing import Any
 from rooms.peer import QueueLimits
 from rooms.persistence import PersistenceSettings
 from rooms.registry import RegistrySettings
+from runner.service import (
+    MAX_CPU_TIME,
+    MAX_MEMORY_KB,
+    MAX_WALL_TIME,
+    MIN_MEMORY_KB,
+    MIN_WALL_TIME,
+    RunnerSettings,
+)
 
 MiB = 1024 * 1024
 
@@ -49,6 +57,19 @@ class Settings:
     compact_bytes: int = 1 * MiB
     max_pending_bytes: int = 64 * MiB
     log_level: str = "info"
+    judge0_url: str | None = None
+    judge0_token: str | None = None
+    runner_cpu_time_seconds: float = 5.0
+    runner_wall_time_seconds: float = 10.0
+    runner_memory_mb: int = 256
+    runner_output_kib: int = 64
+    runner_concurrency: int = 4
+    runner_queue: int = 20
+    runner_runs_per_minute: int = 10
+    runner_deadline_seconds: float = 60.0
+    runner_http_timeout_seconds: float = 10.0
+    runner_breaker_failures: int = 5
+    runner_breaker_cooldown_seconds: float = 30.0
 
     def registry_settings(self) -> RegistrySettings:
         return RegistrySettings(
@@ -60,6 +81,26 @@ class Settings:
                 compact_bytes=self.compact_bytes,
                 max_pending_bytes=self.max_pending_bytes,
             ),
+        )
+
+    def runner_settings(self) -> RunnerSettings | None:
+        """The runner's settings, or None when no Judge0 URL is set (runner off)."""
+        if not self.judge0_url:
+            return None
+        return RunnerSettings(
+            url=self.judge0_url,
+            token=self.judge0_token,
+            cpu_time=self.runner_cpu_time_seconds,
+            wall_time=self.runner_wall_time_seconds,
+            memory_kb=self.runner_memory_mb * 1024,
+            output_bytes=self.runner_output_kib * 1024,
+            concurrency=self.runner_concurrency,
+            queue=self.runner_queue,
+            deadline=self.runner_deadline_seconds,
+            http_timeout=self.runner_http_timeout_seconds,
+            breaker_failures=self.runner_breaker_failures,
+            breaker_cooldown=self.runner_breaker_cooldown_seconds,
+            exclusive=not self.redis_url,
         )
 
     def queue_limits(self) -> QueueLimits:
@@ -99,6 +140,40 @@ class Settings:
             raise SettingsError(f"CODEMENTOR_ANONYMOUS must be on or off, got {self.anonymous!r}")
         if not 0 < self.port < 65536:
             raise SettingsError(f"CODEMENTOR_PORT must be 1-65535, got {self.port}")
+        self._validate_runner()
+
+    def _validate_runner(self) -> None:
+        if self.judge0_url and not self.judge0_url.startswith(("http://", "https://")):
+            raise SettingsError(
+                f"CODEMENTOR_JUDGE0_URL must be an http:// or https:// URL, got {self.judge0_url!r}"
+            )
+        positive = (
+            "runner_output_kib", "runner_concurrency", "runner_runs_per_minute",
+            "runner_http_timeout_seconds", "runner_breaker_failures",
+            "runner_breaker_cooldown_seconds",
+        )  # fmt: skip
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{env_name(name)} must be positive, got {getattr(self, name)}")
+        if self.runner_queue < 0:
+            raise SettingsError(
+                f"CODEMENTOR_RUNNER_QUEUE must be 0 or more, got {self.runner_queue}"
+            )
+        # Judge0 CE 1.13.1 refuses submissions outside these ranges (422).
+        ranges = {
+            "runner_cpu_time_seconds": (0.1, MAX_CPU_TIME),
+            "runner_wall_time_seconds": (MIN_WALL_TIME, MAX_WALL_TIME),
+            "runner_memory_mb": (MIN_MEMORY_KB / 1024, MAX_MEMORY_KB / 1024),
+        }
+        for name, (low, high) in ranges.items():
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise SettingsError(f"{env_name(name)} must be {low:g}-{high:g}, got {value}")
+        if self.runner_deadline_seconds <= self.runner_wall_time_seconds:
+            raise SettingsError(
+                "CODEMENTOR_RUNNER_DEADLINE_SECONDS must be longer than "
+                "CODEMENTOR_RUNNER_WALL_TIME_SECONDS"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +210,25 @@ FIELDS: tuple[FieldDoc, ...] = (
     FieldDoc("compact_bytes", "...or after this many bytes of updates"),
     FieldDoc("max_pending_bytes", "unflushed bytes per room before writers are refused (1013)"),
     FieldDoc("log_level", "debug, info, warning or error"),
+    FieldDoc("judge0_url", "Judge0 CE base URL (http://judge0:2358); turns the runner on"),
+    FieldDoc("judge0_token", "sent to Judge0 as X-Auth-Token (its AUTHN_TOKEN)", secret=True),
+    FieldDoc("runner_cpu_time_seconds", "CPU time limit of one run (Judge0 allows up to 15)"),
+    FieldDoc("runner_wall_time_seconds", "wall-clock limit of one run (Judge0 allows 1-20)"),
+    FieldDoc("runner_memory_mb", "memory limit of one run in MB (Judge0 allows 2-500)"),
+    FieldDoc("runner_output_kib", "stdout, stderr and compile output are each cut at this size"),
+    FieldDoc("runner_concurrency", "runs talking to Judge0 at once, over all rooms"),
+    FieldDoc("runner_queue", "runs waiting for a slot; more are refused with 503"),
+    FieldDoc("runner_runs_per_minute", "runs per user per minute; over: 429 with Retry-After"),
+    FieldDoc(
+        "runner_deadline_seconds", "a run not finished this long after its request ends unavailable"
+    ),
+    FieldDoc("runner_http_timeout_seconds", "timeout of every call to Judge0"),
+    FieldDoc(
+        "runner_breaker_failures", "consecutive Judge0 failures that open the circuit breaker"
+    ),
+    FieldDoc(
+        "runner_breaker_cooldown_seconds", "an open breaker lets a probe through after this long"
+    ),
 )
 
 

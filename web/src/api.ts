@@ -86,6 +86,9 @@ export const api = {
       ttl === undefined ? { role } : { role, ttl },
     ),
   fork: (room: string, token: string | null) => call<RoomCreated>('POST', `/api/rooms/${enc(room)}/fork`, token),
+  /** Run the room's code on Judge0; the result arrives in the document's `runs` map. */
+  run: (room: string, token: string | null, stdin: string) =>
+    call<{ run_id: string }>('POST', `/api/rooms/${enc(room)}/runs`, token, { stdin }),
 }
 
 /** Config is asked once per page. */

@@ -101,7 +101,7 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
   const editorHelp = h(
     'p',
     { id: 'editor-help', class: 'sr-only' },
-    'Tab indents. To leave the editor, press Escape and then Tab. Control+Alt+M comments on the selected code.',
+    'Tab indents. To leave the editor, press Escape and then Tab. Control+Alt+M comments on the selected code. Control+Enter runs the code.',
   )
   const editorPane = h('section', { class: 'editor-pane', 'aria-label': 'Code' }, toolbar, editorHelp, editorHost)
   const side = h('aside', { class: 'side', 'aria-label': 'Room panels' })
@@ -109,11 +109,15 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
   replace(app, topbar, main, notices.element)
 
   let commentsUi: ReturnType<typeof commentsPanel> | null = null
+  let runCode: (() => boolean) | null = null
   const editor = createEditor(editorHost, ytext, provider.awareness, {
     readOnly: !session.canEdit,
     label: 'Code editor',
     describedBy: 'editor-help',
-    extraKeys: [{ key: 'Mod-Alt-m', run: () => (commentsUi?.startComment(), true) }],
+    extraKeys: [
+      { key: 'Mod-Alt-m', run: () => (commentsUi?.startComment(), true) },
+      { key: 'Mod-Enter', run: () => runCode?.() ?? false },
+    ],
     extensions: [commentField, commentTheme],
   })
   const me = () => identity
@@ -124,6 +128,7 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
   if (config.runner) {
     const runner = runnerPanel(runs, session)
     runButton = runner.button
+    runCode = runner.run
     side.prepend(runner.panel)
   }
 

@@ -1,0 +1,307 @@
+"""A Judge0 CE client on one shared ``httpx.AsyncClient``.
+
+Only the three endpoints the runner needs: ``GET /languages``, ``POST /submissions``
+(always ``base64_encoded=true&wait=false``) and ``GET /submissions/{token}`` (always
+``base64_encoded=true``, with an explicit ``fields`` list). Every call has the
+client's timeout. Nothing here retries: a failed call raises ``Judge0Error``,
+whose ``kind`` says whether a retry can help (``retryable``) and whether the
+failure says Judge0 is unwell (``counts_as_failure``, for the circuit breaker).
+
+Wire facts (integrations.md, Part 1): booleans must be the lowercase string
+``"true"``; text fields travel base64 both ways, and Judge0 wraps its base64 at
+60 characters with newlines (decoded leniently here); ``time``/``wall_time`` are
+decimal strings, ``memory`` integer KB; a full queue answers ``503 {"error":
+"queue is full"}``; a wrong ``X-Auth-Token`` answers ``401`` with an empty body;
+invalid submissions answer ``422 {field: [messages]}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+AUTH_HEADER = "X-Auth-Token"
+FIELDS = (
+    "token,status,stdout,stderr,compile_output,message,time,wall_time,memory,exit_code,exit_signal"
+)
+TEXT_FIELDS = ("stdout", "stderr", "compile_output", "message")
+
+# Judge0 status ids (integrations.md 1.6).
+IN_QUEUE = 1
+PROCESSING = 2
+
+
+class ErrorKind(enum.StrEnum):
+    TIMEOUT = "timeout"  # no answer within the client's timeout
+    CONNECT = "connect"  # refused, reset, DNS, TLS: Judge0 unreachable
+    SERVER = "server_error"  # 5xx (but the queue-full answer)
+    QUEUE_FULL = "queue_full"  # 503 {"error": "queue is full"}
+    RATE_LIMITED = "rate_limited"  # 429 (hosted gateways; CE itself never sends it)
+    AUTH = "auth"  # 401/403: the runner's token is wrong
+    INVALID = "invalid"  # 422: Judge0 refused the submission's fields
+    NOT_FOUND = "not_found"  # 404: Judge0 does not know the submission
+    PROTOCOL = "protocol"  # an answer we cannot read, or any other status
+
+    @property
+    def retryable(self) -> bool:
+        return self in _RETRYABLE
+
+    @property
+    def counts_as_failure(self) -> bool:
+        """Does this failure say Judge0 is unwell (circuit breaker)? A full queue or a
+        rate limit is Judge0 answering, busy: back off, but do not open the breaker."""
+        return self not in (ErrorKind.QUEUE_FULL, ErrorKind.RATE_LIMITED, ErrorKind.INVALID)
+
+
+_RETRYABLE = frozenset(
+    {
+        ErrorKind.TIMEOUT,
+        ErrorKind.CONNECT,
+        ErrorKind.SERVER,
+        ErrorKind.QUEUE_FULL,
+        ErrorKind.RATE_LIMITED,
+    }
+)
+
+
+class Judge0Error(Exception):
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str,
+        status: int | None = None,
+        retry_after: float | None = None,
+        fields: dict[str, list[str]] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.status = status
+        self.retry_after = retry_after
+        self.fields = fields or {}
+
+
+@dataclass(frozen=True, slots=True)
+class Language:
+    id: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class SubmissionRequest:
+    source_code: str
+    language_id: int
+    stdin: str = ""
+    cpu_time_limit: float = 5.0
+    wall_time_limit: float = 10.0
+    memory_limit_kb: int = 256 * 1024
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "source_code": _b64(self.source_code),
+            "language_id": self.language_id,
+            "stdin": _b64(self.stdin),
+            "cpu_time_limit": self.cpu_time_limit,
+            "wall_time_limit": self.wall_time_limit,
+            "memory_limit": self.memory_limit_kb,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """One ``GET /submissions/{token}`` answer, text fields decoded to bytes."""
+
+    token: str
+    status_id: int
+    status: str
+    stdout: bytes
+    stderr: bytes
+    compile_output: bytes
+    message: bytes
+    time: float | None
+    wall_time: float | None
+    memory: float | None  # KB
+    exit_code: int | None
+    exit_signal: int | None
+
+    @property
+    def final(self) -> bool:
+        return self.status_id > PROCESSING
+
+
+class Judge0Client:
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        timeout: float = 10.0,
+        max_connections: int = 20,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        headers = {"Accept": "application/json"}
+        if token:
+            headers[AUTH_HEADER] = token
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers=headers,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def languages(self) -> list[Language]:
+        data = await self._call("GET", "/languages")
+        if not isinstance(data, list):
+            raise Judge0Error(ErrorKind.PROTOCOL, "GET /languages did not answer a list")
+        out: list[Language] = []
+        for item in data:
+            if isinstance(item, dict) and isinstance(item.get("id"), int):
+                out.append(Language(item["id"], str(item.get("name", ""))))
+        return out
+
+    async def submit(self, request: SubmissionRequest) -> str:
+        data = await self._call(
+            "POST",
+            "/submissions",
+            params={"base64_encoded": "true", "wait": "false"},
+            json=request.body(),
+        )
+        token = data.get("token") if isinstance(data, dict) else None
+        if not isinstance(token, str) or not token:
+            raise Judge0Error(ErrorKind.PROTOCOL, "POST /submissions answered no token")
+        return token
+
+    async def get(self, token: str) -> Submission:
+        data = await self._call(
+            "GET",
+            f"/submissions/{token}",
+            params={"base64_encoded": "true", "fields": FIELDS},
+        )
+        if not isinstance(data, dict):
+            raise Judge0Error(ErrorKind.PROTOCOL, "GET /submissions/{token} did not answer JSON")
+        return parse_submission(data, token)
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = await self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise Judge0Error(ErrorKind.TIMEOUT, "Judge0 did not answer in time") from exc
+        except httpx.TransportError as exc:
+            raise Judge0Error(
+                ErrorKind.CONNECT, f"could not reach Judge0 ({type(exc).__name__})"
+            ) from exc
+        status = response.status_code
+        if status in (200, 201):
+            try:
+                return response.json()
+            except ValueError as exc:
+                message = "Judge0 answered invalid JSON"
+                raise Judge0Error(ErrorKind.PROTOCOL, message, status) from exc
+        raise _error_for(response)
+
+
+def _error_for(response: httpx.Response) -> Judge0Error:
+    status = response.status_code
+    body: Any = None
+    try:
+        body = response.json()
+    except ValueError:
+        pass
+    detail = body.get("error") if isinstance(body, dict) else None
+    reason = f": {detail}" if isinstance(detail, str) and detail else ""
+    retry_after = _retry_after(response.headers.get("retry-after"))
+    kind = ErrorKind.PROTOCOL
+    message = f"Judge0 answered HTTP {status}{reason}"
+    fields: dict[str, list[str]] = {}
+    if status in (401, 403):
+        kind, message = ErrorKind.AUTH, f"Judge0 refused the runner's token (HTTP {status})"
+    elif status == 422:
+        for key, value in body.items() if isinstance(body, dict) else ():
+            fields[str(key)] = [str(m) for m in value] if isinstance(value, list) else [str(value)]
+        listed = "; ".join(f"{k}: {', '.join(v)}" for k, v in fields.items())
+        kind, message = ErrorKind.INVALID, f"Judge0 refused the submission ({listed or status})"
+    elif status == 429:
+        kind, message = ErrorKind.RATE_LIMITED, "Judge0 rate-limited the runner (HTTP 429)"
+    elif status == 503 and isinstance(detail, str) and "queue is full" in detail:
+        kind, message = ErrorKind.QUEUE_FULL, "Judge0 is busy (its queue is full)"
+    elif status >= 500:
+        kind, message = ErrorKind.SERVER, f"Judge0 failed (HTTP {status}{reason})"
+    elif status == 404:
+        kind, message = ErrorKind.NOT_FOUND, "Judge0 does not know this submission"
+    return Judge0Error(kind, message, status, retry_after, fields)
+
+
+def parse_submission(data: dict[str, Any], token: str) -> Submission:
+    status = data.get("status")
+    if not isinstance(status, dict) or not isinstance(status.get("id"), int):
+        raise Judge0Error(ErrorKind.PROTOCOL, "Judge0 answered a submission without a status")
+    return Submission(
+        token=str(data.get("token") or token),
+        status_id=status["id"],
+        status=str(status.get("description", "")),
+        stdout=decode_b64(data.get("stdout")),
+        stderr=decode_b64(data.get("stderr")),
+        compile_output=decode_b64(data.get("compile_output")),
+        message=decode_b64(data.get("message")),
+        time=_number(data.get("time")),
+        wall_time=_number(data.get("wall_time")),
+        memory=_number(data.get("memory")),
+        exit_code=_integer(data.get("exit_code")),
+        exit_signal=_integer(data.get("exit_signal")),
+    )
+
+
+def decode_b64(value: Any) -> bytes:
+    """Judge0's base64 (Ruby ``encode64``: newlines every 60 characters), leniently."""
+    if not isinstance(value, str) or not value:
+        return b""
+    try:
+        return base64.b64decode(value)
+    except (binascii.Error, ValueError):
+        # Not base64 after all (a proxy, or an old Judge0 ignoring the flag): keep the text.
+        return value.encode("utf-8", "replace")
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def _number(value: Any) -> float | None:
+    """Judge0 sends ``time`` as a decimal string ("0.012") and ``memory`` as an int."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _integer(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+def _retry_after(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None

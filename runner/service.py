@@ -1,0 +1,605 @@
+"""The runner: snapshot a room's code, run it on Judge0, write the run into the room.
+
+``Runner.start_run`` takes the snapshot (the ``code`` text and the document's
+state vector, in one synchronous step), writes the run as ``queued`` into the
+``runs`` map and returns its id at once; a task then waits for a slot under the
+global cap, submits, polls with backoff, and writes ``running`` and the final
+status. Every write goes through ``Room.edit``, so peers see each change live
+and it is stored like any edit.
+
+Bounds: one run in flight per room; at most ``concurrency`` runs talking to
+Judge0 and ``queue`` more waiting for a slot (beyond: ``RunnerBusy``); every
+HTTP call has the client's timeout; failed calls are retried with jittered
+exponential backoff until the run's ``deadline``, after which it ends
+``unavailable``. A circuit breaker counts consecutive failures: when open,
+runs end ``unavailable`` at once without calling Judge0, and a background
+probe (``GET /languages``, which also refreshes the language cache) closes it
+again once Judge0 answers.
+
+Restarts: the registry calls ``on_room_loaded`` for every room it loads. Runs
+still ``queued``/``running`` there that this process does not own end
+``interrupted`` (``interrupt_stale_runs``). With several instances (Redis) a run
+may belong to a live sibling, so such a run is interrupted only once its own
+``deadline`` has passed (a timer is set for it). A clean shutdown marks its own
+runs ``interrupted`` before the rooms are flushed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import os
+import random
+import secrets
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+from pycrdt import Doc, Map
+
+from crdt import schema
+from rooms.registry import RoomRegistry
+from rooms.room import Room
+from runner import languages, records
+from runner.breaker import BreakerOpen, BreakerState, CircuitBreaker
+from runner.judge0 import (
+    IN_QUEUE,
+    PROCESSING,
+    ErrorKind,
+    Judge0Client,
+    Judge0Error,
+    Language,
+    Submission,
+    SubmissionRequest,
+)
+from runner.languages import UnsupportedLanguage
+
+log = logging.getLogger("codementor.runner")
+
+T = TypeVar("T")
+
+# Judge0 CE 1.13.1's accepted ranges (integrations.md 1.4).
+MAX_CPU_TIME = 15.0
+MIN_WALL_TIME, MAX_WALL_TIME = 1.0, 20.0
+MIN_MEMORY_KB, MAX_MEMORY_KB = 2048, 512000
+DEADLINE_SLACK = 5.0  # past a run's deadline, its owner has certainly written its end
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerSettings:
+    url: str
+    token: str | None = None
+    cpu_time: float = 5.0  # seconds
+    wall_time: float = 10.0  # seconds
+    memory_kb: int = 256 * 1024
+    output_bytes: int = 64 * 1024  # each of stdout, stderr, compile_output
+    concurrency: int = 4  # runs talking to Judge0 at once (all rooms)
+    queue: int = 20  # runs waiting for a slot; beyond: RunnerBusy
+    deadline: float = 60.0  # from the request to giving up (unavailable)
+    http_timeout: float = 10.0  # every Judge0 call
+    breaker_failures: int = 5
+    breaker_cooldown: float = 30.0
+    languages_refresh: float = 600.0
+    exclusive: bool = True  # no other server instance serves these rooms
+    poll_first: float = 0.1  # first poll after the submission, then doubling...
+    poll_max: float = 1.0  # ...up to this
+    retry_first: float = 0.2  # first retry delay after a failed call, then doubling...
+    retry_max: float = 5.0  # ...up to this
+    runs_kept: int = 20  # finished runs kept in a room's document
+
+
+class RunnerObserver:
+    """Hooks for metrics; ``server.metrics`` implements them with Prometheus."""
+
+    def run_finished(self, status: str) -> None: ...
+
+    def run_queue_delay(self, seconds: float) -> None: ...
+
+    def run_execution(self, seconds: float) -> None: ...
+
+    def judge0_error(self, kind: str) -> None: ...
+
+    def breaker_changed(self, state: str) -> None: ...
+
+    def runs_in_flight(self, count: int) -> None: ...
+
+
+class RunRefused(Exception):
+    """A run request the runner turns down; ``status`` is the HTTP status to answer."""
+
+    status = 400
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+
+class RunConflict(RunRefused):
+    status = 409
+
+
+class RunnerBusy(RunRefused):
+    status = 503
+
+
+class RunInvalid(RunRefused):
+    """Nothing Judge0 could run; ``field`` names what is wrong (``code``, ``meta.language``)."""
+
+    status = 422
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(slots=True)
+class _Run:
+    id: str
+    room: str
+    code: str
+    language: str
+    stdin: str
+    requested: float  # monotonic
+    deadline: float  # monotonic
+    task: asyncio.Task[None] | None = None
+    started: float | None = None  # monotonic: first seen executing (or finished)
+    last_error: str = ""
+    last_status: int = 0  # Judge0's status id when last polled
+    finished: bool = field(default=False)
+
+
+class Runner:
+    def __init__(
+        self,
+        settings: RunnerSettings,
+        registry: RoomRegistry,
+        observer: RunnerObserver | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.observer = observer or RunnerObserver()
+        self.id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+        self.client = Judge0Client(
+            settings.url,
+            settings.token,
+            timeout=settings.http_timeout,
+            max_connections=settings.concurrency + 2,
+            transport=transport,
+        )
+        self._wake = asyncio.Event()
+        self.breaker = CircuitBreaker(
+            settings.breaker_failures, settings.breaker_cooldown, on_change=self._breaker_changed
+        )
+        self._languages: list[Language] = []
+        self._languages_at = float("-inf")
+        self._slots = asyncio.Semaphore(settings.concurrency)
+        self._active: dict[str, _Run] = {}
+        self._by_room: dict[str, str] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}  # room -> recheck of foreign runs
+        self._monitor: asyncio.Task[None] | None = None
+        self._closing = False
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the background task that loads languages and probes a broken Judge0.
+        Never waits for Judge0: a server starts even while Judge0 is down."""
+        self._monitor = asyncio.create_task(self._watch(), name="runner-monitor")
+
+    async def close(self) -> None:
+        """Stop: runs in flight end ``interrupted`` (written before the rooms flush)."""
+        self._closing = True
+        if self._monitor is not None:
+            self._monitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._monitor
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        runs = list(self._active.values())
+        tasks = [run.task for run in runs if run.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for run in runs:
+            if not run.finished:
+                await self._finish(
+                    run,
+                    {
+                        "status": records.INTERRUPTED,
+                        "message": "the server shut down during the run; run it again",
+                    },
+                )
+        await self.client.close()
+
+    # -- state for /readyz and /api/config ---------------------------------------
+
+    @property
+    def degraded(self) -> bool:
+        return self.breaker.state is not BreakerState.CLOSED
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "breaker": self.breaker.state.value,
+            "consecutive_failures": self.breaker.failures,
+            "last_error": self.breaker.last_error or None,
+            "retry_in": round(self.breaker.retry_in(), 1),
+            "languages": len(self._languages),
+            "in_flight": len(self._active),
+        }
+
+    def active_run(self, room: str) -> str | None:
+        return self._by_room.get(room)
+
+    # -- requests ----------------------------------------------------------------
+
+    async def start_run(
+        self,
+        room_name: str,
+        *,
+        by_id: str,
+        by_name: str,
+        stdin: str = "",
+        default_language: str = "",
+    ) -> str:
+        """Snapshot the room's code and start a run; returns its id at once.
+        Raises ``RunRefused`` (409 one already runs, 503 too many, 422 nothing to run)."""
+        self._admit(room_name)
+        room = await self.registry.loaded(room_name)
+        self._admit(room_name)  # again: another request may have started one meanwhile
+        self._no_foreign_run(room)
+        meta_language = schema.meta(room.doc).get("language")
+        language = meta_language if isinstance(meta_language, str) else default_language
+        if not languages.known(language):
+            raise RunInvalid(
+                f"the runner does not support {language!r} "
+                f"(supported: {', '.join(languages.SUPPORTED)})",
+                "meta.language",
+            )
+        if self._languages:
+            try:
+                languages.resolve(language, self._languages)
+            except UnsupportedLanguage as exc:
+                raise RunInvalid(exc.reason, "meta.language") from exc
+        # The snapshot: code and state vector in one synchronous step.
+        code = schema.code_text(room.doc)
+        state = base64.b64encode(room.doc.get_state()).decode("ascii")
+        if not code.strip():
+            raise RunInvalid("there is no code to run", "code")
+        now_mono, now = time.monotonic(), time.time()
+        run = _Run(
+            id=secrets.token_urlsafe(8),
+            room=room_name,
+            code=code,
+            language=language,
+            stdin=stdin,
+            requested=now_mono,
+            deadline=now_mono + self.settings.deadline,
+        )
+        stdin_text, stdin_cut = records.cut_text(stdin.encode("utf-8"), self.settings.output_bytes)
+        record: dict[str, Any] = {
+            "id": run.id,
+            "status": records.QUEUED,
+            "language": language,
+            "by": by_name,
+            "by_id": by_id,
+            "ts": now,
+            "state": state,
+            "code_bytes": float(len(code.encode("utf-8"))),
+            "stdin": stdin_text,
+            "stdin_cut": stdin_cut,
+            "runner": self.id,
+            "deadline": now + self.settings.deadline + DEADLINE_SLACK,
+            "message": "",
+        }
+        kept = self.settings.runs_kept
+
+        def add(doc: Doc[Any]) -> None:
+            runs = schema.runs(doc)
+            _prune(runs, keep=kept - 1)
+            runs[run.id] = Map(record)
+
+        room.edit(add, origin="runner")
+        self._active[run.id] = run
+        self._by_room[room_name] = run.id
+        self.observer.runs_in_flight(len(self._active))
+        run.task = asyncio.create_task(self._execute(run), name=f"run:{room_name}:{run.id}")
+        return run.id
+
+    def _admit(self, room_name: str) -> None:
+        if self._closing:
+            raise RunnerBusy("the server is shutting down", retry_after=5.0)
+        existing = self._by_room.get(room_name)
+        if existing is not None:
+            raise RunConflict(f"a run is already in progress in this room ({existing})")
+        if len(self._active) >= self.settings.concurrency + self.settings.queue:
+            raise RunnerBusy("the runner is busy: too many runs in progress", retry_after=5.0)
+
+    def _no_foreign_run(self, room: Room) -> None:
+        """A run another instance owns, still within its deadline, also counts."""
+        now = time.time()
+        for run_id, entry in _in_flight(room.doc):
+            if entry.get("runner") != self.id and _number(entry.get("deadline")) > now:
+                raise RunConflict(f"a run is already in progress in this room ({run_id})")
+
+    # -- one run -----------------------------------------------------------------
+
+    async def _execute(self, run: _Run) -> None:
+        try:
+            try:
+                async with asyncio.timeout(max(0.0, run.deadline - time.monotonic())):
+                    async with self._slots:
+                        fields = await self._judge(run)
+            except TimeoutError:
+                reason = ""
+                if run.last_error:  # the last call failed
+                    reason = f" (last problem: {run.last_error})"
+                elif run.last_status == IN_QUEUE:
+                    reason = " (it was still in Judge0's queue: are Judge0's workers running?)"
+                elif run.last_status == PROCESSING:
+                    reason = " (it was still running in Judge0)"
+                fields = _unavailable(
+                    f"Judge0 did not finish the run within {self.settings.deadline:g} s{reason}"
+                )
+            except BreakerOpen as exc:
+                fields = _unavailable(str(exc))
+            except UnsupportedLanguage as exc:
+                fields = _unavailable(exc.reason)
+            except Judge0Error as exc:
+                fields = _refused(exc)
+        except asyncio.CancelledError:
+            raise  # shutting down: close() writes "interrupted"
+        except Exception:  # a bug must still end the run
+            log.exception("run_failed room=%s run=%s", run.room, run.id)
+            fields = {"status": records.INTERNAL_ERROR, "message": "the runner failed unexpectedly"}
+        await self._finish(run, fields)
+
+    async def _judge(self, run: _Run) -> dict[str, Any]:
+        language = await self._language(run)
+        request = SubmissionRequest(
+            source_code=run.code,
+            language_id=language.id,
+            stdin=run.stdin,
+            cpu_time_limit=self.settings.cpu_time,
+            wall_time_limit=self.settings.wall_time,
+            memory_limit_kb=self.settings.memory_kb,
+        )
+        token = await self._call(lambda: self.client.submit(request), run)
+        delay = self.settings.poll_first
+        while True:
+            await asyncio.sleep(delay)
+            sub = await self._call(lambda: self.client.get(token), run)
+            run.last_status = sub.status_id
+            if sub.status_id >= PROCESSING and run.started is None:
+                run.started = time.monotonic()
+                self.observer.run_queue_delay(run.started - run.requested)
+                if not sub.final:
+                    await self._write(run, {"status": records.RUNNING, "started_at": time.time()})
+            if sub.final:
+                return self._result(sub)
+            delay = min(delay * 2, self.settings.poll_max)
+
+    def _result(self, sub: Submission) -> dict[str, Any]:
+        status = records.final_status(sub, self.settings.memory_kb)
+        fields = records.result_fields(
+            sub, status, self.settings.output_bytes, self.settings.memory_kb
+        )
+        executed = sub.wall_time if sub.wall_time is not None else sub.time
+        if executed is not None:
+            self.observer.run_execution(executed)
+        return fields
+
+    async def _language(self, run: _Run) -> Language:
+        if not self._languages:
+            await self._refresh_languages(run)
+        return languages.resolve(run.language, self._languages)
+
+    async def _refresh_languages(self, run: _Run | None) -> None:
+        found = await self._call(self.client.languages, run)
+        if found:
+            self._languages = found
+            self._languages_at = time.monotonic()
+
+    async def _call(self, call: Callable[[], Awaitable[T]], run: _Run | None) -> T:
+        """One Judge0 call through the breaker. For a run, retryable failures are retried
+        with jittered exponential backoff (the run's deadline bounds them); without a run
+        (the background probe) a failure is raised at once."""
+        delay = self.settings.retry_first
+        while True:
+            self.breaker.before_call()
+            try:
+                result = await call()
+            except Judge0Error as exc:
+                self.observer.judge0_error(exc.kind.value)
+                if exc.kind.counts_as_failure:
+                    self.breaker.failure(exc.kind.value)
+                else:
+                    self.breaker.success()  # it answered: busy, or refused our request
+                if run is None or not exc.kind.retryable:
+                    raise
+                run.last_error = exc.message
+                wait = random.uniform(delay / 2, delay)
+                if exc.retry_after is not None:
+                    wait = max(wait, min(exc.retry_after, self.settings.retry_max))
+                log.info("judge0_retry run=%s kind=%s wait=%.2f", run.id, exc.kind, wait)
+                await asyncio.sleep(wait)
+                delay = min(delay * 2, self.settings.retry_max)
+                continue
+            except BaseException:
+                self.breaker.release_probe()
+                raise
+            self.breaker.success()
+            if run is not None:
+                run.last_error = ""
+            return result
+
+    async def _finish(self, run: _Run, fields: dict[str, Any]) -> None:
+        run.finished = True
+        fields = {**fields, "finished_at": time.time()}
+        for name in records.OUTPUT_FIELDS:
+            fields.setdefault(name, "")
+        try:
+            await self._write(run, fields)
+        finally:
+            self._active.pop(run.id, None)
+            if self._by_room.get(run.room) == run.id:
+                del self._by_room[run.room]
+            self.observer.runs_in_flight(len(self._active))
+            self.observer.run_finished(str(fields["status"]))
+            log.info("run_finished room=%s run=%s status=%s", run.room, run.id, fields["status"])
+
+    async def _write(self, run: _Run, fields: dict[str, Any]) -> None:
+        """Write ``fields`` into the run's entry. The room is looked up each time: it may
+        have been unloaded (nobody connected) and loaded again since the last write."""
+        try:
+            room = await self.registry.loaded(run.room)
+        except Exception:
+            log.exception("run_write_failed room=%s run=%s", run.room, run.id)
+            return
+
+        def change(doc: Doc[Any]) -> None:
+            entry = schema.runs(doc).get(run.id)
+            if isinstance(entry, Map):  # an editor may have deleted it: then nothing to do
+                for key, value in fields.items():
+                    entry[key] = value
+
+        room.edit(change, origin="runner")
+
+    # -- background: languages and the breaker's probe ----------------------------
+
+    def _breaker_changed(self, state: BreakerState) -> None:
+        self.observer.breaker_changed(state.value)
+        if state is BreakerState.OPEN:
+            log.warning(
+                "runner_degraded breaker=open failures=%d last_error=%s",
+                self.breaker.failures,
+                self.breaker.last_error,
+            )
+        else:
+            log.info("runner_recovered breaker=%s", state.value)
+        self._wake.set()
+
+    async def _watch(self) -> None:
+        backoff = self.settings.retry_first
+        while True:
+            self._wake.clear()
+            state = self.breaker.state
+            if state is BreakerState.OPEN:
+                await self._sleep(max(0.05, self.breaker.retry_in()))
+                continue
+            stale = time.monotonic() - self._languages_at >= self.settings.languages_refresh
+            if stale or not self._languages or state is BreakerState.HALF_OPEN:
+                try:
+                    await self._refresh_languages(None)
+                except (Judge0Error, BreakerOpen) as exc:
+                    log.info("judge0_languages_failed error=%s", exc)
+                    await self._sleep(random.uniform(backoff / 2, backoff))
+                    backoff = min(backoff * 2, max(self.settings.retry_max, 30.0))
+                    continue
+                backoff = self.settings.retry_first
+            due = self._languages_at + self.settings.languages_refresh - time.monotonic()
+            await self._sleep(max(0.05, due))
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, but wake when the breaker changes state."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    # -- restarts -----------------------------------------------------------------
+
+    def on_room_loaded(self, room: Room) -> None:
+        """Registry hook: end runs in flight that nobody will finish."""
+        waiting = interrupt_stale_runs(
+            room, is_mine=self._active.__contains__, exclusive=self.settings.exclusive
+        )
+        if waiting is not None and not self._closing and room.name not in self._timers:
+            self._timers[room.name] = asyncio.get_running_loop().call_later(
+                max(0.0, waiting - time.time()) + 0.5, self._recheck, room.name
+            )
+
+    def _recheck(self, name: str) -> None:
+        self._timers.pop(name, None)
+        room = self.registry.rooms.get(name)
+        if room is not None:
+            self.on_room_loaded(room)
+
+
+def interrupt_stale_runs(
+    room: Room, *, is_mine: Callable[[str], bool], exclusive: bool
+) -> float | None:
+    """Mark the room's runs still ``queued``/``running`` that this process is not running
+    as ``interrupted``. With ``exclusive`` False (other instances may own some), only
+    runs past their deadline; returns the earliest deadline still pending, if any."""
+    now = time.time()
+    stale: list[str] = []
+    pending: float | None = None
+    for run_id, entry in _in_flight(room.doc):
+        if is_mine(run_id):
+            continue
+        deadline = _number(entry.get("deadline"))
+        if exclusive or deadline <= now:
+            stale.append(run_id)
+        else:
+            pending = deadline if pending is None else min(pending, deadline)
+    if stale:
+        message = "the server restarted during the run; run it again"
+
+        def interrupt(doc: Doc[Any]) -> None:
+            runs = schema.runs(doc)
+            for run_id in stale:
+                entry = runs.get(run_id)
+                if isinstance(entry, Map):
+                    entry["status"] = records.INTERRUPTED
+                    entry["message"] = message
+                    entry["finished_at"] = now
+
+        room.edit(interrupt, origin="runner")
+        log.info("runs_interrupted room=%s runs=%s", room.name, ",".join(stale))
+    return pending
+
+
+def _in_flight(doc: Doc[Any]) -> list[tuple[str, Map[Any]]]:
+    """The runs still ``queued``/``running`` (their Maps: outputs are not copied)."""
+    out: list[tuple[str, Map[Any]]] = []
+    for run_id, entry in schema.runs(doc).items():
+        if isinstance(entry, Map) and entry.get("status") in records.IN_FLIGHT:
+            out.append((str(run_id), entry))
+    return out
+
+
+def _prune(runs: Map[Any], keep: int) -> None:
+    """Delete the oldest finished runs so that at most ``keep`` finished ones remain."""
+    finished: list[tuple[float, str]] = []
+    for run_id, entry in runs.items():
+        if not isinstance(entry, Map):
+            continue
+        if entry.get("status") in records.IN_FLIGHT:
+            continue
+        finished.append((_number(entry.get("ts")), str(run_id)))
+    finished.sort()
+    for _, run_id in finished[: max(0, len(finished) - keep)]:
+        del runs[run_id]
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+
+
+def _unavailable(reason: str) -> dict[str, Any]:
+    return {"status": records.UNAVAILABLE, "message": f"could not run the code: {reason}"}
+
+
+def _refused(exc: Judge0Error) -> dict[str, Any]:
+    """A failure no retry can fix."""
+    if exc.kind is ErrorKind.AUTH:
+        return _unavailable(f"the runner is misconfigured: {exc.message}")
+    if exc.kind is ErrorKind.NOT_FOUND:
+        return {"status": records.INTERNAL_ERROR, "message": "Judge0 lost the submission"}
+    return {"status": records.INTERNAL_ERROR, "message": exc.message}
