@@ -342,6 +342,14 @@ class Room:
                 self.broadcast(protocol.update_frame(update), exclude=None)
                 self.broker.publish_update(self.name, update)
 
+    def set_server_presence(self, owner: str, payload: bytes) -> None:
+        """Awareness of a participant that lives in this process (the AI): kept like a
+        peer's under ``owner``, shown to every local peer (on stage) and to other instances."""
+        relay = self.awareness.apply(payload, owner)
+        if relay is not None:
+            self._relay_awareness(None, protocol.awareness_frame(relay), on_stage=True)
+            self.broker.publish_awareness(self.name, relay, True)
+
     def _send_receipts(self, state_vector: bytes) -> None:
         receipt: bytes | None = None
         for peer in list(self.peers.values()):

@@ -258,7 +258,7 @@ class Api:
     async def config(self, request: Request) -> Response:
         """Which optional features this server has on."""
         features = Features(
-            ai=False,
+            ai=bool(self.settings.anthropic_api_key),
             runner=bool(self.settings.judge0_url),
             multi_instance=bool(self.settings.redis_url),
             anonymous=self.auth.anonymous,

@@ -20,7 +20,7 @@ from rooms.redis_broker import RedisBroker, RedisSettings
 from rooms.registry import RoomRegistry
 from rooms.sqlite_store import SQLiteStore
 from rooms.store import Store
-from server import openapi, redact, runs, web
+from server import ai, openapi, redact, runs, web
 from server.api import Api
 from server.auth import Authenticator, resolve_secret
 from server.metrics import Metrics
@@ -111,9 +111,12 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         )
         app.state.registry = registry
         app.state.runner = runner = runs.open_runner(settings, registry, metrics)
+        app.state.ai = ai_service = ai.open_ai(settings, registry, metrics)
         await registry.start()
         if runner is not None:
             await runner.start()
+        if ai_service is not None:
+            await ai_service.start()
         if auth.anonymous:
             log.warning(
                 "dev mode: no CODEMENTOR_SECRET, so connections without a token join as "
@@ -128,6 +131,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         try:
             yield
         finally:
+            if ai_service is not None:
+                await ai_service.close()
             if runner is not None:
                 await runner.close()  # runs in flight end "interrupted" before rooms flush
             await registry.close()
@@ -141,6 +146,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         routes=[
             *api.routes(),
             *runs.RunsApi(api, settings, lambda: app.state.runner).routes(),
+            *ai.AiApi(api, lambda: app.state.ai).routes(),
             Route("/api/openapi.json", openapi_endpoint),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
@@ -153,6 +159,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     )
     app.state.settings = settings
     app.state.runner = None
+    app.state.ai = None
     app.state.metrics = metrics
     app.state.auth = auth
     return app

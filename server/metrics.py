@@ -18,6 +18,7 @@ from prometheus_client import (
     multiprocess,
 )
 
+from ai_assist.service import AIObserver
 from rooms.observer import RoomObserver
 from runner.records import FINAL
 from runner.service import RunnerObserver
@@ -54,7 +55,7 @@ LABELS = (
 )  # fmt: skip
 
 
-class Metrics(RoomObserver, RunnerObserver):
+class Metrics(RoomObserver, RunnerObserver, AIObserver):
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
 
@@ -152,6 +153,27 @@ class Metrics(RoomObserver, RunnerObserver):
         self.lease_changes = Counter(
             "codementor_redis_leases_acquired",
             "Compaction leases this instance took over.",
+            registry=r,
+        )
+        self.ai_requests = Counter(
+            "codementor_ai_requests", "AI requests by outcome.", ["outcome"], registry=r
+        )
+        self.ai_first_token_seconds = Histogram(
+            "codementor_ai_first_token_seconds",
+            "From sending a request to Claude until its first text delta.",
+            buckets=RUN_BUCKETS,
+            registry=r,
+        )
+        self.ai_tokens_total = Counter(
+            "codementor_ai_tokens",
+            "Tokens by kind: input, output, cache_read, cache_write.",
+            ["kind"],
+            registry=r,
+        )
+        self.ai_budget_used_tokens = Gauge(
+            "codementor_ai_budget_used_tokens",
+            "Tokens charged to the global AI budget in the last hour.",
+            multiprocess_mode="livesum",
             registry=r,
         )
         self.runs = Counter("codementor_runs", "Code runs by final status.", ["status"], registry=r)
@@ -282,3 +304,17 @@ class Metrics(RoomObserver, RunnerObserver):
 
     def runs_in_flight(self, count: int) -> None:
         self.runs_in_flight_gauge.set(count)
+
+    # AIObserver
+
+    def ai_request(self, outcome: str) -> None:
+        self.ai_requests.labels(outcome).inc()
+
+    def ai_first_token(self, seconds: float) -> None:
+        self.ai_first_token_seconds.observe(seconds)
+
+    def ai_tokens(self, kind: str, count: int) -> None:
+        self.ai_tokens_total.labels(kind).inc(count)
+
+    def ai_budget_used(self, tokens: int) -> None:
+        self.ai_budget_used_tokens.set(tokens)

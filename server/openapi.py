@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from server import api, runs
+from server import ai, api, runs
 
 MODELS: tuple[type[BaseModel], ...] = (
     api.CreateRoom,
@@ -24,6 +24,10 @@ MODELS: tuple[type[BaseModel], ...] = (
     runs.RunRequest,
     runs.RunAccepted,
     runs.RunRecord,
+    ai.AskRequest,
+    ai.AskAccepted,
+    ai.SuggestionAction,
+    ai.SuggestionResolved,
 )
 
 ROOM = {"name": "room", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -34,6 +38,7 @@ USER = {
     "description": "a connection id (conn) or a user id",
     "schema": {"type": "string"},
 }
+ENTRY_ID = {"name": "entry_id", "in": "path", "required": True, "schema": {"type": "string"}}
 RUN_ID = {"name": "run_id", "in": "path", "required": True, "schema": {"type": "string"}}
 
 
@@ -168,6 +173,29 @@ def build() -> dict[str, Any]:
                     (200, _json(runs.RunRecord)),
                     room_errors,
                     params=(ROOM, RUN_ID),
+                )
+            },
+            "/api/rooms/{room}/ai": {
+                "post": _operation(
+                    "Pair: owner and editor; review: owner and reviewer; broadcast: owner. Ask "
+                    "the AI pair-programmer; its answer streams into the chat",
+                    (202, _json(ai.AskAccepted)),
+                    (*room_errors, 413, 422, 429, 503),
+                    body=ai.AskRequest,
+                ),
+                "delete": _operation(
+                    "Stop the AI's current answer in this room",
+                    (200, {}),
+                    (*room_errors, 503),
+                ),
+            },
+            "/api/rooms/{room}/ai/suggestions/{entry_id}": {
+                "post": _operation(
+                    "Apply or dismiss an AI suggestion (a chat entry of kind suggestion)",
+                    (200, _json(ai.SuggestionResolved)),
+                    (*room_errors, 409, 422, 503),
+                    body=ai.SuggestionAction,
+                    params=(ROOM, ENTRY_ID),
                 )
             },
             "/api/rooms/{room}/fork": {

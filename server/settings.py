@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from ai_assist.service import AISettings
 from rooms.peer import QueueLimits
 from rooms.persistence import PersistenceSettings
 from rooms.registry import RegistrySettings
@@ -70,6 +71,18 @@ class Settings:
     runner_http_timeout_seconds: float = 10.0
     runner_breaker_failures: int = 5
     runner_breaker_cooldown_seconds: float = 30.0
+    anthropic_api_key: str | None = None
+    ai_base_url: str | None = None
+    ai_model: str = "claude-sonnet-4-6"
+    ai_max_tokens: int = 2048
+    ai_timeout_seconds: float = 60.0
+    ai_max_retries: int = 2
+    ai_queue: int = 2
+    ai_room_tokens_per_hour: int = 200_000
+    ai_global_tokens_per_hour: int = 2_000_000
+    ai_breaker_failures: int = 3
+    ai_breaker_cooldown_seconds: float = 30.0
+    ai_idle_leave_seconds: float = 60.0
 
     def registry_settings(self) -> RegistrySettings:
         return RegistrySettings(
@@ -101,6 +114,25 @@ class Settings:
             breaker_failures=self.runner_breaker_failures,
             breaker_cooldown=self.runner_breaker_cooldown_seconds,
             exclusive=not self.redis_url,
+        )
+
+    def ai_settings(self) -> AISettings | None:
+        """The AI pair-programmer's settings, or None without ANTHROPIC_API_KEY (off)."""
+        if not self.anthropic_api_key:
+            return None
+        return AISettings(
+            api_key=self.anthropic_api_key,
+            base_url=self.ai_base_url,
+            model=self.ai_model,
+            max_tokens=self.ai_max_tokens,
+            timeout=self.ai_timeout_seconds,
+            max_retries=self.ai_max_retries,
+            queue=self.ai_queue,
+            room_tokens_per_hour=self.ai_room_tokens_per_hour,
+            global_tokens_per_hour=self.ai_global_tokens_per_hour,
+            breaker_failures=self.ai_breaker_failures,
+            breaker_cooldown=self.ai_breaker_cooldown_seconds,
+            idle_leave=self.ai_idle_leave_seconds,
         )
 
     def queue_limits(self) -> QueueLimits:
@@ -141,6 +173,27 @@ class Settings:
         if not 0 < self.port < 65536:
             raise SettingsError(f"CODEMENTOR_PORT must be 1-65535, got {self.port}")
         self._validate_runner()
+        self._validate_ai()
+
+    def _validate_ai(self) -> None:
+        if self.ai_base_url and not self.ai_base_url.startswith(("http://", "https://")):
+            raise SettingsError(
+                "CODEMENTOR_AI_BASE_URL must be an http:// or https:// URL, "
+                f"got {self.ai_base_url!r}"
+            )
+        positive = (
+            "ai_max_tokens", "ai_timeout_seconds", "ai_room_tokens_per_hour",
+            "ai_global_tokens_per_hour", "ai_breaker_failures", "ai_breaker_cooldown_seconds",
+            "ai_idle_leave_seconds",
+        )  # fmt: skip
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{env_name(name)} must be positive, got {getattr(self, name)}")
+        for name in ("ai_queue", "ai_max_retries"):
+            if getattr(self, name) < 0:
+                raise SettingsError(
+                    f"{env_name(name)} must be 0 or more, got {getattr(self, name)}"
+                )
 
     def _validate_runner(self) -> None:
         if self.judge0_url and not self.judge0_url.startswith(("http://", "https://")):
@@ -229,10 +282,28 @@ FIELDS: tuple[FieldDoc, ...] = (
     FieldDoc(
         "runner_breaker_cooldown_seconds", "an open breaker lets a probe through after this long"
     ),
+    FieldDoc(
+        "anthropic_api_key",
+        "Claude API key (variable ANTHROPIC_API_KEY); turns the AI pair-programmer on",
+        secret=True,
+    ),
+    FieldDoc("ai_base_url", "Anthropic API base URL (default: the SDK's, api.anthropic.com)"),
+    FieldDoc("ai_model", "Claude model the AI pair-programmer uses"),
+    FieldDoc("ai_max_tokens", "largest reply of one AI request, in tokens"),
+    FieldDoc("ai_timeout_seconds", "an AI request not finished this long after it started fails"),
+    FieldDoc("ai_max_retries", "SDK retries (with backoff) on 429, 529 and connection errors"),
+    FieldDoc("ai_queue", "AI requests waiting per room behind the running one; more are refused"),
+    FieldDoc("ai_room_tokens_per_hour", "AI tokens (in + out) one room may use per hour"),
+    FieldDoc("ai_global_tokens_per_hour", "AI tokens (in + out) the server may use per hour"),
+    FieldDoc("ai_breaker_failures", "failed AI requests in a row that open the circuit breaker"),
+    FieldDoc("ai_breaker_cooldown_seconds", "an open AI breaker answers 'unavailable' this long"),
+    FieldDoc("ai_idle_leave_seconds", "the AI leaves a room's presence after this quiet period"),
 )
 
 
 def env_name(field: str) -> str:
+    if field == "anthropic_api_key":
+        return "ANTHROPIC_API_KEY"  # the SDK's own variable
     return "CODEMENTOR_" + field.upper()
 
 

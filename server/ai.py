@@ -1,0 +1,131 @@
+"""``/api/rooms/{room}/ai``: ask the AI pair-programmer (``ai_assist``), cancel it, and
+apply or dismiss its suggestions.
+
+The AI itself lives in ``ai_assist/``; this module wires it to HTTP. Who may ask follows
+the room (pair: owners and editors; review: owner and reviewers; broadcast: the owner).
+The answer reaches everyone through the document (a chat entry that grows while Claude
+types); the request answers 202 at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ai_assist.service import AIObserver, AIRefused, AIService, may_apply, may_ask
+from rooms.registry import RoomRegistry
+from rooms.roles import Mode
+from server.api import Api, ApiError, Strict, _body
+from server.settings import Settings
+
+
+class Selection(Strict):
+    anchor: int = Field(ge=0, description="UTF-16 index (CodeMirror/Yjs)")
+    head: int = Field(ge=0, description="UTF-16 index (CodeMirror/Yjs)")
+
+
+class AskRequest(Strict):
+    prompt: str = Field(min_length=1, max_length=8000)
+    selection: Selection | None = None
+
+
+class AskAccepted(BaseModel):
+    request_id: str
+    ahead: int = Field(description="requests of this room before this one")
+
+
+class SuggestionAction(Strict):
+    action: Literal["apply", "dismiss"]
+
+
+class SuggestionResolved(BaseModel):
+    status: Literal["applied", "dismissed"]
+
+
+def open_ai(settings: Settings, registry: RoomRegistry, observer: AIObserver) -> AIService | None:
+    """The AI service when ANTHROPIC_API_KEY is set; None (feature off) otherwise."""
+    ai_settings = settings.ai_settings()
+    if ai_settings is None:
+        return None
+    service = AIService(ai_settings, registry, observer)
+    registry.load_hooks.append(service.on_room_loaded)
+    for rooms_loaded_before in list(registry.rooms.values()):
+        service.on_room_loaded(rooms_loaded_before)
+    for name in ("anthropic", "httpx2"):  # request lines at INFO, one per call
+        sdk_log = logging.getLogger(name)
+        if sdk_log.level == logging.NOTSET:
+            sdk_log.setLevel(logging.WARNING)
+    return service
+
+
+class AiApi:
+    def __init__(self, api: Api, ai_of: Callable[[], AIService | None]):
+        self.api = api
+        self._ai_of = ai_of
+
+    def routes(self) -> list[Route]:
+        h = self.api._handler
+        return [
+            Route("/api/rooms/{room}/ai", h(self.ask), methods=["POST"]),
+            Route("/api/rooms/{room}/ai", h(self.cancel), methods=["DELETE"]),
+            Route(
+                "/api/rooms/{room}/ai/suggestions/{entry_id}", h(self.suggestion), methods=["POST"]
+            ),
+        ]
+
+    def _service(self) -> AIService:
+        service = self._ai_of()
+        if service is None:
+            raise ApiError(503, "the AI is off: this server has no ANTHROPIC_API_KEY")
+        return service
+
+    async def ask(self, request: Request) -> Response:
+        """Ask the AI; its answer streams into the room's chat."""
+        name, info, identity = await self.api._room(request)
+        mode = Mode(info.mode)
+        if not may_ask(mode, identity.role):
+            raise ApiError(403, f"your role may not ask the AI in a {mode.value} room")
+        body = await _body(request, AskRequest)
+        service = self._service()
+        room = await self.api.registry.loaded(name)
+        selection = (body.selection.anchor, body.selection.head) if body.selection else None
+        try:
+            request_id, ahead = service.ask(room, body.prompt, identity.name, selection)
+        except AIRefused as exc:
+            raise ApiError(exc.status, exc.message) from exc
+        return JSONResponse(
+            AskAccepted(request_id=request_id, ahead=ahead).model_dump(), status_code=202
+        )
+
+    async def cancel(self, request: Request) -> Response:
+        """Stop the AI's current answer in this room (whoever may ask may stop it)."""
+        name, info, identity = await self.api._room(request)
+        if not may_ask(Mode(info.mode), identity.role):
+            raise ApiError(403, "your role may not stop the AI here")
+        service = self._service()
+        room = await self.api.registry.loaded(name)
+        return JSONResponse({"cancelled": service.cancel(room)})
+
+    async def suggestion(self, request: Request) -> Response:
+        """Apply (owners; editors outside broadcast rooms) or dismiss (whoever may ask)."""
+        name, info, identity = await self.api._room(request)
+        mode = Mode(info.mode)
+        body = await _body(request, SuggestionAction)
+        allowed = may_apply if body.action == "apply" else may_ask
+        if not (allowed(mode, identity.role) or may_apply(mode, identity.role)):
+            raise ApiError(403, f"your role may not {body.action} suggestions here")
+        service = self._service()
+        room = await self.api.registry.loaded(name)
+        try:
+            status = service.resolve_suggestion(
+                room, request.path_params["entry_id"], body.action == "apply"
+            )
+        except AIRefused as exc:
+            raise ApiError(exc.status, exc.message) from exc
+        return JSONResponse({"status": status})
