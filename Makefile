@@ -37,8 +37,7 @@ lint: install
 
 bench: install
 	npm ci --prefix bench --no-audit --no-fund
-	$(PY) bench/latency.py
-	$(PY) bench/multi_instance.py
+	$(PY) bench/run.py
 
 clean:
 	rm -rf $(VENV) tests/js/node_modules bench/node_modules web/node_modules web/dist
