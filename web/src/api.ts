@@ -89,6 +89,23 @@ export const api = {
   /** Run the room's code on Judge0; the result arrives in the document's `runs` map. */
   run: (room: string, token: string | null, stdin: string) =>
     call<{ run_id: string }>('POST', `/api/rooms/${enc(room)}/runs`, token, { stdin }),
+  /** Ask the AI pair-programmer; the answer streams into the chat. Selection in UTF-16 indices. */
+  askAi: (room: string, token: string | null, prompt: string, selection?: { anchor: number; head: number }) =>
+    call<{ request_id: string; ahead: number }>(
+      'POST',
+      `/api/rooms/${enc(room)}/ai`,
+      token,
+      selection ? { prompt, selection } : { prompt },
+    ),
+  stopAi: (room: string, token: string | null) =>
+    call<{ cancelled: boolean }>('DELETE', `/api/rooms/${enc(room)}/ai`, token),
+  resolveSuggestion: (room: string, token: string | null, id: string, action: 'apply' | 'dismiss') =>
+    call<{ status: 'applied' | 'dismissed' }>(
+      'POST',
+      `/api/rooms/${enc(room)}/ai/suggestions/${enc(id)}`,
+      token,
+      { action },
+    ),
 }
 
 /** Config is asked once per page. */

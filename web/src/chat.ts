@@ -1,6 +1,10 @@
-/** The chat panel on the shared `chat` array of Y.Map {id, author, text, ts}. */
+/** The chat panel on the shared `chat` array of Y.Map {id, author, text, ts}; with the AI on,
+ * also its entries ({ai: true, pending}), its suggestions ({kind: "suggestion", status,
+ * old_text, new_text, start_line}), an "Ask AI" button and a "Stop" button. */
 import * as Y from 'yjs'
+import { api, ApiError, type Mode, type Role } from './api'
 import { formatTime, h } from './dom'
+import type { Notices } from './notices'
 import type { Session } from './session'
 
 interface Me {
@@ -8,7 +12,46 @@ interface Me {
   color: string
 }
 
-export function chatPanel(chat: Y.Array<unknown>, session: Session, me: () => Me): HTMLElement {
+export interface ChatAi {
+  /** GET /api/config said `ai: true`. */
+  ai: boolean
+  notices: Notices
+  /** The main editor selection, in UTF-16 indices (CodeMirror's positions). */
+  selection: () => { anchor: number; head: number }
+}
+
+/** Mirrors the server's `may_ask` (ai_assist/service.py). */
+export function mayAskAi(mode: Mode, role: Role): boolean {
+  if (mode === 'broadcast') return role === 'owner'
+  if (mode === 'review') return role === 'owner' || role === 'reviewer'
+  return role === 'owner' || role === 'editor'
+}
+
+/** Mirrors the server's `may_apply`: owners, and editors outside broadcast rooms. */
+export function mayApplySuggestion(mode: Mode, role: Role): boolean {
+  return role === 'owner' || (role === 'editor' && mode !== 'broadcast')
+}
+
+function aiErrorText(err: unknown): string {
+  if (err instanceof ApiError) {
+    switch (err.status) {
+      case 403:
+        return `You may not ask the AI here: ${err.message}`
+      case 409:
+        return `The AI could not do that: ${err.message}`
+      case 429:
+        return `The AI is busy: ${err.message}`
+      case 503:
+        return `The AI is unavailable: ${err.message}`
+      default:
+        return `AI request failed (${err.status}): ${err.message}`
+    }
+  }
+  return `AI request failed: ${String(err)}`
+}
+
+export function chatPanel(chat: Y.Array<unknown>, session: Session, me: () => Me, aiOptions?: ChatAi): HTMLElement {
+  const aiOn = aiOptions?.ai === true
   const log = h('ol', { class: 'chat-log', role: 'log', 'aria-live': 'polite', 'aria-label': 'Chat messages' })
   const empty = h('p', { class: 'muted small empty' }, 'No messages yet.')
   const input = h('input', {
@@ -19,7 +62,20 @@ export function chatPanel(chat: Y.Array<unknown>, session: Session, me: () => Me
     placeholder: 'Message everyone…',
     'aria-label': 'Chat message',
   })
-  const form = h('form', { class: 'chat-form' }, input, h('button', { type: 'submit', class: 'btn small primary' }, 'Send'))
+  const askButton = h(
+    'button',
+    { type: 'button', class: 'btn small ask-ai', hidden: true, title: 'Ask the AI about the selected code (the message box is the question)' },
+    'Ask AI',
+  )
+  const stopButton = h('button', { type: 'button', class: 'btn small stop-ai', hidden: true }, 'Stop')
+  const form = h(
+    'form',
+    { class: 'chat-form' },
+    input,
+    h('button', { type: 'submit', class: 'btn small primary' }, 'Send'),
+    askButton,
+    stopButton,
+  )
   const readOnlyNote = h('p', { class: 'muted small' }, 'Viewers can read the chat but not post.')
   const element = h(
     'section',
@@ -30,6 +86,36 @@ export function chatPanel(chat: Y.Array<unknown>, session: Session, me: () => Me
     form,
     readOnlyNote,
   )
+  const canAsk = () => aiOn && mayAskAi(session.state.mode, session.role)
+  const canApply = () => aiOn && mayApplySuggestion(session.state.mode, session.role)
+  const canDismiss = () => canAsk() || canApply()
+  const notify = (err: unknown) => aiOptions?.notices.show(aiErrorText(err), 'error', 8000)
+
+  askButton.addEventListener('click', () => {
+    const prompt = input.value.trim()
+    if (!prompt) {
+      aiOptions?.notices.show('Type your question for the AI in the message box first.', 'info')
+      input.focus()
+      return
+    }
+    const selection = aiOptions?.selection()
+    askButton.disabled = true
+    api
+      .askAi(session.room, session.token, prompt, selection)
+      .then((accepted) => {
+        input.value = ''
+        if (accepted.ahead > 0) aiOptions?.notices.show(`The AI will answer after ${accepted.ahead} earlier question(s).`, 'info')
+      })
+      .catch(notify)
+      .finally(() => (askButton.disabled = false))
+  })
+  stopButton.addEventListener('click', () => {
+    stopButton.disabled = true
+    api
+      .stopAi(session.room, session.token)
+      .catch(notify)
+      .finally(() => (stopButton.disabled = false))
+  })
 
   form.addEventListener('submit', (event) => {
     event.preventDefault()
@@ -48,23 +134,73 @@ export function chatPanel(chat: Y.Array<unknown>, session: Session, me: () => Me
 
   // Messages are appended; an existing one may still change (a streamed reply), so
   // each rendered message is updated in place and the log is never rebuilt.
-  const rendered: { li: HTMLElement; update: (item: unknown) => void }[] = []
+  const rendered: { li: HTMLElement; update: (item: unknown) => void; refresh: () => void }[] = []
   const read = (item: unknown, key: string): unknown =>
     item instanceof Y.Map ? item.get(key) : (item as Record<string, unknown> | null)?.[key]
   const create = () => {
     const author = h('span', { class: 'author' })
+    const badge = h('span', { class: 'badge ai-badge', hidden: true }, 'AI')
     const time = h('time', { class: 'muted small' })
+    const typing = h('span', { class: 'typing muted small', hidden: true, 'aria-label': 'The AI is typing' }, 'typing…')
     const text = h('p', {})
-    const li = h('li', { class: 'chat-message' }, author, time, text)
+    const where = h('p', { class: 'muted small suggestion-where' })
+    const oldText = h('pre', { class: 'suggestion-old', 'aria-label': 'Current code' })
+    const newText = h('pre', { class: 'suggestion-new', 'aria-label': 'Suggested code' })
+    const applyButton = h('button', { type: 'button', class: 'btn small primary' }, 'Apply')
+    const dismissButton = h('button', { type: 'button', class: 'btn small' }, 'Dismiss')
+    const status = h('p', { class: 'suggestion-status small' })
+    const actions = h('div', { class: 'suggestion-actions' }, applyButton, dismissButton)
+    const suggestion = h('div', { class: 'suggestion', hidden: true }, where, oldText, newText, actions, status)
+    const li = h('li', { class: 'chat-message' }, author, badge, time, typing, text, suggestion)
+    let entryId = ''
+    const resolve = (action: 'apply' | 'dismiss') => {
+      applyButton.disabled = dismissButton.disabled = true
+      api
+        .resolveSuggestion(session.room, session.token, entryId, action)
+        .catch(notify)
+        .finally(() => (applyButton.disabled = dismissButton.disabled = false))
+    }
+    applyButton.addEventListener('click', () => resolve('apply'))
+    dismissButton.addEventListener('click', () => resolve('dismiss'))
+    let last: unknown = null
     const update = (item: unknown) => {
+      last = item
+      entryId = String(read(item, 'id') ?? '')
       author.textContent = String(read(item, 'author') ?? 'someone')
       const color = read(item, 'color')
       author.style.color = typeof color === 'string' ? color : ''
       const ts = Number(read(item, 'ts') ?? 0)
       time.textContent = ts ? formatTime(ts) : ''
       text.textContent = String(read(item, 'text') ?? '')
+      const isAi = read(item, 'ai') === true
+      const pending = isAi && read(item, 'pending') === true
+      li.classList.toggle('ai', isAi)
+      li.classList.toggle('pending', pending)
+      li.style.borderLeftColor = isAi && typeof color === 'string' ? color : ''
+      badge.hidden = !isAi
+      typing.hidden = !pending
+      li.setAttribute('aria-busy', pending ? 'true' : 'false')
+      const isSuggestion = read(item, 'kind') === 'suggestion'
+      li.classList.toggle('suggestion-entry', isSuggestion)
+      suggestion.hidden = !isSuggestion
+      if (isSuggestion) {
+        const line = Number(read(item, 'start_line') ?? 0)
+        where.textContent = line ? `Suggested change at line ${line}` : 'Suggested change'
+        oldText.textContent = String(read(item, 'old_text') ?? '')
+        oldText.hidden = !oldText.textContent
+        newText.textContent = String(read(item, 'new_text') ?? '')
+        const state = String(read(item, 'status') ?? 'open')
+        li.dataset.status = state
+        const open = state === 'open'
+        applyButton.hidden = !open || !canApply()
+        dismissButton.hidden = !open || !canDismiss()
+        actions.hidden = applyButton.hidden && dismissButton.hidden
+        status.hidden = open
+        status.textContent = state === 'applied' ? 'Applied' : state === 'dismissed' ? 'Dismissed' : state
+      }
     }
-    return { li, update }
+    const refresh = () => update(last)
+    return { li, update, refresh }
   }
   const render = () => {
     const items = chat.toArray()
@@ -78,12 +214,16 @@ export function chatPanel(chat: Y.Array<unknown>, session: Session, me: () => Me
       rendered[i].update(item)
     })
     empty.hidden = items.length > 0
+    stopButton.hidden = !canAsk() || !items.some((item) => read(item, 'ai') === true && read(item, 'pending') === true)
     if (nearBottom) log.scrollTop = log.scrollHeight
   }
   chat.observeDeep(render)
   session.watch(() => {
     form.hidden = !session.canChat
     readOnlyNote.hidden = session.canChat
+    askButton.hidden = !canAsk()
+    for (const entry of rendered) entry.refresh()
+    stopButton.hidden = !canAsk() || !chat.toArray().some((item) => read(item, 'ai') === true && read(item, 'pending') === true)
   })
   render()
   return element

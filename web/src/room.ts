@@ -122,7 +122,7 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
   })
   const me = () => identity
   commentsUi = commentsPanel(doc, ytext, comments, () => editor.view, session, me)
-  side.append(peoplePanel(presence, session, notices), commentsUi.element, chatPanel(chat, session, me))
+  side.append(peoplePanel(presence, session, notices), commentsUi.element, chatPanel(chat, session, me, { ai: config.ai, notices, selection: () => editor.view.state.selection.main }))
 
   let runButton: HTMLButtonElement | null = null
   if (config.runner) {

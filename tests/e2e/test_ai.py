@@ -1,0 +1,157 @@
+"""The AI pair-programmer in the browser: a real server whose real ``anthropic`` SDK talks
+to the Messages API double (``tests/anthropic_double.py``); people ask from the chat panel."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.anthropic_double import AnthropicDouble, Reply
+from tests.e2e.conftest import SECRET, create_room, personal_link
+from tests.e2e.helpers import editor, editor_text, open_room, type_at_end, wait_until
+from tests.serverproc import ServerProcess
+
+AI = "CodeMentor AI"
+ANSWER = "The bug is on line two: it returns 1, not 2."
+
+
+@pytest.fixture
+def double() -> Iterator[AnthropicDouble]:
+    fake = AnthropicDouble().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def ai_server(
+    server_factory: Callable[..., ServerProcess], double: AnthropicDouble
+) -> ServerProcess:
+    return server_factory(
+        CODEMENTOR_SECRET=SECRET,
+        ANTHROPIC_API_KEY="test-key",
+        CODEMENTOR_AI_BASE_URL=double.url,
+        CODEMENTOR_AI_MAX_RETRIES="0",
+    )
+
+
+def test_ask_ai_streams_the_answer_into_the_chat(
+    ai_server: ServerProcess, double: AnthropicDouble, people: Any, screenshot: Any
+) -> None:
+    steps: list[tuple[Any, ...]] = []
+    for word in ("The bug ", "is on ", "line two: ", "it returns ", "1, not 2."):
+        steps += [("text", word), ("sleep", 0.4)]
+    double.script(Reply(steps))
+    room = create_room(ai_server, "pair", "python", "AI help")
+    ada = open_room(people.page("Ada", "#2f5bd3"), room["links"]["owner"])
+    type_at_end(ada, "def f():\n    return 1\n")
+    # Select line 2 (the asker's selection goes with the question).
+    ada.locator(".cm-line", has_text="return 1").click()
+    ada.keyboard.press("End")
+    ada.keyboard.press("Shift+Home")
+
+    ask = ada.get_by_role("button", name="Ask AI")
+    expect(ask).to_be_visible()
+    ada.get_by_role("textbox", name="Chat message").fill("Why does f return the wrong value?")
+    ask.click()
+
+    entry = ada.locator(".chat-message.ai").last
+    expect(entry.locator(".author")).to_have_text(AI)
+    expect(entry.locator(".typing")).to_be_visible()
+    expect(ada.get_by_role("button", name="Stop")).to_be_visible()
+    seen: list[str] = []
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        text = entry.locator("p").first.text_content() or ""
+        if text and (not seen or seen[-1] != text):
+            seen.append(text)
+        if text == ANSWER and entry.get_attribute("aria-busy") == "false":
+            break
+        time.sleep(0.05)
+    partial = [t for t in seen if t != ANSWER]
+    assert len(partial) >= 2, seen  # the text grew in steps before it was complete
+    assert all(b.startswith(a) for a, b in zip(seen, seen[1:], strict=False)), seen
+    expect(entry.locator("p").first).to_have_text(ANSWER)
+    expect(entry.locator(".typing")).to_be_hidden()
+    expect(ada.get_by_role("button", name="Stop")).to_be_hidden()
+    expect(ada.get_by_role("textbox", name="Chat message")).to_have_value("")
+
+    # The question and the selection reached Claude.
+    volatile = double.requests[-1]["body"]["messages"][0]["content"][1]["text"]
+    assert "Why does f return the wrong value?" in volatile
+    assert "return 1" in volatile
+    screenshot(ada)
+
+
+def test_suggestion_applied_from_the_browser_in_a_review_room(
+    ai_server: ServerProcess, double: AnthropicDouble, people: Any, screenshot: Any
+) -> None:
+    double.script(
+        Reply(
+            [
+                ("text", "Return 2 instead."),
+                (
+                    "tool",
+                    "replace_range",
+                    {"start_line": 2, "end_line": 2, "new_text": "    return 2\n"},
+                ),
+            ]
+        )  # fmt: skip
+    )
+    room = create_room(ai_server, "review", "python", "AI review")
+    olga = open_room(people.page("Olga", "#7b3fc4"), room["links"]["owner"])
+    type_at_end(olga, "def f():\n    return 1\nprint(f())")
+    rita = open_room(people.page("Rita", "#0f7481"), room["links"]["reviewer"])
+    expect(editor(rita)).to_contain_text("print(f())")
+
+    # The reviewer asks; the reviewer may not apply, the owner may.
+    rita.get_by_role("textbox", name="Chat message").fill("Should f return 2?")
+    rita.get_by_role("button", name="Ask AI").click()
+    suggestion = olga.locator(".chat-message.suggestion-entry").last
+    expect(suggestion.locator(".suggestion-old")).to_have_text("    return 1\n")
+    expect(suggestion.locator(".suggestion-new")).to_have_text("    return 2\n")
+    rita_suggestion = rita.locator(".chat-message.suggestion-entry").last
+    expect(rita_suggestion.get_by_role("button", name="Dismiss")).to_be_visible()
+    expect(rita_suggestion.get_by_role("button", name="Apply")).to_be_hidden()
+
+    suggestion.get_by_role("button", name="Apply").click()
+    expect(suggestion.locator(".suggestion-status")).to_have_text("Applied")
+    expect(rita_suggestion.locator(".suggestion-status")).to_have_text("Applied")
+    expect(suggestion.get_by_role("button", name="Apply")).to_be_hidden()
+    wait_until(lambda: "return 2" in editor_text(rita), what="the applied edit at the reviewer")
+    assert "return 1" not in editor_text(olga)
+    screenshot(olga)
+
+
+def test_stop_ends_a_pending_answer(
+    ai_server: ServerProcess, double: AnthropicDouble, people: Any
+) -> None:
+    steps: list[tuple[Any, ...]] = []
+    for i in range(40):
+        steps += [("text", f"word{i} "), ("sleep", 0.25)]
+    double.script(Reply(steps))
+    room = create_room(ai_server, "pair", "python", "AI stop")
+    ada = open_room(people.page("Ada", "#2f5bd3"), room["links"]["owner"])
+    ada.get_by_role("textbox", name="Chat message").fill("Tell me a long story")
+    ada.get_by_role("button", name="Ask AI").click()
+    entry = ada.locator(".chat-message.ai").last
+    expect(entry.locator("p").first).to_contain_text("word1")
+    ada.get_by_role("button", name="Stop").click()
+    expect(entry).to_have_attribute("aria-busy", "false")
+    expect(entry.locator("p").first).to_contain_text("(stopped)")
+    expect(entry.locator(".typing")).to_be_hidden()
+    expect(ada.get_by_role("button", name="Stop")).to_be_hidden()
+    assert "word39" not in (entry.locator("p").first.text_content() or "")
+
+
+def test_ask_ai_without_a_question_shows_a_hint(ai_server: ServerProcess, people: Any) -> None:
+    room = create_room(ai_server, "review", "python", "AI hint")
+    olga = open_room(people.page("Olga", "#c43f3f"), room["links"]["owner"])
+    olga.get_by_role("button", name="Ask AI").click()  # empty message box: no request
+    expect(olga.locator(".notice")).to_contain_text("Type your question")
+    # A viewer may not ask (nor chat): no Ask AI button.
+    vic = open_room(people.page("Vic", "#0f7481"), personal_link(ai_server, room, "viewer", "Vic"))
+    expect(vic.get_by_role("button", name="Ask AI")).to_be_hidden()
