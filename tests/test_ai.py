@@ -121,10 +121,21 @@ async def finished(client: YClient, timeout: float = 15.0) -> str:
     return last_ai_text(client)
 
 
-async def set_code(client: YClient, code: str) -> None:
+async def set_code(server: Server, room: str, client: YClient, code: str) -> None:
+    """Type ``code`` and wait until the server's copy has it (the AI reads that copy)."""
     with client.doc.transaction():
         client.text.insert(0, code)
-    await asyncio.sleep(0.2)
+    expected = str(client.text)
+
+    def server_has_it() -> bool:
+        r = httpx.get(
+            f"{server.url}/api/rooms/{room}/snapshot",
+            headers={"authorization": f"Bearer {sign(room, 'owner')}"},
+            timeout=5,
+        )
+        return r.status_code == 200 and r.text == expected
+
+    await wait_for(server_has_it)
 
 
 async def test_streamed_text_reaches_two_peers_incrementally(
@@ -137,7 +148,7 @@ async def test_streamed_text_reaches_two_peers_incrementally(
         steps += [("text", word), ("sleep", 0.15)]
     double.script(Reply(steps, cache_write=30))
     async with peer(server, room, name="Ada") as ada, peer(server, room, "editor", "Bob") as bob:
-        await set_code(ada, "def f():\n    return 1\n")
+        await set_code(server, room, ada, "def f():\n    return 1\n")
         seen: dict[str, list[str]] = {"ada": [], "bob": []}
 
         async def watch() -> None:
@@ -193,7 +204,7 @@ async def test_tool_edit_lands_right_while_a_human_types_above(
     async with peer(server, room) as ada:
         with ada.doc.transaction():
             schema.meta(ada.doc)["ai_edits"] = True
-        await set_code(ada, "def f():\n    return 1\nprint(f())\n")
+        await set_code(server, room, ada, "def f():\n    return 1\nprint(f())\n")
         assert server.ask(room, "return 2 please").status_code == 202
         await wait_for(lambda: last_ai_text(ada).startswith("Fixing"))
         with ada.doc.transaction():
@@ -212,7 +223,7 @@ async def test_review_mode_yields_a_suggestion_not_an_edit(
     tool = ("tool", "insert_text", {"line": 1, "text": "import os\n"})
     double.script(Reply([("text", "Add an import."), tool]), Reply([tool]))
     async with peer(server, room) as ada:
-        await set_code(ada, "x = 1\n")
+        await set_code(server, room, ada, "x = 1\n")
         assert server.ask(room, "imports?", role="reviewer").status_code == 202
         await finished(ada)
         await wait_for(lambda: any(m.get("kind") == "suggestion" for m in ai_entries(ada)))
