@@ -45,6 +45,7 @@ from ai_assist import anchors as anchors_mod
 from ai_assist.anchors import Anchors
 from crdt import offsets, schema
 from crdt.awareness import NULL_STATE, Entry, encode_update
+from rooms.peer import Peer
 from rooms.registry import RoomRegistry
 from rooms.roles import Mode, Role
 from rooms.room import Room
@@ -56,6 +57,7 @@ AI_COLOR = "#8b5cf6"
 AI_COLOR_LIGHT = "#8b5cf633"
 PRESENCE_OWNER = "ai"
 UNAVAILABLE = "AI is unavailable right now."
+STOPPED = "(stopped)"
 MENTION = re.compile(r"(?<![\w@])@ai\b", re.IGNORECASE)
 
 SYSTEM = (
@@ -175,6 +177,9 @@ class Ask:
     room: str
     prompt: str
     asker: str
+    # The asker's user id when it was in the room (on this process) as it asked: its
+    # request is cancelled once its last connection leaves. None: asked from outside.
+    asker_id: str | None
     mode: Mode
     ai_edits: bool
     language: str
@@ -234,7 +239,14 @@ class Participant:
         self.cursor = cursor
         self.clock += 1
         state = {
-            "user": {"name": AI_NAME, "color": AI_COLOR, "colorLight": AI_COLOR_LIGHT},
+            # role "ai": clients badge it, and tell its edits apart by this client id.
+            "user": {
+                "name": AI_NAME,
+                "color": AI_COLOR,
+                "colorLight": AI_COLOR_LIGHT,
+                "role": "ai",
+                "uid": "codementor-ai",
+            },
             "cursor": cursor,
         }
         entry = Entry(self.client_id, self.clock, json.dumps(state))
@@ -262,6 +274,8 @@ class RoomAI:
         self.queue: deque[Ask] = deque()
         self.current: Ask | None = None
         self.task: asyncio.Task[None] | None = None
+        self.answering: asyncio.Task[None] | None = None  # the current request's answer
+        self.stop_note = STOPPED
         self.budget = TokenBudget(service.settings.room_tokens_per_hour)
         self.suggestions: dict[str, Suggestion] = {}
         self.last_active = time.monotonic()
@@ -384,6 +398,23 @@ class AIService:
         # The wrapper and its subscription must outlive this call, or the callback goes.
         self._watches[room.name] = (chat, chat.observe(observe))
 
+    def on_peer_left(self, room: Room, peer: Peer) -> None:
+        """Registry leave hook: when the asker's last connection to the room is gone,
+        its questions go too (queued ones dropped, the current answer stopped)."""
+        state = self.rooms.get(room.name)
+        user = peer.user_id
+        if state is None or state.room is not room or not user:
+            return
+        if any(p.user_id == user for p in room.peers.values()):
+            return  # another tab of the same person is still here
+        for request in [r for r in state.queue if r.asker_id == user]:
+            state.queue.remove(request)
+            self.observer.ai_request("cancelled")
+        current = state.current
+        if current is not None and current.asker_id == user and state.answering is not None:
+            state.stop_note = f"(stopped: {current.asker} left the room)"
+            state.answering.cancel()
+
     def _chat_ask(self, room: Room, author: str, text: str) -> None:
         """An ``@ai`` chat message. Chat entries carry a display name only, so the asker
         is a peer connected to this process under that name whose role may ask (the
@@ -397,7 +428,7 @@ class AIService:
             return
         prompt = MENTION.sub("", text).strip() or "Please help with the code."
         with contextlib.suppress(AIRefused):
-            self.ask(room, prompt, author)
+            self.ask(room, prompt, author, asker_id=allowed[0].user_id or None)
 
     # -- asking -------------------------------------------------------------------
 
@@ -408,11 +439,17 @@ class AIService:
         return state
 
     def ask(
-        self, room: Room, prompt: str, asker: str, selection: tuple[int, int] | None = None
+        self,
+        room: Room,
+        prompt: str,
+        asker: str,
+        selection: tuple[int, int] | None = None,
+        asker_id: str | None = None,
     ) -> tuple[str, int]:
         """Queue a question. ``selection`` is (anchor, head) in UTF-16 units (browser
-        indices). Returns (request id, requests ahead of it). Synchronous: the snapshot
-        is the document at this moment."""
+        indices). ``asker_id`` (a user id) ties the request to the asker's presence:
+        it is kept only if that user is connected to the room here. Returns (request
+        id, requests ahead of it). Synchronous: the snapshot is the document now."""
         state = self.state(room)
         busy = (1 if state.current is not None else 0) + len(state.queue)
         if busy > self.settings.queue:
@@ -440,6 +477,7 @@ class AIService:
             room=room.name,
             prompt=prompt,
             asker=asker,
+            asker_id=asker_id if asker_id and _present(room, asker_id) else None,
             mode=room.mode,
             ai_edits=meta.get("ai_edits") is True,
             language=str(meta.get("language") or "plain text"),
@@ -463,17 +501,27 @@ class AIService:
         return True
 
     async def _work(self, state: RoomAI) -> None:
+        """Answer the queue in order. Each answer is a task of its own, so one can be
+        stopped (its asker left) while the rest of the queue goes on; cancelling this
+        task stops everything."""
         while state.queue:
             request = state.current = state.queue.popleft()
+            state.stop_note = STOPPED
+            state.answering = asyncio.create_task(
+                self._answer(state, request), name=f"ai-answer:{request.id}"
+            )
             try:
-                await self._answer(state, request)
+                await state.answering
             except asyncio.CancelledError:
                 self.observer.ai_request("cancelled")
-                raise
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # the whole room's work was stopped, not just this answer
             except Exception:
                 log.exception("ai_request_failed room=%s", request.room)
             finally:
                 state.current = None
+                state.answering = None
                 state.last_active = time.monotonic()
 
     def healthy(self) -> bool:
@@ -552,7 +600,7 @@ class AIService:
             self.failures = 0
         except asyncio.CancelledError:
             outcome = "cancelled"
-            notes.append("(stopped)")
+            notes.append(state.stop_note)
             raise
         except TimeoutError:
             outcome = "timeout"
@@ -727,6 +775,10 @@ class AIService:
         state.update_entry(entry_id, status=status)
         state.suggestions.pop(entry_id, None)
         return status
+
+
+def _present(room: Room, user_id: str) -> bool:
+    return any(p.user_id == user_id for p in room.peers.values())
 
 
 def _line_col(text: str, offset: int) -> tuple[int, int]:

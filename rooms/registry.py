@@ -69,6 +69,8 @@ class RoomRegistry:
         # Called with each room right after it loaded, before anyone is served from it
         # (the runner ends runs a restart left in flight). A failing hook is logged.
         self.load_hooks: list[Callable[[Room], None]] = []
+        # Called after a peer left a room (the AI stops answering an asker who left).
+        self.leave_hooks: list[Callable[[Room, Peer], None]] = []
 
     async def start(self) -> None:
         await self.broker.start()
@@ -163,6 +165,11 @@ class RoomRegistry:
 
     def leave(self, room: Room, peer: Peer) -> None:
         room.leave(peer)
+        for hook in self.leave_hooks:
+            try:
+                hook(room, peer)
+            except Exception:
+                log.exception("room_leave_hook_failed room=%s", room.name)
 
     async def _sweep(self) -> None:
         settings = self.settings

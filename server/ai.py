@@ -55,6 +55,7 @@ def open_ai(settings: Settings, registry: RoomRegistry, observer: AIObserver) ->
         return None
     service = AIService(ai_settings, registry, observer)
     registry.load_hooks.append(service.on_room_loaded)
+    registry.leave_hooks.append(service.on_peer_left)
     for rooms_loaded_before in list(registry.rooms.values()):
         service.on_room_loaded(rooms_loaded_before)
     for name in ("anthropic", "httpx2"):  # request lines at INFO, one per call
@@ -96,7 +97,9 @@ class AiApi:
         room = await self.api.registry.loaded(name)
         selection = (body.selection.anchor, body.selection.head) if body.selection else None
         try:
-            request_id, ahead = service.ask(room, body.prompt, identity.name, selection)
+            request_id, ahead = service.ask(
+                room, body.prompt, identity.name, selection, asker_id=identity.user_id
+            )
         except AIRefused as exc:
             raise ApiError(exc.status, exc.message) from exc
         return JSONResponse(

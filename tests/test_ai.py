@@ -49,11 +49,13 @@ class Server:
     def suggest(self, url: str, action: str, token: str) -> httpx.Response:
         return _suggest(url, action, token)
 
-    def ask(self, room: str, prompt: str, role: str = "owner", **extra: Any) -> httpx.Response:
+    def ask(
+        self, room: str, prompt: str, role: str = "owner", name: str = "Ada", **extra: Any
+    ) -> httpx.Response:
         return httpx.post(
             f"{self.url}/api/rooms/{room}/ai",
             json={"prompt": prompt, **extra},
-            headers={"authorization": f"Bearer {sign(room, role)}"},
+            headers={"authorization": f"Bearer {sign(room, role, name)}"},
             timeout=10,
         )
 
@@ -319,6 +321,47 @@ async def test_chat_mention_asks_the_ai(
             )
         await wait_for(lambda: last_ai_text(ada) == "Hi Ada!")
         assert "hello?" in double.requests[-1]["body"]["messages"][0]["content"][1]["text"]
+
+
+async def test_the_askers_questions_go_when_the_asker_leaves(
+    start: Callable[..., Server], double: AnthropicDouble
+) -> None:
+    server = start(CODEMENTOR_AI_QUEUE="2")
+    room = server.room()
+    slow = Reply([("text", "Thinking "), ("sleep", 1.0), ("text", "more."), ("sleep", 3.0),
+                  ("text", " never shown")])  # fmt: skip
+    double.script(slow, Reply([("text", "for Bob")]))
+
+    def owners_connected() -> int:
+        r = httpx.get(
+            f"{server.url}/api/rooms/{room}",
+            headers={"authorization": f"Bearer {sign(room, 'owner')}"},
+            timeout=5,
+        )
+        return len(r.json()["peers"]["owner"])
+
+    async with peer(server, room, "editor", "Bob") as bob:
+        async with peer(server, room, name="Ada") as ada:
+            async with peer(server, room, name="Ada"):  # Ada's second tab
+                assert server.ask(room, "q1", name="Ada").status_code == 202
+                assert server.ask(room, "q2", name="Ada").status_code == 202  # queued
+                assert server.ask(room, "q3", "editor", name="Bob").status_code == 202
+                await wait_for(lambda: last_ai_text(ada).startswith("Thinking"))
+            # One of Ada's two connections left (the server has seen it): the answer
+            # goes on.
+            await wait_for(lambda: owners_connected() == 1)
+            await wait_for(lambda: last_ai_text(bob) == "Thinking more.")
+        # Ada's last connection left: her answer stops, her queued question goes,
+        # Bob's question is answered next.
+        await wait_for(lambda: last_ai_text(bob) == "for Bob")
+        answered = [str(m.get("text")) for m in ai_entries(bob)]
+        assert answered == ["Thinking more.\n\n(stopped: Ada left the room)", "for Bob"]
+        prompts = [r["body"]["messages"][0]["content"][1]["text"] for r in double.requests]
+        assert [p.rsplit("asks: ", 1)[1] for p in prompts] == ["q1", "q3"]
+        # A question asked from outside the room (no connection) is not tied to presence.
+        double.script(Reply([("text", "to nobody "), ("sleep", 0.5), ("text", "done")]))
+        assert server.ask(room, "q4", name="Cy").status_code == 202
+        await wait_for(lambda: last_ai_text(bob) == "to nobody done")
 
 
 def test_without_a_key_the_ai_is_off(server_factory: Callable[..., ServerProcess]) -> None:
