@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import random
 import re
 import time
@@ -39,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
 from pycrdt import Array, Decoder, Doc, Map, Text
 
 from ai_assist import anchors as anchors_mod
@@ -50,7 +50,7 @@ from rooms.registry import RoomRegistry
 from rooms.roles import Mode, Role
 from rooms.room import Room
 
-log = logging.getLogger("codementor.ai")
+log = structlog.get_logger("codementor.ai")
 
 AI_NAME = "CodeMentor AI"
 AI_COLOR = "#8b5cf6"
@@ -518,7 +518,7 @@ class AIService:
                 if task is not None and task.cancelling():
                     raise  # the whole room's work was stopped, not just this answer
             except Exception:
-                log.exception("ai_request_failed room=%s", request.room)
+                log.exception("ai_request_failed", room=request.room, request=request.id)
             finally:
                 state.current = None
                 state.answering = None
@@ -608,7 +608,9 @@ class AIService:
             self._failed()
         except Exception as exc:
             outcome = "error"
-            log.warning("ai_api_error room=%s error=%r", request.room, exc)
+            log.warning(
+                "ai_api_error", room=request.room, request=request.id, error=type(exc).__name__
+            )
             notes.append(UNAVAILABLE)
             self._failed()
         finally:

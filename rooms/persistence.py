@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
+import structlog
 from pycrdt import Doc, merge_updates
 
 from crdt.updates import uncovered
@@ -29,7 +29,7 @@ from rooms.broker import Broker
 from rooms.observer import RoomObserver
 from rooms.store import Store, StoredRoom
 
-log = logging.getLogger("codementor.persistence")
+log = structlog.get_logger("codementor.persistence")
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -138,7 +138,7 @@ class BatchFlusher:
                 for writer, batch in taken:
                     writer.put_back(batch)
                 self._observer.flush_failed()
-                log.exception("flush_failed rooms=%d", len(taken))
+                log.exception("flush_failed", rooms=len(taken))
                 return False
             count = sum(len(b.updates) for _, b in taken)
             self._observer.flushed(time.perf_counter() - started, count)
@@ -255,7 +255,7 @@ class RoomWriter:
             )
         except Exception:
             # The log is intact; compaction is retried after the next flush.
-            log.exception("compaction_failed room=%s", self.name)
+            log.exception("compaction_failed", room=self.name)
             return
         self._observer.compacted(time.perf_counter() - started)
         self._log_count = 0
@@ -274,7 +274,7 @@ class RoomWriter:
         delay = self._settings.durability_window
         while not await self.flush():
             if time.monotonic() + delay > deadline:
-                log.error("unflushed_updates room=%s updates=%d", self.name, self.pending)
+                log.error("unflushed_updates", room=self.name, updates=self.pending)
                 return False
             await asyncio.sleep(delay)
             delay = min(delay * 2, MAX_RETRY_DELAY)

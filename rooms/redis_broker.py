@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import secrets
 import time
 from collections import deque
@@ -32,6 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
+import structlog
 from redis.exceptions import RedisError
 
 from rooms.broker import Broker
@@ -40,7 +40,7 @@ from rooms.observer import RoomObserver
 if TYPE_CHECKING:
     from rooms.room import Room
 
-log = logging.getLogger("codementor.redis")
+log = structlog.get_logger("codementor.redis")
 
 STREAM = "codementor:room:{}"
 AWARENESS = "codementor:aw:{}"
@@ -156,7 +156,7 @@ class RedisBroker(Broker):
             async with asyncio.timeout(self.settings.timeout * 4):
                 position = await self._catch_up(room, position)
         except CONNECTION_ERRORS:
-            log.warning("attach_without_redis room=%s", name)
+            log.warning("attach_without_redis", room=name)
         self._rooms[name] = room
         self._positions[name] = position
         self._rooms_changed.set()
@@ -247,7 +247,7 @@ class RedisBroker(Broker):
                 except CONNECTION_ERRORS as exc:
                     self._set_connected(False)
                     self._observer.publish_failed()
-                    log.warning("publish_failed error=%s queued=%d", exc, len(self._outbox))
+                    log.warning("publish_failed", error=str(exc), queued=len(self._outbox))
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, MAX_BACKOFF)
                     continue
@@ -303,7 +303,7 @@ class RedisBroker(Broker):
                 )
             except CONNECTION_ERRORS as exc:
                 if not recovering:
-                    log.warning("read_failed error=%s", exc)
+                    log.warning("read_failed", error=str(exc))
                 self._set_connected(False)
                 recovering = True
                 await asyncio.sleep(delay)
@@ -337,9 +337,9 @@ class RedisBroker(Broker):
         wiped = self._epoch is not None and epoch != self._epoch
         self._epoch = epoch
         if wiped:
-            log.warning("redis_lost_data instance=%s rooms=%d", self.instance_id, len(self._rooms))
+            log.warning("redis_lost_data", instance=self.instance_id, rooms=len(self._rooms))
             for name in self._rooms:
-                log.warning("stream_lost room=%s had=%s reason=epoch", name, self._positions[name])
+                log.warning("stream_lost", room=name, had=self._positions[name], reason="epoch")
                 self._positions[name] = "0-0"
                 self._reseed.add(name)
             self._wakeup.set()
@@ -354,7 +354,7 @@ class RedisBroker(Broker):
                     raise
                 last_id = "0-0"
             if _id_less(last_id, position):
-                log.warning("stream_lost room=%s had=%s redis_has=%s", name, position, last_id)
+                log.warning("stream_lost", room=name, had=position, redis_has=last_id)
                 self._positions[name] = "0-0"
                 self._reseed.add(name)
                 self._wakeup.set()
@@ -419,5 +419,5 @@ class RedisBroker(Broker):
             self.connected = connected
             self._observer.broker_connected(connected)
             if connected:
-                log.info("redis_connected instance=%s", self.instance_id)
+                log.info("redis_connected", instance=self.instance_id)
                 self._wakeup.set()

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
 from pycrdt import Doc
 
 from crdt import schema
@@ -28,7 +28,7 @@ from rooms.roles import Mode
 from rooms.room import Room
 from rooms.store import RoomInfo, Store
 
-log = logging.getLogger("codementor.registry")
+log = structlog.get_logger("codementor.registry")
 
 STORE_CHECK_SECONDS = 2.0
 REMOTE_AWARENESS_TIMEOUT = 30.0  # y-protocols' own outdated timeout
@@ -66,6 +66,7 @@ class RoomRegistry:
         self._loading: dict[str, asyncio.Task[Room]] = {}
         self._unloading: dict[str, asyncio.Task[None]] = {}
         self._sweeper: asyncio.Task[None] | None = None
+        self.draining = False  # set by drain(): not ready, no new peers
         # Called with each room right after it loaded, before anyone is served from it
         # (the runner ends runs a restart left in flight). A failing hook is logged.
         self.load_hooks: list[Callable[[Room], None]] = []
@@ -111,7 +112,7 @@ class RoomRegistry:
             await self.broker.attach(room)
         except Exception as exc:
             self._observer.room_load_failed()
-            log.exception("room_load_failed room=%s", name)
+            log.exception("room_load_failed", room=name)
             raise RoomLoadError(f"room {name!r} could not be loaded") from exc
         finally:
             self._loading.pop(name, None)
@@ -122,7 +123,7 @@ class RoomRegistry:
             try:
                 hook(room)
             except Exception:
-                log.exception("room_load_hook_failed room=%s", name)
+                log.exception("room_load_hook_failed", room=name)
         return room
 
     async def room_info(self, name: str) -> RoomInfo | None:
@@ -169,7 +170,7 @@ class RoomRegistry:
             try:
                 hook(room, peer)
             except Exception:
-                log.exception("room_leave_hook_failed room=%s", room.name)
+                log.exception("room_leave_hook_failed", room=room.name)
 
     async def _sweep(self) -> None:
         settings = self.settings
@@ -201,6 +202,22 @@ class RoomRegistry:
             room.writer.start()
         finally:
             self._unloading.pop(room.name, None)
+
+    async def drain(self) -> bool:
+        """Before a shutdown: take no more peers, store every room's updates in one
+        write, then close every peer with 1012 so its client reconnects (to another
+        replica) and finds everything it had sent already stored. Rooms stay loaded
+        until ``close``; updates arriving meanwhile are flushed there. Returns False
+        if the store refused the flush (``close`` retries it)."""
+        self.draining = True
+        stored = await self.flusher.flush([room.writer for room in self.rooms.values()])
+        peers = 0
+        for room in list(self.rooms.values()):
+            for peer in list(room.peers.values()):
+                peer.close(CLOSE_SERVICE_RESTART, "server shutting down")
+                peers += 1
+        log.info("drained", rooms=len(self.rooms), peers=peers, stored=stored)
+        return stored
 
     async def close(self) -> None:
         """Clean shutdown: close every peer with 1012 (clients reconnect), flush every room."""

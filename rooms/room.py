@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
+import structlog
 from pycrdt import Doc, TransactionEvent
 
 from crdt import protocol
@@ -44,7 +44,7 @@ from rooms.persistence import BatchFlusher, PersistenceSettings, RoomWriter, Sto
 from rooms.roles import Mode, ReviewerCheck, Role
 from rooms.store import StoredRoom
 
-log = logging.getLogger("codementor.room")
+log = structlog.get_logger("codementor.room")
 
 
 class Room:
@@ -189,7 +189,7 @@ class Room:
         except (ValueError, RuntimeError):
             # The origin instance accepted it, so this cannot happen unless the
             # stream is corrupt: skip it rather than stop following the room.
-            log.exception("remote_update_refused room=%s", self.name)
+            log.exception("remote_update_refused", room=self.name)
             return
         self.writer.add(update)
         self.broadcast(protocol.update_frame(update), exclude=None)
@@ -198,7 +198,7 @@ class Room:
         try:
             relay = self.awareness.apply(payload, f"remote:{instance}")
         except ProtocolError:
-            log.warning("remote_awareness_refused room=%s instance=%s", self.name, instance)
+            log.warning("remote_awareness_refused", room=self.name, instance=instance)
             return
         if relay is None:
             return

@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import logging
 import os
 import random
 import secrets
@@ -40,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
+import structlog
 from pycrdt import Doc, Map
 
 from crdt import schema
@@ -59,7 +59,7 @@ from runner.judge0 import (
 )
 from runner.languages import UnsupportedLanguage
 
-log = logging.getLogger("codementor.runner")
+log = structlog.get_logger("codementor.runner")
 
 T = TypeVar("T")
 
@@ -357,7 +357,7 @@ class Runner:
         except asyncio.CancelledError:
             raise  # shutting down: close() writes "interrupted"
         except Exception:  # a bug must still end the run
-            log.exception("run_failed room=%s run=%s", run.room, run.id)
+            log.exception("run_failed", room=run.room, run=run.id)
             fields = {"status": records.INTERNAL_ERROR, "message": "the runner failed unexpectedly"}
         await self._finish(run, fields)
 
@@ -428,7 +428,7 @@ class Runner:
                 wait = random.uniform(delay / 2, delay)
                 if exc.retry_after is not None:
                     wait = max(wait, min(exc.retry_after, self.settings.retry_max))
-                log.info("judge0_retry run=%s kind=%s wait=%.2f", run.id, exc.kind, wait)
+                log.info("judge0_retry", run=run.id, kind=exc.kind, wait=round(wait, 2))
                 await asyncio.sleep(wait)
                 delay = min(delay * 2, self.settings.retry_max)
                 continue
@@ -453,7 +453,7 @@ class Runner:
                 del self._by_room[run.room]
             self.observer.runs_in_flight(len(self._active))
             self.observer.run_finished(str(fields["status"]))
-            log.info("run_finished room=%s run=%s status=%s", run.room, run.id, fields["status"])
+            log.info("run_finished", room=run.room, run=run.id, status=fields["status"])
 
     async def _write(self, run: _Run, fields: dict[str, Any]) -> None:
         """Write ``fields`` into the run's entry. The room is looked up each time: it may
@@ -461,7 +461,7 @@ class Runner:
         try:
             room = await self.registry.loaded(run.room)
         except Exception:
-            log.exception("run_write_failed room=%s run=%s", run.room, run.id)
+            log.exception("run_write_failed", room=run.room, run=run.id)
             return
 
         def change(doc: Doc[Any]) -> None:
@@ -478,12 +478,13 @@ class Runner:
         self.observer.breaker_changed(state.value)
         if state is BreakerState.OPEN:
             log.warning(
-                "runner_degraded breaker=open failures=%d last_error=%s",
-                self.breaker.failures,
-                self.breaker.last_error,
+                "runner_degraded",
+                breaker="open",
+                failures=self.breaker.failures,
+                last_error=self.breaker.last_error,
             )
         else:
-            log.info("runner_recovered breaker=%s", state.value)
+            log.info("runner_recovered", breaker=state.value)
         self._wake.set()
 
     async def _watch(self) -> None:
@@ -499,7 +500,7 @@ class Runner:
                 try:
                     await self._refresh_languages(None)
                 except (Judge0Error, BreakerOpen) as exc:
-                    log.info("judge0_languages_failed error=%s", exc)
+                    log.info("judge0_languages_failed", error=str(exc))
                     await self._sleep(random.uniform(backoff / 2, backoff))
                     backoff = min(backoff * 2, max(self.settings.retry_max, 30.0))
                     continue
@@ -561,7 +562,7 @@ def interrupt_stale_runs(
                     entry["finished_at"] = now
 
         room.edit(interrupt, origin="runner")
-        log.info("runs_interrupted room=%s runs=%s", room.name, ",".join(stale))
+        log.info("runs_interrupted", room=room.name, runs=stale)
     return pending
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import socket
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -20,14 +20,16 @@ from rooms.redis_broker import RedisBroker, RedisSettings
 from rooms.registry import RoomRegistry
 from rooms.sqlite_store import SQLiteStore
 from rooms.store import Store
-from server import ai, openapi, redact, runs, web
+from server import ai, logs, openapi, redact, runs, web
 from server.api import Api
 from server.auth import Authenticator, resolve_secret
+from server.drain import SignalDrain
+from server.logs import get_logger
 from server.metrics import Metrics
 from server.settings import Settings, from_env
 from server.websocket import websocket_endpoint
 
-log = logging.getLogger("codementor.app")
+log = get_logger("codementor.app")
 
 SQLITE_FILE = "codementor.sqlite3"
 
@@ -44,8 +46,11 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """Ready when the store answers, and Redis too in multi-instance mode."""
+    """Ready when the store answers, and Redis too in multi-instance mode; not ready
+    from the moment a shutdown starts draining (the load balancer stops routing here)."""
     registry: RoomRegistry = request.app.state.registry
+    if registry.draining:
+        return JSONResponse({"status": "draining", "checks": {}}, status_code=503)
     checks: dict[str, str] = {}
     for name, check in (("store", registry.check_store), ("redis", registry.broker.check)):
         if name == "redis" and not registry.broker.enabled:
@@ -88,7 +93,9 @@ async def metrics_endpoint(request: Request) -> Response:
 
 def app_from_env() -> Starlette:
     """The app of one ``--workers`` process, configured from ``CODEMENTOR_*`` variables."""
-    return create_app(from_env())
+    settings = from_env()
+    logs.configure(settings.log_level, settings.log_format)  # a fresh (spawned) process
+    return create_app(settings)
 
 
 def create_app(settings: Settings, store: Store | None = None) -> Starlette:
@@ -113,6 +120,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         app.state.runner = runner = runs.open_runner(settings, registry, metrics)
         app.state.ai = ai_service = ai.open_ai(settings, registry, metrics)
         await registry.start()
+        # On SIGTERM: drain (flush, then 1012) before uvicorn closes the sockets.
+        SignalDrain(registry.drain, settings.drain_seconds).install()
         if runner is not None:
             await runner.start()
         if ai_service is not None:
@@ -123,10 +132,13 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
                 "editors (set CODEMENTOR_ANONYMOUS=off to refuse them)"
             )
         log.info(
-            "started host=%s port=%d store=%s",
-            settings.host,
-            settings.port,
-            "mongodb" if settings.mongo_url else "sqlite",
+            "started",
+            host=settings.host,
+            port=settings.port,
+            store="mongodb" if settings.mongo_url else "sqlite",
+            redis=bool(settings.redis_url),
+            runner=runner is not None,
+            ai=ai_service is not None,
         )
         try:
             yield
@@ -156,6 +168,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         ],
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error},
+        middleware=[Middleware(logs.RequestIdMiddleware)],
     )
     app.state.settings = settings
     app.state.runner = None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import shutil
 import sys
@@ -15,6 +14,7 @@ from typing import Any
 import uvicorn
 
 from rooms.roles import Role
+from server import logs
 from server.app import create_app
 from server.auth import ANY_ROOM, issue_token, resolve_secret
 from server.fastws import DirectWebSocketProtocol
@@ -63,18 +63,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def serve(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    logs.configure(settings.log_level, settings.log_format)
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
-        "log_level": settings.log_level,
+        "log_level": settings.log_level.lower(),
+        "log_config": None,  # ours (server.logs): one format for uvicorn's lines too
         "ws_max_size": settings.max_frame_bytes,
         "ws_per_message_deflate": False,
-        "timeout_graceful_shutdown": 10,
+        "timeout_graceful_shutdown": max(1, round(settings.drain_seconds)),
         "lifespan": "on",
         "ws": DirectWebSocketProtocol,
     }

@@ -58,6 +58,8 @@ class Settings:
     compact_bytes: int = 1 * MiB
     max_pending_bytes: int = 64 * MiB
     log_level: str = "info"
+    log_format: str = "auto"
+    drain_seconds: float = 10.0
     judge0_url: str | None = None
     judge0_token: str | None = None
     runner_cpu_time_seconds: float = 5.0
@@ -168,6 +170,19 @@ class Settings:
                 f"--workers {self.workers} needs CODEMENTOR_REDIS_URL: worker processes share "
                 "rooms only through Redis"
             )
+        if self.log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
+            raise SettingsError(
+                f"CODEMENTOR_LOG_LEVEL must be debug, info, warning or error, got "
+                f"{self.log_level!r}"
+            )
+        if self.log_format not in ("auto", "json", "text"):
+            raise SettingsError(
+                f"CODEMENTOR_LOG_FORMAT must be auto, json or text, got {self.log_format!r}"
+            )
+        if self.drain_seconds <= 0:
+            raise SettingsError(
+                f"CODEMENTOR_DRAIN_SECONDS must be positive, got {self.drain_seconds}"
+            )
         if self.anonymous not in ("on", "off"):
             raise SettingsError(f"CODEMENTOR_ANONYMOUS must be on or off, got {self.anonymous!r}")
         if not 0 < self.port < 65536:
@@ -263,6 +278,14 @@ FIELDS: tuple[FieldDoc, ...] = (
     FieldDoc("compact_bytes", "...or after this many bytes of updates"),
     FieldDoc("max_pending_bytes", "unflushed bytes per room before writers are refused (1013)"),
     FieldDoc("log_level", "debug, info, warning or error"),
+    FieldDoc(
+        "log_format",
+        "json (one object per line), text, or auto: text on a terminal, json otherwise",
+    ),
+    FieldDoc(
+        "drain_seconds",
+        "on SIGTERM: at most this long to flush rooms, and again for sockets to close (1012)",
+    ),
     FieldDoc("judge0_url", "Judge0 CE base URL (http://judge0:2358); turns the runner on"),
     FieldDoc("judge0_token", "sent to Judge0 as X-Auth-Token (its AUTHN_TOKEN)", secret=True),
     FieldDoc("runner_cpu_time_seconds", "CPU time limit of one run (Judge0 allows up to 15)"),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -19,6 +18,7 @@ from crdt.protocol import (
     CLOSE_MESSAGE_TOO_BIG,
     CLOSE_NORMAL,
     CLOSE_POLICY_VIOLATION,
+    CLOSE_SERVICE_RESTART,
     CLOSE_UNSUPPORTED_DATA,
     ProtocolError,
 )
@@ -28,11 +28,12 @@ from rooms.roles import Mode
 from rooms.store import RoomInfo
 from server.auth import Authenticator, AuthError
 from server.fastws import DIRECT_EXTENSION
+from server.logs import bind, get_logger
 from server.metrics import Metrics
 from server.names import valid_room_name
 from server.settings import Settings
 
-log = logging.getLogger("codementor.ws")
+log = get_logger("codementor.ws")
 
 SEND_CLOSE_TIMEOUT = 5.0
 CLOSE_UNKNOWN_ROOM = 4404
@@ -49,16 +50,21 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         # Before accept: the client gets HTTP 403 instead of an upgrade.
         await websocket.close(CLOSE_POLICY_VIOLATION, "invalid room name")
         return
+    bind(room=name)
     auth: Authenticator = app_state.auth
     token = websocket.query_params.get("token")
     # Refusals happen after accept, as close codes: y-websocket treats 4400-4499 as
     # final and stops reconnecting, where a refused upgrade would be retried forever.
     await websocket.accept()
+    if registry.draining:
+        # Only a handshake already under way gets here: the listener is closed.
+        await websocket.close(CLOSE_SERVICE_RESTART, "server shutting down")
+        return
     try:
         identity = auth.identify(token, name)
     except AuthError as exc:
         metrics.auth_refused.labels(str(exc.status)).inc()
-        log.info("ws_refused room=%s reason=%s", name, exc.message)
+        log.info("ws_refused", room=name, reason=exc.message)
         await websocket.close(exc.close_code, exc.message)
         return
     peer = Peer(
@@ -68,6 +74,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         user_id=identity.user_id,
         name=identity.name,
     )
+    bind(peer=peer.conn_id, user=identity.user_id)
     try:
         if not await _room_exists(registry, name, implicit=auth.anonymous and not token):
             await websocket.close(CLOSE_UNKNOWN_ROOM, "unknown room")
@@ -96,14 +103,14 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
             room.receive(peer, frame, received_at)
     except ProtocolError as exc:
         metrics.frame_rejected(_reason_label(exc))
-        log.info("frame_rejected room=%s peer=%d reason=%s", name, peer.id, exc.reason)
+        log.info("frame_rejected", reason=exc.reason)
         peer.close(exc.code, exc.reason)
     except WebSocketDisconnect:
         pass
     except Exception:
         # A bug, not bad input: end this connection only, never the room or the process.
         metrics.frame_rejected("internal_error")
-        log.exception("peer_failed room=%s peer=%d", name, peer.id)
+        log.exception("peer_failed")
         peer.close(CLOSE_INTERNAL_ERROR, "internal error")
     finally:
         registry.leave(room, peer)

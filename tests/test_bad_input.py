@@ -150,6 +150,12 @@ def test_bad_setting_values_are_refused(
         server_factory(CODEMENTOR_SEND_QUEUE_FRAMES="many")
     with pytest.raises(RuntimeError, match="must be positive"):
         server_factory(CODEMENTOR_MAX_FRAME_BYTES="0")
+    with pytest.raises(RuntimeError, match="CODEMENTOR_LOG_FORMAT must be auto, json or text"):
+        server_factory(CODEMENTOR_LOG_FORMAT="xml")
+    with pytest.raises(RuntimeError, match="CODEMENTOR_LOG_LEVEL must be"):
+        server_factory(CODEMENTOR_LOG_LEVEL="loud")
+    with pytest.raises(RuntimeError, match="CODEMENTOR_DRAIN_SECONDS must be positive"):
+        server_factory(CODEMENTOR_DRAIN_SECONDS="0")
 
 
 def test_non_loopback_host_without_secret_refuses_to_start(

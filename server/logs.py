@@ -1,0 +1,140 @@
+"""Logging: one JSON object per line (or readable text), for our events and uvicorn's.
+
+Our modules log events with fields (``log.info("frame_rejected", room=..., peer=...)``)
+through structlog; uvicorn and the libraries log through the standard library. Both
+end in one handler whose formatter is structlog's, so every line has the same shape:
+``timestamp``, ``level``, ``logger``, ``event``, then the fields, plus the ids bound to
+the current task (``request_id`` for every request and websocket, ``room`` and ``peer``
+on a websocket connection). Every string passes the redaction of ``server.redact``
+(tokens ride in websocket query strings). Document contents are never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import uuid
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from server.redact import RedactFilter, redact
+
+UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+REQUEST_ID_HEADER = "x-request-id"
+LEADING = ("timestamp", "level", "logger", "event")
+# A caller's request id is kept (a proxy's, to join its logs with ours) when it is
+# short and plain; anything else is replaced so it cannot forge log fields.
+VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+def _redact_fields(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key, value in event.items():
+        if isinstance(value, str):
+            event[key] = redact(value)
+    return event
+
+
+def configure(level: str = "info", fmt: str = "auto") -> None:
+    """Send every log record to stderr as JSON (``fmt="json"``) or text. ``auto`` means
+    text on a terminal and JSON otherwise (a container, a file, a log shipper)."""
+    if fmt == "auto":
+        fmt = "text" if sys.stderr.isatty() else "json"
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    structlog.configure(
+        processors=[
+            *shared,
+            structlog.stdlib.PositionalArgumentsFormatter(),
+            _redact_fields,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, _redact_fields],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info if fmt == "json" else _keep,
+            _leading if fmt == "json" else _keep,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    handler.addFilter(RedactFilter())  # stdlib records: before their message is built
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level.upper())
+    for name in UVICORN_LOGGERS:  # uvicorn's own handlers would print a second format
+        uvicorn_logger = logging.getLogger(name)
+        uvicorn_logger.handlers.clear()
+        uvicorn_logger.propagate = True
+
+
+def _leading(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """``timestamp level logger event`` first: the line reads left to right."""
+    head = {key: event.pop(key) for key in LEADING if key in event}
+    return {**head, **event}
+
+
+def _keep(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    return event  # the console renderer formats exceptions itself
+
+
+def get_logger(name: str) -> Any:
+    """A structlog logger for one of our modules (``codementor.<part>``)."""
+    return structlog.stdlib.get_logger(name)
+
+
+def bind(**ids: Any) -> None:
+    """Attach ids to every log line of the current task (and tasks it starts)."""
+    structlog.contextvars.bind_contextvars(**ids)
+
+
+class RequestIdMiddleware:
+    """Gives each HTTP request and websocket a request id, bound to its log lines
+    (uvicorn's access line included: it is written from the request's task) and
+    returned in the ``X-Request-ID`` response header."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        given = ""
+        for key, value in scope.get("headers", ()):
+            if key == REQUEST_ID_HEADER.encode():
+                given = value.decode("latin-1")
+                break
+        request_id = given if VALID_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex[:16]
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        if scope["type"] == "websocket":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)

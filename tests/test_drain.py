@@ -1,0 +1,104 @@
+"""Graceful drain: on SIGTERM the server stops taking peers and reports not ready,
+stores every room, and only then closes its websockets with 1012 (so a client that
+reconnects to another replica finds everything it had sent already stored)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sqlite3
+from collections.abc import Callable
+
+import httpx
+import pytest
+import websockets
+from pycrdt import Doc, Text
+
+from rooms.sqlite_store import SQLiteStore
+from server.app import SQLITE_FILE
+from tests.serverproc import ServerProcess
+from tests.yclient import YClient, wait_for
+
+pytestmark = pytest.mark.anyio
+
+
+def stored_text(server: ServerProcess, room: str) -> str:
+    store = SQLiteStore(server.data_dir / SQLITE_FILE)
+    try:
+        stored = store.load(room)
+    finally:
+        store.close()
+    doc: Doc = Doc()
+    doc["code"] = text = Text()
+    for update in ([stored.snapshot] if stored.snapshot else []) + stored.updates:
+        doc.apply_update(update)
+    return str(text)
+
+
+def readiness(server: ServerProcess) -> tuple[int, str]:
+    r = httpx.get(server.http_url + "/readyz", timeout=2)
+    return r.status_code, r.json()["status"]
+
+
+async def test_sigterm_drains_flush_before_1012(
+    server_factory: Callable[..., ServerProcess],
+) -> None:
+    # No flush happens by itself: a minute-long durability window.
+    server = server_factory(CODEMENTOR_DURABILITY_WINDOW_MS="60000")
+    writer = await YClient(server.ws_url("drained")).connect()
+    watcher = await YClient(server.ws_url("drained")).connect()
+    await writer.wait_synced()
+    await watcher.wait_synced()
+    writer.text += "every keystroke is kept 😀"
+    await wait_for(lambda: str(watcher.text) == "every keystroke is kept 😀")
+    assert stored_text(server, "drained") == ""  # relayed, not yet stored
+    assert readiness(server) == (200, "ready")
+
+    # Hold the database's write lock so the drain's flush waits on it.
+    lock = sqlite3.connect(server.data_dir / SQLITE_FILE, isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")
+    try:
+        server.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+        await wait_for(lambda: readiness(server) == (503, "draining"))
+        # A newcomer is turned away to another replica...
+        async with websockets.connect(server.ws_url("drained")) as late:
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(late.recv(), 5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012
+        # ...but the connected peers stay until their edits are stored.
+        assert not writer.closed.is_set() and not watcher.closed.is_set()
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    assert await watcher.wait_closed() == 1012
+    assert stored_text(server, "drained") == "every keystroke is kept 😀"
+    assert await writer.wait_closed() == 1012
+    assert server.wait_exit() in (0, -signal.SIGTERM)
+    events = [e["event"] for e in server.events()]
+    assert events.index("draining") < events.index("drained") < events.index("Shutting down")
+    drained = next(e for e in server.events() if e["event"] == "drained")
+    assert drained["rooms"] == 1 and drained["peers"] == 2 and drained["stored"] is True
+
+
+async def test_a_second_signal_does_not_wait_for_the_drain(
+    server_factory: Callable[..., ServerProcess],
+) -> None:
+    server = server_factory(CODEMENTOR_DURABILITY_WINDOW_MS="60000", CODEMENTOR_DRAIN_SECONDS="30")
+    client = await YClient(server.ws_url("stuck")).connect()
+    await client.wait_synced()
+    client.text += "x"
+    await wait_for(lambda: server.metric("codementor_frames_total") > 0)
+    lock = sqlite3.connect(server.data_dir / SQLITE_FILE, isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")
+    try:
+        server.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+        await wait_for(lambda: readiness(server) == (503, "draining"))
+        server.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+        # uvicorn's shutdown now runs although the drain's flush is still blocked.
+        assert await client.wait_closed() == 1012
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    assert server.wait_exit() in (0, -signal.SIGTERM)
+    # The flush still happened before exit: the store answered once the lock went.
+    assert stored_text(server, "stuck") == "x"
