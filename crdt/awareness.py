@@ -52,6 +52,15 @@ def decode_update(payload: bytes) -> list[Entry]:
     return entries
 
 
+SERVER_ROLE = '"ai"'
+
+
+def _claims_server_role(state: str) -> bool:
+    value = json.loads(state)
+    user = value.get("user") if isinstance(value, dict) else None
+    return isinstance(user, dict) and user.get("role") == "ai"
+
+
 def encode_update(entries: list[Entry]) -> bytes:
     parts = [write_var_uint(len(entries))]
     for entry in entries:
@@ -72,12 +81,17 @@ class AwarenessStates:
     def __len__(self) -> int:
         return sum(1 for e in self._entries.values() if e.state != NULL_STATE)
 
-    def apply(self, payload: bytes, owner: Hashable) -> bytes | None:
+    def apply(self, payload: bytes, owner: Hashable, trusted: bool = False) -> bytes | None:
         """Apply an update sent by ``owner``. Returns the awareness payload to relay
-        (the same bytes when every entry was accepted), or None if nothing changed."""
+        (the same bytes when every entry was accepted), or None if nothing changed.
+        Only a ``trusted`` owner (this server, another instance) may announce the
+        server's own participants (``user.role == "ai"``): clients show them with
+        an AI badge and highlight their edits, so a person may not pose as one."""
         entries = decode_update(payload)
         accepted: list[Entry] = []
         for entry in entries:
+            if not trusted and SERVER_ROLE in entry.state and _claims_server_role(entry.state):
+                continue
             current_owner = self._owners.get(entry.client_id)
             if current_owner is not None and current_owner != owner:
                 continue

@@ -196,7 +196,7 @@ class Room:
 
     def apply_remote_awareness(self, payload: bytes, instance: str, on_stage: bool) -> None:
         try:
-            relay = self.awareness.apply(payload, f"remote:{instance}")
+            relay = self.awareness.apply(payload, f"remote:{instance}", trusted=True)
         except ProtocolError:
             log.warning("remote_awareness_refused", room=self.name, instance=instance)
             return
@@ -345,7 +345,7 @@ class Room:
     def set_server_presence(self, owner: str, payload: bytes) -> None:
         """Awareness of a participant that lives in this process (the AI): kept like a
         peer's under ``owner``, shown to every local peer (on stage) and to other instances."""
-        relay = self.awareness.apply(payload, owner)
+        relay = self.awareness.apply(payload, owner, trusted=True)
         if relay is not None:
             self._relay_awareness(None, protocol.awareness_frame(relay), on_stage=True)
             self.broker.publish_awareness(self.name, relay, True)

@@ -196,6 +196,22 @@ def test_foreign_entries_are_dropped_from_a_mixed_update() -> None:
     assert snapshot_of(states) == {1: (1, state("ann")), 2: (1, state("bob"))}
 
 
+def test_only_the_server_may_announce_the_ai() -> None:
+    ai = json.dumps({"user": {"name": "CodeMentor AI", "role": "ai"}})
+    lookalikes = [
+        json.dumps({"user": {"name": "Ann", "role": "editor", "note": "ai"}}),
+        json.dumps({"user": {"name": "ai", "role": "owner"}}),
+        json.dumps(["user", "ai"]),
+    ]
+    states = AwarenessStates()
+    relayed = states.apply(update((1, 1, ai), (2, 1, state("bob"))), A)
+    assert triples(relayed) == [(2, 1, state("bob"))]  # the impostor entry is dropped
+    for i, text in enumerate(lookalikes, start=3):
+        assert triples(states.apply(update((i, 1, text)), A)) == [(i, 1, text)]
+    assert triples(states.apply(update((9, 1, ai)), "server", trusted=True)) == [(9, 1, ai)]
+    assert 1 not in snapshot_of(states) and 9 in snapshot_of(states)
+
+
 def test_owner_keeps_control_of_its_ids() -> None:
     states = AwarenessStates()
     states.apply(update((1, 1, state("ann"))), A)

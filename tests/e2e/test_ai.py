@@ -3,20 +3,31 @@ to the Messages API double (``tests/anthropic_double.py``); people ask from the 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 
+from crdt import schema
+from crdt.updates import decode_state_vector
 from tests.anthropic_double import AnthropicDouble, Reply
-from tests.e2e.conftest import SECRET, create_room, personal_link
+from tests.e2e.conftest import SECRET, create_room, personal_link, snapshot
 from tests.e2e.helpers import editor, editor_text, open_room, type_at_end, wait_until
 from tests.serverproc import ServerProcess
+from tests.yclient import YClient, wait_for
 
 AI = "CodeMentor AI"
 ANSWER = "The bug is on line two: it returns 1, not 2."
+# The text inside the AI-edit marks, without the carets drawn inside them.
+MARKED_TEXT_JS = """() => Array.from(document.querySelectorAll('.cm-ai-edit'), (mark) => {
+    const copy = mark.cloneNode(true)
+    for (const w of copy.querySelectorAll('.cm-ySelectionCaret, .cm-widgetBuffer')) w.remove()
+    return copy.textContent
+}).join('')"""
 
 
 @pytest.fixture
@@ -36,6 +47,39 @@ def ai_server(
         CODEMENTOR_AI_BASE_URL=double.url,
         CODEMENTOR_AI_MAX_RETRIES="0",
     )
+
+
+def allow_ai_edits(server: ServerProcess, created: dict[str, Any]) -> None:
+    """Set ``meta.ai_edits`` (the web client has no control for it) as the owner, through a
+    y-websocket client with its own event loop in another thread (Playwright's sync API
+    owns this one); returns once the server has stored the change (its save receipt)."""
+
+    async def run() -> None:
+        query = f"token={created['owner_token']}&receipts=1"
+        client = await YClient(server.ws_url(created["room"])).connect(query)
+        try:
+            await client.wait_synced()
+            with client.doc.transaction():
+                schema.meta(client.doc)["ai_edits"] = True
+            mine = decode_state_vector(client.doc.get_state())
+
+            def stored() -> bool:
+                return any(
+                    all(decode_state_vector(r).get(c, 0) >= k for c, k in mine.items())
+                    for r in client.receipts
+                )
+
+            await wait_for(stored)
+        finally:
+            await client.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, run()).result(timeout=30)
+
+
+def marked_text(page: Page) -> str:
+    text: str = page.evaluate(MARKED_TEXT_JS)
+    return text
 
 
 def test_ask_ai_streams_the_answer_into_the_chat(
@@ -155,3 +199,67 @@ def test_ask_ai_without_a_question_shows_a_hint(ai_server: ServerProcess, people
     # A viewer may not ask (nor chat): no Ask AI button.
     vic = open_room(people.page("Vic", "#0f7481"), personal_link(ai_server, room, "viewer", "Vic"))
     expect(vic.get_by_role("button", name="Ask AI")).to_be_hidden()
+
+
+def test_ai_edit_is_highlighted_briefly_and_the_ai_is_listed(
+    ai_server: ServerProcess, double: AnthropicDouble, people: Any, screenshot: Any
+) -> None:
+    double.script(
+        Reply(
+            [
+                ("text", "Fixing it."),
+                (
+                    "tool",
+                    "replace_range",
+                    {"start_line": 2, "end_line": 2, "new_text": "    return 2\n"},
+                ),
+            ]
+        )  # fmt: skip
+    )
+    room = create_room(ai_server, "pair", "python", "AI edits")
+    allow_ai_edits(ai_server, room)
+    ada = open_room(people.page("Ada", "#2f5bd3"), room["links"]["owner"])
+    bob = open_room(people.page("Bob", "#0f7481"), room["links"]["editor"])
+    code = "def f():\n    return 1\nprint(f())\n"
+    type_at_end(ada, code)
+    wait_until(lambda: snapshot(ai_server, room) == code, what="the code on the server")
+    expect(bob.locator(".cm-ai-edit")).to_have_count(0)  # people's own typing is not marked
+
+    bob.get_by_role("textbox", name="Chat message").fill("Make f return 2")
+    bob.get_by_role("button", name="Ask AI").click()
+
+    # The AI's new line is marked, with who made it.
+    mark = ada.locator(".cm-ai-edit").first
+    expect(mark).to_be_visible()
+    expect(mark).to_have_attribute("title", f"Edited by {AI}")
+    assert marked_text(ada) == "    return 2"
+    # Ada types above it while it shows: the mark moves with the text, at both.
+    ada.locator(".cm-content").click()
+    ada.keyboard.press("Control+Home")
+    ada.keyboard.insert_text("# fixed by the AI\n")
+    assert marked_text(ada) == "    return 2"
+    expect(editor(bob)).to_contain_text("# fixed by the AI")
+    expect(bob.locator(".cm-ai-edit").first).to_have_attribute("title", f"Edited by {AI}")
+    assert marked_text(bob) == "    return 2"
+
+    # The people panel lists the AI after the owner, badged "AI", with nothing to click.
+    rows = bob.locator(".people-list .person")
+    expect(rows).to_have_count(3)
+    expect(rows.nth(0)).to_contain_text("Ada")
+    expect(rows.nth(1)).to_contain_text(AI)
+    ai_row = bob.locator(".person.ai")
+    expect(ai_row.locator(".badge.role-ai")).to_have_text("AI")
+    expect(ai_row.get_by_role("button")).to_have_count(0)
+    screenshot(bob)
+
+    # The marks fade and go; the edit stays.
+    for page in (ada, bob):
+        expect(page.locator(".cm-ai-edit")).to_have_count(0, timeout=6_000)
+    assert editor_text(bob) == "# fixed by the AI\ndef f():\n    return 2\nprint(f())\n"
+    expect(ai_row).to_be_visible()  # still present until it has been idle a while
+    # Someone who joins later sees the AI's text unmarked: loading it is not news.
+    cleo = open_room(people.page("Cleo", "#c4314b"), room["links"]["editor"])
+    expect(cleo.locator(".person.ai")).to_be_visible()
+    expect(editor(cleo)).to_contain_text("return 2")
+    # Counted at once (not awaited): a mark made while loading would last 2.5 s.
+    assert cleo.locator(".cm-ai-edit").count() == 0

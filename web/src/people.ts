@@ -1,12 +1,16 @@
-/** The people panel: who is here, their role, active/idle, raised hands. */
-import { api, ApiError, type Role } from './api'
+/** The people panel: who is here, their role, active/idle, raised hands. The AI
+ * pair-programmer, when present, is listed after the owners with an "AI" badge. */
+import { api, ApiError } from './api'
 import { h, replace } from './dom'
 import { icon } from './icons'
 import type { Notices } from './notices'
-import type { PeerState, Presence } from './presence'
+import type { PeerState, Presence, PresenceRole } from './presence'
 import { ROLE_LABELS, type Session } from './session'
 
-const ROLE_ORDER: Record<Role, number> = { owner: 0, editor: 1, reviewer: 2, viewer: 3 }
+const ROLE_ORDER: Record<PresenceRole, number> = { owner: 0, ai: 1, editor: 2, reviewer: 3, viewer: 4 }
+const BADGE_LABELS: Record<PresenceRole, string> = { ...ROLE_LABELS, ai: 'AI' }
+/** Awareness is written by peers: an unknown role sorts last. */
+const order = (role: PresenceRole) => ROLE_ORDER[role] ?? 9
 const GRANT_SECONDS = 600
 
 export function peoplePanel(presence: Presence, session: Session, notices: Notices): HTMLElement {
@@ -32,7 +36,7 @@ export function peoplePanel(presence: Presence, session: Session, notices: Notic
     const peers = presence.peers().sort(
       (a, b) =>
         Number(b.hand) - Number(a.hand) ||
-        ROLE_ORDER[a.user.role] - ROLE_ORDER[b.user.role] ||
+        order(a.user.role) - order(b.user.role) ||
         Number(b.self) - Number(a.self) ||
         a.user.name.localeCompare(b.user.name),
     )
@@ -47,8 +51,10 @@ export function peoplePanel(presence: Presence, session: Session, notices: Notic
 
   const row = (peer: PeerState) => {
     const { user } = peer
+    const isAi = user.role === 'ai'
+    const hand = peer.hand && !isAi
     const grant =
-      session.isOwner && !peer.self && peer.hand && user.role === 'viewer'
+      session.isOwner && !peer.self && hand && user.role === 'viewer'
         ? h(
             'button',
             {
@@ -62,7 +68,7 @@ export function peoplePanel(presence: Presence, session: Session, notices: Notic
         : null
     return h(
       'li',
-      { class: `person${peer.hand ? ' hand-up' : ''}`, 'data-client': String(peer.clientId) },
+      { class: `person${hand ? ' hand-up' : ''}${isAi ? ' ai' : ''}`, 'data-client': String(peer.clientId) },
       h('span', { class: 'dot', style: `background:${user.color}`, 'aria-hidden': 'true' }),
       h(
         'span',
@@ -70,8 +76,12 @@ export function peoplePanel(presence: Presence, session: Session, notices: Notic
         user.name,
         peer.self ? h('span', { class: 'muted' }, ' (you)') : null,
       ),
-      h('span', { class: `badge role-${user.role}` }, ROLE_LABELS[user.role] ?? user.role),
-      peer.hand ? h('span', { class: 'hand' }, icon('hand'), 'Hand raised') : null,
+      h(
+        'span',
+        { class: `badge role-${user.role}`, title: isAi ? 'AI pair-programmer' : null },
+        BADGE_LABELS[user.role] ?? user.role,
+      ),
+      hand ? h('span', { class: 'hand' }, icon('hand'), 'Hand raised') : null,
       h('span', { class: `status ${peer.status}`, title: peer.status === 'idle' ? 'Idle' : 'Active' }, peer.status),
       grant,
     )

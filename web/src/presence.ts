@@ -2,17 +2,21 @@
  * This participant's awareness state and everyone else's:
  * `user: {name, color, colorLight, role, uid}`, `status: 'active' | 'idle'` (refreshed
  * every few seconds from local input), `hand: boolean` (broadcast students).
- * The `cursor` field belongs to y-codemirror.next.
+ * The `cursor` field belongs to y-codemirror.next. The AI pair-programmer is a peer too,
+ * announced by the server with `role: 'ai'` (a presence role, never a room role).
  */
 import type { Awareness } from 'y-protocols/awareness'
 import type { Role } from './api'
 import { lightColor, type Identity } from './identity'
 
+/** A peer's role as shown in presence: a room role, or the AI pair-programmer. */
+export type PresenceRole = Role | 'ai'
+
 export interface PresenceUser {
   name: string
   color: string
   colorLight: string
-  role: Role
+  role: PresenceRole
   uid: string
 }
 
@@ -49,7 +53,7 @@ export class Presence {
     window.setInterval(() => this.refresh(), REFRESH_MS)
   }
 
-  private userOf(identity: Identity, role: Role, uid: string): PresenceUser {
+  private userOf(identity: Identity, role: PresenceRole, uid: string): PresenceUser {
     return { name: identity.name, color: identity.color, colorLight: lightColor(identity.color), role, uid }
   }
 

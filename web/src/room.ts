@@ -1,4 +1,5 @@
 /** The room page `/r/{room}?token=...`: editor, people, comments, chat. */
+import { aiEditField, highlightAiEdits } from './ai-edits'
 import { api, getConfig, type Mode, type Role } from './api'
 import { chatPanel } from './chat'
 import { commentField, commentTheme } from './comments-decorations'
@@ -118,8 +119,14 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
       { key: 'Mod-Alt-m', run: () => (commentsUi?.startComment(), true) },
       { key: 'Mod-Enter', run: () => runCode?.() ?? false },
     ],
-    extensions: [commentField, commentTheme],
+    extensions: [commentField, commentTheme, aiEditField],
   })
+  // The AI's edits flash briefly; not the ones the first sync loads (they are old news).
+  let firstSyncDone = provider.synced
+  provider.on('sync', (synced: boolean) => {
+    if (synced) firstSyncDone = true
+  })
+  highlightAiEdits(editor.view, ytext, provider.awareness, () => firstSyncDone)
   const me = () => identity
   commentsUi = commentsPanel(doc, ytext, comments, () => editor.view, session, me)
   side.append(peoplePanel(presence, session, notices), commentsUi.element, chatPanel(chat, session, me, { ai: config.ai, notices, selection: () => editor.view.state.selection.main }))
