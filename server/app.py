@@ -27,7 +27,7 @@ from server.drain import SignalDrain
 from server.logs import get_logger
 from server.metrics import Metrics
 from server.settings import Settings, from_env
-from server.websocket import websocket_endpoint
+from server.websocket import ConnectionLimit, websocket_endpoint
 
 log = get_logger("codementor.app")
 
@@ -51,6 +51,12 @@ async def readyz(request: Request) -> Response:
     registry: RoomRegistry = request.app.state.registry
     if registry.draining:
         return JSONResponse({"status": "draining", "checks": {}}, status_code=503)
+    limit: ConnectionLimit = request.app.state.connection_limit
+    if limit.full:  # the load balancer sends newcomers elsewhere; nobody is dropped
+        return JSONResponse(
+            {"status": "full", "checks": {}, "connections": limit.open, "limit": limit.limit},
+            status_code=503,
+        )
     checks: dict[str, str] = {}
     for name, check in (("store", registry.check_store), ("redis", registry.broker.check)):
         if name == "redis" and not registry.broker.enabled:
@@ -175,4 +181,5 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     app.state.ai = None
     app.state.metrics = metrics
     app.state.auth = auth
+    app.state.connection_limit = ConnectionLimit(settings.max_connections)
     return app

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import resource
 import shutil
 import sys
 from collections.abc import Sequence
@@ -20,6 +22,9 @@ from server.auth import ANY_ROOM, issue_token, resolve_secret
 from server.fastws import DirectWebSocketProtocol
 from server.names import valid_room_name
 from server.settings import FIELDS, Settings, SettingsError, env_name, from_env, parser_for
+
+log = logs.get_logger("codementor.cli")
+FD_RESERVE = 256  # the store, Redis, Judge0 and Anthropic connections, files
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def serve(settings: Settings) -> None:
     logs.configure(settings.log_level, settings.log_format)
+    raise_file_limit(settings.max_connections)
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
@@ -88,6 +94,23 @@ def serve(settings: Settings) -> None:
         return
     app = create_app(settings)  # raises SettingsError before anything listens
     uvicorn.Server(uvicorn.Config(app, **options)).run()
+
+
+def raise_file_limit(connections: int) -> None:
+    """Each websocket is a file descriptor, and a soft limit of 1,024 is common: raise
+    it to the hard limit, and say so when even that is below the connection limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+    if connections and soft != resource.RLIM_INFINITY and soft < connections + FD_RESERVE:
+        log.warning(
+            "file_limit_below_max_connections",
+            open_files=soft,
+            max_connections=connections,
+            hint="raise `ulimit -n` or lower CODEMENTOR_MAX_CONNECTIONS",
+        )
 
 
 def export_environment(settings: Settings) -> None:

@@ -123,6 +123,11 @@ class Metrics(RoomObserver, RunnerObserver, AIObserver):
             ["role"],
             registry=r,
         )
+        self.connections_shed = Counter(
+            "codementor_connections_shed",
+            "Websockets refused with 1013 because CODEMENTOR_MAX_CONNECTIONS were open.",
+            registry=r,
+        )
         self.auth_refused = Counter(
             "codementor_auth_refused",
             "Connections and requests refused by authentication, by HTTP status.",

@@ -54,6 +54,7 @@ class Settings:
     send_queue_frames: int = 1000
     send_queue_bytes: int = 8 * MiB
     max_frame_bytes: int = 8 * MiB
+    max_connections: int = 20_000
     compact_updates: int = 500
     compact_bytes: int = 1 * MiB
     max_pending_bytes: int = 64 * MiB
@@ -165,6 +166,10 @@ class Settings:
         for name, value in positive.items():
             if value <= 0:
                 raise SettingsError(f"{env_name(name)} must be positive, got {value}")
+        if self.max_connections < 0:
+            raise SettingsError(
+                f"CODEMENTOR_MAX_CONNECTIONS must be 0 or more, got {self.max_connections}"
+            )
         if self.workers > 1 and not self.redis_url:
             raise SettingsError(
                 f"--workers {self.workers} needs CODEMENTOR_REDIS_URL: worker processes share "
@@ -274,6 +279,11 @@ FIELDS: tuple[FieldDoc, ...] = (
     FieldDoc("send_queue_frames", "per-peer send queue bound in frames; overflow closes 1013"),
     FieldDoc("send_queue_bytes", "per-peer send queue bound in bytes; overflow closes 1013"),
     FieldDoc("max_frame_bytes", "largest accepted websocket frame; larger closes 1009"),
+    FieldDoc(
+        "max_connections",
+        "open websockets per process; newcomers past it are closed 1013 and /readyz says "
+        "full (0: no limit)",
+    ),
     FieldDoc("compact_updates", "fold the update log into a snapshot after this many updates"),
     FieldDoc("compact_bytes", "...or after this many bytes of updates"),
     FieldDoc("max_pending_bytes", "unflushed bytes per room before writers are refused (1013)"),

@@ -19,6 +19,7 @@ from crdt.protocol import (
     CLOSE_NORMAL,
     CLOSE_POLICY_VIOLATION,
     CLOSE_SERVICE_RESTART,
+    CLOSE_TRY_AGAIN_LATER,
     CLOSE_UNSUPPORTED_DATA,
     ProtocolError,
 )
@@ -60,6 +61,14 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         # Only a handshake already under way gets here: the listener is closed.
         await websocket.close(CLOSE_SERVICE_RESTART, "server shutting down")
         return
+    limit: ConnectionLimit = app_state.connection_limit
+    if limit.full:
+        # Load shedding: 1013 is not final, so y-websocket retries with backoff (through
+        # a load balancer, likely on another replica; /readyz says "full" meanwhile).
+        metrics.connections_shed.inc()
+        log.info("ws_shed", open=limit.open, limit=limit.limit)
+        await websocket.close(CLOSE_TRY_AGAIN_LATER, "server full: try again later")
+        return
     try:
         identity = auth.identify(token, name)
     except AuthError as exc:
@@ -89,6 +98,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         await websocket.close(CLOSE_INTERNAL_ERROR, "room could not be loaded; retry later")
         return
     metrics.connections.inc()
+    limit.open += 1
     try:
         while True:
             message = await websocket.receive()
@@ -116,6 +126,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         registry.leave(room, peer)
         peer.close(CLOSE_NORMAL)
         metrics.connections.dec()
+        limit.open -= 1
         await sender.finish()
 
 
@@ -135,6 +146,18 @@ async def _room_exists(registry: RoomRegistry, name: str, *, implicit: bool) -> 
         raise
     except Exception as exc:
         raise RoomLoadError(f"room {name!r}: store unavailable") from exc
+
+
+class ConnectionLimit:
+    """Open websockets of this process against ``CODEMENTOR_MAX_CONNECTIONS`` (0: none)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open = 0
+
+    @property
+    def full(self) -> bool:
+        return 0 < self.limit <= self.open
 
 
 class _Sender:

@@ -46,19 +46,19 @@ async def test_json_lines_with_request_room_and_peer_ids(
     server_factory: Callable[..., ServerProcess],
 ) -> None:
     server = server_factory(CODEMENTOR_SECRET=SECRET, CODEMENTOR_LOG_FORMAT="json")
-    created = httpx.post(server.http_url + "/api/rooms", json={"mode": "pair"})
-    room = created.json()["room"]
-    token = sign(room)
-
-    # A caller's request id is kept and echoed; a malformed one is replaced.
-    ok = httpx.get(f"{server.http_url}/api/rooms/{room}", headers={
-        "authorization": f"Bearer {token}", "x-request-id": "trace-42"})  # fmt: skip
-    assert ok.status_code == 200 and ok.headers["x-request-id"] == "trace-42"
-    forged = httpx.get(server.http_url + "/healthz", headers={"x-request-id": 'x" level=error'})
-    generated = forged.headers["x-request-id"]
-    assert generated != 'x" level=error' and len(generated) == 16
-    fresh = httpx.get(server.http_url + "/healthz").headers["x-request-id"]
-    assert fresh != generated
+    async with httpx.AsyncClient(base_url=server.http_url, timeout=5) as http:
+        created = await http.post("/api/rooms", json={"mode": "pair"})
+        room = created.json()["room"]
+        token = sign(room)
+        # A caller's request id is kept and echoed; a malformed one is replaced.
+        ok = await http.get(f"/api/rooms/{room}", headers={
+            "authorization": f"Bearer {token}", "x-request-id": "trace-42"})  # fmt: skip
+        assert ok.status_code == 200 and ok.headers["x-request-id"] == "trace-42"
+        forged = await http.get("/healthz", headers={"x-request-id": 'x" level=error'})
+        generated = forged.headers["x-request-id"]
+        assert generated != 'x" level=error' and len(generated) == 16
+        fresh = (await http.get("/healthz")).headers["x-request-id"]
+        assert fresh != generated
 
     # A peer edits the code and chats, then sends a malformed frame.
     client = await YClient(server.ws_url(room)).connect(f"token={token}")

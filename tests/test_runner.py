@@ -704,27 +704,29 @@ def test_every_setting_is_a_row_of_the_readme_table() -> None:
 def test_judge0_compose_file_pins_the_stack() -> None:
     compose = yaml.safe_load((ROOT / "docker/judge0/compose.yml").read_text())
     services = compose["services"]
-    assert set(services) == {"server", "workers", "db", "redis"}
+    assert set(services) == {"judge0", "judge0-workers", "judge0-db", "judge0-redis"}
     images = {name: service["image"] for name, service in services.items()}
     assert images == {
-        "server": "judge0/judge0:1.13.1",
-        "workers": "judge0/judge0:1.13.1",
-        "db": "postgres:16.2",
-        "redis": "redis:7.2.4",
+        "judge0": "judge0/judge0:1.13.1",
+        "judge0-workers": "judge0/judge0:1.13.1",
+        "judge0-db": "postgres:16.2",
+        "judge0-redis": "redis:7.2.4",
     }
-    for name in ("server", "workers"):
+    for name in ("judge0", "judge0-workers"):
         assert services[name]["privileged"] is True
         assert "./judge0.conf:/judge0.conf:ro" in services[name]["volumes"]
-    assert services["workers"]["command"] == ["./scripts/workers"]
-    assert services["server"]["ports"] == ["127.0.0.1:2358:2358"]
-    assert "--requirepass" in services["redis"]["command"][-1]
+    assert services["judge0-workers"]["command"] == ["./scripts/workers"]
+    assert services["judge0"]["ports"] == ["127.0.0.1:2358:2358"]
+    assert "--requirepass" in services["judge0-redis"]["command"][-1]
     conf = dict(
         line.split("=", 1)
         for line in (ROOT / "docker/judge0/judge0.conf").read_text().splitlines()
         if line and not line.startswith("#")
     )
+    # The secrets come from the environment (compose interpolation), never the file.
     for key in ("AUTHN_TOKEN", "REDIS_PASSWORD", "POSTGRES_PASSWORD"):
-        assert conf[key], key
+        assert key not in conf, key
+        assert f"${{JUDGE0_{key}:?" in services["judge0"]["environment"][key], key
     assert conf["AUTHN_HEADER"] == "X-Auth-Token"
     assert conf["JUDGE0_TELEMETRY_ENABLE"] == "false"
     # The runner's defaults are within what this Judge0 accepts.
