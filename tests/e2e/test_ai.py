@@ -30,6 +30,12 @@ MARKED_TEXT_JS = """() => Array.from(document.querySelectorAll('.cm-ai-edit'), (
 }).join('')"""
 
 
+def return_two(intro: str) -> Reply:
+    """A reply that says ``intro`` and replaces line 2 with ``    return 2``."""
+    edit = {"start_line": 2, "end_line": 2, "new_text": "    return 2\n"}
+    return Reply([("text", intro), ("tool", "replace_range", edit)])
+
+
 @pytest.fixture
 def double() -> Iterator[AnthropicDouble]:
     fake = AnthropicDouble().start()
@@ -133,18 +139,7 @@ def test_ask_ai_streams_the_answer_into_the_chat(
 def test_suggestion_applied_from_the_browser_in_a_review_room(
     ai_server: ServerProcess, double: AnthropicDouble, people: Any, screenshot: Any
 ) -> None:
-    double.script(
-        Reply(
-            [
-                ("text", "Return 2 instead."),
-                (
-                    "tool",
-                    "replace_range",
-                    {"start_line": 2, "end_line": 2, "new_text": "    return 2\n"},
-                ),
-            ]
-        )  # fmt: skip
-    )
+    double.script(return_two("Return 2 instead."))
     room = create_room(ai_server, "review", "python", "AI review")
     olga = open_room(people.page("Olga", "#7b3fc4"), room["links"]["owner"])
     type_at_end(olga, "def f():\n    return 1\nprint(f())")
@@ -204,18 +199,7 @@ def test_ask_ai_without_a_question_shows_a_hint(ai_server: ServerProcess, people
 def test_ai_edit_is_highlighted_briefly_and_the_ai_is_listed(
     ai_server: ServerProcess, double: AnthropicDouble, people: Any, screenshot: Any
 ) -> None:
-    double.script(
-        Reply(
-            [
-                ("text", "Fixing it."),
-                (
-                    "tool",
-                    "replace_range",
-                    {"start_line": 2, "end_line": 2, "new_text": "    return 2\n"},
-                ),
-            ]
-        )  # fmt: skip
-    )
+    double.script(return_two("Fixing it."))
     room = create_room(ai_server, "pair", "python", "AI edits")
     allow_ai_edits(ai_server, room)
     ada = open_room(people.page("Ada", "#2f5bd3"), room["links"]["owner"])
