@@ -29,7 +29,18 @@ class QueueLimits:
 
 
 class Peer:
-    """One participant in one room. Transports subclass nothing: they drain ``outbox``."""
+    """One participant in one room. Transports subclass nothing: they drain ``outbox``.
+
+    An idle peer is what a capacity of 10,000 connections multiplies: slots instead of
+    an instance dict, and no outbox until a frame has to wait (most never do: the
+    transport writes directly while the socket keeps up)."""
+
+    __slots__ = (
+        "id", "role", "granted_role", "user_id", "name", "told_denied", "grant_timer",
+        "grant_expires", "limits", "wants_receipts", "_outbox", "queued_bytes",
+        "last_enqueued", "close_code", "close_reason", "on_close", "direct", "busy",
+        "on_queue", "_wakeup",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -50,7 +61,7 @@ class Peer:
         self.grant_expires: float | None = None  # unix seconds when it reverts
         self.limits = limits
         self.wants_receipts = wants_receipts
-        self.outbox: deque[bytes] = deque()
+        self._outbox: deque[bytes] | None = None  # made by the first frame that waits
         self.queued_bytes = 0
         self.last_enqueued = time.monotonic()
         self.close_code: int | None = None
@@ -71,6 +82,13 @@ class Peer:
         return f"c{self.id}"
 
     @property
+    def outbox(self) -> deque[bytes]:
+        """Frames waiting for the transport, oldest first."""
+        if self._outbox is None:
+            self._outbox = deque()
+        return self._outbox
+
+    @property
     def closed(self) -> bool:
         return self.close_code is not None
 
@@ -79,17 +97,20 @@ class Peer:
         if self.close_code is not None:
             return False
         # Nothing queued or in flight: write now, keeping order, skipping the queue.
-        if not self.outbox and not self.busy and self.direct is not None and self.direct(frame):
+        outbox = self._outbox
+        if not outbox and not self.busy and self.direct is not None and self.direct(frame):
             self.last_enqueued = time.monotonic()
             return True
         size = len(frame)
+        if outbox is None:
+            outbox = self.outbox
         if (
-            len(self.outbox) >= self.limits.max_frames
+            len(outbox) >= self.limits.max_frames
             or self.queued_bytes + size > self.limits.max_bytes
         ):
             self.close(CLOSE_TRY_AGAIN_LATER, "send queue full: peer too slow")
             return False
-        self.outbox.append(frame)
+        outbox.append(frame)
         self.queued_bytes += size
         self.last_enqueued = time.monotonic()
         self._wake()
@@ -106,7 +127,7 @@ class Peer:
         if self.close_code is None:
             self.close_code = code
             self.close_reason = reason
-            self.outbox.clear()
+            self._outbox = None
             self.queued_bytes = 0
             if self._wakeup is not None:
                 self._wakeup.set()
@@ -118,7 +139,7 @@ class Peer:
 
         Frames leave the queue one at a time, so the bound also covers what waits
         behind a send that is blocked on a slow socket."""
-        while not self.outbox:
+        while not self._outbox:
             if self.close_code is not None:
                 return None
             if self._wakeup is None:

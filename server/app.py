@@ -182,4 +182,5 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     app.state.metrics = metrics
     app.state.auth = auth
     app.state.connection_limit = ConnectionLimit(settings.max_connections)
+    app.state.queue_limits = settings.queue_limits()
     return app

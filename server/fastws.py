@@ -1,24 +1,39 @@
-"""uvicorn's websockets-sansio protocol with one addition: writing a binary frame
-straight to the socket, from the event loop, without the ASGI round trip.
+"""uvicorn's websockets-sansio protocol with two additions: writing a binary frame
+straight to the socket, and a smaller idle connection.
 
-A room sends the same bytes to every peer. Through ASGI, each of those sends is
-a message dict, a state check in Starlette, an ``await`` on uvicorn's writable
-event and a frame serialisation in ``websockets``; profiling a 300-reader room
-put that path at ~40 % of the server's CPU. Here the frame is serialised once
-per broadcast and written to each socket directly. The direct write is offered
-to the app as the ASGI extension ``codementor.direct``; it refuses (returns
-False) whenever the plain path must be used instead: before the handshake,
-once a close is under way, or while the socket is applying backpressure, in
-which case the peer's bounded queue and its sender task take over.
+Direct writes. A room sends the same bytes to every peer. Through ASGI, each of
+those sends is a message dict, a state check in Starlette, an ``await`` on
+uvicorn's writable event and a frame serialisation in ``websockets``; profiling
+a 300-reader room put that path at ~40 % of the server's CPU. Here the frame is
+serialised once per broadcast and written to each socket directly. The direct
+write is offered to the app as the ASGI extension ``codementor.direct``; it
+refuses (returns False) whenever the plain path must be used instead: before the
+handshake, once a close is under way, or while the socket is applying
+backpressure, in which case the peer's bounded queue and its sender task take over.
+
+Idle memory (issue 6; ``bench/conn_memory.py``, KiB per idle connection at
+2,000). An open connection keeps this object for its whole life: its attributes
+live in slots rather than an instance dict that outgrew key sharing (-1.3); the
+receive queue and the writable flag are small stand-ins for ``asyncio.Queue``
+(three deques and an ``Event``, -3.0) and ``asyncio.Event`` (a deque, -0.8), with
+the same behaviour for the calls uvicorn makes; ``receive`` awaits the queue's
+future itself (one coroutine frame less); and once the 101 is out, the parsed
+request and the response (headers and all) are let go (-2.1), including the
+request the ``websockets`` parser generator keeps as a local (-2.7, by restarting
+the parser at the frame boundary where the handshake leaves it).
 """
 
 from __future__ import annotations
 
+import asyncio
 import struct
 from typing import Any
 
+from uvicorn._types import ASGIReceiveEvent, ASGISendEvent
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-from websockets.protocol import State
+from websockets.protocol import Protocol, State
+from websockets.server import ServerProtocol
+from websockets.streams import StreamReader
 
 DIRECT_EXTENSION = "codementor.direct"
 
@@ -43,12 +58,179 @@ def binary_frame(payload: bytes) -> bytes:
     return _last_frame
 
 
+class Inbox:
+    """The part of ``asyncio.Queue`` uvicorn's protocol uses (``put_nowait``, ``get``,
+    ``empty``), unbounded, with the same wake-up rules, without its three deques and
+    its ``Event``: uvicorn pauses reading after each message, so this holds an item or
+    two, and the app is its only reader."""
+
+    __slots__ = ("_items", "_getters")
+
+    def __init__(self) -> None:
+        self._items: list[ASGIReceiveEvent] = []
+        self._getters: list[asyncio.Future[None]] | None = None
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+    def put_nowait(self, item: ASGIReceiveEvent) -> None:
+        self._items.append(item)
+        self._wake_next()
+
+    def get_nowait(self) -> ASGIReceiveEvent:
+        return self._items.pop(0)
+
+    async def get(self) -> ASGIReceiveEvent:
+        while not self._items:
+            getter = self.getter()
+            try:
+                await getter
+            except BaseException:
+                self.abandon(getter)
+                raise
+        return self._items.pop(0)
+
+    def getter(self) -> asyncio.Future[None]:
+        """A future the next ``put_nowait`` completes, for a reader to await directly
+        (``get``; the protocol's ``receive``, which saves a coroutine frame that way).
+        A reader that stops waiting for it (cancelled) calls ``abandon``."""
+        getter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self._getters is None:
+            self._getters = []
+        self._getters.append(getter)
+        return getter
+
+    def abandon(self, getter: asyncio.Future[None]) -> None:
+        getter.cancel()
+        if self._getters is not None and getter in self._getters:
+            self._getters.remove(getter)
+        if self._items and not getter.cancelled():
+            self._wake_next()  # it was woken, then cancelled: pass the item on, as asyncio.Queue
+
+    def _wake_next(self) -> None:
+        getters = self._getters
+        while getters:
+            getter = getters.pop(0)
+            if not getter.done():
+                getter.set_result(None)
+                return
+
+
+class Flag:
+    """``asyncio.Event`` (``is_set``, ``set``, ``clear``, ``wait``) whose waiter list is
+    made only when someone waits: uvicorn's writable flag, which is almost always set."""
+
+    __slots__ = ("_value", "_waiters")
+
+    def __init__(self) -> None:
+        self._value = False
+        self._waiters: list[asyncio.Future[bool]] | None = None
+
+    def is_set(self) -> bool:
+        return self._value
+
+    def set(self) -> None:
+        if not self._value:
+            self._value = True
+            waiters, self._waiters = self._waiters, None
+            for waiter in waiters or ():
+                if not waiter.done():
+                    waiter.set_result(True)
+
+    def clear(self) -> None:
+        self._value = False
+
+    async def wait(self) -> bool:
+        if self._value:
+            return True
+        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append(waiter)
+        try:
+            return await waiter
+        finally:
+            if self._waiters is not None and waiter in self._waiters:
+                self._waiters.remove(waiter)
+
+
 class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
+    # Every attribute uvicorn 0.54 sets: slots instead of an instance dict. One a later
+    # uvicorn adds still works (it lands in the dict).
+    __slots__ = (
+        "app", "app_state", "asgi_version", "client", "close_sent", "close_timeout",
+        "close_timer", "config", "conn", "connections", "curr_msg_data_type",
+        "default_headers", "disconnected", "frames", "handshake_complete",
+        "handshake_initiated", "initial_response", "last_ping_rtt", "logger", "loop",
+        "pending_ping_payload", "ping_interval", "ping_sent_at", "ping_timeout", "ping_timer",
+        "pong_timer", "queue", "read_paused", "request", "response", "root_path", "scheme",
+        "scope", "server", "tasks", "transport", "writable",
+    )  # fmt: skip
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queue = Inbox()  # type: ignore[assignment]
+        self.writable = Flag()  # type: ignore[assignment]
+        self.writable.set()
+
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
         scope = getattr(self, "scope", None)
         if scope is not None:
             scope.setdefault("extensions", {})[DIRECT_EXTENSION] = self.write_binary
+
+    async def send(self, message: ASGISendEvent) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.accept" and self.handshake_complete:
+            self._forget_handshake()
+
+    def _forget_handshake(self) -> None:
+        """The request and the response are no longer needed once the 101 went out:
+        drop uvicorn's references, and restart the ``websockets`` parser, whose frame
+        keeps the parsed request as a local for as long as the connection lives. The
+        restart happens only where it is exact: the connection is open, nothing is
+        buffered, and the parser waits at a frame boundary (``at_eof``), which is where
+        it is after a handshake because a client sends no frame before the 101."""
+        for name in ("request", "response"):
+            if hasattr(self, name):
+                delattr(self, name)
+        conn = self.conn
+        parser = conn.parser
+        outer = getattr(parser, "gi_yieldfrom", None)  # Protocol.parse
+        inner = getattr(outer, "gi_yieldfrom", None)  # StreamReader.at_eof
+        if (
+            conn.state is State.OPEN
+            and not conn.reader.buffer
+            and getattr(parser, "gi_code", None) is ServerProtocol.parse.__code__
+            and getattr(outer, "gi_code", None) is Protocol.parse.__code__
+            and getattr(inner, "gi_code", None) is StreamReader.at_eof.__code__
+        ):
+            # What ServerProtocol.parse does once open: the frame loop of Protocol.parse,
+            # called directly, without the wrapper generator that held the request.
+            fresh = Protocol.parse(conn)
+            next(fresh)
+            conn.parser = fresh
+            parser.close()
+
+    async def receive(self) -> ASGIReceiveEvent:
+        """uvicorn's, with ``Inbox.get`` inlined: an idle connection waits here, and one
+        coroutine frame less is one less per connection."""
+        queue: Inbox = self.queue  # type: ignore[assignment]
+        while queue.empty():
+            getter = queue.getter()
+            try:
+                await getter
+            except BaseException:
+                queue.abandon(getter)
+                raise
+        message = queue.get_nowait()
+        if self.read_paused and queue.empty():
+            self.read_paused = False
+            self.transport.resume_reading()
+        return message
 
     def write_binary(self, payload: bytes) -> bool:
         """Write one binary message now. False: not possible now, use the ASGI path."""

@@ -15,7 +15,7 @@ import logging
 import re
 import sys
 import uuid
-from collections.abc import MutableMapping
+from collections.abc import Awaitable, MutableMapping
 from typing import Any
 
 import structlog
@@ -109,15 +109,18 @@ def bind(**ids: Any) -> None:
 class RequestIdMiddleware:
     """Gives each HTTP request and websocket a request id, bound to its log lines
     (uvicorn's access line included: it is written from the request's task) and
-    returned in the ``X-Request-ID`` response header."""
+    returned in the ``X-Request-ID`` response header.
+
+    A plain call that returns the next app's awaitable (the caller awaits it at once,
+    in the same task and context): a websocket holds every coroutine frame of the
+    chain for as long as it is open, and this layer needs none."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         given = ""
         for key, value in scope.get("headers", ()):
             if key == REQUEST_ID_HEADER.encode():
@@ -127,9 +130,10 @@ class RequestIdMiddleware:
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         if scope["type"] == "websocket":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        return self._http(scope, receive, send, request_id)
 
+    async def _http(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", ()))

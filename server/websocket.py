@@ -1,8 +1,14 @@
 """``WS /ws/{room}``: one websocket connection as a room peer.
 
-Two tasks per connection: this handler reads frames and hands them to the
-room; ``_send_loop`` drains the peer's bounded outbox into the socket. Every
-protocol error is mapped to a close code here and nowhere else.
+One task per connection: it reads frames and hands them to the room. Frames to
+the peer are written directly by the transport (``server.fastws``) when it can;
+what has to wait goes through the peer's bounded outbox, drained by a sender task
+that exists only while there is such work (``_Sender``). Every protocol error is
+mapped to a close code here and nowhere else.
+
+An idle connection is what capacity multiplies (issue 6, ``bench/conn_memory.py``):
+the endpoint is a plain ASGI app (no Starlette session wrapper), and what only the
+admission needs does not outlive it.
 """
 
 from __future__ import annotations
@@ -10,7 +16,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable
 
+from starlette.datastructures import QueryParams
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from crdt.protocol import (
@@ -26,13 +35,13 @@ from crdt.protocol import (
 from rooms.peer import Peer
 from rooms.registry import RoomLoadError, RoomRegistry
 from rooms.roles import Mode
+from rooms.room import Room
 from rooms.store import RoomInfo
 from server.auth import Authenticator, AuthError
 from server.fastws import DIRECT_EXTENSION
 from server.logs import bind, get_logger
 from server.metrics import Metrics
 from server.names import valid_room_name
-from server.settings import Settings
 
 log = get_logger("codementor.ws")
 
@@ -40,75 +49,54 @@ SEND_CLOSE_TIMEOUT = 5.0
 CLOSE_UNKNOWN_ROOM = 4404
 
 
-async def websocket_endpoint(websocket: WebSocket) -> None:
+class WebSocketEndpoint:
+    """The endpoint as a plain ASGI app. Starlette treats a class instance as one and
+    adds no wrapper of its own (a function endpoint gets a session wrapper, a second
+    exception wrapper, a second ``WebSocket`` and their coroutine frames, held for as
+    long as the connection lives). Exceptions take the same way out: through the
+    app's ``ExceptionMiddleware``."""
+
+    __name__ = "websocket_endpoint"  # the route's name, as when this was a function
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # A plain call that returns the connection's coroutine: no frame of its own.
+        return _connection(WebSocket(scope, receive=receive, send=send), receive)
+
+
+websocket_endpoint = WebSocketEndpoint()
+
+
+async def _connection(websocket: WebSocket, receive: Receive) -> None:
+    """One connection: admitted (accepted, authenticated, joined), then its frames read
+    until it ends. What only the admission needs (the token, its claims, the query) goes
+    with ``_admit``'s frame; an idle connection keeps this frame and little else."""
+    admitted = await _admit(websocket)
+    if admitted is None:
+        return
+    peer, room, sender = admitted
+    # Nothing reads the request's headers or query (the token) after the admission:
+    # an open connection need not keep them (~1 KiB).
+    websocket.scope["headers"] = ()
+    websocket.scope["query_string"] = b""
     app_state = websocket.app.state
-    settings: Settings = app_state.settings
     registry: RoomRegistry = app_state.registry
     metrics: Metrics = app_state.metrics
-    name = websocket.path_params["room"]
-    if not valid_room_name(name):
-        metrics.frame_rejected("bad_room_name")
-        # Before accept: the client gets HTTP 403 instead of an upgrade.
-        await websocket.close(CLOSE_POLICY_VIOLATION, "invalid room name")
-        return
-    bind(room=name)
-    auth: Authenticator = app_state.auth
-    token = websocket.query_params.get("token")
-    # Refusals happen after accept, as close codes: y-websocket treats 4400-4499 as
-    # final and stops reconnecting, where a refused upgrade would be retried forever.
-    await websocket.accept()
-    if registry.draining:
-        # Only a handshake already under way gets here: the listener is closed.
-        await websocket.close(CLOSE_SERVICE_RESTART, "server shutting down")
-        return
     limit: ConnectionLimit = app_state.connection_limit
-    if limit.full:
-        # Load shedding: 1013 is not final, so y-websocket retries with backoff (through
-        # a load balancer, likely on another replica; /readyz says "full" meanwhile).
-        metrics.connections_shed.inc()
-        log.info("ws_shed", open=limit.open, limit=limit.limit)
-        await websocket.close(CLOSE_TRY_AGAIN_LATER, "server full: try again later")
-        return
-    try:
-        identity = auth.identify(token, name)
-    except AuthError as exc:
-        metrics.auth_refused.labels(str(exc.status)).inc()
-        log.info("ws_refused", room=name, reason=exc.message)
-        await websocket.close(exc.close_code, exc.message)
-        return
-    peer = Peer(
-        limits=settings.queue_limits(),
-        wants_receipts=websocket.query_params.get("receipts") == "1",
-        role=identity.role,
-        user_id=identity.user_id,
-        name=identity.name,
-    )
-    bind(peer=peer.conn_id, user=identity.user_id)
-    try:
-        if not await _room_exists(registry, name, implicit=auth.anonymous and not token):
-            await websocket.close(CLOSE_UNKNOWN_ROOM, "unknown room")
-            return
-        # Wired before joining: the join itself sends the first frames.
-        sender = _Sender(websocket, peer)
-        peer.on_close = sender.interrupt
-        peer.on_queue = sender.wake
-        peer.direct = websocket.scope.get("extensions", {}).get(DIRECT_EXTENSION)
-        room = await registry.join(name, peer)
-    except RoomLoadError:
-        await websocket.close(CLOSE_INTERNAL_ERROR, "room could not be loaded; retry later")
-        return
+    max_frame_bytes = app_state.settings.max_frame_bytes
     metrics.connections.inc()
     limit.open += 1
     try:
         while True:
-            message = await websocket.receive()
+            # The ASGI receive itself: after the accept, Starlette's ``WebSocket.receive``
+            # adds only a state check, and one more coroutine frame per connection.
+            message = await receive()
             if message["type"] == "websocket.disconnect" or peer.closed:
                 break
             received_at = time.perf_counter()
             frame = message.get("bytes")
             if frame is None:
                 raise ProtocolError(CLOSE_UNSUPPORTED_DATA, "text frames are not supported")
-            if len(frame) > settings.max_frame_bytes:
+            if len(frame) > max_frame_bytes:
                 raise ProtocolError(CLOSE_MESSAGE_TOO_BIG, "frame too large")
             room.receive(peer, frame, received_at)
     except ProtocolError as exc:
@@ -128,6 +116,68 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         metrics.connections.dec()
         limit.open -= 1
         await sender.finish()
+
+
+async def _admit(websocket: WebSocket) -> tuple[Peer, Room, _Sender] | None:
+    """Accept, authenticate and join; None if the connection was refused (and closed)."""
+    app_state = websocket.app.state
+    registry: RoomRegistry = app_state.registry
+    metrics: Metrics = app_state.metrics
+    name = websocket.path_params["room"]
+    if not valid_room_name(name):
+        metrics.frame_rejected("bad_room_name")
+        # Before accept: the client gets HTTP 403 instead of an upgrade.
+        await websocket.close(CLOSE_POLICY_VIOLATION, "invalid room name")
+        return None
+    bind(room=name)
+    auth: Authenticator = app_state.auth
+    # Not ``websocket.query_params``: that caches the parsed query on the connection.
+    query = QueryParams(websocket.scope["query_string"])
+    token = query.get("token")
+    # Refusals happen after accept, as close codes: y-websocket treats 4400-4499 as
+    # final and stops reconnecting, where a refused upgrade would be retried forever.
+    await websocket.accept()
+    if registry.draining:
+        # Only a handshake already under way gets here: the listener is closed.
+        await websocket.close(CLOSE_SERVICE_RESTART, "server shutting down")
+        return None
+    limit: ConnectionLimit = app_state.connection_limit
+    if limit.full:
+        # Load shedding: 1013 is not final, so y-websocket retries with backoff (through
+        # a load balancer, likely on another replica; /readyz says "full" meanwhile).
+        metrics.connections_shed.inc()
+        log.info("ws_shed", open=limit.open, limit=limit.limit)
+        await websocket.close(CLOSE_TRY_AGAIN_LATER, "server full: try again later")
+        return None
+    try:
+        identity = auth.identify(token, name)
+    except AuthError as exc:
+        metrics.auth_refused.labels(str(exc.status)).inc()
+        log.info("ws_refused", room=name, reason=exc.message)
+        await websocket.close(exc.close_code, exc.message)
+        return None
+    peer = Peer(
+        limits=app_state.queue_limits,  # one object shared by every peer
+        wants_receipts=query.get("receipts") == "1",
+        role=identity.role,
+        user_id=identity.user_id,
+        name=identity.name,
+    )
+    bind(peer=peer.conn_id, user=identity.user_id)
+    try:
+        if not await _room_exists(registry, name, implicit=auth.anonymous and not token):
+            await websocket.close(CLOSE_UNKNOWN_ROOM, "unknown room")
+            return None
+        # Wired before joining: the join itself sends the first frames.
+        sender = _Sender(websocket, peer)
+        peer.on_close = sender.interrupt
+        peer.on_queue = sender.wake
+        peer.direct = websocket.scope.get("extensions", {}).get(DIRECT_EXTENSION)
+        room = await registry.join(name, peer)
+    except RoomLoadError:
+        await websocket.close(CLOSE_INTERNAL_ERROR, "room could not be loaded; retry later")
+        return None
+    return peer, room, sender
 
 
 async def _room_exists(registry: RoomRegistry, name: str, *, implicit: bool) -> bool:
@@ -197,7 +247,7 @@ class _Sender:
     async def _drain(self) -> None:
         peer = self._peer
         try:
-            while peer.outbox and not peer.closed:
+            while not peer.closed and peer.outbox:
                 frame = peer.outbox.popleft()
                 peer.queued_bytes -= len(frame)
                 # ``busy`` keeps direct writes from overtaking this frame.
