@@ -17,7 +17,7 @@ import uvicorn
 
 from rooms.roles import Role
 from server import logs
-from server.app import create_app
+from server.app import WebSocketFastPath, create_app
 from server.auth import ANY_ROOM, issue_token, resolve_secret
 from server.fastws import DirectWebSocketProtocol
 from server.names import valid_room_name
@@ -92,7 +92,7 @@ def serve(settings: Settings) -> None:
         resolve_secret(settings)  # fail here, once, rather than in every worker
         uvicorn.run("server.app:app_from_env", factory=True, workers=settings.workers, **options)
         return
-    app = create_app(settings)  # raises SettingsError before anything listens
+    app = WebSocketFastPath(create_app(settings))  # raises SettingsError before listening
     uvicorn.Server(uvicorn.Config(app, **options)).run()
 
 
