@@ -158,7 +158,9 @@ class BatchFlusher:
 class Batch:
     updates: list[bytes]
     size: int
-    state_vector: bytes  # the document's state when the batch was cut: what it makes durable
+    # The document's state when the batch was cut (what it makes durable), for save
+    # receipts; None when nobody in the room asked for receipts (get_state is not free).
+    state_vector: bytes | None
 
 
 class RoomWriter:
@@ -176,9 +178,11 @@ class RoomWriter:
         on_durable: Callable[[bytes], None],
         broker: Broker | None = None,
         flusher: BatchFlusher | None = None,
+        wants_receipts: Callable[[], bool] = lambda: True,
     ) -> None:
         self.name = name
         self._doc = doc
+        self._wants_receipts = wants_receipts
         self._worker = worker
         self._settings = settings
         self._observer = observer
@@ -215,7 +219,8 @@ class RoomWriter:
         self._pending_bytes += len(update)
 
     def take(self) -> Batch:
-        batch = Batch(self._pending, self._pending_bytes, self._doc.get_state())
+        state = self._doc.get_state() if self._wants_receipts() else None
+        batch = Batch(self._pending, self._pending_bytes, state)
         self._pending, self._pending_bytes = [], 0
         return batch
 
@@ -228,7 +233,8 @@ class RoomWriter:
         self._last_seq = seq
         self._log_count += len(batch.updates)
         self._log_bytes += batch.size
-        self._on_durable(batch.state_vector)
+        if batch.state_vector is not None:
+            self._on_durable(batch.state_vector)
         if (
             self._log_count >= self._settings.compact_updates
             or self._log_bytes >= self._settings.compact_bytes

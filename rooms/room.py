@@ -72,15 +72,18 @@ class Room:
         self.empty_since: float = time.monotonic()
         self.closing = False
         self._observer = observer
+        self._receipt_peers = 0  # peers that asked for save receipts
         self.writer = RoomWriter(
-            name, doc, stored, worker, settings, observer, self._send_receipts, broker, flusher
-        )
+            name, doc, stored, worker, settings, observer, self._send_receipts, broker, flusher,
+            wants_receipts=lambda: self._receipt_peers > 0,
+        )  # fmt: skip
 
     # -- membership -------------------------------------------------------
 
     def join(self, peer: Peer) -> None:
         """Add a peer and start its handshake: our Step1, then who is here."""
         self.peers[peer.id] = peer
+        self._receipt_peers += peer.wants_receipts
         if peer.role.on_stage:
             self.stage[peer.id] = peer
         self._send(peer, protocol.sync_step1(self.doc.get_state()))
@@ -90,6 +93,7 @@ class Room:
         """Remove a peer and tell the others its cursors are gone."""
         if self.peers.pop(peer.id, None) is None:
             return
+        self._receipt_peers -= peer.wants_receipts
         self.stage.pop(peer.id, None)
         if peer.grant_timer is not None:
             peer.grant_timer.cancel()

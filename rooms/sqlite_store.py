@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS snapshots (
 
 
 OPEN_TIMEOUT = 10.0
+SQL_CHUNK = 400  # rooms per IN (...): two lists of bound parameters per statement
 
 
 class SQLiteStore:
@@ -98,26 +99,42 @@ class SQLiteStore:
         return self.append_many({room: updates})[room]
 
     def append_many(self, batches: Mapping[str, Sequence[bytes]]) -> dict[str, int]:
-        seqs: dict[str, int] = {}
+        """One transaction and a constant number of statements for any number of rooms
+        (a durability window of a busy server touches hundreds): per-room statements
+        cost more in Python than SQLite spends on the rows."""
         now = time.time()
+        rooms = list(batches)
         try:
             with self._transaction():
-                for room, updates in batches.items():
-                    seq: int = self._db.execute(
-                        "SELECT MAX(m) + 1 FROM ("
-                        " SELECT COALESCE(MAX(seq), 0) AS m FROM updates WHERE room = ?"
-                        " UNION ALL SELECT COALESCE(MAX(upto), 0) FROM snapshots WHERE room = ?)",
-                        (room, room),
-                    ).fetchone()[0]
-                    self._db.execute(
-                        "INSERT INTO updates (room, seq, data) VALUES (?, ?, ?)",
-                        (room, seq, encode_batch(updates)),
-                    )
-                    self._db.execute("UPDATE rooms SET updated_at = ? WHERE name = ?", (now, room))
-                    seqs[room] = seq
+                last = self._last_seqs(rooms)
+                seqs = {room: last.get(room, 0) + 1 for room in rooms}
+                self._db.executemany(
+                    "INSERT INTO updates (room, seq, data) VALUES (?, ?, ?)",
+                    [(room, seqs[room], encode_batch(batches[room])) for room in rooms],
+                )
+                self._db.executemany(
+                    "UPDATE rooms SET updated_at = ? WHERE name = ?", [(now, r) for r in rooms]
+                )
         except sqlite3.Error as exc:
             raise StoreError(f"cannot append to {len(batches)} room(s): {exc}") from exc
         return seqs
+
+    def _last_seqs(self, rooms: list[str]) -> dict[str, int]:
+        """Each room's last sequence number: its newest update, or what its snapshot
+        covers (compaction deletes the updates it folded). Inside the transaction, so
+        another process appending to the same file cannot take the same number."""
+        last: dict[str, int] = {}
+        for start in range(0, len(rooms), SQL_CHUNK):
+            chunk = rooms[start : start + SQL_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT room, MAX(seq) FROM updates WHERE room IN ({marks}) GROUP BY room"
+                f" UNION ALL SELECT room, upto FROM snapshots WHERE room IN ({marks})",
+                chunk + chunk,
+            )
+            for room, seq in rows:
+                last[room] = max(last.get(room, 0), seq)
+        return last
 
     def compact(self, room: str, snapshot: bytes, upto: int) -> None:
         try:

@@ -219,6 +219,22 @@ def test_append_many_appends_one_batch_per_room(store: Store) -> None:
     assert store.append_many({}) == {}
 
 
+def test_append_many_over_a_thousand_rooms_some_compacted(store: Store) -> None:
+    rooms = [f"r{i:04d}" for i in range(1000)]  # more than one statement's worth of names
+    first = store.append_many({r: [blob(3, i)] for i, r in enumerate(rooms)})
+    for r in rooms[::7]:  # compacted: their updates are gone, the snapshot covers them
+        store.compact(r, blob(9, 99), first[r])
+    second = store.append_many({r: [blob(4, i + 5000)] for i, r in enumerate(rooms)})
+    for i, r in enumerate(rooms):
+        assert second[r] > first[r], r
+        stored = store.load(r)
+        assert stored.last_seq == second[r]
+        if i % 7 == 0:
+            assert stored.snapshot == blob(9, 99) and stored.updates == [blob(4, i + 5000)]
+        else:
+            assert stored.updates == [blob(3, i), blob(4, i + 5000)]
+
+
 def test_rooms_are_isolated(store: Store) -> None:
     names = ["alpha", "beta", "gamma/ü 😀", "alpha "]
     expected: dict[str, list[bytes]] = {n: [] for n in names}
