@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from collections.abc import Callable
 from typing import Any
 
 from uvicorn._types import ASGIReceiveEvent, ASGISendEvent
@@ -36,6 +37,7 @@ from websockets.server import ServerProtocol
 from websockets.streams import StreamReader
 
 DIRECT_EXTENSION = "codementor.direct"
+RECEIVE_EXTENSION = "codementor.receive"
 
 _last_payload: bytes | None = None
 _last_frame = b""
@@ -167,7 +169,7 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         "handshake_initiated", "initial_response", "last_ping_rtt", "logger", "loop",
         "pending_ping_payload", "ping_interval", "ping_sent_at", "ping_timeout", "ping_timer",
         "pong_timer", "queue", "read_paused", "request", "response", "root_path", "scheme",
-        "scope", "server", "tasks", "transport", "writable",
+        "scope", "server", "tasks", "transport", "writable", "receiver",
     )  # fmt: skip
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -175,12 +177,36 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         self.queue = Inbox()  # type: ignore[assignment]
         self.writable = Flag()  # type: ignore[assignment]
         self.writable.set()
+        self.receiver: Callable[[bytes], None] | None = None
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
         scope = getattr(self, "scope", None)
         if scope is not None:
-            scope.setdefault("extensions", {})[DIRECT_EXTENSION] = self.write_binary
+            extensions = scope.setdefault("extensions", {})
+            extensions[DIRECT_EXTENSION] = self.write_binary
+            extensions[RECEIVE_EXTENSION] = self.set_receiver
+
+    def set_receiver(self, receiver: Callable[[bytes], None]) -> bool:
+        """From now on, hand each binary message to ``receiver`` as it is parsed, in
+        ``data_received``, instead of queueing it for the app's ``receive``: no task
+        switch, and no pause and resume of reading, per message. Text messages and the
+        disconnect still go through ``receive``. Refused (False) while messages wait in
+        the queue, so that order is kept: the app reads those first and asks again.
+        ``receiver`` must not raise."""
+        if not self.queue.empty():
+            return False
+        self.receiver = receiver
+        return True
+
+    def send_receive_event_to_app(self) -> None:
+        receiver = self.receiver
+        if receiver is None or self.curr_msg_data_type != "bytes" or self.close_sent:
+            super().send_receive_event_to_app()
+            return
+        frames = self.frames
+        self.frames = []
+        receiver(frames[0] if len(frames) == 1 else b"".join(frames))
 
     async def send(self, message: ASGISendEvent) -> None:
         await super().send(message)

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import time
 from collections.abc import Awaitable
 
 from starlette.datastructures import QueryParams
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
 from crdt.protocol import (
     CLOSE_INTERNAL_ERROR,
@@ -38,7 +39,7 @@ from rooms.roles import Mode
 from rooms.room import Room
 from rooms.store import RoomInfo
 from server.auth import Authenticator, AuthError
-from server.fastws import DIRECT_EXTENSION
+from server.fastws import DIRECT_EXTENSION, RECEIVE_EXTENSION
 from server.logs import bind, get_logger
 from server.metrics import Metrics
 from server.names import valid_room_name
@@ -82,40 +83,74 @@ async def _connection(websocket: WebSocket, receive: Receive) -> None:
     registry: RoomRegistry = app_state.registry
     metrics: Metrics = app_state.metrics
     limit: ConnectionLimit = app_state.connection_limit
-    max_frame_bytes = app_state.settings.max_frame_bytes
+    reader = _Reader(peer, room, metrics, app_state.settings.max_frame_bytes)
+    # Binary frames go straight from the transport to the room once the transport
+    # takes a receiver (``server.fastws``): no task switch per frame. It takes one only
+    # while nothing waits in its queue, so frames queued before are read here first.
+    set_receiver = websocket.scope.get("extensions", {}).get(RECEIVE_EXTENSION)
     metrics.connections.inc()
     limit.open += 1
     try:
-        while True:
+        while not peer.closed:
+            if set_receiver is not None and set_receiver(reader.frame):
+                set_receiver = None
             # The ASGI receive itself: after the accept, Starlette's ``WebSocket.receive``
             # adds only a state check, and one more coroutine frame per connection.
             message = await receive()
-            if message["type"] == "websocket.disconnect" or peer.closed:
+            if message["type"] == "websocket.disconnect":
                 break
-            received_at = time.perf_counter()
             frame = message.get("bytes")
             if frame is None:
-                raise ProtocolError(CLOSE_UNSUPPORTED_DATA, "text frames are not supported")
-            if len(frame) > max_frame_bytes:
-                raise ProtocolError(CLOSE_MESSAGE_TOO_BIG, "frame too large")
-            room.receive(peer, frame, received_at)
-    except ProtocolError as exc:
-        metrics.frame_rejected(_reason_label(exc))
-        log.info("frame_rejected", reason=exc.reason)
-        peer.close(exc.code, exc.reason)
-    except WebSocketDisconnect:
-        pass
-    except Exception:
-        # A bug, not bad input: end this connection only, never the room or the process.
-        metrics.frame_rejected("internal_error")
-        log.exception("peer_failed")
-        peer.close(CLOSE_INTERNAL_ERROR, "internal error")
+                reader.reject(
+                    ProtocolError(CLOSE_UNSUPPORTED_DATA, "text frames are not supported")
+                )
+            else:
+                reader.frame(frame)
     finally:
         registry.leave(room, peer)
         peer.close(CLOSE_NORMAL)
         metrics.connections.dec()
         limit.open -= 1
         await sender.finish()
+
+
+class _Reader:
+    """Hands a peer's frames to its room, wherever they come from: the transport's
+    direct receive (called in ``data_received``, outside this connection's task) or the
+    read loop. Bad input closes the peer with its code; it never raises."""
+
+    __slots__ = ("peer", "room", "metrics", "max_frame_bytes", "context")
+
+    def __init__(self, peer: Peer, room: Room, metrics: Metrics, max_frame_bytes: int) -> None:
+        self.peer = peer
+        self.room = room
+        self.metrics = metrics
+        self.max_frame_bytes = max_frame_bytes
+        # The connection's log ids (request, room, peer), for lines written from the
+        # transport's callback, which runs in no task of ours.
+        self.context = contextvars.copy_context()
+
+    def frame(self, frame: bytes) -> None:
+        peer = self.peer
+        if peer.closed:
+            return
+        received_at = time.perf_counter()
+        try:
+            if len(frame) > self.max_frame_bytes:
+                raise ProtocolError(CLOSE_MESSAGE_TOO_BIG, "frame too large")
+            self.room.receive(peer, frame, received_at)
+        except ProtocolError as exc:
+            self.reject(exc)
+        except Exception:
+            # A bug, not bad input: end this connection only, never the room or the process.
+            self.metrics.frame_rejected("internal_error")
+            self.context.run(log.exception, "peer_failed")
+            peer.close(CLOSE_INTERNAL_ERROR, "internal error")
+
+    def reject(self, exc: ProtocolError) -> None:
+        self.metrics.frame_rejected(_reason_label(exc))
+        self.context.run(log.info, "frame_rejected", reason=exc.reason)
+        self.peer.close(exc.code, exc.reason)
 
 
 async def _admit(websocket: WebSocket) -> tuple[Peer, Room, _Sender] | None:
