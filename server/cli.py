@@ -75,6 +75,8 @@ def serve(settings: Settings) -> None:
         "port": settings.port,
         "log_level": settings.log_level.lower(),
         "log_config": None,  # ours (server.logs): one format for uvicorn's lines too
+        "proxy_headers": True,
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
         "ws_max_size": settings.max_frame_bytes,
         "ws_per_message_deflate": False,
         "timeout_graceful_shutdown": max(1, round(settings.drain_seconds)),

@@ -46,6 +46,7 @@ class Settings:
     anonymous: str = "on"
     admin_token: str | None = None
     public_url: str | None = None
+    forwarded_allow_ips: str = "127.0.0.1"
     token_ttl_seconds: int = 7 * 24 * 3600
     api_rate_per_minute: int = 120
     durability_window_ms: int = 100
@@ -271,6 +272,11 @@ FIELDS: tuple[FieldDoc, ...] = (
     ),
     FieldDoc("admin_token", "bearer token required by POST /api/rooms when set", secret=True),
     FieldDoc("public_url", "base URL for join links (default: the URL the request came to)"),
+    FieldDoc(
+        "forwarded_allow_ips",
+        "proxies whose X-Forwarded-For/-Proto are trusted (comma-separated addresses or "
+        "networks, * for any): the client address rate limits and logs use",
+    ),
     FieldDoc("token_ttl_seconds", "lifetime of tokens in join links and of fork owner tokens"),
     FieldDoc("api_rate_per_minute", "REST requests per token (or address) per minute; over: 429"),
     FieldDoc("durability_window_ms", "updates are flushed to the store within this window"),

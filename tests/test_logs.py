@@ -105,3 +105,23 @@ async def test_text_format_for_people(server_factory: Callable[..., ServerProces
     line = next(x for x in server.log().splitlines() if "frame_rejected" in x)
     assert not line.startswith("{")
     assert "room=texty" in line and "request_id=" in line and "peer=" in line
+
+
+@pytest.mark.parametrize(
+    ("trusted", "seen"), [("127.0.0.1", "203.0.113.9"), ("10.9.9.9", "127.0.0.1")]
+)
+async def test_forwarded_for_is_trusted_only_from_configured_proxies(
+    server_factory: Callable[..., ServerProcess], trusted: str, seen: str
+) -> None:
+    server = server_factory(CODEMENTOR_FORWARDED_ALLOW_IPS=trusted)
+    async with httpx.AsyncClient(base_url=server.http_url, timeout=5) as http:
+        r = await http.get("/healthz", headers={"x-forwarded-for": "203.0.113.9"})
+        request_id = r.headers["x-request-id"]
+
+    def access_line() -> dict[str, Any] | None:
+        return next((e for e in lines_of(server) if e.get("request_id") == request_id
+                     and e["logger"] == "uvicorn.access"), None)  # fmt: skip
+
+    await wait_for(lambda: access_line() is not None)
+    line = access_line()
+    assert line is not None and line["event"].startswith(seen + ":")
