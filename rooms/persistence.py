@@ -24,6 +24,7 @@ from typing import Any, ParamSpec, TypeVar
 import structlog
 from pycrdt import Doc, merge_updates
 
+from crdt import schema
 from crdt.updates import uncovered
 from rooms.broker import Broker
 from rooms.observer import RoomObserver
@@ -62,12 +63,33 @@ class StoreWorker:
         self._executor.shutdown(wait=True)
 
 
-def compact_room(store: Store, room: str, doc_update: bytes, doc_state: bytes, upto: int) -> None:
+class SnapshotMismatch(Exception):
+    """The snapshot would not reproduce the live document: compaction is refused."""
+
+
+def compact_room(
+    store: Store,
+    room: str,
+    doc_update: bytes,
+    doc_state: bytes,
+    upto: int,
+    code: str | None = None,
+) -> None:
     """Replace the room's snapshot with ``doc_update`` (the document's full state at
     state vector ``doc_state``, covering every batch up to ``upto``). Whatever of the
     stored history the document holds only as pending (dependencies that never
     arrived) is not in ``doc_update``, so it is merged in rather than dropped.
-    Runs on the store thread."""
+    Compaction deletes the log it folds, so ``doc_update`` is first checked against
+    the live document: loaded into a fresh document it must reach ``doc_state`` and,
+    when ``code`` is given, the live code text (a hostile but decodable update once
+    made yrs encode a document that differs from the one it holds). Otherwise
+    ``SnapshotMismatch`` is raised and the log stays. Runs on the store thread."""
+    check: Doc[Any] = Doc()
+    check.apply_update(doc_update)
+    if check.get_state() != doc_state:
+        raise SnapshotMismatch(f"room {room!r}: the encoded document's state vector differs")
+    if code is not None and schema.code_text(check) != code:
+        raise SnapshotMismatch(f"room {room!r}: the encoded document's code differs")
     stored = store.load(room)
     history = [stored.snapshot] if stored.snapshot is not None else []
     history += stored.updates
@@ -254,11 +276,19 @@ class RoomWriter:
         mark = self._broker.position(self.name)
         doc_update = self._doc.get_update()
         doc_state = self._doc.get_state()
+        code = schema.code_text(self._doc)
         started = time.perf_counter()
         try:
             await self._worker.run(
-                compact_room, self._worker.store, self.name, doc_update, doc_state, upto
+                compact_room, self._worker.store, self.name, doc_update, doc_state, upto, code
             )
+        except SnapshotMismatch as exc:
+            # Keep the log (it replays to the live document) and try again only after
+            # as much history again, not after every flush.
+            log.error("compaction_refused", room=self.name, reason=str(exc))
+            self._log_count = 0
+            self._log_bytes = 0
+            return
         except Exception:
             # The log is intact; compaction is retried after the next flush.
             log.exception("compaction_failed", room=self.name)

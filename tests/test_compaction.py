@@ -326,10 +326,14 @@ class Harness:
     """A server-side room document whose every update goes to a RoomWriter."""
 
     def __init__(
-        self, store: Store, settings: PersistenceSettings, preload: Sequence[bytes] = ()
+        self,
+        store: Store,
+        settings: PersistenceSettings,
+        preload: Sequence[bytes] = (),
+        doc: Doc | None = None,
     ) -> None:
         self.store = store
-        self.doc = Doc()
+        self.doc = doc if doc is not None else Doc()
         for update in preload:  # what loading the room applied, before anyone observes
             self.doc.apply_update(update)
         self.text = self.doc.get("code", type=Text)
@@ -436,6 +440,48 @@ async def test_update_count_threshold_triggers_compaction(store: Store) -> None:
     assert h.observer.compactions == 1
     assert len(store.load(ROOM).updates) == 1
     assert h.stored_text() == "one two three!"
+    await h.worker.close()
+
+
+class MisencodingDoc(Doc):
+    """A document whose full encoding leaves out its last change: what a yrs bug (seen
+    with a fuzzed, hostile update) would hand compaction."""
+
+    stale: bytes | None = None  # None: encode faithfully
+
+    def get_update(self, state: bytes | None = None) -> bytes:
+        if state is None and self.stale is not None:
+            return self.stale
+        return super().get_update(state)
+
+
+@pytest.mark.anyio
+async def test_compaction_is_refused_when_the_encoding_differs_from_the_document(
+    store: Store,
+) -> None:
+    doc = MisencodingDoc()
+    h = Harness(store, settings(compact_updates=3), doc=doc)
+    h.text += "one "
+    doc.stale = Doc.get_update(doc)  # the encoding misses everything after this
+    h.text += "two "
+    h.text += "three"
+    assert await h.writer.flush()  # 3 updates: compaction is tried, and refused
+    assert h.observer.compactions == 0
+    stored = store.load(ROOM)
+    assert stored.snapshot is None and len(stored.updates) == 3  # the log stays whole
+    assert h.stored_text() == "one two three"
+    # The next attempt waits for as much history again, not the next flush.
+    h.text += "!"
+    assert await h.writer.flush()
+    assert len(store.load(ROOM).updates) == 4
+    # With a faithful encoding, compaction goes ahead.
+    doc.stale = None
+    h.text += "?"
+    h.text += "."
+    assert await h.writer.flush()
+    assert h.observer.compactions == 1
+    assert store.load(ROOM).updates == []
+    assert h.stored_text() == "one two three!?."
     await h.worker.close()
 
 
