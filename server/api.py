@@ -69,6 +69,9 @@ class CreateRoom(Strict):
 class UpdateRoom(Strict):
     language: str | None = Field(default=None, pattern=LANGUAGE)
     title: str | None = Field(default=None, max_length=200)
+    # Pair rooms only: the AI applies its edits itself (``meta.ai_edits``) rather
+    # than offering them as suggestions.
+    ai_edits: bool | None = None
 
 
 class CreateToken(Strict):
@@ -295,10 +298,15 @@ class Api:
         return JSONResponse(details.model_dump(mode="json"))
 
     async def update_room(self, request: Request) -> Response:
-        """Owner only: change the title or language (also written to ``meta``)."""
-        name, _, identity = await self._room(request)
+        """Owner only: change the title, the language or (pair rooms) whether the AI
+        edits the code itself; all are written to ``meta`` too."""
+        name, info, identity = await self._room(request)
         _require(identity, Role.OWNER)
         body = await _body(request, UpdateRoom)
+        if body.ai_edits is not None and info.mode != Mode.PAIR.value:
+            raise ApiError(
+                409, f"AI edits apply only in pair rooms; in a {info.mode} room the AI suggests"
+            )
         await self.registry.worker.run(
             self.registry.worker.store.update_room_info,
             name,
@@ -313,6 +321,8 @@ class Api:
                 meta["title"] = body.title
             if body.language is not None:
                 meta["language"] = body.language
+            if body.ai_edits is not None:
+                meta["ai_edits"] = body.ai_edits
 
         room.edit(write_meta)
         return await self.get_room(request)

@@ -109,9 +109,9 @@ def build() -> dict[str, Any]:
                     "A room's settings and peers", (200, _json(api.RoomDetails)), room_errors
                 ),
                 "patch": _operation(
-                    "Owner: change title or language",
+                    "Owner: change title, language, or (pair rooms) AI edits",
                     (200, _json(api.RoomDetails)),
-                    (*room_errors, 413, 422),
+                    (*room_errors, 409, 413, 422),
                     body=api.UpdateRoom,
                 ),
             },

@@ -410,6 +410,26 @@ async def test_patch_changes_title_and_language_and_the_meta_map(api: Client) ->
     assert (details["title"], details["language"]) == ("", "c#")
 
 
+async def test_patch_ai_edits_in_pair_rooms_only(api: Client) -> None:
+    room = new_room(api)
+    async with YClient(api.ws(room.name, room.link_token("editor"))) as watcher:
+        await watcher.wait_synced()
+        meta = schema.meta(watcher.doc)
+        assert "ai_edits" not in meta.to_py()
+        on = api.patch(room.name, room.owner, json={"ai_edits": True})
+        assert on.status_code == 200, on.text
+        await wait_for(lambda: meta.get("ai_edits") is True)
+        assert api.patch(room.name, room.owner, json={"ai_edits": False}).status_code == 200
+        await wait_for(lambda: meta.get("ai_edits") is False)
+    assert_error(api.patch(room.name, sign(room.name, "editor"), json={"ai_edits": True}), 403)
+    assert_error(api.patch(room.name, room.owner, json={"ai_edits": "yes"}), 422, "ai_edits")
+    for mode in ("review", "broadcast"):
+        other = new_room(api, mode=mode)
+        refused = api.patch(other.name, other.owner, json={"ai_edits": True})
+        assert_error(refused, 409)
+        assert "only in pair rooms" in refused.json()["error"]
+
+
 async def test_patch_is_owner_only(api: Client) -> None:
     room = new_room(api, title="kept")
     for role in ("editor", "reviewer", "viewer"):

@@ -3,22 +3,17 @@ to the Messages API double (``tests/anthropic_double.py``); people ask from the 
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from crdt import schema
-from crdt.updates import decode_state_vector
 from tests.anthropic_double import AnthropicDouble, Reply
 from tests.e2e.conftest import SECRET, create_room, personal_link, snapshot
 from tests.e2e.helpers import editor, editor_text, open_room, type_at_end, wait_until
 from tests.serverproc import ServerProcess
-from tests.yclient import YClient, wait_for
 
 AI = "CodeMentor AI"
 ANSWER = "The bug is on line two: it returns 1, not 2."
@@ -53,34 +48,6 @@ def ai_server(
         CODEMENTOR_AI_BASE_URL=double.url,
         CODEMENTOR_AI_MAX_RETRIES="0",
     )
-
-
-def allow_ai_edits(server: ServerProcess, created: dict[str, Any]) -> None:
-    """Set ``meta.ai_edits`` (the web client has no control for it) as the owner, through a
-    y-websocket client with its own event loop in another thread (Playwright's sync API
-    owns this one); returns once the server has stored the change (its save receipt)."""
-
-    async def run() -> None:
-        query = f"token={created['owner_token']}&receipts=1"
-        client = await YClient(server.ws_url(created["room"])).connect(query)
-        try:
-            await client.wait_synced()
-            with client.doc.transaction():
-                schema.meta(client.doc)["ai_edits"] = True
-            mine = decode_state_vector(client.doc.get_state())
-
-            def stored() -> bool:
-                return any(
-                    all(decode_state_vector(r).get(c, 0) >= k for c, k in mine.items())
-                    for r in client.receipts
-                )
-
-            await wait_for(stored)
-        finally:
-            await client.close()
-
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, run()).result(timeout=30)
 
 
 def marked_text(page: Page) -> str:
@@ -201,9 +168,15 @@ def test_ai_edit_is_highlighted_briefly_and_the_ai_is_listed(
 ) -> None:
     double.script(return_two("Fixing it."))
     room = create_room(ai_server, "pair", "python", "AI edits")
-    allow_ai_edits(ai_server, room)
     ada = open_room(people.page("Ada", "#2f5bd3"), room["links"]["owner"])
     bob = open_room(people.page("Bob", "#0f7481"), room["links"]["editor"])
+    # Only the owner has the switch; it is off by default.
+    expect(bob.get_by_label("Let the AI edit the code")).to_be_hidden()
+    allow = ada.get_by_label("Let the AI edit the code")
+    expect(allow).not_to_be_checked()
+    allow.check()
+    expect(allow).to_be_enabled()  # disabled while the PATCH is in flight
+    expect(allow).to_be_checked()
     code = "def f():\n    return 1\nprint(f())\n"
     type_at_end(ada, code)
     wait_until(lambda: snapshot(ai_server, room) == code, what="the code on the server")

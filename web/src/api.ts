@@ -74,7 +74,7 @@ export const api = {
   createRoom: (body: { mode: Mode; language: string; title: string }) =>
     call<RoomCreated>('POST', '/api/rooms', null, body),
   room: (room: string, token: string | null) => call<RoomDetails>('GET', `/api/rooms/${enc(room)}`, token),
-  updateRoom: (room: string, token: string | null, patch: { language?: string; title?: string }) =>
+  updateRoom: (room: string, token: string | null, patch: { language?: string; title?: string; ai_edits?: boolean }) =>
     call<RoomDetails>('PATCH', `/api/rooms/${enc(room)}`, token, patch),
   createToken: (room: string, token: string | null, body: { role: Role; name: string; ttl?: number }) =>
     call<{ token: string }>('POST', `/api/rooms/${enc(room)}/tokens`, token, body),

@@ -18,6 +18,8 @@ export interface ChatAi {
   notices: Notices
   /** The main editor selection, in UTF-16 indices (CodeMirror's positions). */
   selection: () => { anchor: number; head: number }
+  /** The room's `meta` map: `ai_edits` says whether the AI edits or suggests. */
+  meta?: Y.Map<unknown>
 }
 
 /** Mirrors the server's `may_ask` (ai_assist/service.py). */
@@ -77,6 +79,15 @@ export function chatPanel(chat: Y.Array<unknown>, session: Session, me: () => Me
     stopButton,
   )
   const readOnlyNote = h('p', { class: 'muted small' }, 'Viewers can read the chat but not post.')
+  // Pair rooms: the owner lets the AI apply its edits itself (meta.ai_edits) instead of
+  // offering them as suggestions.
+  const aiEditsBox = h('input', { type: 'checkbox', id: 'ai-edits' })
+  const aiEdits = h(
+    'label',
+    { class: 'ai-edits small', hidden: true, title: 'When on, the AI changes the code itself (one undoable edit each); when off, it suggests and a person applies' },
+    aiEditsBox,
+    ' Let the AI edit the code',
+  )
   const element = h(
     'section',
     { class: 'panel chat', 'aria-labelledby': 'chat-heading' },
@@ -84,6 +95,7 @@ export function chatPanel(chat: Y.Array<unknown>, session: Session, me: () => Me
     empty,
     log,
     form,
+    aiEdits,
     readOnlyNote,
   )
   const canAsk = () => aiOn && mayAskAi(session.state.mode, session.role)
@@ -109,6 +121,24 @@ export function chatPanel(chat: Y.Array<unknown>, session: Session, me: () => Me
       .catch(notify)
       .finally(() => (askButton.disabled = false))
   })
+  const meta = aiOptions?.meta
+  const showAiEdits = () => {
+    aiEdits.hidden = !(aiOn && meta && session.state.mode === 'pair' && session.role === 'owner')
+    aiEditsBox.checked = meta?.get('ai_edits') === true
+  }
+  meta?.observe(showAiEdits)
+  aiEditsBox.addEventListener('change', () => {
+    const wanted = aiEditsBox.checked
+    aiEditsBox.disabled = true
+    api
+      .updateRoom(session.room, session.token, { ai_edits: wanted })
+      .catch((err) => {
+        aiEditsBox.checked = !wanted
+        aiOptions?.notices.show(`Could not change AI edits: ${err instanceof ApiError ? err.message : String(err)}`, 'error')
+      })
+      .finally(() => (aiEditsBox.disabled = false))
+  })
+
   stopButton.addEventListener('click', () => {
     stopButton.disabled = true
     api
@@ -222,9 +252,11 @@ export function chatPanel(chat: Y.Array<unknown>, session: Session, me: () => Me
     form.hidden = !session.canChat
     readOnlyNote.hidden = session.canChat
     askButton.hidden = !canAsk()
+    showAiEdits()
     for (const entry of rendered) entry.refresh()
     stopButton.hidden = !canAsk() || !chat.toArray().some((item) => read(item, 'ai') === true && read(item, 'pending') === true)
   })
   render()
+  showAiEdits()
   return element
 }

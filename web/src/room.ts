@@ -129,7 +129,7 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
   highlightAiEdits(editor.view, ytext, provider.awareness, () => firstSyncDone)
   const me = () => identity
   commentsUi = commentsPanel(doc, ytext, comments, () => editor.view, session, me)
-  side.append(peoplePanel(presence, session, notices), commentsUi.element, chatPanel(chat, session, me, { ai: config.ai, notices, selection: () => editor.view.state.selection.main }))
+  side.append(peoplePanel(presence, session, notices), commentsUi.element, chatPanel(chat, session, me, { ai: config.ai, notices, selection: () => editor.view.state.selection.main, meta }))
 
   let runButton: HTMLButtonElement | null = null
   if (config.runner) {
