@@ -405,7 +405,7 @@ class AIService:
         user = peer.user_id
         if state is None or state.room is not room or not user:
             return
-        if any(p.user_id == user for p in room.peers.values()):
+        if _present(room, user):
             return  # another tab of the same person is still here
         for request in [r for r in state.queue if r.asker_id == user]:
             state.queue.remove(request)

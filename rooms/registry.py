@@ -211,11 +211,10 @@ class RoomRegistry:
         if the store refused the flush (``close`` retries it)."""
         self.draining = True
         stored = await self.flusher.flush([room.writer for room in self.rooms.values()])
-        peers = 0
-        for room in list(self.rooms.values()):
-            for peer in list(room.peers.values()):
-                peer.close(CLOSE_SERVICE_RESTART, "server shutting down")
-                peers += 1
+        peers = sum(
+            room.close_peers(CLOSE_SERVICE_RESTART, "server shutting down")
+            for room in list(self.rooms.values())
+        )
         log.info("drained", rooms=len(self.rooms), peers=peers, stored=stored)
         return stored
 

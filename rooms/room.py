@@ -371,9 +371,15 @@ class Room:
     def start(self) -> None:
         self.writer.start()
 
+    def close_peers(self, code: int, reason: str) -> int:
+        """Close every peer with ``code``; returns how many there were."""
+        peers = list(self.peers.values())
+        for peer in peers:
+            peer.close(code, reason)
+        return len(peers)
+
     async def close(self, code: int | None = None, reason: str = "") -> bool:
         """Close every peer (when ``code`` is given) and flush. False if updates remain unstored."""
         if code is not None:
-            for peer in list(self.peers.values()):
-                peer.close(code, reason)
+            self.close_peers(code, reason)
         return await self.writer.close()

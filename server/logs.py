@@ -60,19 +60,15 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    renderer: Any = (
-        structlog.processors.JSONRenderer()
+    # The console renderer formats exceptions itself; JSON needs them as a string field.
+    final: list[Any] = (
+        [structlog.processors.format_exc_info, _leading, structlog.processors.JSONRenderer()]
         if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=False)
+        else [structlog.dev.ConsoleRenderer(colors=False)]
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[*shared, _redact_fields],
-        processors=[
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.format_exc_info if fmt == "json" else _keep,
-            _leading if fmt == "json" else _keep,
-            renderer,
-        ],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *final],
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
@@ -90,10 +86,6 @@ def _leading(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping
     """``timestamp level logger event`` first: the line reads left to right."""
     head = {key: event.pop(key) for key in LEADING if key in event}
     return {**head, **event}
-
-
-def _keep(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    return event  # the console renderer formats exceptions itself
 
 
 def get_logger(name: str) -> Any:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from tests.anthropic_double import AnthropicDouble
 from tests.redisproc import RedisProcess
 from tests.serverproc import ServerProcess
 
@@ -49,6 +50,14 @@ def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPr
     yield proc
     if proc.alive():
         proc.stop()
+
+
+@pytest.fixture
+def double() -> Iterator[AnthropicDouble]:
+    """The Anthropic Messages API double (tests/anthropic_double.py), for the AI tests."""
+    fake = AnthropicDouble().start()
+    yield fake
+    fake.stop()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -64,13 +64,6 @@ def _suggest(url: str, action: str, token: str) -> httpx.Response:
     return httpx.post(
         url, json={"action": action}, headers={"authorization": f"Bearer {token}"}, timeout=10
     )
-
-
-@pytest.fixture
-def double() -> Iterator[AnthropicDouble]:
-    fake = AnthropicDouble().start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture

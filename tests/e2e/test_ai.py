@@ -4,7 +4,7 @@ to the Messages API double (``tests/anthropic_double.py``); people ask from the 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -29,13 +29,6 @@ def return_two(intro: str) -> Reply:
     """A reply that says ``intro`` and replaces line 2 with ``    return 2``."""
     edit = {"start_line": 2, "end_line": 2, "new_text": "    return 2\n"}
     return Reply([("text", intro), ("tool", "replace_range", edit)])
-
-
-@pytest.fixture
-def double() -> Iterator[AnthropicDouble]:
-    fake = AnthropicDouble().start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture

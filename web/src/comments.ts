@@ -1,7 +1,7 @@
 /** The comments panel: compose, list by line, reply, resolve; and the editor highlights. */
 import type { EditorView } from '@codemirror/view'
 import type * as Y from 'yjs'
-import { formatTime, h, replace } from './dom'
+import { formatTime, h, inMicrotask, replace } from './dom'
 import { setCommentRanges } from './comments-decorations'
 import {
   addComment,
@@ -204,16 +204,7 @@ export function commentsPanel(
   }
 
   // -- refresh -----------------------------------------------------------------
-  let scheduled = false
-  const schedule = () => {
-    if (scheduled) return
-    scheduled = true
-    // Yjs observers can run inside a CodeMirror update (local typing); dispatch after it.
-    queueMicrotask(() => {
-      scheduled = false
-      refresh()
-    })
-  }
+  const schedule = inMicrotask(() => refresh())
 
   const refresh = () => {
     const all = readComments(comments, doc, ytext).sort(

@@ -73,3 +73,18 @@ export function copyButton(text: () => string, label: string, input?: HTMLInputE
 export function formatTime(ts: number): string {
   return new Date(ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
 }
+
+/** A function that runs `run` once in the next microtask, however often it is called
+ * before then. Yjs observers can fire inside a CodeMirror update (local typing), and a
+ * view must not be dispatched to from inside another update. */
+export function inMicrotask(run: () => void): () => void {
+  let scheduled = false
+  return () => {
+    if (scheduled) return
+    scheduled = true
+    queueMicrotask(() => {
+      scheduled = false
+      run()
+    })
+  }
+}

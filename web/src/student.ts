@@ -2,7 +2,7 @@
 import { EditorView } from '@codemirror/view'
 import * as Y from 'yjs'
 import { api, ApiError } from './api'
-import { h, replace } from './dom'
+import { h, inMicrotask, replace } from './dom'
 import { icon } from './icons'
 import type { Notices } from './notices'
 import type { Presence } from './presence'
@@ -56,16 +56,7 @@ export function studentControls(
     view.dispatch({ effects: EditorView.scrollIntoView(pos, { y: 'center' }) })
   }
 
-  let scheduled = false
-  const schedule = () => {
-    if (scheduled) return
-    scheduled = true
-    // Never dispatch from inside another CodeMirror update.
-    queueMicrotask(() => {
-      scheduled = false
-      follow()
-    })
-  }
+  const schedule = inMicrotask(() => follow())
   presence.awareness.on('change', (_changes: unknown, origin: unknown) => {
     if (origin !== 'local') schedule()
   })
