@@ -102,3 +102,25 @@ async def test_a_second_signal_does_not_wait_for_the_drain(
     assert server.wait_exit() in (0, -signal.SIGTERM)
     # The flush still happened before exit: the store answered once the lock went.
     assert stored_text(server, "stuck") == "x"
+
+
+async def test_a_drain_past_its_time_ends_and_loses_nothing(
+    server_factory: Callable[..., ServerProcess],
+) -> None:
+    server = server_factory(CODEMENTOR_DURABILITY_WINDOW_MS="60000", CODEMENTOR_DRAIN_SECONDS="1")
+    client = await YClient(server.ws_url("slow-store")).connect()
+    await client.wait_synced()
+    client.text += "kept"
+    await wait_for(lambda: server.metric("codementor_frames_total") > 0)
+    lock = sqlite3.connect(server.data_dir / SQLITE_FILE, isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")
+    try:
+        server.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+        # The store stays locked: after 1 s the drain gives up and the shutdown goes on.
+        assert await client.wait_closed() == 1012
+        await wait_for(lambda: any(e["event"] == "drain_timeout" for e in server.events()))
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    assert server.wait_exit() in (0, -signal.SIGTERM)
+    assert stored_text(server, "slow-store") == "kept"  # the last flush stored it

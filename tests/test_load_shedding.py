@@ -65,3 +65,14 @@ async def test_zero_means_no_limit(server_factory: Callable[..., ServerProcess])
         await client.close()
     with pytest.raises(RuntimeError, match="CODEMENTOR_MAX_CONNECTIONS must be 0 or more"):
         server_factory(CODEMENTOR_MAX_CONNECTIONS="-1")
+
+
+def test_a_file_limit_below_the_connection_limit_is_reported(
+    server_factory: Callable[..., ServerProcess],
+) -> None:
+    server = server_factory(CODEMENTOR_MAX_CONNECTIONS=str(2**40))  # more than any hard limit
+    warning = next(e for e in server.events() if e["event"] == "file_limit_below_max_connections")
+    assert warning["level"] == "warning" and warning["max_connections"] == 2**40
+    assert "ulimit -n" in warning["hint"]
+    quiet = server_factory(CODEMENTOR_MAX_CONNECTIONS="100")
+    assert all(e["event"] != "file_limit_below_max_connections" for e in quiet.events())
