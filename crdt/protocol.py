@@ -134,6 +134,9 @@ def parse_frame(frame: bytes) -> Message:
     """Parse one client frame. Raises ``ProtocolError`` for anything malformed."""
     if not frame:
         raise ProtocolError(CLOSE_POLICY_VIOLATION, "empty frame")
+    # The common case first: a small Update (sync, update, one-byte length).
+    if len(frame) > 2 and frame[0] == 0 and frame[1] == 2 and len(frame) == 3 + frame[2] < 131:
+        return DocUpdate(frame[3:], is_step2=False)
     reader = Reader(frame)
     kind = reader.read_var_uint()
     message: Message

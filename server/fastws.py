@@ -36,6 +36,13 @@ from websockets.protocol import Protocol, State
 from websockets.server import ServerProtocol
 from websockets.streams import StreamReader
 
+try:
+    from websockets.speedups import apply_mask  # C, as websockets' own parser uses
+except ImportError:  # pragma: no cover - websockets built without its C speedups
+    from websockets.utils import apply_mask
+
+_AT_EOF = StreamReader.at_eof.__code__
+
 DIRECT_EXTENSION = "codementor.direct"
 RECEIVE_EXTENSION = "codementor.receive"
 
@@ -185,6 +192,67 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
             return False
         self.receiver = receiver
         return True
+
+    def data_received(self, data: bytes) -> None:
+        receiver = self.receiver
+        if receiver is not None and self._at_frame_boundary():
+            data = self._deliver_binary_frames(data, receiver)
+            if not data:
+                return
+        super().data_received(data)
+
+    def _at_frame_boundary(self) -> bool:
+        """Is the ``websockets`` parser between two frames of an open connection, with
+        nothing buffered, no fragmented message under way and no per-frame logging or
+        extension? Then it has nothing to add to a complete binary frame."""
+        conn = self.conn
+        parser = getattr(conn.parser, "gi_yieldfrom", None)
+        return (
+            getattr(parser, "gi_code", None) is _AT_EOF
+            and conn.state is State.OPEN
+            and conn.current_size is None
+            and not conn.reader.buffer
+            and not conn.reader.eof
+            and not conn.extensions
+            and not conn.debug
+            and not self.close_sent
+        )
+
+    def _deliver_binary_frames(self, data: bytes, receiver: Callable[[bytes], None]) -> bytes:
+        """Hand each complete, final, masked binary frame at the start of ``data`` to
+        ``receiver`` without the ``websockets`` parser (its generators cost more than
+        the rest of our frame path: bench/README, "Things tried"); return what is left
+        from the first byte that is anything else (a partial frame, a control frame,
+        a fragment, an oversize one), for the parser, which is at a frame boundary."""
+        conn = self.conn
+        limit = min(
+            conn.max_message_size if conn.max_message_size is not None else 1 << 63,
+            conn.max_fragment_size if conn.max_fragment_size is not None else 1 << 63,
+        )
+        end = len(data)
+        pos = 0
+        while end - pos >= 6 and data[pos] == 0x82 and data[pos + 1] & 0x80:
+            length = data[pos + 1] & 0x7F
+            head = pos + 2
+            if length == 126:
+                length = int.from_bytes(data[head : head + 2], "big")
+                head += 2
+            elif length == 127:
+                break  # 64 KiB and more: rare, left to the parser
+            stop = head + 4 + length
+            if stop > end or length > limit:
+                break
+            pos = stop
+            receiver(apply_mask(data[head + 4 : stop], data[head : head + 4]))
+            if self.close_sent or conn.state is not State.OPEN:
+                break
+        return data[pos:] if pos else data
+
+    def handle_parser_exception(self) -> None:
+        """uvicorn drops the frames parsed before the bad one in the same read; they
+        were valid and came first, so they reach the app before the disconnect."""
+        self.handle_events()
+        super().handle_parser_exception()
 
     def send_receive_event_to_app(self) -> None:
         receiver = self.receiver

@@ -22,25 +22,17 @@ from ai_assist.service import AIObserver
 from rooms.observer import RoomObserver
 from runner.records import FINAL
 from runner.service import RunnerObserver
+from server.frame_metrics import (
+    DirectFrameMetrics,
+    FrameMetrics,
+    TalliedFrameMetrics,
+)
 
 # Latency buckets from 50 microseconds to 10 seconds.
 FAST_BUCKETS = (
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
     0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 )  # fmt: skip
-
-_SYNC_TYPES = {0: "sync_step1", 1: "sync_step2", 2: "sync_update"}
-_TYPES = {1: "awareness", 2: "auth", 3: "query_awareness", 100: "save_receipt"}
-
-
-def frame_type(frame: bytes) -> str:
-    """The message type of a frame, for labels: cheap, never raises."""
-    if not frame:
-        return "empty"
-    if frame[0] == 0:
-        return _SYNC_TYPES.get(frame[1], "other") if len(frame) > 1 else "other"
-    return _TYPES.get(frame[0], "other")
-
 
 # Run delays: 10 milliseconds to two minutes.
 RUN_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
@@ -49,10 +41,10 @@ JUDGE0_ERROR_KINDS = (
     "not_found", "protocol",
 )  # fmt: skip
 
-LABELS = (
-    "sync_step1", "sync_step2", "sync_update", "awareness", "auth",
-    "query_awareness", "save_receipt", "other", "empty",
-)  # fmt: skip
+
+def multiprocess_mode() -> bool:
+    """--workers: prometheus-client keeps every value in files shared by the workers."""
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
 
 class Metrics(RoomObserver, RunnerObserver, AIObserver):
@@ -71,23 +63,10 @@ class Metrics(RoomObserver, RunnerObserver, AIObserver):
         self.rooms_loaded = Gauge(
             "codementor_rooms_loaded", "Rooms in memory.", multiprocess_mode="livesum", registry=r
         )
-        self.frames = Counter(
-            "codementor_frames",
-            "Websocket frames by direction and message type.",
-            ["direction", "type"],
-            registry=r,
-        )
-        self.bytes = Counter(
-            "codementor_bytes", "Websocket payload bytes.", ["direction"], registry=r
-        )
-        self.update_apply_seconds = seconds(
-            "codementor_update_apply_seconds",
-            "Time to apply one incoming update to the room's document.",
-        )
-        self.fanout_seconds = seconds(
-            "codementor_fanout_seconds",
-            "From an update's receipt to its enqueue on the last local peer.",
-        )
+        # The per-frame series (frames, bytes, apply and fan-out times): plain numbers
+        # in one process, prometheus-client metrics across --workers.
+        frame_metrics = DirectFrameMetrics if multiprocess_mode() else TalliedFrameMetrics
+        self.frame_metrics: FrameMetrics = frame_metrics(r, FAST_BUCKETS)
         self.store_flush_seconds = seconds(
             "codementor_store_flush_seconds",
             "Time to write one batch of updates to the store.",
@@ -216,14 +195,9 @@ class Metrics(RoomObserver, RunnerObserver, AIObserver):
             self.runs.labels(status)
         for kind in JUDGE0_ERROR_KINDS:
             self.judge0_errors.labels(kind)
-        # Pre-bound children: the per-frame path does no label lookups.
-        self._frames_in = {t: self.frames.labels("in", t) for t in LABELS}
-        self._frames_out = {t: self.frames.labels("out", t) for t in LABELS}
-        self._bytes_in = self.bytes.labels("in")
-        self._bytes_out = self.bytes.labels("out")
 
     def render(self) -> bytes:
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        if multiprocess_mode():
             # --workers N: every worker writes its values to files; merge them all.
             merged = CollectorRegistry()
             multiprocess.MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
@@ -231,15 +205,12 @@ class Metrics(RoomObserver, RunnerObserver, AIObserver):
         return generate_latest(self.registry)
 
     def frames_sent(self, frame: bytes, count: int) -> None:
-        if count:
-            self._frames_out[frame_type(frame)].inc(count)
-            self._bytes_out.inc(len(frame) * count)
+        self.frame_metrics.sent(frame, count)
 
     # RoomObserver
 
     def frame_received(self, frame: bytes) -> None:
-        self._frames_in[frame_type(frame)].inc()
-        self._bytes_in.inc(len(frame))
+        self.frame_metrics.received(frame)
 
     def frame_rejected(self, reason: str) -> None:
         self.frames_rejected.labels(reason).inc()
@@ -248,10 +219,10 @@ class Metrics(RoomObserver, RunnerObserver, AIObserver):
         self.writes_refused.labels(role).inc()
 
     def update_applied(self, seconds: float) -> None:
-        self.update_apply_seconds.observe(seconds)
+        self.frame_metrics.applied(seconds)
 
     def fanned_out(self, seconds: float) -> None:
-        self.fanout_seconds.observe(seconds)
+        self.frame_metrics.fanned_out(seconds)
 
     def peer_dropped(self, reason: str) -> None:
         self.peers_dropped.labels(reason).inc()
