@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from rooms.store import RoomInfo, StoredRoom, StoreError, decode_batch, encode_batch
+
+T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS updates (
@@ -39,6 +42,18 @@ CREATE TABLE IF NOT EXISTS snapshots (
 
 OPEN_TIMEOUT = 10.0
 SQL_CHUNK = 400  # rooms per IN (...): two lists of bound parameters per statement
+ROWS_PER_STATEMENT = 256  # rows per multi-row INSERT / names per UPDATE ... IN (...)
+MAX_CACHED_SEQS = 100_000  # rooms whose last sequence number is remembered
+
+
+def chunks(items: Sequence[T], largest: int = ROWS_PER_STATEMENT) -> Iterator[Sequence[T]]:
+    """``items`` cut into runs whose lengths are powers of two (at most ``largest``): a
+    statement per run length, so sqlite3's statement cache keeps a handful, not hundreds."""
+    start = 0
+    while start < len(items):
+        size = min(largest, 1 << ((len(items) - start).bit_length() - 1))
+        yield items[start : start + size]
+        start += size
 
 
 class SQLiteStore:
@@ -46,6 +61,11 @@ class SQLiteStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._db = self._open(path)
+        # Each room's last sequence number as of this connection's last commit, valid
+        # while no other connection (another instance or worker) has committed since:
+        # SQLite's data_version says so. Spares a lookup per room per flush.
+        self._seqs: dict[str, int] = {}
+        self._data_version: int | None = None
 
     @staticmethod
     def _open(path: Path) -> sqlite3.Connection:
@@ -99,41 +119,62 @@ class SQLiteStore:
         return self.append_many({room: updates})[room]
 
     def append_many(self, batches: Mapping[str, Sequence[bytes]]) -> dict[str, int]:
-        """One transaction and a constant number of statements for any number of rooms
-        (a durability window of a busy server touches hundreds): per-room statements
-        cost more in Python than SQLite spends on the rows."""
+        """One transaction and a few statements for any number of rooms (a durability
+        window of a busy server touches hundreds). Per-row statements cost more in
+        Python than SQLite spends on the rows, and each one lets go of the GIL and takes
+        it back, a thread switch against the event loop (bench/README)."""
         now = time.time()
         rooms = list(batches)
         try:
             with self._transaction():
                 last = self._last_seqs(rooms)
-                seqs = {room: last.get(room, 0) + 1 for room in rooms}
-                self._db.executemany(
-                    "INSERT INTO updates (room, seq, data) VALUES (?, ?, ?)",
-                    [(room, seqs[room], encode_batch(batches[room])) for room in rooms],
-                )
-                self._db.executemany(
-                    "UPDATE rooms SET updated_at = ? WHERE name = ?", [(now, r) for r in rooms]
-                )
+                seqs = {room: last[room] + 1 for room in rooms}
+                rows = [(room, seqs[room], encode_batch(batches[room])) for room in rooms]
+                for run in chunks(rows):
+                    self._db.execute(
+                        "INSERT INTO updates (room, seq, data) VALUES "
+                        + ",".join(["(?, ?, ?)"] * len(run)),
+                        [value for row in run for value in row],
+                    )
+                for names in chunks(rooms):
+                    self._db.execute(
+                        "UPDATE rooms SET updated_at = ? WHERE name IN "
+                        f"({','.join('?' * len(names))})",
+                        [now, *names],
+                    )
         except sqlite3.Error as exc:
+            self._seqs.clear()
             raise StoreError(f"cannot append to {len(batches)} room(s): {exc}") from exc
+        if len(self._seqs) > MAX_CACHED_SEQS:
+            self._seqs.clear()
+        self._seqs.update(seqs)
         return seqs
 
     def _last_seqs(self, rooms: list[str]) -> dict[str, int]:
         """Each room's last sequence number: its newest update, or what its snapshot
-        covers (compaction deletes the updates it folded). Inside the transaction, so
-        another process appending to the same file cannot take the same number."""
-        last: dict[str, int] = {}
-        for start in range(0, len(rooms), SQL_CHUNK):
-            chunk = rooms[start : start + SQL_CHUNK]
+        covers (compaction deletes the updates it folded), 0 for none. Inside the write
+        transaction, so another process appending to the same file cannot take the same
+        number; from memory when nobody else wrote to the file since our last commit."""
+        (version,) = self._db.execute("PRAGMA data_version").fetchone()
+        if version != self._data_version:
+            self._seqs.clear()
+            self._data_version = version
+        known = self._seqs
+        missing = [room for room in rooms if room not in known]
+        last = {room: known[room] for room in rooms if room in known}
+        for start in range(0, len(missing), SQL_CHUNK):
+            chunk = missing[start : start + SQL_CHUNK]
             marks = ",".join("?" * len(chunk))
             rows = self._db.execute(
                 f"SELECT room, MAX(seq) FROM updates WHERE room IN ({marks}) GROUP BY room"
                 f" UNION ALL SELECT room, upto FROM snapshots WHERE room IN ({marks})",
                 chunk + chunk,
             )
+            found: dict[str, int] = {}
             for room, seq in rows:
-                last[room] = max(last.get(room, 0), seq)
+                found[room] = max(found.get(room, 0), seq)
+            for room in chunk:
+                last[room] = found.get(room, 0)
         return last
 
     def compact(self, room: str, snapshot: bytes, upto: int) -> None:

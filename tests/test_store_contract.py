@@ -56,6 +56,10 @@ class Backend:
     def _open(self) -> Store:
         raise NotImplementedError
 
+    def another(self) -> Store:
+        """A second store over the same data, as another instance or worker has."""
+        return self._open()
+
     def put_raw_batch(self, room: str, seq: int, data: bytes) -> None:
         raise NotImplementedError
 
@@ -393,6 +397,33 @@ def test_data_survives_close_and_reopen(backend: Backend) -> None:
     )
     assert reopened.load("other").updates == [b"o1"]
     assert reopened.append("r", [b"u4"]) > s2
+
+
+def test_two_stores_over_the_same_data_append_in_turn(backend: Backend) -> None:
+    """Two instances (or --workers) share one store: each must see the other's appends
+    when it numbers its own (the SQLite store remembers sequence numbers between
+    flushes, and must notice when another connection wrote)."""
+    first, second = backend.store, backend.another()
+    try:
+        seqs: list[int] = []
+        expected: list[bytes] = []
+        for i in range(12):
+            store = (first, second)[i % 2 if i < 6 else (i // 2) % 2]
+            batch = [f"u{i}".encode()]
+            seqs.append(store.append_many({"r": batch, f"only-{i % 3}": batch})["r"])
+            expected += batch
+            if i == 7:
+                second.compact("r", b"SNAP", seqs[-1])
+                expected = []
+        assert seqs == sorted(set(seqs)), "two stores gave out the same sequence number"
+        for store in (first, second):
+            loaded = store.load("r")
+            assert loaded.snapshot == b"SNAP"
+            assert loaded.updates == expected
+            assert loaded.last_seq == seqs[-1]
+        assert first.load("only-0").updates == [b"u0", b"u3", b"u6", b"u9"]
+    finally:
+        second.close()
 
 
 # --- real documents ----------------------------------------------------------------
