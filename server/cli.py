@@ -79,6 +79,10 @@ def serve(settings: Settings) -> None:
         "forwarded_allow_ips": settings.forwarded_allow_ips,
         "ws_max_size": settings.max_frame_bytes,
         "ws_per_message_deflate": False,
+        # A frozen client (a suspended tab) whose kernel still acknowledges our frames
+        # is found only by a ping it does not answer (server.fastws.PingWheel).
+        "ws_ping_interval": settings.ping_seconds or None,
+        "ws_ping_timeout": settings.ping_timeout_seconds,
         "timeout_graceful_shutdown": max(1, round(settings.drain_seconds)),
         "lifespan": "on",
         "ws": DirectWebSocketProtocol,

@@ -1,5 +1,6 @@
-"""uvicorn's websockets-sansio protocol with two additions: writing a binary frame
-straight to the socket, and a smaller idle connection.
+"""uvicorn's websockets-sansio protocol with three additions: writing a binary frame
+straight to the socket, reading one straight to the room, and a smaller idle
+connection.
 
 Direct writes. A room sends the same bytes to every peer. Through ASGI, each of
 those sends is a message dict, a state check in Starlette, an ``await`` on
@@ -11,22 +12,35 @@ refuses (returns False) whenever the plain path must be used instead: before the
 handshake, once a close is under way, or while the socket is applying
 backpressure, in which case the peer's bounded queue and its sender task take over.
 
-Idle memory (issue 6; ``bench/conn_memory.py``, KiB per idle connection at
-2,000). An open connection keeps this object for its whole life: its attributes
-live in slots rather than an instance dict that outgrew key sharing (-1.3); the
-receive queue and the writable flag are small stand-ins for ``asyncio.Queue``
-(three deques and an ``Event``, -3.0) and ``asyncio.Event`` (a deque, -0.8), with
-the same behaviour for the calls uvicorn makes; ``receive`` awaits the queue's
-future itself (one coroutine frame less); and once the 101 is out, the parsed
-request and the response (headers and all) are let go (-2.1), including the
-request the ``websockets`` parser generator keeps as a local (-2.7, by restarting
-the parser at the frame boundary where the handshake leaves it).
+Direct reads. Once the app installs a receiver (``codementor.receive``), a binary
+message goes to it from ``data_received``: no queue, no task switch, no pause and
+resume of reading. A complete, final, masked binary frame is even parsed here
+(header, length, unmasking in ``websockets``' C helper) rather than by the
+``websockets`` generator parser, which costs more than the room's own work on an
+update; that parser gets everything else (control frames, fragments, partial and
+oversize frames) at a frame boundary, where it behaves exactly as if it had seen
+every frame.
+
+Idle memory (issue 6; ``bench/conn_memory.py``, KiB per idle connection). An open
+connection keeps this object for its whole life: its attributes live in slots
+rather than an instance dict that outgrew key sharing (-1.3); the receive queue
+and the writable flag are small stand-ins for ``asyncio.Queue`` (three deques and
+an ``Event``, -3.0) and ``asyncio.Event`` (a deque, -0.8), with the same behaviour
+for the calls uvicorn makes; ``receive`` awaits the queue's future itself (one
+coroutine frame less); once the 101 is out, the parsed request and the response
+are let go (-2.1) and so is the ``websockets`` parser, which kept the request as a
+local (-2.7) and is made again only when bytes arrive that the direct read does
+not take (-0.45); and keepalive pings come from one ``PingWheel`` per loop rather
+than a timer per connection (-0.65).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 import struct
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -42,6 +56,7 @@ except ImportError:  # pragma: no cover - websockets built without its C speedup
     from websockets.utils import apply_mask
 
 _AT_EOF = StreamReader.at_eof.__code__
+_PARSE = Protocol.parse.__code__
 
 DIRECT_EXTENSION = "codementor.direct"
 RECEIVE_EXTENSION = "codementor.receive"
@@ -153,6 +168,59 @@ class Flag:
                 self._waiters.remove(waiter)
 
 
+class PingWheel:
+    """One timer for the keepalive pings of every connection on an event loop. uvicorn
+    arms a timer per connection (a ``TimerHandle``, a bound method and a libuv timer:
+    ~0.6 KiB for as long as the connection lives); here a connection is an entry in
+    the list of the half second its next ping falls in. Pings go out up to ``TICK``
+    late, which changes nothing for a 20 s interval. The pong deadline stays uvicorn's
+    own timer: it exists only while a ping is in flight."""
+
+    TICK = 0.5
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._slots: dict[int, list[DirectWebSocketProtocol]] = {}
+        self._timer: asyncio.TimerHandle | None = None
+
+    def schedule(self, protocol: DirectWebSocketProtocol, delay: float) -> int:
+        slot = math.ceil((self._loop.time() + delay) / self.TICK)
+        self._slots.setdefault(slot, []).append(protocol)
+        if self._timer is None:
+            self._timer = self._loop.call_later(self.TICK, self._tick)
+        return slot
+
+    def cancel(self, protocol: DirectWebSocketProtocol, slot: int) -> None:
+        entries = self._slots.get(slot)
+        if entries is not None and protocol in entries:
+            entries.remove(protocol)
+
+    def _tick(self) -> None:
+        now = math.floor(self._loop.time() / self.TICK)
+        for slot in sorted(s for s in self._slots if s <= now):
+            for protocol in self._slots.pop(slot):
+                if protocol.ping_slot == slot:
+                    protocol.ping_slot = None
+                    try:
+                        protocol.send_keepalive_ping()
+                    except Exception:  # one broken connection must not stop the others' pings
+                        _log.exception("keepalive ping failed")
+        self._timer = self._loop.call_later(self.TICK, self._tick) if self._slots else None
+
+
+_log = logging.getLogger("codementor.ws")
+_wheels: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PingWheel] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def ping_wheel(loop: asyncio.AbstractEventLoop) -> PingWheel:
+    wheel = _wheels.get(loop)
+    if wheel is None:
+        wheel = _wheels[loop] = PingWheel(loop)
+    return wheel
+
+
 class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
     # Every attribute uvicorn 0.54 sets: slots instead of an instance dict. One a later
     # uvicorn adds still works (it lands in the dict).
@@ -163,7 +231,7 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         "handshake_initiated", "initial_response", "last_ping_rtt", "logger", "loop",
         "pending_ping_payload", "ping_interval", "ping_sent_at", "ping_timeout", "ping_timer",
         "pong_timer", "queue", "read_paused", "request", "response", "root_path", "scheme",
-        "scope", "server", "tasks", "transport", "writable", "receiver",
+        "scope", "server", "tasks", "transport", "writable", "receiver", "ping_slot",
     )  # fmt: skip
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -172,6 +240,22 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         self.writable = Flag()  # type: ignore[assignment]
         self.writable.set()
         self.receiver: Callable[[bytes], None] | None = None
+        self.ping_slot: int | None = None  # where this connection's next ping waits
+
+    def schedule_ping(self) -> None:
+        """uvicorn's delay, on the shared ``PingWheel`` instead of a timer of our own."""
+        assert self.ping_interval is not None
+        delay = max(0.0, self.ping_interval - self.last_ping_rtt)
+        wheel = ping_wheel(self.loop)
+        if self.ping_slot is not None:
+            wheel.cancel(self, self.ping_slot)
+        self.ping_slot = wheel.schedule(self, delay)
+
+    def stop_keepalive(self) -> None:
+        if self.ping_slot is not None:
+            ping_wheel(self.loop).cancel(self, self.ping_slot)
+            self.ping_slot = None
+        super().stop_keepalive()
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
@@ -194,29 +278,40 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         return True
 
     def data_received(self, data: bytes) -> None:
-        receiver = self.receiver
-        if receiver is not None and self._at_frame_boundary():
-            data = self._deliver_binary_frames(data, receiver)
-            if not data:
-                return
-        super().data_received(data)
-
-    def _at_frame_boundary(self) -> bool:
-        """Is the ``websockets`` parser between two frames of an open connection, with
-        nothing buffered, no fragmented message under way and no per-frame logging or
-        extension? Then it has nothing to add to a complete binary frame."""
         conn = self.conn
-        parser = getattr(conn.parser, "gi_yieldfrom", None)
-        return (
-            getattr(parser, "gi_code", None) is _AT_EOF
+        if conn.parser is None:
+            # The parser is parked (``_park_parser``): between two frames of an open
+            # connection, nothing buffered.
+            receiver = self.receiver
+            if receiver is not None and not self.close_sent and conn.state is State.OPEN:
+                data = self._deliver_binary_frames(data, receiver)
+                if not data:
+                    return
+            conn.parser = Protocol.parse(conn)  # what ServerProtocol.parse runs once open
+            next(conn.parser)
+        super().data_received(data)
+        self._park_parser()
+
+    def _park_parser(self) -> None:
+        """Let go of the ``websockets`` parser (two generator frames, ~0.45 KiB an idle
+        connection) where it holds nothing: waiting for the next frame of an open
+        connection with an empty buffer, no fragmented message under way, no extension
+        and no per-frame debug logging. ``data_received`` makes a new one when needed."""
+        conn = self.conn
+        parser = conn.parser
+        if (
+            parser is not None
+            and getattr(parser, "gi_code", None) is _PARSE
+            and getattr(getattr(parser, "gi_yieldfrom", None), "gi_code", None) is _AT_EOF
             and conn.state is State.OPEN
             and conn.current_size is None
             and not conn.reader.buffer
             and not conn.reader.eof
             and not conn.extensions
             and not conn.debug
-            and not self.close_sent
-        )
+        ):
+            conn.parser = None  # type: ignore[assignment]
+            parser.close()
 
     def _deliver_binary_frames(self, data: bytes, receiver: Callable[[bytes], None]) -> bytes:
         """Hand each complete, final, masked binary frame at the start of ``data`` to
@@ -270,30 +365,29 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def _forget_handshake(self) -> None:
         """The request and the response are no longer needed once the 101 went out:
-        drop uvicorn's references, and restart the ``websockets`` parser, whose frame
-        keeps the parsed request as a local for as long as the connection lives. The
-        restart happens only where it is exact: the connection is open, nothing is
-        buffered, and the parser waits at a frame boundary (``at_eof``), which is where
-        it is after a handshake because a client sends no frame before the 101."""
+        drop uvicorn's references, and the ``websockets`` parser, whose generator keeps
+        the parsed request as a local for as long as it lives. That happens only where
+        it is exact: the connection is open, nothing is buffered, and the parser waits
+        at a frame boundary (``at_eof``), which is where it is after a handshake because
+        a client sends no frame before the 101. Frames then get a parser of their own
+        (``data_received``)."""
         for name in ("request", "response"):
             if hasattr(self, name):
                 delattr(self, name)
         conn = self.conn
         parser = conn.parser
         outer = getattr(parser, "gi_yieldfrom", None)  # Protocol.parse
-        inner = getattr(outer, "gi_yieldfrom", None)  # StreamReader.at_eof
         if (
-            conn.state is State.OPEN
+            getattr(parser, "gi_code", None) is ServerProtocol.parse.__code__
+            and getattr(outer, "gi_code", None) is _PARSE
+            and getattr(getattr(outer, "gi_yieldfrom", None), "gi_code", None) is _AT_EOF
+            and conn.state is State.OPEN
             and not conn.reader.buffer
-            and getattr(parser, "gi_code", None) is ServerProtocol.parse.__code__
-            and getattr(outer, "gi_code", None) is Protocol.parse.__code__
-            and getattr(inner, "gi_code", None) is StreamReader.at_eof.__code__
+            and not conn.reader.eof
+            and not conn.extensions
+            and not conn.debug
         ):
-            # What ServerProtocol.parse does once open: the frame loop of Protocol.parse,
-            # called directly, without the wrapper generator that held the request.
-            fresh = Protocol.parse(conn)
-            next(fresh)
-            conn.parser = fresh
+            conn.parser = None  # type: ignore[assignment]
             parser.close()
 
     async def receive(self) -> ASGIReceiveEvent:

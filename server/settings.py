@@ -52,6 +52,8 @@ class Settings:
     durability_window_ms: int = 100
     idle_unload_seconds: float = 30.0
     keepalive_seconds: float = 15.0
+    ping_seconds: float = 20.0
+    ping_timeout_seconds: float = 20.0
     send_queue_frames: int = 1000
     send_queue_bytes: int = 8 * MiB
     max_frame_bytes: int = 8 * MiB
@@ -167,6 +169,15 @@ class Settings:
         for name, value in positive.items():
             if value <= 0:
                 raise SettingsError(f"{env_name(name)} must be positive, got {value}")
+        if self.ping_seconds < 0:
+            raise SettingsError(
+                f"CODEMENTOR_PING_SECONDS must be 0 (off) or more, got {self.ping_seconds}"
+            )
+        if self.ping_timeout_seconds <= 0:
+            raise SettingsError(
+                "CODEMENTOR_PING_TIMEOUT_SECONDS must be positive, got "
+                f"{self.ping_timeout_seconds}"
+            )
         if self.max_connections < 0:
             raise SettingsError(
                 f"CODEMENTOR_MAX_CONNECTIONS must be 0 or more, got {self.max_connections}"
@@ -282,6 +293,11 @@ FIELDS: tuple[FieldDoc, ...] = (
     FieldDoc("durability_window_ms", "updates are flushed to the store within this window"),
     FieldDoc("idle_unload_seconds", "an empty room is flushed and unloaded after this long"),
     FieldDoc("keepalive_seconds", "an idle peer gets a keep-alive frame after this long"),
+    FieldDoc(
+        "ping_seconds",
+        "websocket ping to every peer this often; one that does not answer is closed (0: off)",
+    ),
+    FieldDoc("ping_timeout_seconds", "how long a peer has to answer a ping before 1011"),
     FieldDoc("send_queue_frames", "per-peer send queue bound in frames; overflow closes 1013"),
     FieldDoc("send_queue_bytes", "per-peer send queue bound in bytes; overflow closes 1013"),
     FieldDoc("max_frame_bytes", "largest accepted websocket frame; larger closes 1009"),

@@ -61,25 +61,27 @@ class WebSocketEndpoint:
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         # A plain call that returns the connection's coroutine: no frame of its own.
-        return _connection(WebSocket(scope, receive=receive, send=send), receive)
+        return _connection(scope, receive, send)
 
 
 websocket_endpoint = WebSocketEndpoint()
 
 
-async def _connection(websocket: WebSocket, receive: Receive) -> None:
+async def _connection(scope: Scope, receive: Receive, send: Send) -> None:
     """One connection: admitted (accepted, authenticated, joined), then its frames read
-    until it ends. What only the admission needs (the token, its claims, the query) goes
-    with ``_admit``'s frame; an idle connection keeps this frame and little else."""
-    admitted = await _admit(websocket)
+    until it ends. What only the admission needs (Starlette's ``WebSocket``, the token,
+    its claims, the query) goes with ``_admit``'s frame; an idle connection keeps this
+    frame and little else."""
+    admitted = await _admit(WebSocket(scope, receive=receive, send=send), send)
     if admitted is None:
         return
     peer, room, sender = admitted
-    # Nothing reads the request's headers or query (the token) after the admission:
-    # an open connection need not keep them (~1 KiB).
-    websocket.scope["headers"] = ()
-    websocket.scope["query_string"] = b""
-    app_state = websocket.app.state
+    app_state = scope["app"].state
+    set_receiver = scope.get("extensions", {}).get(RECEIVE_EXTENSION)
+    # Nothing reads the scope after the admission (uvicorn reads it only before the
+    # accept): an open connection need not keep its headers, query (the token),
+    # extensions and state (~0.9 KiB).
+    scope.clear()
     registry: RoomRegistry = app_state.registry
     metrics: Metrics = app_state.metrics
     limit: ConnectionLimit = app_state.connection_limit
@@ -87,7 +89,6 @@ async def _connection(websocket: WebSocket, receive: Receive) -> None:
     # Binary frames go straight from the transport to the room once the transport
     # takes a receiver (``server.fastws``): no task switch per frame. It takes one only
     # while nothing waits in its queue, so frames queued before are read here first.
-    set_receiver = websocket.scope.get("extensions", {}).get(RECEIVE_EXTENSION)
     metrics.connections.inc()
     limit.open += 1
     try:
@@ -153,8 +154,9 @@ class _Reader:
         self.peer.close(exc.code, exc.reason)
 
 
-async def _admit(websocket: WebSocket) -> tuple[Peer, Room, _Sender] | None:
-    """Accept, authenticate and join; None if the connection was refused (and closed)."""
+async def _admit(websocket: WebSocket, send: Send) -> tuple[Peer, Room, _Sender] | None:
+    """Accept, authenticate and join; None if the connection was refused (and closed).
+    ``send`` is the ASGI send, for what outlives the admission."""
     app_state = websocket.app.state
     registry: RoomRegistry = app_state.registry
     metrics: Metrics = app_state.metrics
@@ -204,7 +206,7 @@ async def _admit(websocket: WebSocket) -> tuple[Peer, Room, _Sender] | None:
             await websocket.close(CLOSE_UNKNOWN_ROOM, "unknown room")
             return None
         # Wired before joining: the join itself sends the first frames.
-        sender = _Sender(websocket, peer)
+        sender = _Sender(send, peer)
         peer.on_close = sender.interrupt
         peer.on_queue = sender.wake
         peer.direct = websocket.scope.get("extensions", {}).get(DIRECT_EXTENSION)
@@ -251,8 +253,8 @@ class _Sender:
     the socket with the peer's code once the peer is closed. Its task exists only
     while there is such work, so an idle connection costs no task."""
 
-    def __init__(self, websocket: WebSocket, peer: Peer) -> None:
-        self._websocket = websocket
+    def __init__(self, send: Send, peer: Peer) -> None:
+        self._send = send  # the ASGI send: no Starlette ``WebSocket`` kept per connection
         self._peer = peer
         self._task: asyncio.Task[None] | None = None
         self._closing: asyncio.Task[None] | None = None
@@ -287,7 +289,7 @@ class _Sender:
                 peer.queued_bytes -= len(frame)
                 # ``busy`` keeps direct writes from overtaking this frame.
                 self._sending = peer.busy = True
-                await self._websocket.send_bytes(frame)
+                await self._send({"type": "websocket.send", "bytes": frame})
                 self._sending = peer.busy = False
         except asyncio.CancelledError:
             if not peer.closed:
@@ -304,7 +306,13 @@ class _Sender:
         peer = self._peer
         with contextlib.suppress(Exception):
             await asyncio.wait_for(
-                self._websocket.close(peer.close_code or CLOSE_NORMAL, peer.close_reason),
+                self._send(
+                    {
+                        "type": "websocket.close",
+                        "code": peer.close_code or CLOSE_NORMAL,
+                        "reason": peer.close_reason,
+                    }
+                ),
                 SEND_CLOSE_TIMEOUT,
             )
 

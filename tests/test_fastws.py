@@ -235,3 +235,42 @@ def test_bad_frames_after_a_good_one_close_as_before(
 ) -> None:
     assert asyncio.run(_closed_by(small_frames_server, make(), same_segment)) == expected
     assert small_frames_server.alive()
+
+
+def test_pings_close_a_client_that_stopped_answering(
+    server_factory: Any,
+) -> None:
+    """One timer pings every connection (``PingWheel``): a client that answers stays; one
+    whose kernel still takes our bytes but that never answers (a frozen tab) is closed
+    with 1011 after the interval and the timeout."""
+    server: ServerProcess = server_factory(
+        CODEMENTOR_PING_SECONDS="1", CODEMENTOR_PING_TIMEOUT_SECONDS="1"
+    )
+
+    async def go() -> None:
+        answering = await RawClient.connect(server, "pings")
+        frozen = await RawClient.connect(server, "pings")
+        pings = 0
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 4.5
+        try:
+            while (left := end - loop.time()) > 0:
+                try:
+                    head = await asyncio.wait_for(answering.reader.readexactly(2), left)
+                except TimeoutError:
+                    break
+                payload = await answering.reader.readexactly(head[1] & 0x7F)
+                assert head[0] & 0x0F != 0x8, "the answering client was closed"
+                if head[0] & 0x0F == 0x9:
+                    pings += 1
+                    answering.writer.write(client_frame(payload, opcode=0xA))
+            frames = await frozen.frames(timeout=5)
+        finally:
+            answering.close()
+            frozen.close()
+        # One a second, each up to a tick (0.5 s) late: a ping answered is followed by the next.
+        assert pings >= 2, f"{pings} pings in 4.5 s"
+        assert any(opcode == 0x9 for opcode, _ in frames)
+        assert close_code(frames) == 1011
+
+    asyncio.run(go())
