@@ -57,6 +57,7 @@ except ImportError:  # pragma: no cover - websockets built without its C speedup
 
 _AT_EOF = StreamReader.at_eof.__code__
 _PARSE = Protocol.parse.__code__
+_SERVER_PARSE = ServerProtocol.parse.__code__
 
 DIRECT_EXTENSION = "codementor.direct"
 RECEIVE_EXTENSION = "codementor.receive"
@@ -299,10 +300,14 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         and no per-frame debug logging. ``data_received`` makes a new one when needed."""
         conn = self.conn
         parser = conn.parser
+        frames: Any = parser  # the frame loop, Protocol.parse
+        if getattr(parser, "gi_code", None) is _SERVER_PARSE:
+            # Right after the handshake: ServerProtocol.parse runs the frame loop and
+            # keeps the parsed request as a local while it does.
+            frames = getattr(parser, "gi_yieldfrom", None)
         if (
-            parser is not None
-            and getattr(parser, "gi_code", None) is _PARSE
-            and getattr(getattr(parser, "gi_yieldfrom", None), "gi_code", None) is _AT_EOF
+            getattr(frames, "gi_code", None) is _PARSE
+            and getattr(getattr(frames, "gi_yieldfrom", None), "gi_code", None) is _AT_EOF
             and conn.state is State.OPEN
             and conn.current_size is None
             and not conn.reader.buffer
@@ -365,30 +370,13 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def _forget_handshake(self) -> None:
         """The request and the response are no longer needed once the 101 went out:
-        drop uvicorn's references, and the ``websockets`` parser, whose generator keeps
-        the parsed request as a local for as long as it lives. That happens only where
-        it is exact: the connection is open, nothing is buffered, and the parser waits
-        at a frame boundary (``at_eof``), which is where it is after a handshake because
-        a client sends no frame before the 101. Frames then get a parser of their own
-        (``data_received``)."""
+        drop uvicorn's references, and park the ``websockets`` parser, which keeps the
+        request too. It is at a frame boundary then, since a client sends no frame
+        before the 101; if it is not, it stays."""
         for name in ("request", "response"):
             if hasattr(self, name):
                 delattr(self, name)
-        conn = self.conn
-        parser = conn.parser
-        outer = getattr(parser, "gi_yieldfrom", None)  # Protocol.parse
-        if (
-            getattr(parser, "gi_code", None) is ServerProtocol.parse.__code__
-            and getattr(outer, "gi_code", None) is _PARSE
-            and getattr(getattr(outer, "gi_yieldfrom", None), "gi_code", None) is _AT_EOF
-            and conn.state is State.OPEN
-            and not conn.reader.buffer
-            and not conn.reader.eof
-            and not conn.extensions
-            and not conn.debug
-        ):
-            conn.parser = None  # type: ignore[assignment]
-            parser.close()
+        self._park_parser()
 
     async def receive(self) -> ASGIReceiveEvent:
         """uvicorn's, with ``Inbox.get`` inlined: an idle connection waits here, and one

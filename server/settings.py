@@ -175,8 +175,7 @@ class Settings:
             )
         if self.ping_timeout_seconds <= 0:
             raise SettingsError(
-                "CODEMENTOR_PING_TIMEOUT_SECONDS must be positive, got "
-                f"{self.ping_timeout_seconds}"
+                f"CODEMENTOR_PING_TIMEOUT_SECONDS must be positive, got {self.ping_timeout_seconds}"
             )
         if self.max_connections < 0:
             raise SettingsError(
