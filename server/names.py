@@ -13,5 +13,10 @@ def valid_room_name(name: str) -> bool:
 
 
 def new_room_name() -> str:
-    """12 characters of URL-safe randomness (72 bits): unguessable, and valid."""
-    return secrets.token_urlsafe(9)
+    """12 characters of URL-safe randomness (72 bits): unguessable, valid, and never
+    starting with "-", which a command line (``codementor token --room``) would take
+    for an option (one name in 64 did, and made a CI run fail)."""
+    while True:
+        name = secrets.token_urlsafe(9)
+        if not name.startswith("-"):
+            return name
