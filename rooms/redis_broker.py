@@ -250,10 +250,16 @@ class RedisBroker(Broker):
             while self._outbox or self._reseed:
                 try:
                     await self._publish_some()
-                except CONNECTION_ERRORS as exc:
+                except Exception as exc:
+                    # Anything else too (redis-py can raise other errors on a connection
+                    # cut mid-reply): a publisher that died would stop this instance's
+                    # updates reaching the others, silently and for good.
                     self._set_connected(False)
                     self._observer.publish_failed()
-                    log.warning("publish_failed", error=str(exc), queued=len(self._outbox))
+                    if isinstance(exc, CONNECTION_ERRORS):
+                        log.warning("publish_failed", error=str(exc), queued=len(self._outbox))
+                    else:
+                        log.exception("publish_failed", queued=len(self._outbox))
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, MAX_BACKOFF)
                     continue
@@ -307,8 +313,10 @@ class RedisBroker(Broker):
                 response = await self._reader_redis.xread(
                     streams, count=READ_COUNT, block=READ_BLOCK_MS
                 )
-            except CONNECTION_ERRORS as exc:
-                if not recovering:
+            except Exception as exc:  # a reader that died would stop following others
+                if not isinstance(exc, CONNECTION_ERRORS):
+                    log.exception("read_failed")
+                elif not recovering:
                     log.warning("read_failed", error=str(exc))
                 self._set_connected(False)
                 recovering = True
@@ -379,7 +387,9 @@ class RedisBroker(Broker):
                 continue
             try:
                 message = await self._pubsub.get_message(timeout=1.0)
-            except CONNECTION_ERRORS:
+            except Exception as exc:  # keep listening whatever went wrong
+                if not isinstance(exc, CONNECTION_ERRORS):
+                    log.exception("awareness_read_failed")
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF)
                 continue

@@ -577,6 +577,51 @@ async def test_update_made_while_a_reseed_is_sent_is_published(
         await broker.close()
 
 
+class Hiccup:
+    """Makes the wrapped coroutine function raise ``RuntimeError`` on its first call: an
+    error redis-py is not supposed to raise, as on a connection cut mid-reply."""
+
+    def __init__(self, inner: Callable[..., Any]) -> None:
+        self.inner = inner
+        self.raised = False
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not self.raised:
+            self.raised = True
+            raise RuntimeError("unexpected error from the client library")
+        return await self.inner(*args, **kwargs)
+
+
+async def test_publisher_and_reader_survive_an_unexpected_error(redis_server: RedisProcess) -> None:
+    """Before, only connection errors were caught: any other error ended the publishing
+    (or reading) task for good and silently, and the instances drifted apart."""
+    name = "hiccup"
+    doc: Doc[Any] = Doc()
+    text = doc.get("code", type=Text)
+    received: list[bytes] = []
+    room = FakeRoom(name, doc)
+    room.apply_remote_update = received.append  # type: ignore[method-assign]
+    broker = RedisBroker(RedisSettings(url=redis_server.url, instance_id="x"), RoomObserver())
+    publish = Hiccup(broker._publish_some)
+    broker._publish_some = publish  # type: ignore[method-assign]
+    read = Hiccup(broker._reader_redis.xread)
+    broker._reader_redis.xread = read  # type: ignore[method-assign]
+    await broker.start()
+    try:
+        await broker.attach(room)  # type: ignore[arg-type]
+        before = doc.get_state()
+        text.insert(0, "kept")
+        broker.publish_update(name, doc.get_update(before))
+        with redis_server.client() as r:
+            await wait_for(lambda: r.xlen(f"codementor:room:{name}") == 1, timeout=5.0)
+            # Another instance's entry: the reader, past its own error, must deliver it.
+            r.xadd(f"codementor:room:{name}", {"u": b"from-y", "src": b"y"})
+        await wait_for(lambda: received == [b"from-y"], timeout=5.0)
+        assert publish.raised and read.raised
+    finally:
+        await broker.close()
+
+
 OPEN_TOGETHER = """
 import multiprocessing, sys
 from pathlib import Path
