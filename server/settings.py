@@ -156,6 +156,7 @@ class Settings:
             "durability_window_ms": self.durability_window_ms,
             "idle_unload_seconds": self.idle_unload_seconds,
             "keepalive_seconds": self.keepalive_seconds,
+            "ping_timeout_seconds": self.ping_timeout_seconds,
             "send_queue_frames": self.send_queue_frames,
             "send_queue_bytes": self.send_queue_bytes,
             "max_frame_bytes": self.max_frame_bytes,
@@ -172,10 +173,6 @@ class Settings:
         if self.ping_seconds < 0:
             raise SettingsError(
                 f"CODEMENTOR_PING_SECONDS must be 0 (off) or more, got {self.ping_seconds}"
-            )
-        if self.ping_timeout_seconds <= 0:
-            raise SettingsError(
-                f"CODEMENTOR_PING_TIMEOUT_SECONDS must be positive, got {self.ping_timeout_seconds}"
             )
         if self.max_connections < 0:
             raise SettingsError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -13,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crdt import protocol
+from server.settings import SettingsError, from_env
 from tests.serverproc import ServerProcess
 from tests.yclient import YClient, wait_for
 
@@ -156,6 +158,22 @@ def test_bad_setting_values_are_refused(
         server_factory(CODEMENTOR_LOG_LEVEL="loud")
     with pytest.raises(RuntimeError, match="CODEMENTOR_DRAIN_SECONDS must be positive"):
         server_factory(CODEMENTOR_DRAIN_SECONDS="0")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"CODEMENTOR_PING_SECONDS": "-1"}, "CODEMENTOR_PING_SECONDS must be 0 (off) or more"),
+        (
+            {"CODEMENTOR_PING_TIMEOUT_SECONDS": "0"},
+            "CODEMENTOR_PING_TIMEOUT_SECONDS must be positive",
+        ),
+    ],
+)
+def test_bad_ping_settings_are_refused(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        from_env(env).validate()
+    from_env({"CODEMENTOR_PING_SECONDS": "0"}).validate()  # 0 turns pings off: allowed
 
 
 def test_non_loopback_host_without_secret_refuses_to_start(
