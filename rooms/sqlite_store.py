@@ -41,8 +41,7 @@ CREATE TABLE IF NOT EXISTS snapshots (
 
 
 OPEN_TIMEOUT = 10.0
-SQL_CHUNK = 400  # rooms per IN (...): two lists of bound parameters per statement
-ROWS_PER_STATEMENT = 256  # rows per multi-row INSERT / names per UPDATE ... IN (...)
+ROWS_PER_STATEMENT = 256  # rows per multi-row INSERT / names per IN (...)
 MAX_CACHED_SEQS = 100_000  # rooms whose last sequence number is remembered
 
 
@@ -162,13 +161,12 @@ class SQLiteStore:
         known = self._seqs
         missing = [room for room in rooms if room not in known]
         last = {room: known[room] for room in rooms if room in known}
-        for start in range(0, len(missing), SQL_CHUNK):
-            chunk = missing[start : start + SQL_CHUNK]
+        for chunk in chunks(missing):
             marks = ",".join("?" * len(chunk))
             rows = self._db.execute(
                 f"SELECT room, MAX(seq) FROM updates WHERE room IN ({marks}) GROUP BY room"
                 f" UNION ALL SELECT room, upto FROM snapshots WHERE room IN ({marks})",
-                chunk + chunk,
+                [*chunk, *chunk],
             )
             found: dict[str, int] = {}
             for room, seq in rows:

@@ -59,6 +59,8 @@ _AT_EOF = StreamReader.at_eof.__code__
 _PARSE = Protocol.parse.__code__
 _SERVER_PARSE = ServerProtocol.parse.__code__
 
+_log = logging.getLogger("codementor.ws")
+
 DIRECT_EXTENSION = "codementor.direct"
 RECEIVE_EXTENSION = "codementor.receive"
 
@@ -209,7 +211,6 @@ class PingWheel:
         self._timer = self._loop.call_later(self.TICK, self._tick) if self._slots else None
 
 
-_log = logging.getLogger("codementor.ws")
 _wheels: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PingWheel] = (
     weakref.WeakKeyDictionary()
 )

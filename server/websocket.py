@@ -86,13 +86,13 @@ async def _connection(scope: Scope, receive: Receive, send: Send) -> None:
     metrics: Metrics = app_state.metrics
     limit: ConnectionLimit = app_state.connection_limit
     reader = _Reader(peer, room, metrics, app_state.settings.max_frame_bytes)
-    # Binary frames go straight from the transport to the room once the transport
-    # takes a receiver (``server.fastws``): no task switch per frame. It takes one only
-    # while nothing waits in its queue, so frames queued before are read here first.
     metrics.connections.inc()
     limit.open += 1
     try:
         while not peer.closed:
+            # Binary frames go straight from the transport to the room once the transport
+            # takes a receiver (``server.fastws``): no task switch per frame. It takes one only
+            # while nothing waits in its queue, so frames queued before are read here first.
             if set_receiver is not None and set_receiver(reader.frame):
                 set_receiver = None
             # The ASGI receive itself: after the accept, Starlette's ``WebSocket.receive``
