@@ -5,9 +5,10 @@ reconnects to another replica finds everything it had sent already stored)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -35,6 +36,28 @@ def stored_text(server: ServerProcess, room: str) -> str:
     return str(text)
 
 
+@contextlib.contextmanager
+def store_locked(server: ServerProcess) -> Iterator[None]:
+    """Hold the SQLite write lock: every flush of the server waits until it is let go."""
+    lock = sqlite3.connect(server.data_dir / SQLITE_FILE, isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")
+    try:
+        yield
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+
+
+async def typed_unstored(server: ServerProcess, room: str, text: str) -> YClient:
+    """A client that typed ``text``, which the server received and has not stored
+    (its durability window is a minute)."""
+    client = await YClient(server.ws_url(room)).connect()
+    await client.wait_synced()
+    client.text += text
+    await wait_for(lambda: server.metric("codementor_frames_total") > 0)
+    return client
+
+
 def readiness(server: ServerProcess) -> tuple[int, str]:
     r = httpx.get(server.http_url + "/readyz", timeout=2)
     return r.status_code, r.json()["status"]
@@ -55,9 +78,7 @@ async def test_sigterm_drains_flush_before_1012(
     assert readiness(server) == (200, "ready")
 
     # Hold the database's write lock so the drain's flush waits on it.
-    lock = sqlite3.connect(server.data_dir / SQLITE_FILE, isolation_level=None)
-    lock.execute("BEGIN EXCLUSIVE")
-    try:
+    with store_locked(server):
         server.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
         await wait_for(lambda: readiness(server) == (503, "draining"))
         # A newcomer is turned away to another replica...
@@ -67,9 +88,6 @@ async def test_sigterm_drains_flush_before_1012(
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012
         # ...but the connected peers stay until their edits are stored.
         assert not writer.closed.is_set() and not watcher.closed.is_set()
-    finally:
-        lock.execute("ROLLBACK")
-        lock.close()
     assert await watcher.wait_closed() == 1012
     assert stored_text(server, "drained") == "every keystroke is kept 😀"
     assert await writer.wait_closed() == 1012
@@ -84,21 +102,13 @@ async def test_a_second_signal_does_not_wait_for_the_drain(
     server_factory: Callable[..., ServerProcess],
 ) -> None:
     server = server_factory(CODEMENTOR_DURABILITY_WINDOW_MS="60000", CODEMENTOR_DRAIN_SECONDS="30")
-    client = await YClient(server.ws_url("stuck")).connect()
-    await client.wait_synced()
-    client.text += "x"
-    await wait_for(lambda: server.metric("codementor_frames_total") > 0)
-    lock = sqlite3.connect(server.data_dir / SQLITE_FILE, isolation_level=None)
-    lock.execute("BEGIN EXCLUSIVE")
-    try:
+    client = await typed_unstored(server, "stuck", "x")
+    with store_locked(server):
         server.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
         await wait_for(lambda: readiness(server) == (503, "draining"))
         server.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
         # uvicorn's shutdown now runs although the drain's flush is still blocked.
         assert await client.wait_closed() == 1012
-    finally:
-        lock.execute("ROLLBACK")
-        lock.close()
     assert server.wait_exit() in (0, -signal.SIGTERM)
     # The flush still happened before exit: the store answered once the lock went.
     assert stored_text(server, "stuck") == "x"
@@ -108,19 +118,11 @@ async def test_a_drain_past_its_time_ends_and_loses_nothing(
     server_factory: Callable[..., ServerProcess],
 ) -> None:
     server = server_factory(CODEMENTOR_DURABILITY_WINDOW_MS="60000", CODEMENTOR_DRAIN_SECONDS="1")
-    client = await YClient(server.ws_url("slow-store")).connect()
-    await client.wait_synced()
-    client.text += "kept"
-    await wait_for(lambda: server.metric("codementor_frames_total") > 0)
-    lock = sqlite3.connect(server.data_dir / SQLITE_FILE, isolation_level=None)
-    lock.execute("BEGIN EXCLUSIVE")
-    try:
+    client = await typed_unstored(server, "slow-store", "kept")
+    with store_locked(server):
         server.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
         # The store stays locked: after 1 s the drain gives up and the shutdown goes on.
         assert await client.wait_closed() == 1012
         await wait_for(lambda: any(e["event"] == "drain_timeout" for e in server.events()))
-    finally:
-        lock.execute("ROLLBACK")
-        lock.close()
     assert server.wait_exit() in (0, -signal.SIGTERM)
     assert stored_text(server, "slow-store") == "kept"  # the last flush stored it
