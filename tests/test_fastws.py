@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import itertools
+import logging
 import os
 import struct
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from hypothesis import strategies as st
 from pycrdt import Doc, Text, TransactionEvent
 
 from crdt import protocol
+from server.fastws import PingWheel
 from tests.serverproc import ServerProcess
 from tests.yclient import YClient, wait_for
 
@@ -274,3 +276,34 @@ def test_pings_close_a_client_that_stopped_answering(
         assert close_code(frames) == 1011
 
     asyncio.run(go())
+
+
+class FakePinged:
+    """What ``PingWheel`` needs of a connection: its slot and ``send_keepalive_ping``."""
+
+    def __init__(self, fails: bool) -> None:
+        self.ping_slot: int | None = None
+        self.fails = fails
+        self.pings = 0
+
+    def send_keepalive_ping(self) -> None:
+        self.pings += 1
+        if self.fails:
+            raise RuntimeError("this connection's ping failed")
+
+
+def test_a_failing_ping_does_not_stop_the_others(caplog: pytest.LogCaptureFixture) -> None:
+    async def go() -> tuple[FakePinged, FakePinged, FakePinged]:
+        wheel = PingWheel(asyncio.get_running_loop())
+        broken, fine, cancelled = FakePinged(True), FakePinged(False), FakePinged(False)
+        for each in (broken, fine, cancelled):
+            each.ping_slot = wheel.schedule(each, 0.0)  # type: ignore[arg-type]
+        wheel.cancel(cancelled, cancelled.ping_slot)  # type: ignore[arg-type]
+        await wait_for(lambda: fine.pings == 1, timeout=3.0)
+        return broken, fine, cancelled
+
+    with caplog.at_level(logging.ERROR, logger="codementor.ws"):
+        broken, fine, cancelled = asyncio.run(go())
+    assert (broken.pings, fine.pings, cancelled.pings) == (1, 1, 0)
+    assert fine.ping_slot is None  # sent: the connection schedules its next one itself
+    assert "keepalive ping failed" in caplog.text

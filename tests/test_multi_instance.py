@@ -594,18 +594,23 @@ class Hiccup:
 
 async def test_publisher_and_reader_survive_an_unexpected_error(redis_server: RedisProcess) -> None:
     """Before, only connection errors were caught: any other error ended the publishing
-    (or reading) task for good and silently, and the instances drifted apart."""
+    (or reading, or awareness listening) task for good and silently, and the instances
+    drifted apart."""
     name = "hiccup"
     doc: Doc[Any] = Doc()
     text = doc.get("code", type=Text)
     received: list[bytes] = []
+    presence: list[bytes] = []
     room = FakeRoom(name, doc)
     room.apply_remote_update = received.append  # type: ignore[method-assign]
+    room.apply_remote_awareness = lambda payload, *_: presence.append(payload)  # type: ignore[method-assign]
     broker = RedisBroker(RedisSettings(url=redis_server.url, instance_id="x"), RoomObserver())
     publish = Hiccup(broker._publish_some)
     broker._publish_some = publish  # type: ignore[method-assign]
     read = Hiccup(broker._reader_redis.xread)
     broker._reader_redis.xread = read  # type: ignore[method-assign]
+    listen = Hiccup(broker._pubsub.get_message)
+    broker._pubsub.get_message = listen  # type: ignore[method-assign]
     await broker.start()
     try:
         await broker.attach(room)  # type: ignore[arg-type]
@@ -617,7 +622,17 @@ async def test_publisher_and_reader_survive_an_unexpected_error(redis_server: Re
             # Another instance's entry: the reader, past its own error, must deliver it.
             r.xadd(f"codementor:room:{name}", {"u": b"from-y", "src": b"y"})
         await wait_for(lambda: received == [b"from-y"], timeout=5.0)
-        assert publish.raised and read.raised
+        # And the awareness listener, past its own error, delivers another's presence.
+        with redis_server.client() as r:
+
+            def announced() -> bool:
+                # Published again until seen: pub/sub keeps nothing for a late listener.
+                r.publish(f"codementor:aw:{name}", b"y\x001\x00cursor")
+                return bool(presence)
+
+            await wait_for(announced, timeout=5.0, interval=0.05)
+        assert set(presence) == {b"cursor"}
+        assert publish.raised and read.raised and listen.raised
     finally:
         await broker.close()
 
