@@ -509,6 +509,8 @@ def drive_traffic(
         "cpu_percent": round(100 * total_cpu / elapsed, 1),
         "cpu_percent_each": [round(100 * c / elapsed, 1) for c in cpu],
         "cpu_us_per_update": round(1e6 * total_cpu / delivered, 1) if delivered else None,
+        "cpu_s": round(total_cpu, 4),
+        "elapsed_s": round(elapsed, 3),
         "rss_connected_mib": round(rss_connected, 1),
         "rss_mib": round(rss, 1),
         "peak_rss_mib": round(hwm, 1),
@@ -528,7 +530,63 @@ def drive_traffic(
             if readers
             else None
         ),
+        "_delays": delays,  # for pooling repeated runs (pool_runs); not written out
     }
+
+
+def pool_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One row from repeated runs of the same scenario on the same server: delay
+    percentiles over every delivery of every run, counts and CPU summed, the worst of
+    the rest. Each run's own p99 is kept (``p99_each``) to show the spread."""
+    if len(runs) == 1:
+        return runs[0]
+    delays = [d for r in runs for d in r["_delays"]]
+    cpu = sum(r["cpu_s"] for r in runs)
+    elapsed = sum(r["elapsed_s"] for r in runs)
+    delivered = sum(r["delivered"] for r in runs)
+    merged = {
+        **runs[0],
+        **percentiles(delays),
+        "runs": len(runs),
+        "p99_each": [r["p99"] for r in runs],
+        "expected": sum(r["expected"] for r in runs),
+        "delivered": delivered,
+        "lost": sum(r["lost"] for r in runs),
+        "window_s": round(sum(r["window_s"] for r in runs), 2),
+        "delivered_per_s": round(delivered / sum(r["window_s"] for r in runs), 1),
+        "cpu_s": round(cpu, 4),
+        "elapsed_s": round(elapsed, 3),
+        "cpu_percent": round(100 * cpu / elapsed, 1),
+        "cpu_percent_each": [r["cpu_percent"] for r in runs],
+        "cpu_us_per_update": round(1e6 * cpu / delivered, 1) if delivered else None,
+        "generator": [g for r in runs for g in r["generator"]],
+        "generator_connect": [g for r in runs for g in r["generator_connect"]],
+        "saturated": any(r["saturated"] for r in runs),
+        "_delays": delays,
+    }
+    for key in (
+        "other_cpu_percent",
+        "rss_connected_mib",
+        "rss_mib",
+        "peak_rss_mib",
+        "send_late_p99_ms",
+        "connect_wall_s",
+        "awareness_frames_per_reader_s",
+    ):
+        values = [r[key] for r in runs if r.get(key) is not None]
+        merged[key] = max(values) if values else None
+    merged["connected"] = min(r["connected"] for r in runs)
+    merged["denied"] = sum(r["denied"] for r in runs)
+    for key in ("failures", "closes"):
+        total: dict[str, int] = {}
+        for r in runs:
+            for k, v in r[key].items():
+                total[k] = total.get(k, 0) + v
+        merged[key] = total
+    # The generator reports a summary, not every awareness delay: the worst run's.
+    summaries = [r["awareness_delay_ms"] for r in runs if r.get("awareness_delay_ms")]
+    merged["awareness_delay_ms"] = max(summaries, key=lambda a: a["p99"] or 0, default=None)
+    return merged
 
 
 def sum_memory(servers: list[Server]) -> tuple[float, float]:
@@ -596,8 +654,8 @@ def broadcast_room(server: Server, readers: int, instances: int = 1) -> list[Roo
 class Plan:
     duration: float
     pair: list[tuple[int, int]]  # (rooms, generator processes)
-    broadcast: list[tuple[int, int]]  # (readers, generator processes)
-    storm: list[tuple[int, int]]
+    broadcast: list[tuple[int, int, int]]  # (readers, generator processes, runs pooled)
+    storm: list[tuple[int, int, int]]
     storm_node_max: int  # beyond this the Node server's all-to-all relay swamps any generator
     storm_duration: float
     capacity: list[tuple[int, int]]  # (connections, generator processes)
@@ -612,8 +670,9 @@ class Plan:
 FULL = Plan(
     duration=8,
     pair=[(50, 1), (200, 1), (500, 2)],
-    broadcast=[(100, 1), (500, 1), (1000, 2), (2000, 2)],
-    storm=[(100, 1), (500, 2), (2000, 2)],
+    # 100 readers: 4 interleaved runs per server, pooled (bench/README, "Repeated runs")
+    broadcast=[(100, 1, 4), (500, 1, 1), (1000, 2, 1), (2000, 2, 1)],
+    storm=[(100, 1, 4), (500, 2, 1), (2000, 2, 1)],
     storm_node_max=500,
     storm_duration=10,
     capacity=[(1000, 2), (5000, 2), (10000, 2)],
@@ -628,8 +687,8 @@ FULL = Plan(
 QUICK = Plan(
     duration=4,
     pair=[(20, 1)],
-    broadcast=[(100, 1)],
-    storm=[(100, 1)],
+    broadcast=[(100, 1, 1)],
+    storm=[(100, 1, 1)],
     storm_node_max=100,
     storm_duration=5,
     capacity=[(500, 1)],
@@ -664,6 +723,7 @@ class Bench:
         yield NodeServer(label, **node)
 
     def record(self, row: dict[str, Any]) -> None:
+        row = {k: v for k, v in row.items() if not k.startswith("_")}
         row.setdefault("server", self.current)
         self.rows.append(row)
         brief = {k: row.get(k) for k in ("family", "scenario", "server", "p50", "p99", "lost",
@@ -724,23 +784,42 @@ class Bench:
 
     def broadcast(self, storm: bool) -> None:
         family = "storm" if storm else "broadcast"
-        for readers, procs in self.plan.storm if storm else self.plan.broadcast:
+        for readers, procs, runs in self.plan.storm if storm else self.plan.broadcast:
             label = f"{family}-{readers}"
             what = "1 writer 10/s, readers set cursor every 5 s" if storm else "1 writer 10/s"
             scenario = f"{family}: {readers} readers, {what}"
-            for server in self.servers(label):
-                if storm and server.name == NODE and readers > self.plan.storm_node_max:
-                    self.skipped.append(
-                        f"{scenario} on {NODE}: not run. It relays every cursor to every "
-                        f"connection: {readers} × {readers // 5} = {readers * readers // 5:,} "
-                        "awareness frames/s, far past what the generator can read (at 500 "
-                        "readers it already reads 125 frames/s per reader)."
-                    )
-                    continue
-                self.guarded(family, label, server, self._broadcast, scenario, readers, procs)
+            done: dict[str, list[dict[str, Any]]] = {}
+            for run in range(runs):  # ours, Node, ours, Node, ...: both see the same drift
+                tag = f"{label}-run{run + 1}" if runs > 1 else label
+                for server in self.servers(tag):
+                    if storm and server.name == NODE and readers > self.plan.storm_node_max:
+                        if run == 0:
+                            self.skipped.append(
+                                f"{scenario} on {NODE}: not run. It relays every cursor to "
+                                f"every connection: {readers} × {readers // 5} = "
+                                f"{readers * readers // 5:,} awareness frames/s, far past what "
+                                "the generator can read (at 500 readers it already reads 125 "
+                                "frames/s per reader)."
+                            )
+                        continue
+                    parts = done.setdefault(server.name, [])
+                    self.guarded(family, tag, server, self._broadcast, scenario, readers,
+                                 procs, parts)  # fmt: skip
+            for name, parts in done.items():
+                if parts:
+                    self.current = name
+                    suffix = f" ({len(parts)} runs pooled)" if len(parts) > 1 else ""
+                    self.record({"family": family, "scenario": scenario + suffix,
+                                 "scale": readers, **pool_runs(parts)})  # fmt: skip
 
     def _broadcast(
-        self, server: Server, label: str, scenario: str, readers: int, procs: int
+        self,
+        server: Server,
+        label: str,
+        scenario: str,
+        readers: int,
+        procs: int,
+        parts: list[dict[str, Any]],
     ) -> None:
         storm = scenario.startswith("storm")
         row = drive_traffic(
@@ -752,8 +831,7 @@ class Bench:
             procs=procs,
             awareness_s=5 if storm else 0,
         )
-        family = "storm" if storm else "broadcast"
-        self.record({"family": family, "scenario": scenario, "scale": readers, **row})
+        parts.append(row)
 
     def capacity(self) -> None:
         for conns, procs in self.plan.capacity:
@@ -1220,7 +1298,10 @@ def delivery_line(r: dict[str, Any], rows: list[dict[str, Any]]) -> str:
             ratios = " · ".join(
                 ratio(r[k], other[k]) for k in ("p50", "p99", "cpu_us_per_update", "peak_rss_mib")
             )
-    scenario = r["scenario"] + (" ⚠" if r["saturated"] else "")
+    scenario = r["scenario"]
+    if r.get("p99_each"):
+        scenario += "; p99 of each run " + " / ".join(fmt(v) for v in r["p99_each"])
+    scenario += " ⚠" if r["saturated"] else ""
     if r.get("other_cpu_percent", 0) > NOISY_LIMIT:
         scenario += " †"
     return (
