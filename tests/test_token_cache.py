@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from datetime import datetime, timedelta, tzinfo
 
 import jwt
 import pytest
@@ -13,16 +14,30 @@ from rooms.roles import Role
 from server.auth import VERIFIED_CACHE, Authenticator, AuthError, issue_token
 
 
-def test_a_remembered_token_is_still_refused_once_expired() -> None:
+def later_by(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """Move the clock both checks read (ours: ``time.time``; pyjwt's: ``datetime.now``)
+    forward, instead of waiting for a token to expire."""
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + seconds)
+
+    class Later(datetime):
+        @classmethod
+        def now(cls, tz: tzinfo | None = None) -> Later:
+            moment = datetime.now(tz) + timedelta(seconds=seconds)
+            return cls.fromtimestamp(moment.timestamp(), tz)
+
+    monkeypatch.setattr(jwt.api_jwt, "datetime", Later)
+
+
+def test_a_remembered_token_is_still_refused_once_expired(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     secret = secrets.token_hex(32)
     auth = Authenticator(secret=secret, anonymous=False)
-    token = issue_token(secret, room="r", role=Role.EDITOR, name="Ada", ttl=1)
+    token = issue_token(secret, room="r", role=Role.EDITOR, name="Ada", ttl=60)
     assert auth.identify(token, "r").name == "Ada"
     assert auth.identify(token, "r").name == "Ada"  # now from the cache
-    expires = jwt.decode(token, options={"verify_signature": False})["exp"]
-    deadline = time.monotonic() + 3
-    while time.time() <= expires and time.monotonic() < deadline:
-        time.sleep(0.05)
+    later_by(monkeypatch, 61)
     with pytest.raises(AuthError) as info:
         auth.identify(token, "r")
     assert (info.value.status, info.value.message) == (401, "token expired")
