@@ -1,9 +1,11 @@
 """Side-by-side benchmark: our server against @y/websocket-server 0.1.1, same load, same machine.
 
-usage: .venv/bin/python bench/run.py [--quick] [--only FAMILY[,FAMILY...]] [--out NAME]
+usage: .venv/bin/python bench/run.py [--quick] [--only FAMILY[,FAMILY...]] [--out NAME] [--pin]
   families: pair, broadcast, storm, capacity, cold, multi
   --quick   small scales and 4 s windows (a smoke run, about two minutes)
   --out     results file stem under bench/results (default: bench)
+  --pin     the server under test on the last CPU, generators and this driver on the others
+            (off by default: on 2 cores it leaves the generators one core; see bench/README.md)
 
 Writes bench/results/<out>.md and <out>.json; server and generator logs go to
 bench/results/logs/. Every scenario starts a fresh server (ours, then the Node one), drives
@@ -107,6 +109,43 @@ def memory_mib(pid: int) -> tuple[float, float]:
         elif line.startswith("VmHWM:"):
             hwm = int(line.split()[1]) / 1024
     return rss, hwm
+
+
+@dataclass(frozen=True)
+class CpuSplit:
+    """``--pin``: which CPUs the server under test may run on, and which the load may.
+
+    Unpinned, the kernel wakes a process that a loopback write made readable on the
+    writer's CPU, so a fan-out and the generator reading it take turns on one core while
+    the other idles (bench/README.md, "Things tried"). Pinning gives each its own."""
+
+    server: frozenset[int]
+    load: frozenset[int]
+
+    def describe(self) -> str:
+        return (
+            f"pinned: servers on CPU {', '.join(map(str, sorted(self.server)))}, generators "
+            f"and driver on CPU {', '.join(map(str, sorted(self.load)))}"
+        )
+
+
+def split_cpus(cpus: set[int]) -> CpuSplit:
+    """The last CPU for the server (both servers run one event loop), the rest for the load."""
+    if len(cpus) < 2:
+        raise SystemExit(f"--pin needs at least 2 CPUs to split, this process may use {len(cpus)}")
+    ordered = sorted(cpus)
+    return CpuSplit(server=frozenset(ordered[-1:]), load=frozenset(ordered[:-1]))
+
+
+PIN: CpuSplit | None = None  # set by main() from --pin
+
+
+def on_cpus(role: str) -> Callable[[], None] | None:
+    """A ``preexec_fn`` that pins a child to the server's or the load's CPUs (None: unpinned)."""
+    if PIN is None:
+        return None
+    cpus = PIN.server if role == "server" else PIN.load
+    return lambda: os.sched_setaffinity(0, cpus)
 
 
 def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
@@ -246,6 +285,7 @@ class Ours(Server):
                     env=env,
                     stdout=log,
                     stderr=subprocess.STDOUT,
+                    preexec_fn=on_cpus("server"),
                 )  # fmt: skip
             )
             log.close()
@@ -300,6 +340,7 @@ class NodeServer(Server):
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                preexec_fn=on_cpus("server"),
             )  # fmt: skip
         ]
         log.close()
@@ -338,7 +379,7 @@ class Generator:
             self.proc = subprocess.Popen(
                 ["node", str(BENCH / script), str(path)],
                 cwd=BENCH, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
-                text=True,
+                text=True, preexec_fn=on_cpus("load"),
             )  # fmt: skip
         self.lines: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
@@ -864,10 +905,10 @@ class Bench:
         redis = subprocess.Popen(
             [redis_binary, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", str(redis_dir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=on_cpus("server"),
         )  # fmt: skip
         try:
-            wait_listening(redis_port, redis)  # type: ignore[arg-type]
+            wait_listening(redis_port, redis)
             url = f"redis://127.0.0.1:{redis_port}/0"
             n, r = self.plan.multi_broadcast, self.plan.multi_pair
             cases = [
@@ -884,7 +925,7 @@ class Bench:
                 args = (scenario, kind, scale, rate, procs, redis.pid)
                 self.guarded("multi", label, server, self._multi, *args)
         finally:
-            stop_process(redis)  # type: ignore[arg-type]
+            stop_process(redis)
 
     def _multi(
         self,
@@ -1101,6 +1142,9 @@ def report(bench: Bench, elapsed: float, plan: Plan) -> str:
         "pair up to 500 rooms, broadcast up to 2,000 readers, capacity up to 10,000 "
         f"connections, cold load {plan.cold_rooms} rooms.",
         *[f"{n}" for n in plan.notes],
+        PIN.describe() + " (`--pin`)."
+        if PIN is not None
+        else "Not pinned: the kernel places the servers and the generators.",
         "",
         "Generator column: event-loop lag p99 ms / CPU % of one core, per generator process "
         "over the traffic window, then how late the writers' keystrokes went out (p99 ms "
@@ -1343,8 +1387,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", default="")
     parser.add_argument("--out", default="bench")
+    parser.add_argument("--pin", action="store_true")
     args = parser.parse_args()
     raise_fd_limit()
+    global PIN
+    if args.pin:
+        PIN = split_cpus(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, PIN.load)
     if not (BENCH / "node_modules/@y/websocket-server").exists():
         raise SystemExit("bench/node_modules missing: npm ci --prefix bench")
     plan = QUICK if args.quick else FULL
