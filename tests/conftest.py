@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -25,17 +26,12 @@ def anyio_backend() -> str:
 @pytest.fixture
 def server_factory(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     """Start servers with custom settings; every one is stopped at teardown."""
-    started: list[ServerProcess] = []
+    with ExitStack() as started:
 
-    def start(data_dir: Path | None = None, **env: str) -> ServerProcess:
-        proc = ServerProcess(data_dir or tmp_path / "data", env)
-        started.append(proc)
-        return proc.start()
+        def start(data_dir: Path | None = None, **env: str) -> ServerProcess:
+            return started.enter_context(ServerProcess(data_dir or tmp_path / "data", env))
 
-    yield start
-    for proc in started:
-        if proc.alive():
-            proc.stop()
+        yield start
 
 
 @pytest.fixture
@@ -46,10 +42,8 @@ def server(server_factory: Callable[..., ServerProcess]) -> ServerProcess:
 @pytest.fixture(scope="module")
 def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One server shared by a module's tests (hypothesis examples cannot use per-test fixtures)."""
-    proc = ServerProcess(tmp_path_factory.mktemp("module-data")).start()
-    yield proc
-    if proc.alive():
-        proc.stop()
+    with ServerProcess(tmp_path_factory.mktemp("module-data")) as proc:
+        yield proc
 
 
 @pytest.fixture

@@ -69,6 +69,15 @@ class ServerProcess:
         self.stop(signal.SIGKILL)
         raise RuntimeError(f"server did not start within {timeout}s: {self.log()}")
 
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        """Stop it, running or not: a server a test already stopped or killed still has
+        its log file to close."""
+        if self.proc is not None:
+            self.stop()
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 

@@ -177,17 +177,13 @@ async def write(client: Client, room: str, token: str, text: str) -> None:
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
-    proc = ServerProcess(
-        tmp_path_factory.mktemp("api"),
-        {
-            "CODEMENTOR_SECRET": SECRET,
-            "CODEMENTOR_ADMIN_TOKEN": ADMIN,
-            "CODEMENTOR_API_RATE_PER_MINUTE": "100000",
-        },
-    ).start()
-    yield Client(proc)
-    if proc.alive():
-        proc.stop()
+    env = {
+        "CODEMENTOR_SECRET": SECRET,
+        "CODEMENTOR_ADMIN_TOKEN": ADMIN,
+        "CODEMENTOR_API_RATE_PER_MINUTE": "100000",
+    }
+    with ServerProcess(tmp_path_factory.mktemp("api"), env) as proc:
+        yield Client(proc)
 
 
 # -- POST /api/rooms ----------------------------------------------------------------
@@ -788,17 +784,13 @@ def test_body_limit_is_exactly_64_kib(api: Client) -> None:
 
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
-    proc = ServerProcess(
-        tmp_path_factory.mktemp("api-limited"),
-        {
-            "CODEMENTOR_SECRET": SECRET,
-            "CODEMENTOR_API_RATE_PER_MINUTE": "5",
-            "CODEMENTOR_PUBLIC_URL": PUBLIC_URL + "/",
-        },
-    ).start()
-    yield Client(proc)
-    if proc.alive():
-        proc.stop()
+    env = {
+        "CODEMENTOR_SECRET": SECRET,
+        "CODEMENTOR_API_RATE_PER_MINUTE": "5",
+        "CODEMENTOR_PUBLIC_URL": PUBLIC_URL + "/",
+    }
+    with ServerProcess(tmp_path_factory.mktemp("api-limited"), env) as proc:
+        yield Client(proc)
 
 
 def test_rate_limit_answers_429_with_retry_after(limited: Client) -> None:

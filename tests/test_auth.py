@@ -128,15 +128,11 @@ async def seed(url: str, text: str) -> None:
 
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
-    proc = ServerProcess(
-        tmp_path_factory.mktemp("auth"),
-        {"CODEMENTOR_SECRET": SECRET, "CODEMENTOR_API_RATE_PER_MINUTE": "100000"},
-    ).start()
-    ctx = Secured(proc, create_room(proc), create_room(proc))
-    asyncio.run(seed(ctx.ws(ctx.room, owner_of(ctx.room)), SEED))
-    yield ctx
-    if proc.alive():
-        proc.stop()
+    env = {"CODEMENTOR_SECRET": SECRET, "CODEMENTOR_API_RATE_PER_MINUTE": "100000"}
+    with ServerProcess(tmp_path_factory.mktemp("auth"), env) as proc:
+        ctx = Secured(proc, create_room(proc), create_room(proc))
+        asyncio.run(seed(ctx.ws(ctx.room, owner_of(ctx.room)), SEED))
+        yield ctx
 
 
 def fetch(url: str, token: str | None = None) -> httpx.Response:
@@ -500,10 +496,8 @@ def cli_token(data_dir: Path, *args: str, **env: str) -> str:
 
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path_factory.mktemp("dev")).start()
-    yield proc
-    if proc.alive():
-        proc.stop()
+    with ServerProcess(tmp_path_factory.mktemp("dev")) as proc:
+        yield proc
 
 
 def test_dev_mode_writes_a_private_secret_file(dev: ServerProcess) -> None:

@@ -24,11 +24,9 @@ ERROR_CODES = {1003, 1008, 1009}
 
 @pytest.fixture(scope="module")
 def small_frames_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    proc = ServerProcess(
-        tmp_path_factory.mktemp("bad-input"), {"CODEMENTOR_MAX_FRAME_BYTES": str(MAX_FRAME)}
-    ).start()
-    yield proc
-    proc.stop()
+    env = {"CODEMENTOR_MAX_FRAME_BYTES": str(MAX_FRAME)}
+    with ServerProcess(tmp_path_factory.mktemp("bad-input"), env) as proc:
+        yield proc
 
 
 async def send_and_wait_close(url: str, frame: bytes | str, timeout: float = 5.0) -> int | None:

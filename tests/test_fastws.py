@@ -34,11 +34,9 @@ _rooms = itertools.count()
 
 @pytest.fixture(scope="module")
 def small_frames_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    proc = ServerProcess(
-        tmp_path_factory.mktemp("fastws"), {"CODEMENTOR_MAX_FRAME_BYTES": str(MAX_FRAME)}
-    ).start()
-    yield proc
-    proc.stop()
+    env = {"CODEMENTOR_MAX_FRAME_BYTES": str(MAX_FRAME)}
+    with ServerProcess(tmp_path_factory.mktemp("fastws"), env) as proc:
+        yield proc
 
 
 def client_frame(payload: bytes, opcode: int = 0x2, fin: bool = True) -> bytes:

@@ -110,10 +110,8 @@ def refused(server: ServerProcess, role: Role) -> float:
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One server with a known secret for the tests that need no restart."""
-    proc = ServerProcess(tmp_path_factory.mktemp("roles-data"), ENV).start()
-    yield proc
-    if proc.alive():
-        proc.stop()
+    with ServerProcess(tmp_path_factory.mktemp("roles-data"), ENV) as proc:
+        yield proc
 
 
 async def assert_dropped(

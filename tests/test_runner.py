@@ -203,13 +203,12 @@ def judge0_double() -> Judge0Double:
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Api, Judge0Double]]:
     """One double and one server for the tests that leave both as they found them."""
     double = judge0_double()
-    proc = ServerProcess(
-        tmp_path_factory.mktemp("runner"), {**BASE_ENV, "CODEMENTOR_JUDGE0_URL": double.url}
-    ).start()
-    yield Api(proc), double
-    if proc.alive():
-        proc.stop()
-    double.stop()
+    env = {**BASE_ENV, "CODEMENTOR_JUDGE0_URL": double.url}
+    try:
+        with ServerProcess(tmp_path_factory.mktemp("runner"), env) as proc:
+            yield Api(proc), double
+    finally:
+        double.stop()
 
 
 @pytest.fixture
