@@ -369,7 +369,13 @@ def running(server: Server) -> Iterator[Server]:
 
 
 class Generator:
-    """One Node generator process: config in a file, JSON lines on stdout, commands on stdin."""
+    """One Node generator process: config in a file, JSON lines on stdout, commands on stdin.
+
+    ``--no-memory-reducer``: V8 shrinks the heap of a process that looks idle with a
+    mark-compact about 8 s in. Driving our server (no cursor relay to the readers) the
+    generator allocates little and got one in every storm window, at the same moment,
+    stalling it 6-13 ms on the same update; driving Node it never did (bench/README.md,
+    "Things tried"). The instrument must not pause according to the traffic it measures."""
 
     def __init__(self, script: str, config: dict[str, Any], workdir: Path, label: str) -> None:
         path = workdir / f"{label}.json"
@@ -377,7 +383,7 @@ class Generator:
         self.log = log_path(f"{label}.gen.log")
         with open(self.log, "wb") as err:
             self.proc = subprocess.Popen(
-                ["node", str(BENCH / script), str(path)],
+                ["node", "--no-memory-reducer", str(BENCH / script), str(path)],
                 cwd=BENCH, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
                 text=True, preexec_fn=on_cpus("load"),
             )  # fmt: skip
