@@ -176,12 +176,8 @@ class Room:
             # type"); in both cases the document is left as it was.
             raise ProtocolError(CLOSE_POLICY_VIOLATION, "invalid update") from exc
         self._observer.update_applied(time.perf_counter() - started)
-        _a = time.monotonic_ns()
         self.writer.add(update)
         self.broadcast(protocol.as_update_frame(frame, message), exclude=peer)
-        _b = time.monotonic_ns()
-        import sys as _s
-        _s.stderr.write(f"UPD {_a} {_b} {(time.perf_counter() - received_at)*1e3:.3f}\n")
         self._observer.fanned_out(time.perf_counter() - received_at)
         self.broker.publish_update(self.name, update)
 

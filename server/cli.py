@@ -67,23 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _dbg_gc() -> None:
-    import gc, os, sys, time as _t
-    if not os.environ.get("DBG_GC"):
-        return
-    start = {}
-    def cb(phase, info):
-        if phase == "start":
-            start["t"] = _t.monotonic_ns()
-        else:
-            d = (_t.monotonic_ns() - start["t"]) / 1e6
-            if d > 0.2 or info["generation"] > 0:
-                sys.stderr.write(f"GC {start['t']} gen{info['generation']} {d:.3f}ms collected={info['collected']}\n")
-    gc.callbacks.append(cb)
-
-
 def serve(settings: Settings) -> None:
-    _dbg_gc()
     logs.configure(settings.log_level, settings.log_format)
     raise_file_limit(settings.max_connections)
     options: dict[str, Any] = {
