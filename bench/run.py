@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -140,7 +140,7 @@ def split_cpus(cpus: set[int]) -> CpuSplit:
 PIN: CpuSplit | None = None  # set by main() from --pin
 
 
-def on_cpus(role: str) -> Callable[[], None] | None:
+def on_cpus(role: Literal["server", "load"]) -> Callable[[], None] | None:
     """A ``preexec_fn`` that pins a child to the server's or the load's CPUs (None: unpinned)."""
     if PIN is None:
         return None
@@ -451,6 +451,19 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
     return {"p50": at(0.5), "p95": at(0.95), "p99": at(0.99), "max": at(1.0)}
 
 
+def rates(delivered: int, window: float, cpu: float, elapsed: float) -> dict[str, Any]:
+    """A row's throughput and CPU figures, computed the same way for one run and for
+    pooled runs (``pool_runs``), so the two stay comparable."""
+    return {
+        "delivered_per_s": round(delivered / window, 1),
+        "window_s": round(window, 2),
+        "cpu_percent": round(100 * cpu / elapsed, 1),
+        "cpu_us_per_update": round(1e6 * cpu / delivered, 1) if delivered else None,
+        "cpu_s": round(cpu, 4),
+        "elapsed_s": round(elapsed, 3),
+    }
+
+
 # -- scenarios --------------------------------------------------------------------------
 
 
@@ -551,13 +564,8 @@ def drive_traffic(
         "expected": expected,
         "delivered": delivered,
         "lost": expected - delivered,
-        "delivered_per_s": round(delivered / window, 1),
-        "window_s": round(window, 2),
-        "cpu_percent": round(100 * total_cpu / elapsed, 1),
+        **rates(delivered, window, total_cpu, elapsed),
         "cpu_percent_each": [round(100 * c / elapsed, 1) for c in cpu],
-        "cpu_us_per_update": round(1e6 * total_cpu / delivered, 1) if delivered else None,
-        "cpu_s": round(total_cpu, 4),
-        "elapsed_s": round(elapsed, 3),
         "rss_connected_mib": round(rss_connected, 1),
         "rss_mib": round(rss, 1),
         "peak_rss_mib": round(hwm, 1),
@@ -588,8 +596,6 @@ def pool_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
     if len(runs) == 1:
         return runs[0]
     delays = [d for r in runs for d in r["_delays"]]
-    cpu = sum(r["cpu_s"] for r in runs)
-    elapsed = sum(r["elapsed_s"] for r in runs)
     delivered = sum(r["delivered"] for r in runs)
     merged = {
         **runs[0],
@@ -599,13 +605,13 @@ def pool_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "expected": sum(r["expected"] for r in runs),
         "delivered": delivered,
         "lost": sum(r["lost"] for r in runs),
-        "window_s": round(sum(r["window_s"] for r in runs), 2),
-        "delivered_per_s": round(delivered / sum(r["window_s"] for r in runs), 1),
-        "cpu_s": round(cpu, 4),
-        "elapsed_s": round(elapsed, 3),
-        "cpu_percent": round(100 * cpu / elapsed, 1),
+        **rates(
+            delivered,
+            window=sum(r["window_s"] for r in runs),
+            cpu=sum(r["cpu_s"] for r in runs),
+            elapsed=sum(r["elapsed_s"] for r in runs),
+        ),
         "cpu_percent_each": [r["cpu_percent"] for r in runs],
-        "cpu_us_per_update": round(1e6 * cpu / delivered, 1) if delivered else None,
         "generator": [g for r in runs for g in r["generator"]],
         "generator_connect": [g for r in runs for g in r["generator_connect"]],
         "saturated": any(r["saturated"] for r in runs),
