@@ -43,7 +43,7 @@ from pycrdt import Array, Decoder, Doc, Map, Text
 
 from ai_assist import anchors as anchors_mod
 from ai_assist.anchors import Anchors
-from crdt import offsets, schema
+from crdt import failures, offsets, schema
 from crdt.awareness import NULL_STATE, Entry, encode_update
 from rooms.peer import Peer
 from rooms.registry import RoomRegistry
@@ -125,6 +125,10 @@ class AIObserver:
     def ai_tokens(self, kind: str, count: int) -> None: ...
 
     def ai_budget_used(self, tokens: int) -> None: ...
+
+
+class ReplicaFailed(RuntimeError):
+    """yrs failed in the AI's replica; the next write starts from a fresh one."""
 
 
 class AIRefused(Exception):
@@ -213,9 +217,13 @@ class Participant:
 
     def __init__(self, room: Room) -> None:
         self.room = room
+        # The room document it follows: a rebuilt one (``Room.rebuild_document``) needs
+        # a new replica.
+        self.source = room.doc
         self.doc: Doc[Any] = Doc(client_id=random.randint(1, 2**53 - 1))
         self.clock = 0
         self.cursor: dict[str, Any] | None = None
+        self.broken = False
         self.sync()
 
     @property
@@ -228,11 +236,18 @@ class Participant:
     def write(self, change: Callable[[Doc[Any]], None]) -> None:
         """Catch up with the room, change the replica in one transaction, apply the
         difference to the room as one ``"ai"`` transaction. Synchronous throughout."""
-        self.sync()
-        before = self.doc.get_state()
-        with self.doc.transaction(origin="ai"):
-            change(self.doc)
-        update = self.doc.get_update(before)
+        try:
+            self.sync()
+            before = self.doc.get_state()
+            with self.doc.transaction(origin="ai"):
+                change(self.doc)
+            update = self.doc.get_update(before)
+        except BaseException as exc:
+            if not failures.is_yrs_failure(exc):
+                raise
+            # The replica may hold half of the change: never use it again.
+            self.broken = True
+            raise ReplicaFailed(failures.describe(exc)) from exc
         self.room.edit(lambda doc: doc.apply_update(update), origin="ai")
 
     def announce(self, cursor: dict[str, Any] | None) -> None:
@@ -282,10 +297,18 @@ class RoomAI:
 
     @property
     def me(self) -> Participant:
-        if self.participant is None or self.participant.room is not self.room:
-            self.participant = Participant(self.room)
-            self.participant.announce(None)
-        return self.participant
+        current = self.participant
+        if (
+            current is None
+            or current.room is not self.room
+            or current.source is not self.room.doc
+            or current.broken
+        ):
+            if current is not None and current.room is self.room:
+                current.leave()  # its presence goes; the new replica has a new client id
+            current = self.participant = Participant(self.room)
+            current.announce(None)
+        return current
 
     def post(self, text: str, **extra: Any) -> str:
         """A new chat entry by the AI; returns its id."""

@@ -50,12 +50,14 @@ class SyncType(enum.IntEnum):
 
 
 class ProtocolError(Exception):
-    """A frame that breaks the protocol. ``code`` is the close code to answer with."""
+    """A frame that breaks the protocol. ``code`` is the close code to answer with;
+    ``reason`` goes into the close frame (at most 123 bytes), ``detail`` only to the log."""
 
-    def __init__(self, code: int, reason: str) -> None:
+    def __init__(self, code: int, reason: str, detail: str = "") -> None:
         super().__init__(reason)
         self.code = code
         self.reason = reason
+        self.detail = detail
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +114,17 @@ class Reader:
             shift += 7
             if shift > 49:  # an 8th byte would carry bits past 2**53
                 raise ProtocolError(CLOSE_POLICY_VIOLATION, "varint too long")
+
+    def read_byte(self) -> int:
+        if self.pos >= len(self.data):
+            raise ProtocolError(CLOSE_POLICY_VIOLATION, "truncated message")
+        self.pos += 1
+        return self.data[self.pos - 1]
+
+    def skip(self, count: int) -> None:
+        if self.pos + count > len(self.data):
+            raise ProtocolError(CLOSE_POLICY_VIOLATION, "truncated message")
+        self.pos += count
 
     def read_var_bytes(self) -> bytes:
         length = self.read_var_uint()

@@ -52,6 +52,9 @@ class RoomObserver:
 
     def broker_connected(self, connected: bool) -> None: ...
 
+    def document_rebuilt(self, outcome: str) -> None:
+        """A room's document failed in yrs and is rebuilt: ``started``, ``done``, ``failed``."""
+
     def room_loaded(self, seconds: float) -> None: ...
 
     def room_load_failed(self) -> None: ...

@@ -24,7 +24,7 @@ from typing import Any, ParamSpec, TypeVar
 import structlog
 from pycrdt import Doc, merge_updates
 
-from crdt import schema
+from crdt import failures, schema
 from crdt.updates import decode_state_vector, uncovered
 from rooms.broker import Broker
 from rooms.observer import RoomObserver
@@ -85,7 +85,14 @@ def compact_room(
     made yrs encode a document that differs from the one it holds). Otherwise
     ``SnapshotMismatch`` is raised and the log stays. Runs on the store thread."""
     check: Doc[Any] = Doc()
-    check.apply_update(doc_update)
+    try:
+        check.apply_update(doc_update)
+    except BaseException as exc:
+        # A panic is a BaseException, and this runs on the store thread: say it as the
+        # refusal it is rather than let it end the flusher.
+        if not failures.is_yrs_failure(exc):
+            raise
+        raise SnapshotMismatch(f"room {room!r}: {failures.describe(exc)}") from exc
     # Compared decoded: yrs writes a state vector's clients in no fixed order.
     if decode_state_vector(check.get_state()) != decode_state_vector(doc_state):
         raise SnapshotMismatch(f"room {room!r}: the encoded document's state vector differs")
@@ -110,7 +117,9 @@ class BatchFlusher:
         self._observer = observer
         self._dirty: dict[str, RoomWriter] = {}
         self._wakeup = asyncio.Event()
-        self._lock = asyncio.Lock()  # one write at a time keeps each room's batches in order
+        # One write at a time keeps each room's batches in order; a room reading its whole
+        # history (``RoomWriter.accepted_history``) holds it too.
+        self.lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -147,7 +156,7 @@ class BatchFlusher:
 
     async def flush(self, writers: list[RoomWriter]) -> bool:
         """Write these rooms' pending updates in one call. False (all kept) on failure."""
-        async with self._lock:
+        async with self.lock:
             taken = [(w, w.take()) for w in writers]
             taken = [(w, batch) for w, batch in taken if batch.updates]
             if not taken:
@@ -240,6 +249,20 @@ class RoomWriter:
             self._flusher.mark(self)
         self._pending.append(update)
         self._pending_bytes += len(update)
+
+    async def accepted_history(self) -> list[bytes]:
+        """Every update this room accepted, in order: the store's snapshot and log, then
+        what waits for the next flush. Read while no flush is under way, so no batch is
+        between the two (taken from ``pending`` but not yet stored). The caller must use
+        the result before it awaits anything else."""
+        async with self._flusher.lock:
+            stored = await self._worker.run(self._worker.store.load, self.name)
+            history = [stored.snapshot] if stored.snapshot is not None else []
+            return [*history, *stored.updates, *self._pending]
+
+    def replace_doc(self, doc: Doc[Any]) -> None:
+        """The room rebuilt its document (``Room.rebuild_document``): compact from the new one."""
+        self._doc = doc
 
     def take(self) -> Batch:
         state = self._doc.get_state() if self._wants_receipts() else None

@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 from pycrdt import Doc
 
-from crdt import schema
+from crdt import failures, schema
 from crdt.protocol import CLOSE_SERVICE_RESTART
 from rooms.broker import Broker
 from rooms.observer import RoomObserver
@@ -93,10 +93,16 @@ class RoomRegistry:
             stored = await self.worker.run(self.worker.store.load, name)
             mode = Mode(info.mode) if info is not None else Mode.PAIR
             doc: Doc[Any] = Doc()
-            if stored.snapshot is not None:
-                doc.apply_update(stored.snapshot)
-            for update in stored.updates:
-                doc.apply_update(update)
+            try:
+                if stored.snapshot is not None:
+                    doc.apply_update(stored.snapshot)
+                for update in stored.updates:
+                    doc.apply_update(update)
+            except BaseException as exc:
+                if not failures.is_yrs_failure(exc):
+                    raise
+                # A panic is a BaseException: say it here, as an error a load may raise.
+                raise RoomLoadError(f"stored history: {failures.describe(exc)}") from exc
             room = Room(
                 name,
                 doc,
@@ -155,6 +161,12 @@ class RoomRegistry:
                 continue
             room = self.rooms.get(name)
             if room is not None:
+                if room.failed:
+                    await self._discard(room)
+                    continue
+                if room.rebuilding:
+                    await room.wait_rebuilt()
+                    continue
                 if not room.peers:
                     room.empty_since = time.monotonic()  # a fresh reprieve from unloading
                 return room
@@ -163,6 +175,15 @@ class RoomRegistry:
                 loading = asyncio.create_task(self._load(name), name=f"load:{name}")
                 self._loading[name] = loading
             await asyncio.shield(loading)
+
+    async def _discard(self, room: Room) -> None:
+        """Drop a room whose document could not be rebuilt (``Room.failed``): what it
+        accepted is flushed, and the next ``loaded`` reads it from the store."""
+        if self.rooms.get(room.name) is room:
+            del self.rooms[room.name]
+            self.broker.detach(room)
+            self._observer.room_unloaded()
+            await room.close(CLOSE_SERVICE_RESTART, "room reloading")
 
     def leave(self, room: Room, peer: Peer) -> None:
         room.leave(peer)

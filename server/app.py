@@ -21,7 +21,7 @@ from rooms.redis_broker import RedisBroker, RedisSettings
 from rooms.registry import RoomRegistry
 from rooms.sqlite_store import SQLiteStore
 from rooms.store import Store
-from server import ai, logs, openapi, redact, runs, web
+from server import ai, logs, native_stderr, openapi, redact, runs, web
 from server.api import Api
 from server.auth import Authenticator, resolve_secret
 from server.drain import SignalDrain
@@ -102,7 +102,8 @@ async def metrics_endpoint(request: Request) -> Response:
 def app_from_env() -> WebSocketFastPath:
     """The app of one ``--workers`` process, configured from ``CODEMENTOR_*`` variables."""
     settings = from_env()
-    logs.configure(settings.log_level, settings.log_format)  # a fresh (spawned) process
+    stderr, _ = native_stderr.install()  # for the whole life of the worker process
+    logs.configure(settings.log_level, settings.log_format, stderr)  # a fresh (spawned) process
     return WebSocketFastPath(create_app(settings))
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import uvicorn
 
 from rooms.roles import Role
-from server import logs
+from server import logs, native_stderr
 from server.app import WebSocketFastPath, create_app
 from server.auth import ANY_ROOM, issue_token, resolve_secret
 from server.fastws import DirectWebSocketProtocol
@@ -68,7 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def serve(settings: Settings) -> None:
-    logs.configure(settings.log_level, settings.log_format)
+    if settings.workers > 1:
+        logs.configure(settings.log_level, settings.log_format)
+        _serve(settings)  # each worker routes its own native stderr (app_from_env)
+        return
+    with native_stderr.captured() as stderr:
+        logs.configure(settings.log_level, settings.log_format, stderr)
+        _serve(settings)
+
+
+def _serve(settings: Settings) -> None:
     raise_file_limit(settings.max_connections)
     options: dict[str, Any] = {
         "host": settings.host,

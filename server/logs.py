@@ -17,7 +17,7 @@ import re
 import secrets
 import sys
 from collections.abc import Awaitable, MutableMapping
-from typing import Any
+from typing import IO, Any
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -39,11 +39,13 @@ def _redact_fields(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableM
     return event
 
 
-def configure(level: str = "info", fmt: str = "auto") -> None:
-    """Send every log record to stderr as JSON (``fmt="json"``) or text. ``auto`` means
-    text on a terminal and JSON otherwise (a container, a file, a log shipper)."""
+def configure(level: str = "info", fmt: str = "auto", stream: IO[str] | None = None) -> None:
+    """Send every log record to ``stream`` (stderr) as JSON (``fmt="json"``) or text.
+    ``auto`` means text on a terminal and JSON otherwise (a container, a file, a log
+    shipper)."""
+    stream = stream if stream is not None else sys.stderr
     if fmt == "auto":
-        fmt = "text" if sys.stderr.isatty() else "json"
+        fmt = "text" if stream.isatty() else "json"
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -71,7 +73,7 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
         foreign_pre_chain=[*shared, _redact_fields],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *final],
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
     handler.addFilter(RedactFilter())  # stdlib records: before their message is built
     root = logging.getLogger()

@@ -87,6 +87,13 @@ class Metrics(RoomObserver, RunnerObserver, AIObserver):
             "Rooms whose stored history failed to load.",
             registry=r,
         )
+        self.document_rebuilds = Counter(
+            "codementor_document_rebuilds",
+            "Documents rebuilt from accepted history after yrs failed on an update "
+            "(started, done, failed).",
+            ["outcome"],
+            registry=r,
+        )
         self.peers_dropped = Counter(
             "codementor_peers_dropped",
             "Peers closed by the server for being too slow or over a bound.",
@@ -257,6 +264,9 @@ class Metrics(RoomObserver, RunnerObserver, AIObserver):
 
     def room_load_failed(self) -> None:
         self.room_load_failures.inc()
+
+    def document_rebuilt(self, outcome: str) -> None:
+        self.document_rebuilds.labels(outcome).inc()
 
     def room_unloaded(self) -> None:
         self.rooms_loaded.dec()

@@ -150,7 +150,7 @@ class _Reader:
 
     def reject(self, exc: ProtocolError) -> None:
         self.metrics.frame_rejected(_reason_label(exc))
-        self.context.run(log.info, "frame_rejected", reason=exc.reason)
+        self.context.run(log.info, "frame_rejected", reason=exc.reason, detail=exc.detail or None)
         self.peer.close(exc.code, exc.reason)
 
 
