@@ -20,15 +20,19 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
 from pycrdt import Doc, TransactionEvent
 
-from crdt import protocol
+from crdt import failures, integrity, protocol
 from crdt.awareness import NULL_STATE, AwarenessStates, decode_update
+from crdt.integrity import Refused, UpdateCheck
 from crdt.protocol import (
+    CLOSE_INTERNAL_ERROR,
     CLOSE_POLICY_VIOLATION,
     CLOSE_TRY_AGAIN_LATER,
     AwarenessUpdate,
@@ -45,6 +49,37 @@ from rooms.roles import Mode, ReviewerCheck, Role
 from rooms.store import StoredRoom
 
 log = structlog.get_logger("codementor.room")
+
+# What a room holds while its document is rebuilt (see ``Room._rebuild``): frames past
+# either bound close their peer with 1013, which is lossless (the client resends).
+HELD_FRAMES = 10_000
+HELD_BYTES = 16 * 1024 * 1024
+REBUILD_RETRY_MAX = 5.0
+
+
+class DocumentUnavailable(RuntimeError):
+    """A server edit could not be made: the document failed and is being rebuilt."""
+
+
+@dataclass(slots=True)
+class _HeldFrame:
+    peer: Peer
+    frame: bytes
+    received_at: float
+
+
+@dataclass(slots=True)
+class _HeldEdit:
+    change: Callable[[Doc[Any]], None]
+    origin: str
+
+
+@dataclass(slots=True)
+class _HeldRemote:
+    update: bytes
+
+
+_Held = _HeldFrame | _HeldEdit | _HeldRemote
 
 
 class Room:
@@ -66,13 +101,23 @@ class Room:
         self.peers: dict[int, Peer] = {}
         self.stage: dict[int, Peer] = {}  # owners and editors
         self._reviewer_check: ReviewerCheck | None = None  # made when a reviewer first writes
+        # Keeps from yrs the updates it would integrate wrongly (``crdt.integrity``).
+        self._check = UpdateCheck()
+        self._check.reset(doc)
         self.awareness = AwarenessStates()
         self.broker = broker = broker or Broker()
         self._remote_stage: set[int] = set()  # client IDs announced by other instances' stage
         self.empty_since: float = time.monotonic()
-        self.closing = False
+        self.failed = False  # its document failed and could not be rebuilt: unload it
         self._observer = observer
         self._receipt_peers = 0  # peers that asked for save receipts
+        # While the document is rebuilt after yrs failed: the task, and what waits for it
+        # (peers' frames, server edits, other instances' updates), in arrival order.
+        self._rebuild: asyncio.Task[None] | None = None
+        self._held: deque[_Held] | None = None
+        self._held_bytes = 0
+        # Called with the room after a rebuild replaced ``doc`` (the AI drops its replica).
+        self.doc_hooks: list[Callable[[Room], None]] = []
         self.writer = RoomWriter(
             name, doc, stored, worker, settings, observer, self._send_receipts, broker, flusher,
             wants_receipts=lambda: self._receipt_peers > 0,
@@ -110,14 +155,22 @@ class Room:
         """Handle one frame from ``peer``. Raises ``ProtocolError`` for a bad one,
         in which case the document is unchanged and nobody else is affected."""
         self._observer.frame_received(frame)
+        if self._held is not None:
+            self._hold(_HeldFrame(peer, frame, received_at), len(frame))
+            return
         message = protocol.parse_frame(frame)
         if isinstance(message, DocUpdate):
             self._apply_update(peer, frame, message, received_at)
         elif isinstance(message, SyncStep1):
             try:
                 reply = self.doc.get_update(message.state_vector)
-            except (ValueError, RuntimeError) as exc:
-                raise ProtocolError(CLOSE_POLICY_VIOLATION, "undecodable state vector") from exc
+            except BaseException as exc:
+                if not failures.is_yrs_failure(exc):
+                    raise
+                # A read: the document is unchanged whatever yrs did.
+                raise ProtocolError(
+                    CLOSE_POLICY_VIOLATION, "undecodable state vector", failures.describe(exc)
+                ) from exc
             self._send(peer, protocol.sync_step2(reply))
         elif isinstance(message, AwarenessUpdate):
             relay = self.awareness.apply(message.payload, peer.id)
@@ -167,14 +220,42 @@ class Room:
         if not peer.role.writes_everything and not self._may_write(peer, update):
             self._refuse_write(peer)
             return
+        check = self._check
+        try:
+            admitted = check.admit(self.doc, update)
+        except Refused as exc:
+            if exc.resync:
+                # Behind, not hostile (it typed while reconnecting): its next Step2
+                # brings what this depends on. Lossless: the client keeps the edit.
+                self._observer.peer_dropped("resync")
+                peer.close(CLOSE_TRY_AGAIN_LATER, "resync: update depends on unsent data")
+                self.leave(peer)
+                return
+            raise ProtocolError(CLOSE_POLICY_VIOLATION, "invalid update", exc.reason) from exc
+        if admitted.update is not update:  # only the new part of a repeating update
+            update = admitted.update
+            frame = protocol.update_frame(update)
+            message = DocUpdate(update, message.is_step2)
         started = time.perf_counter()
         try:
             self.doc.apply_update(update)
-        except (ValueError, RuntimeError) as exc:
-            # yrs refuses undecodable bytes (ValueError) and structurally impossible
-            # updates (RuntimeError, "block parent must be deleted or shared ref
-            # type"); in both cases the document is left as it was.
-            raise ProtocolError(CLOSE_POLICY_VIOLATION, "invalid update") from exc
+        except BaseException as exc:
+            if not failures.is_yrs_failure(exc):
+                raise
+            check.failed()
+            # Undecodable bytes leave the document as it was; a refused or panicked
+            # integration may not (``crdt.failures``): rebuild it from what was accepted.
+            if not failures.leaves_doc_intact(exc):
+                self.rebuild_document(f"update from {peer.conn_id}: {failures.describe(exc)}")
+            raise ProtocolError(
+                CLOSE_POLICY_VIOLATION, "invalid update", failures.describe(exc)
+            ) from exc
+        if admitted.verify and not integrity.consistent(self.doc):
+            # yrs took it without a word and its views no longer agree: the update was
+            # not accepted (neither stored nor relayed), so a rebuild leaves it out.
+            self.rebuild_document(f"update from {peer.conn_id}: inconsistent document")
+            raise ProtocolError(CLOSE_POLICY_VIOLATION, "invalid update", "origins contradict")
+        check.commit(admitted)
         self._observer.update_applied(time.perf_counter() - started)
         self.writer.add(update)
         self.broadcast(protocol.as_update_frame(frame, message), exclude=peer)
@@ -188,13 +269,21 @@ class Room:
         stored here too: the instance it came from may die before its own flush, and
         an update this instance received must be durable within its window like any
         other. Compaction folds the copies."""
+        if self._held is not None:
+            self._hold(_HeldRemote(update), len(update))
+            return
         try:
             self.doc.apply_update(update)
-        except (ValueError, RuntimeError):
+        except BaseException as exc:
+            if not failures.is_yrs_failure(exc):
+                raise
             # The origin instance accepted it, so this cannot happen unless the
             # stream is corrupt: skip it rather than stop following the room.
-            log.exception("remote_update_refused", room=self.name)
+            log.error("remote_update_refused", room=self.name, error=failures.describe(exc))
+            if not failures.leaves_doc_intact(exc):
+                self.rebuild_document(f"remote update: {failures.describe(exc)}")
             return
+        self._check.learn(update)
         self.writer.add(update)
         self.broadcast(protocol.update_frame(update), exclude=None)
 
@@ -230,8 +319,13 @@ class Room:
             self._reviewer_check = ReviewerCheck(self.doc)
         try:
             return self._reviewer_check.allows(update)
-        except (ValueError, RuntimeError) as exc:
-            raise ProtocolError(CLOSE_POLICY_VIOLATION, "invalid update") from exc
+        except BaseException as exc:
+            if not failures.is_yrs_failure(exc):
+                raise
+            # Only the check's throwaway copy saw it (and is dropped): the document is intact.
+            raise ProtocolError(
+                CLOSE_POLICY_VIOLATION, "invalid update", failures.describe(exc)
+            ) from exc
 
     def _refuse_write(self, peer: Peer) -> None:
         """Drop the update (not applied, relayed or stored); say so once per connection."""
@@ -328,23 +422,170 @@ class Room:
 
     def edit(self, change: Callable[[Doc[Any]], None], origin: str = "server") -> None:
         """Change the document on the server (runner results, the AI, tests).
-        The resulting updates take the same path as a peer's: stored and sent to everyone."""
+        The resulting updates take the same path as a peer's: stored and sent to everyone.
+        While the document is being rebuilt the change waits and is made right after.
+        Raises ``DocumentUnavailable`` if yrs fails during the change (which then
+        starts a rebuild)."""
+        if self._held is not None:
+            self._hold(_HeldEdit(change, origin), 0)
+            return
         updates: list[bytes] = []
 
         def collect(event: TransactionEvent) -> None:
             updates.append(event.update)
 
         subscription = self.doc.observe(collect)
+        failed: BaseException | None = None
         try:
             with self.doc.transaction(origin=origin):
                 change(self.doc)
+        except BaseException as exc:
+            if failures.is_yrs_failure(exc) and not failures.leaves_doc_intact(exc):
+                self.rebuild_document(f"server edit ({origin}): {failures.describe(exc)}")
+                raise DocumentUnavailable(f"the document failed: {failures.describe(exc)}") from exc
+            # Our own error: what the change did before it is in the document all the
+            # same, so it is stored and sent like the rest, then the error goes on.
+            failed = exc
         finally:
             self.doc.unobserve(subscription)
         for update in updates:
             if update != protocol.EMPTY_UPDATE:
+                self._check.learn(update)
                 self.writer.add(update)
                 self.broadcast(protocol.update_frame(update), exclude=None)
                 self.broker.publish_update(self.name, update)
+        if failed is not None:
+            raise failed
+
+    # -- recovery ---------------------------------------------------------
+
+    @property
+    def rebuilding(self) -> bool:
+        return self._held is not None
+
+    async def wait_rebuilt(self) -> None:
+        """Return once no rebuild is under way (REST readers must not see a failed document)."""
+        while self._rebuild is not None:
+            await asyncio.shield(self._rebuild)
+
+    def rebuild_document(self, cause: str) -> None:
+        """yrs failed while changing the document, which may now hold part of an update
+        nobody accepted (its text view and its encoding can disagree). Replace it with a
+        document rebuilt from exactly what was accepted: the store's history plus what
+        waits for the next flush. Until then, whatever would touch the document waits
+        in arrival order (bounded) and is replayed on the new one."""
+        if self._held is not None:
+            return  # already under way: the rebuild reads history after this failure
+        self._observer.document_rebuilt("started")
+        self._held = deque()
+        self._held_bytes = 0
+        self._rebuild = asyncio.get_running_loop().create_task(
+            self._rebuild_document(cause), name=f"rebuild:{self.name}"
+        )
+
+    def _hold(self, item: _Held, size: int) -> None:
+        held = self._held
+        assert held is not None
+        peer = item.peer if isinstance(item, _HeldFrame) else None
+        if peer is not None and (len(held) >= HELD_FRAMES or self._held_bytes + size > HELD_BYTES):
+            self._observer.peer_dropped("rebuild_backlog")
+            peer.close(CLOSE_TRY_AGAIN_LATER, "room is recovering, retry")
+            self.leave(peer)
+            return
+        if self.failed:
+            if peer is not None:
+                peer.close(CLOSE_INTERNAL_ERROR, "room failed; reconnect")
+                self.leave(peer)
+            return
+        held.append(item)
+        self._held_bytes += size
+
+    async def _rebuild_document(self, cause: str) -> None:
+        started = time.perf_counter()
+        try:
+            doc = await self._accepted_document()
+        except BaseException as exc:
+            if not failures.is_yrs_failure(exc):
+                raise  # cancelled: the room is closing
+            # Accepted history no longer applies: no retry fixes that. Nothing touches
+            # this document again; the registry drops the room (its writer flushes what
+            # was accepted) and the next join loads it from the store.
+            log.error(
+                "document_rebuild_failed", room=self.name, cause=cause,
+                error=failures.describe(exc),
+            )  # fmt: skip
+            self._observer.document_rebuilt("failed")
+            self.failed = True
+            self.close_peers(CLOSE_INTERNAL_ERROR, "room failed; reconnect")
+            return
+        finally:
+            self._rebuild = None
+        self._swap(doc)
+        held, self._held, self._held_bytes = self._held or deque(), None, 0
+        self._replay(held)
+        log.warning(
+            "document_rebuilt", room=self.name, cause=cause, replayed=len(held),
+            seconds=round(time.perf_counter() - started, 4),
+        )  # fmt: skip
+        self._observer.document_rebuilt("done")
+
+    async def _accepted_document(self) -> Doc[Any]:
+        """A new document holding exactly what the room accepted. The store is read
+        again until it answers; applying the history raises the yrs failure as is."""
+        delay = 0.1
+        while True:
+            try:
+                history = await self.writer.accepted_history()
+                break
+            except Exception as exc:
+                log.warning("document_rebuild_retry", room=self.name, error=type(exc).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, REBUILD_RETRY_MAX)
+        # No await from reading the history to the swap: nothing is accepted in between.
+        doc: Doc[Any] = Doc()
+        for update in history:
+            doc.apply_update(update)
+        return doc
+
+    def _swap(self, doc: Doc[Any]) -> None:
+        """Put the rebuilt document in place and resynchronise every peer with it."""
+        self.doc = doc
+        self.writer.replace_doc(doc)
+        self._reviewer_check = None
+        self._check.reset(doc)
+        for hook in self.doc_hooks:
+            try:
+                hook(self)
+            except Exception:
+                log.exception("doc_hook_failed", room=self.name)
+        # Each peer sends back what the room lacks (the rebuilt document is exactly
+        # what was accepted, so nothing a peer holds is lost).
+        step1 = protocol.sync_step1(doc.get_state())
+        for peer in list(self.peers.values()):
+            self._send(peer, step1)
+
+    def _replay(self, held: deque[_Held]) -> None:
+        for item in held:
+            if self._held is not None:  # the replay itself broke the document again
+                self._hold(item, 0)
+            elif isinstance(item, _HeldFrame):
+                peer = item.peer
+                if peer.closed or self.peers.get(peer.id) is not peer:
+                    continue
+                try:
+                    self.receive(peer, item.frame, item.received_at)
+                except ProtocolError as exc:
+                    self._observer.frame_rejected("malformed")
+                    log.info("frame_rejected", room=self.name, peer=peer.conn_id, reason=exc.reason)
+                    peer.close(exc.code, exc.reason)
+                    self.leave(peer)
+            elif isinstance(item, _HeldEdit):
+                try:
+                    self.edit(item.change, item.origin)
+                except Exception:
+                    log.exception("held_edit_failed", room=self.name)
+            else:
+                self.apply_remote_update(item.update)
 
     def set_server_presence(self, owner: str, payload: bytes) -> None:
         """Awareness of a participant that lives in this process (the AI): kept like a
@@ -382,4 +623,6 @@ class Room:
         """Close every peer (when ``code`` is given) and flush. False if updates remain unstored."""
         if code is not None:
             self.close_peers(code, reason)
+        if self._rebuild is not None:
+            self._rebuild.cancel()
         return await self.writer.close()
