@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def serve(settings: Settings) -> None:
+    # Credentials first, before anything is logged: a refusal is one line on stderr.
+    resolve_secret(settings)
     logs.configure(settings.log_level, settings.log_format)
     raise_file_limit(settings.max_connections)
     options: dict[str, Any] = {
@@ -95,7 +97,6 @@ def serve(settings: Settings) -> None:
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(parents=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-        resolve_secret(settings)  # fail here, once, rather than in every worker
         uvicorn.run("server.app:app_from_env", factory=True, workers=settings.workers, **options)
         return
     app = WebSocketFastPath(create_app(settings))  # raises SettingsError before listening

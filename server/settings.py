@@ -272,12 +272,20 @@ FIELDS: tuple[FieldDoc, ...] = (
     FieldDoc("redis_url", "Redis URL; turns multi-instance mode on (rooms shared by processes)"),
     FieldDoc("instance_id", "this process's name in Redis (default: hostname-pid)"),
     FieldDoc("workers", "uvicorn worker processes; more than 1 requires CODEMENTOR_REDIS_URL"),
-    FieldDoc("secret", "signing secret for access tokens; required off loopback", secret=True),
+    FieldDoc(
+        "secret",
+        "signing secret for access tokens, at least 32 bytes; required off loopback",
+        secret=True,
+    ),
     FieldDoc(
         "anonymous",
         "on: without CODEMENTOR_SECRET (dev mode), tokenless connections are editors; off: never",
     ),
-    FieldDoc("admin_token", "bearer token required by POST /api/rooms when set", secret=True),
+    FieldDoc(
+        "admin_token",
+        "bearer token required by POST /api/rooms when set, at least 32 bytes",
+        secret=True,
+    ),
     FieldDoc("public_url", "base URL for join links (default: the URL the request came to)"),
     FieldDoc(
         "forwarded_allow_ips",
