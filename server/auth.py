@@ -78,10 +78,16 @@ def resolve_secret(settings: Settings) -> tuple[str, bool]:
             "set one (e.g. `openssl rand -hex 32`) or bind to 127.0.0.1"
         )
     path = settings.data_dir / SECRET_FILE
-    if not path.exists():
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        _create_private(path, secrets.token_hex(32))
-    secret = path.read_text().strip()
+    try:
+        if not path.exists():
+            settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _create_private(path, secrets.token_hex(32))
+        secret = path.read_text().strip()
+    except OSError as exc:
+        raise SettingsError(
+            f"cannot keep the dev-mode secret at {path}: {exc.strerror or type(exc).__name__} "
+            "(set CODEMENTOR_SECRET or CODEMENTOR_DATA_DIR)"
+        ) from None
     if len(secret) < 32:
         raise SettingsError(
             f"{path} holds no usable secret ({len(secret)} characters); "

@@ -16,9 +16,9 @@ from typing import Any
 import uvicorn
 
 from rooms.roles import Role
-from server import logs
+from server import datadir, logs
 from server.app import WebSocketFastPath, create_app
-from server.auth import ANY_ROOM, issue_token, resolve_secret
+from server.auth import ANY_ROOM, check_strength, issue_token, resolve_secret
 from server.fastws import DirectWebSocketProtocol
 from server.names import valid_room_name
 from server.settings import FIELDS, Settings, SettingsError, env_name, from_env, parser_for
@@ -68,7 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def serve(settings: Settings) -> None:
-    # Credentials first, before anything is logged: a refusal is one line on stderr.
+    # Credentials and the data dir first, before anything is logged: a refusal is one
+    # line on stderr.
+    check_strength("CODEMENTOR_SECRET", settings.secret)
+    check_strength("CODEMENTOR_ADMIN_TOKEN", settings.admin_token)
+    datadir.prepare(settings)
     resolve_secret(settings)
     logs.configure(settings.log_level, settings.log_format)
     raise_file_limit(settings.max_connections)
