@@ -7,20 +7,21 @@ import os
 import socket
 from collections.abc import AsyncIterator
 
+import structlog
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rooms.broker import Broker
 from rooms.mongo_store import MongoStore
 from rooms.redis_broker import RedisBroker, RedisSettings
-from rooms.registry import RoomRegistry
+from rooms.registry import STORE_CHECK_SECONDS, RoomLoadError, RoomRegistry
 from rooms.sqlite_store import SQLiteStore
-from rooms.store import Store
+from rooms.store import Store, StoreError
 from server import ai, logs, openapi, redact, runs, web
 from server.api import Api
 from server.auth import Authenticator, resolve_secret
@@ -34,6 +35,9 @@ log = get_logger("codementor.app")
 
 SQLITE_FILE = "codementor.sqlite3"
 WEBSOCKET_PREFIX = "/ws/"
+# Not ready once every write to the store has failed for this long: as long as the
+# readiness probe gives the store to answer at all (a retry or two of the flusher).
+WRITES_FAILING_SECONDS = STORE_CHECK_SECONDS
 
 
 def open_store(settings: Settings) -> Store:
@@ -68,6 +72,10 @@ async def readyz(request: Request) -> Response:
             checks[name] = "ok"
         except Exception as exc:
             checks[name] = f"error: {type(exc).__name__}"
+    failing = registry.flusher.failing_for()
+    if failing > WRITES_FAILING_SECONDS and checks.get("store") == "ok":
+        # The store answers its ping but refuses writes (a full disk, a read-only file).
+        checks["store"] = f"error: writes failing for {failing:.0f} s"
     ready = all(v == "ok" for v in checks.values())
     body: dict[str, object] = {"status": "ready" if ready else "unavailable", "checks": checks}
     runner_check, runner_health = runs.readiness(request.app.state.runner)
@@ -92,6 +100,42 @@ async def http_error(request: Request, exc: Exception) -> Response:
     if request.url.path.startswith("/api/"):
         return JSONResponse({"error": exc.detail}, exc.status_code, headers=exc.headers)
     return PlainTextResponse(exc.detail, exc.status_code, headers=exc.headers)
+
+
+class JsonErrors:
+    """An exception no handler caught answers JSON, as every other error does, with the
+    request id to find it in the log (Starlette's own answer is a plain-text 500). A
+    failing store is 503, retried later; anything else is 500 with its traceback in
+    the log, never in the body. After the response started, it is uvicorn's again."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception as exc:
+            if started:
+                raise
+            if isinstance(exc, StoreError | RoomLoadError):
+                status, error = 503, "store unavailable: retry later"
+                log.warning("request_failed", status=status, error=str(exc))
+            else:
+                status, error = 500, "internal error"
+                log.exception("request_failed", status=status)
+            request_id = structlog.contextvars.get_contextvars().get("request_id")
+            body = {"error": error, "request_id": request_id}
+            await JSONResponse(body, status_code=status)(scope, receive, send)
 
 
 async def metrics_endpoint(request: Request) -> Response:
@@ -203,7 +247,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         ],
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error},
-        middleware=[Middleware(logs.RequestIdMiddleware)],
+        middleware=[Middleware(logs.RequestIdMiddleware), Middleware(JsonErrors)],
     )
     app.state.settings = settings
     app.state.runner = None

@@ -21,9 +21,7 @@ REDACTED = "[redacted]"
 # What may end a key or a value in a query string or in text around it: no match ever
 # takes in a quote or a backslash, so redacting rendered JSON keeps it valid JSON.
 _EDGE = r"\s\"'\\&;?/,(){}\[\]<>"
-PAIR = re.compile(
-    rf"(?<![^{_EDGE}])(?P<key>[^{_EDGE}=]+?)(?:=|%3[dD])(?P<value>[^&;\s\"'\\]*)"
-)
+PAIR = re.compile(rf"(?<![^{_EDGE}])(?P<key>[^{_EDGE}=]+?)(?:=|%3[dD])(?P<value>[^&;\s\"'\\]*)")
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 
 
