@@ -26,6 +26,7 @@ from server import ai, logs, openapi, redact, runs, web
 from server.api import Api
 from server.auth import Authenticator, resolve_secret
 from server.drain import SignalDrain
+from server.headers import SecurityHeaders
 from server.logs import get_logger
 from server.metrics import Metrics
 from server.settings import Settings, from_env
@@ -247,7 +248,11 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         ],
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error},
-        middleware=[Middleware(logs.RequestIdMiddleware), Middleware(JsonErrors)],
+        middleware=[
+            Middleware(logs.RequestIdMiddleware),
+            Middleware(SecurityHeaders),
+            Middleware(JsonErrors),
+        ],
     )
     app.state.settings = settings
     app.state.runner = None
