@@ -29,6 +29,7 @@ from server.drain import SignalDrain
 from server.headers import SecurityHeaders
 from server.logs import get_logger
 from server.metrics import Metrics
+from server.origins import OriginCheck, OriginPolicy, allowed_origins
 from server.settings import Settings, from_env
 from server.websocket import ConnectionLimit, websocket_endpoint
 
@@ -183,6 +184,9 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     metrics = Metrics()
     secret, configured = resolve_secret(settings)
     auth = Authenticator(secret=secret, anonymous=not configured and settings.anonymous == "on")
+    origins = OriginPolicy(
+        allowed_origins(settings.allowed_origins), settings.public_url, loopback_only=not configured
+    )
     openapi_document = openapi.build()
 
     @contextlib.asynccontextmanager
@@ -252,6 +256,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             Middleware(logs.RequestIdMiddleware),
             Middleware(SecurityHeaders),
             Middleware(JsonErrors),
+            Middleware(OriginCheck, policy=origins),
         ],
     )
     app.state.settings = settings
@@ -259,6 +264,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     app.state.ai = None
     app.state.metrics = metrics
     app.state.auth = auth
+    app.state.origins = origins
     app.state.connection_limit = ConnectionLimit(settings.max_connections)
     app.state.queue_limits = settings.queue_limits()
     return app

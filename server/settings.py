@@ -46,6 +46,7 @@ class Settings:
     anonymous: str = "on"
     admin_token: str | None = None
     public_url: str | None = None
+    allowed_origins: str | None = None
     forwarded_allow_ips: str = "127.0.0.1"
     token_ttl_seconds: int = 7 * 24 * 3600
     api_rate_per_minute: int = 120
@@ -200,6 +201,9 @@ class Settings:
             raise SettingsError(f"CODEMENTOR_ANONYMOUS must be on or off, got {self.anonymous!r}")
         if not 0 < self.port < 65536:
             raise SettingsError(f"CODEMENTOR_PORT must be 1-65535, got {self.port}")
+        from server.origins import allowed_origins  # it reads these settings: no cycle
+
+        allowed_origins(self.allowed_origins)
         self._validate_runner()
         self._validate_ai()
 
@@ -287,6 +291,11 @@ FIELDS: tuple[FieldDoc, ...] = (
         secret=True,
     ),
     FieldDoc("public_url", "base URL for join links (default: the URL the request came to)"),
+    FieldDoc(
+        "allowed_origins",
+        "browser origins (comma-separated scheme://host[:port]) besides the server's own "
+        "that may open websockets and send REST changes; other origins get 403",
+    ),
     FieldDoc(
         "forwarded_allow_ips",
         "proxies whose X-Forwarded-For/-Proto are trusted (comma-separated addresses or "

@@ -43,6 +43,7 @@ from server.fastws import DIRECT_EXTENSION, RECEIVE_EXTENSION
 from server.logs import bind, get_logger
 from server.metrics import Metrics
 from server.names import valid_room_name
+from server.origins import origin_and_host, origin_for_log
 
 log = get_logger("codementor.ws")
 
@@ -161,6 +162,14 @@ async def _admit(websocket: WebSocket, send: Send) -> tuple[Peer, Room, _Sender]
     registry: RoomRegistry = app_state.registry
     metrics: Metrics = app_state.metrics
     name = websocket.path_params["room"]
+    origin, host = origin_and_host(websocket.scope["headers"])
+    if not app_state.origins.allows(origin, host):
+        # A page of another site (any page the user visits can try): HTTP 403 before the
+        # upgrade, so it never gets a socket; it may retry, and is refused again.
+        metrics.auth_refused.labels("403").inc()
+        log.info("ws_refused", reason="origin not allowed", origin=origin_for_log(origin))
+        await websocket.close(CLOSE_POLICY_VIOLATION, "origin not allowed")
+        return None
     if not valid_room_name(name):
         metrics.frame_rejected("bad_room_name")
         # Before accept: the client gets HTTP 403 instead of an upgrade.
