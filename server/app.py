@@ -11,7 +11,7 @@ import structlog
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,6 +26,7 @@ from server import ai, logs, openapi, redact, runs, web
 from server.api import Api
 from server.auth import Authenticator, resolve_secret
 from server.drain import SignalDrain
+from server.handshake import STATE_KEY
 from server.headers import SecurityHeaders
 from server.logs import get_logger
 from server.metrics import Metrics
@@ -62,9 +63,10 @@ async def readyz(request: Request) -> Response:
     limit: ConnectionLimit = request.app.state.connection_limit
     if limit.full:  # the load balancer sends newcomers elsewhere; nobody is dropped
         return JSONResponse(
-            {"status": "full", "checks": {}, "connections": limit.open, "limit": limit.limit},
+            {"status": "full", "checks": {}, "connections": limit.open,
+             "half_open": limit.half_open, "limit": limit.limit},
             status_code=503,
-        )
+        )  # fmt: skip
     checks: dict[str, str] = {}
     for name, check in (("store", registry.check_store), ("redis", registry.broker.check)):
         if name == "redis" and not registry.broker.enabled:
@@ -126,6 +128,8 @@ class JsonErrors:
 
         try:
             await self.app(scope, receive, watched)
+        except ClientDisconnect:
+            return  # gone before its request was in (a slow body closed at its deadline)
         except Exception as exc:
             if started:
                 raise
@@ -190,7 +194,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     openapi_document = openapi.build()
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
         # uvicorn has configured its loggers by now (in this worker process too):
         # tokens ride in websocket query strings, keep them out of the logs.
         redact.install("uvicorn.error", "uvicorn.access", "codementor")
@@ -225,7 +229,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             ai=ai_service is not None,
         )
         try:
-            yield
+            # The lifespan state reaches uvicorn's protocols (``server.handshake``).
+            yield {STATE_KEY: connection_limit}
         finally:
             if ai_service is not None:
                 await ai_service.close()
@@ -237,6 +242,12 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     async def openapi_endpoint(request: Request) -> Response:
         return JSONResponse(openapi_document)
 
+    connection_limit = ConnectionLimit(
+        settings.max_connections,
+        settings.handshake_timeout_seconds,
+        on_timeout=metrics.handshake_timeouts.inc,
+        on_refused=metrics.connections_refused.inc,
+    )
     api = Api(settings, auth, lambda: app.state.registry, metrics)
     app = Starlette(
         routes=[
@@ -265,6 +276,6 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     app.state.metrics = metrics
     app.state.auth = auth
     app.state.origins = origins
-    app.state.connection_limit = ConnectionLimit(settings.max_connections)
+    app.state.connection_limit = connection_limit
     app.state.queue_limits = settings.queue_limits()
     return app

@@ -16,7 +16,7 @@ from typing import Any
 import uvicorn
 
 from rooms.roles import Role
-from server import datadir, logs
+from server import datadir, handshake, logs
 from server.app import WebSocketFastPath, create_app
 from server.auth import ANY_ROOM, check_strength, issue_token, resolve_secret
 from server.fastws import DirectWebSocketProtocol
@@ -92,6 +92,8 @@ def serve(settings: Settings) -> None:
         "timeout_graceful_shutdown": max(1, round(settings.drain_seconds)),
         "lifespan": "on",
         "ws": DirectWebSocketProtocol,
+        # Requests and upgrades get a deadline and count toward max_connections.
+        "http": handshake.http_protocol(),
     }
     if settings.workers > 1:
         # Each worker builds its own app from the environment; metrics are merged

@@ -59,6 +59,7 @@ class Settings:
     send_queue_bytes: int = 8 * MiB
     max_frame_bytes: int = 8 * MiB
     max_connections: int = 20_000
+    handshake_timeout_seconds: float = 10.0
     compact_updates: int = 500
     compact_bytes: int = 1 * MiB
     max_pending_bytes: int = 64 * MiB
@@ -161,6 +162,7 @@ class Settings:
             "send_queue_frames": self.send_queue_frames,
             "send_queue_bytes": self.send_queue_bytes,
             "max_frame_bytes": self.max_frame_bytes,
+            "handshake_timeout_seconds": self.handshake_timeout_seconds,
             "compact_updates": self.compact_updates,
             "compact_bytes": self.compact_bytes,
             "max_pending_bytes": self.max_pending_bytes,
@@ -318,6 +320,11 @@ FIELDS: tuple[FieldDoc, ...] = (
         "max_connections",
         "open websockets per process; newcomers past it are closed 1013 and /readyz says "
         "full (0: no limit)",
+    ),
+    FieldDoc(
+        "handshake_timeout_seconds",
+        "a connection must complete its HTTP request or websocket upgrade within this long "
+        "or is closed; until then it counts toward max_connections",
     ),
     FieldDoc("compact_updates", "fold the update log into a snapshot after this many updates"),
     FieldDoc("compact_bytes", "...or after this many bytes of updates"),
