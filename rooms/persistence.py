@@ -121,6 +121,9 @@ class BatchFlusher:
         # history (``RoomWriter.accepted_history``) holds it too.
         self.lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        # When the writes started failing (monotonic), None while the last one succeeded:
+        # a store that answers reads but refuses writes makes the server not ready.
+        self.failing_since: float | None = None
 
     def start(self) -> None:
         if self._task is None:
@@ -169,14 +172,22 @@ class BatchFlusher:
             except Exception:
                 for writer, batch in taken:
                     writer.put_back(batch)
+                if self.failing_since is None:
+                    self.failing_since = time.monotonic()
                 self._observer.flush_failed()
                 log.exception("flush_failed", rooms=len(taken))
                 return False
+            self.failing_since = None
             count = sum(len(b.updates) for _, b in taken)
             self._observer.flushed(time.perf_counter() - started, count)
             for writer, batch in taken:
                 await writer.stored(seqs[writer.name], batch)
             return True
+
+    def failing_for(self) -> float:
+        """Seconds since the writes started failing; 0 while they succeed."""
+        since = self.failing_since
+        return 0.0 if since is None else time.monotonic() - since
 
     async def close(self) -> None:
         if self._task is not None:

@@ -7,6 +7,8 @@ writes the snapshot and deletes the batches it covers in one transaction.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -55,10 +57,29 @@ def chunks(items: Sequence[T], largest: int = ROWS_PER_STATEMENT) -> Iterator[Se
         start += size
 
 
+def _make_private(path: Path) -> None:
+    """The database (every room's code and chat) is readable by its owner only. SQLite
+    creates a new file 0644 and gives the -wal and -shm files the database's mode, so
+    the file is created 0600 before SQLite opens it; one an older version left
+    readable to others is tightened, with its -wal and -shm."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise StoreError(f"cannot open SQLite store at {path}: {exc.strerror}") from exc
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                with contextlib.suppress(OSError):
+                    os.chmod(name, 0o600)
+    finally:
+        os.close(fd)
+
+
 class SQLiteStore:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.path = path
+        _make_private(path)
         self._db = self._open(path)
         # Each room's last sequence number as of this connection's last commit, valid
         # while no other connection (another instance or worker) has committed since:

@@ -7,26 +7,30 @@ import os
 import socket
 from collections.abc import AsyncIterator
 
+import structlog
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rooms.broker import Broker
 from rooms.mongo_store import MongoStore
 from rooms.redis_broker import RedisBroker, RedisSettings
-from rooms.registry import RoomRegistry
+from rooms.registry import STORE_CHECK_SECONDS, RoomLoadError, RoomRegistry
 from rooms.sqlite_store import SQLiteStore
-from rooms.store import Store
+from rooms.store import Store, StoreError
 from server import ai, logs, native_stderr, openapi, redact, runs, web
 from server.api import Api
 from server.auth import Authenticator, resolve_secret
 from server.drain import SignalDrain
+from server.handshake import STATE_KEY
+from server.headers import SecurityHeaders
 from server.logs import get_logger
 from server.metrics import Metrics
+from server.origins import OriginCheck, OriginPolicy, allowed_origins
 from server.settings import Settings, from_env
 from server.websocket import ConnectionLimit, websocket_endpoint
 
@@ -34,6 +38,9 @@ log = get_logger("codementor.app")
 
 SQLITE_FILE = "codementor.sqlite3"
 WEBSOCKET_PREFIX = "/ws/"
+# Not ready once every write to the store has failed for this long: as long as the
+# readiness probe gives the store to answer at all (a retry or two of the flusher).
+WRITES_FAILING_SECONDS = STORE_CHECK_SECONDS
 
 
 def open_store(settings: Settings) -> Store:
@@ -56,9 +63,10 @@ async def readyz(request: Request) -> Response:
     limit: ConnectionLimit = request.app.state.connection_limit
     if limit.full:  # the load balancer sends newcomers elsewhere; nobody is dropped
         return JSONResponse(
-            {"status": "full", "checks": {}, "connections": limit.open, "limit": limit.limit},
+            {"status": "full", "checks": {}, "connections": limit.open,
+             "half_open": limit.half_open, "limit": limit.limit},
             status_code=503,
-        )
+        )  # fmt: skip
     checks: dict[str, str] = {}
     for name, check in (("store", registry.check_store), ("redis", registry.broker.check)):
         if name == "redis" and not registry.broker.enabled:
@@ -68,6 +76,10 @@ async def readyz(request: Request) -> Response:
             checks[name] = "ok"
         except Exception as exc:
             checks[name] = f"error: {type(exc).__name__}"
+    failing = registry.flusher.failing_for()
+    if failing > WRITES_FAILING_SECONDS and checks.get("store") == "ok":
+        # The store answers its ping but refuses writes (a full disk, a read-only file).
+        checks["store"] = f"error: writes failing for {failing:.0f} s"
     ready = all(v == "ok" for v in checks.values())
     body: dict[str, object] = {"status": "ready" if ready else "unavailable", "checks": checks}
     runner_check, runner_health = runs.readiness(request.app.state.runner)
@@ -92,6 +104,44 @@ async def http_error(request: Request, exc: Exception) -> Response:
     if request.url.path.startswith("/api/"):
         return JSONResponse({"error": exc.detail}, exc.status_code, headers=exc.headers)
     return PlainTextResponse(exc.detail, exc.status_code, headers=exc.headers)
+
+
+class JsonErrors:
+    """An exception no handler caught answers JSON, as every other error does, with the
+    request id to find it in the log (Starlette's own answer is a plain-text 500). A
+    failing store is 503, retried later; anything else is 500 with its traceback in
+    the log, never in the body. After the response started, it is uvicorn's again."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except ClientDisconnect:
+            return  # gone before its request was in (a slow body closed at its deadline)
+        except Exception as exc:
+            if started:
+                raise
+            if isinstance(exc, StoreError | RoomLoadError):
+                status, error = 503, "store unavailable: retry later"
+                log.warning("request_failed", status=status, error=str(exc))
+            else:
+                status, error = 500, "internal error"
+                log.exception("request_failed", status=status)
+            request_id = structlog.contextvars.get_contextvars().get("request_id")
+            body = {"error": error, "request_id": request_id}
+            await JSONResponse(body, status_code=status)(scope, receive, send)
 
 
 async def metrics_endpoint(request: Request) -> Response:
@@ -139,10 +189,13 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     metrics = Metrics()
     secret, configured = resolve_secret(settings)
     auth = Authenticator(secret=secret, anonymous=not configured and settings.anonymous == "on")
+    origins = OriginPolicy(
+        allowed_origins(settings.allowed_origins), settings.public_url, loopback_only=not configured
+    )
     openapi_document = openapi.build()
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
         # uvicorn has configured its loggers by now (in this worker process too):
         # tokens ride in websocket query strings, keep them out of the logs.
         redact.install("uvicorn.error", "uvicorn.access", "codementor")
@@ -177,7 +230,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             ai=ai_service is not None,
         )
         try:
-            yield
+            # The lifespan state reaches uvicorn's protocols (``server.handshake``).
+            yield {STATE_KEY: connection_limit}
         finally:
             if ai_service is not None:
                 await ai_service.close()
@@ -189,6 +243,12 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     async def openapi_endpoint(request: Request) -> Response:
         return JSONResponse(openapi_document)
 
+    connection_limit = ConnectionLimit(
+        settings.max_connections,
+        settings.handshake_timeout_seconds,
+        on_timeout=metrics.handshake_timeouts.inc,
+        on_refused=metrics.connections_refused.inc,
+    )
     api = Api(settings, auth, lambda: app.state.registry, metrics)
     app = Starlette(
         routes=[
@@ -204,13 +264,19 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         ],
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error},
-        middleware=[Middleware(logs.RequestIdMiddleware)],
+        middleware=[
+            Middleware(logs.RequestIdMiddleware),
+            Middleware(SecurityHeaders),
+            Middleware(JsonErrors),
+            Middleware(OriginCheck, policy=origins),
+        ],
     )
     app.state.settings = settings
     app.state.runner = None
     app.state.ai = None
     app.state.metrics = metrics
     app.state.auth = auth
-    app.state.connection_limit = ConnectionLimit(settings.max_connections)
+    app.state.origins = origins
+    app.state.connection_limit = connection_limit
     app.state.queue_limits = settings.queue_limits()
     return app

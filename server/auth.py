@@ -27,6 +27,10 @@ log = logging.getLogger("codementor.auth")
 
 ALGORITHM = "HS256"
 ANY_ROOM = "*"
+# HS256 keys shorter than its 32-byte hash can be brute-forced offline from any token
+# (a join link is enough); the admin token is guessed online, one request a try.
+MIN_SECRET_BYTES = 32
+MAKE_SECRET = "python3 -c 'import secrets; print(secrets.token_hex(32))'"
 SECRET_FILE = "secret"
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -62,7 +66,10 @@ def resolve_secret(settings: Settings) -> tuple[str, bool]:
 
     Without ``CODEMENTOR_SECRET`` a loopback server keeps a generated secret in
     ``<data dir>/secret`` (mode 0600), created once, so ``codementor token`` and
-    the server agree. Anywhere else there is no safe default."""
+    the server agree. Anywhere else there is no safe default. A configured secret (or
+    admin token) under ``MIN_SECRET_BYTES`` is refused."""
+    check_strength("CODEMENTOR_SECRET", settings.secret)
+    check_strength("CODEMENTOR_ADMIN_TOKEN", settings.admin_token)
     if settings.secret:
         return settings.secret, True
     if not is_loopback(settings.host):
@@ -71,16 +78,35 @@ def resolve_secret(settings: Settings) -> tuple[str, bool]:
             "set one (e.g. `openssl rand -hex 32`) or bind to 127.0.0.1"
         )
     path = settings.data_dir / SECRET_FILE
-    if not path.exists():
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        _create_private(path, secrets.token_hex(32))
-    secret = path.read_text().strip()
+    try:
+        if not path.exists():
+            settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _create_private(path, secrets.token_hex(32))
+        secret = path.read_text().strip()
+    except OSError as exc:
+        raise SettingsError(
+            f"cannot keep the dev-mode secret at {path}: {exc.strerror or type(exc).__name__} "
+            "(set CODEMENTOR_SECRET or CODEMENTOR_DATA_DIR)"
+        ) from None
     if len(secret) < 32:
         raise SettingsError(
             f"{path} holds no usable secret ({len(secret)} characters); "
             "delete it to have a new one generated, or set CODEMENTOR_SECRET"
         )
     return secret, False
+
+
+def check_strength(variable: str, value: str | None) -> None:
+    """Refuse a credential too short to resist guessing, naming the variable (never the
+    value) and a command that makes a good one."""
+    if value is None:
+        return
+    size = len(value.encode())
+    if size < MIN_SECRET_BYTES:
+        raise SettingsError(
+            f"{variable} is {size} bytes; it must be at least {MIN_SECRET_BYTES} random bytes: "
+            f"make one with `{MAKE_SECRET}` (or `openssl rand -hex 32`)"
+        )
 
 
 def _create_private(path: Path, content: str) -> None:

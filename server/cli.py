@@ -16,9 +16,9 @@ from typing import Any
 import uvicorn
 
 from rooms.roles import Role
-from server import logs, native_stderr
+from server import datadir, handshake, logs, native_stderr
 from server.app import WebSocketFastPath, create_app
-from server.auth import ANY_ROOM, issue_token, resolve_secret
+from server.auth import ANY_ROOM, check_strength, issue_token, resolve_secret
 from server.fastws import DirectWebSocketProtocol
 from server.names import valid_room_name
 from server.settings import FIELDS, Settings, SettingsError, env_name, from_env, parser_for
@@ -68,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def serve(settings: Settings) -> None:
+    # Credentials and the data dir first, before anything is logged: a refusal is one
+    # line on stderr.
+    check_strength("CODEMENTOR_SECRET", settings.secret)
+    check_strength("CODEMENTOR_ADMIN_TOKEN", settings.admin_token)
+    datadir.prepare(settings)
+    resolve_secret(settings)
     if settings.workers > 1:
         logs.configure(settings.log_level, settings.log_format)
         _serve(settings)  # each worker routes its own native stderr (app_from_env)
@@ -95,6 +101,8 @@ def _serve(settings: Settings) -> None:
         "timeout_graceful_shutdown": max(1, round(settings.drain_seconds)),
         "lifespan": "on",
         "ws": DirectWebSocketProtocol,
+        # Requests and upgrades get a deadline and count toward max_connections.
+        "http": handshake.http_protocol(),
     }
     if settings.workers > 1:
         # Each worker builds its own app from the environment; metrics are merged
@@ -104,7 +112,6 @@ def _serve(settings: Settings) -> None:
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(parents=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-        resolve_secret(settings)  # fail here, once, rather than in every worker
         uvicorn.run("server.app:app_from_env", factory=True, workers=settings.workers, **options)
         return
     app = WebSocketFastPath(create_app(settings))  # raises SettingsError before listening

@@ -32,6 +32,11 @@ are let go (-2.1) and so is the ``websockets`` parser, which kept the request as
 local (-2.7) and is made again only when bytes arrive that the direct read does
 not take (-0.45); and keepalive pings come from one ``PingWheel`` per loop rather
 than a timer per connection (-0.65).
+
+Until its answer to the upgrade is out, a connection carries the deadline and the
+place in the connection count that ``server.handshake`` gave it (``guard``, a slot);
+both are let go in ``send`` once the handshake is complete, so an open websocket
+keeps neither.
 """
 
 from __future__ import annotations
@@ -42,13 +47,16 @@ import math
 import struct
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from uvicorn._types import ASGIReceiveEvent, ASGISendEvent
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import Protocol, State
 from websockets.server import ServerProtocol
 from websockets.streams import StreamReader
+
+if TYPE_CHECKING:
+    from server.handshake import HandshakeGuard
 
 try:
     from websockets.speedups import apply_mask  # C, as websockets' own parser uses
@@ -233,7 +241,7 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         "handshake_initiated", "initial_response", "last_ping_rtt", "logger", "loop",
         "pending_ping_payload", "ping_interval", "ping_sent_at", "ping_timeout", "ping_timer",
         "pong_timer", "queue", "read_paused", "request", "response", "root_path", "scheme",
-        "scope", "server", "tasks", "transport", "writable", "receiver", "ping_slot",
+        "scope", "server", "tasks", "transport", "writable", "receiver", "ping_slot", "guard",
     )  # fmt: skip
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -243,6 +251,22 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         self.writable.set()
         self.receiver: Callable[[bytes], None] | None = None
         self.ping_slot: int | None = None  # where this connection's next ping waits
+        # Until the answer to the upgrade is out (server.handshake): the deadline and the
+        # place in the connection count the HTTP protocol handed over.
+        self.guard: HandshakeGuard | None = None
+
+    def adopt_guard(self, guard: HandshakeGuard) -> None:
+        self.guard = guard
+
+    def _release_guard(self) -> None:
+        guard = self.guard
+        if guard is not None:
+            self.guard = None
+            guard.release()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._release_guard()
+        super().connection_lost(exc)
 
     def schedule_ping(self) -> None:
         """uvicorn's delay, on the shared ``PingWheel`` instead of a timer of our own."""
@@ -366,6 +390,8 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
 
     async def send(self, message: ASGISendEvent) -> None:
         await super().send(message)
+        if self.guard is not None and self.handshake_complete:
+            self._release_guard()  # answered: accepted, refused (403) or an HTTP response
         if message["type"] == "websocket.accept" and self.handshake_complete:
             self._forget_handshake()
 

@@ -16,13 +16,13 @@ import logging
 import re
 import secrets
 import sys
-from collections.abc import Awaitable, MutableMapping
+from collections.abc import Awaitable, Mapping, MutableMapping
 from typing import IO, Any
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.redact import RedactFilter, redact
+from server.redact import REDACTED, SECRET_KEYS, RedactFilter, redact, redact_value
 
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 REQUEST_ID_HEADER = "x-request-id"
@@ -34,9 +34,19 @@ VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 def _redact_fields(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key, value in event.items():
-        if isinstance(value, str):
+        if key.lower() in SECRET_KEYS:
+            event[key] = REDACTED
+        elif isinstance(value, str):
             event[key] = redact(value)
+        elif isinstance(value, Mapping | list | tuple):
+            event[key] = redact_value(value)
     return event
+
+
+def _redact_line(_: Any, __: str, line: Any) -> Any:
+    """The rendered line (a string), once more: what no field held as a string (an
+    exception's text, a value formatted late) passes too."""
+    return redact(line) if isinstance(line, str) else line
 
 
 def configure(level: str = "info", fmt: str = "auto", stream: IO[str] | None = None) -> None:
@@ -71,7 +81,11 @@ def configure(level: str = "info", fmt: str = "auto", stream: IO[str] | None = N
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[*shared, _redact_fields],
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *final],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            *final,
+            _redact_line,
+        ],
     )
     handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)

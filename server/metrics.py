@@ -114,6 +114,18 @@ class Metrics(RoomObserver, RunnerObserver, AIObserver):
             "Websockets refused with 1013 because CODEMENTOR_MAX_CONNECTIONS were open.",
             registry=r,
         )
+        self.handshake_timeouts = Counter(
+            "codementor_handshake_timeouts",
+            "Connections closed for not completing their request or websocket upgrade in "
+            "CODEMENTOR_HANDSHAKE_TIMEOUT_SECONDS.",
+            registry=r,
+        )
+        self.connections_refused = Counter(
+            "codementor_connections_refused",
+            "New connections answered 503 at once: open and half-open connections past "
+            "CODEMENTOR_MAX_CONNECTIONS and its headroom.",
+            registry=r,
+        )
         self.auth_refused = Counter(
             "codementor_auth_refused",
             "Connections and requests refused by authentication, by HTTP status.",

@@ -46,6 +46,7 @@ class Settings:
     anonymous: str = "on"
     admin_token: str | None = None
     public_url: str | None = None
+    allowed_origins: str | None = None
     forwarded_allow_ips: str = "127.0.0.1"
     token_ttl_seconds: int = 7 * 24 * 3600
     api_rate_per_minute: int = 120
@@ -58,6 +59,7 @@ class Settings:
     send_queue_bytes: int = 8 * MiB
     max_frame_bytes: int = 8 * MiB
     max_connections: int = 20_000
+    handshake_timeout_seconds: float = 10.0
     compact_updates: int = 500
     compact_bytes: int = 1 * MiB
     max_pending_bytes: int = 64 * MiB
@@ -160,6 +162,7 @@ class Settings:
             "send_queue_frames": self.send_queue_frames,
             "send_queue_bytes": self.send_queue_bytes,
             "max_frame_bytes": self.max_frame_bytes,
+            "handshake_timeout_seconds": self.handshake_timeout_seconds,
             "compact_updates": self.compact_updates,
             "compact_bytes": self.compact_bytes,
             "max_pending_bytes": self.max_pending_bytes,
@@ -200,6 +203,9 @@ class Settings:
             raise SettingsError(f"CODEMENTOR_ANONYMOUS must be on or off, got {self.anonymous!r}")
         if not 0 < self.port < 65536:
             raise SettingsError(f"CODEMENTOR_PORT must be 1-65535, got {self.port}")
+        from server.origins import allowed_origins  # it reads these settings: no cycle
+
+        allowed_origins(self.allowed_origins)
         self._validate_runner()
         self._validate_ai()
 
@@ -272,13 +278,26 @@ FIELDS: tuple[FieldDoc, ...] = (
     FieldDoc("redis_url", "Redis URL; turns multi-instance mode on (rooms shared by processes)"),
     FieldDoc("instance_id", "this process's name in Redis (default: hostname-pid)"),
     FieldDoc("workers", "uvicorn worker processes; more than 1 requires CODEMENTOR_REDIS_URL"),
-    FieldDoc("secret", "signing secret for access tokens; required off loopback", secret=True),
+    FieldDoc(
+        "secret",
+        "signing secret for access tokens, at least 32 bytes; required off loopback",
+        secret=True,
+    ),
     FieldDoc(
         "anonymous",
         "on: without CODEMENTOR_SECRET (dev mode), tokenless connections are editors; off: never",
     ),
-    FieldDoc("admin_token", "bearer token required by POST /api/rooms when set", secret=True),
+    FieldDoc(
+        "admin_token",
+        "bearer token required by POST /api/rooms when set, at least 32 bytes",
+        secret=True,
+    ),
     FieldDoc("public_url", "base URL for join links (default: the URL the request came to)"),
+    FieldDoc(
+        "allowed_origins",
+        "browser origins (comma-separated scheme://host[:port]) besides the server's own "
+        "that may open websockets and send REST changes; other origins get 403",
+    ),
     FieldDoc(
         "forwarded_allow_ips",
         "proxies whose X-Forwarded-For/-Proto are trusted (comma-separated addresses or "
@@ -301,6 +320,11 @@ FIELDS: tuple[FieldDoc, ...] = (
         "max_connections",
         "open websockets per process; newcomers past it are closed 1013 and /readyz says "
         "full (0: no limit)",
+    ),
+    FieldDoc(
+        "handshake_timeout_seconds",
+        "a connection must complete its HTTP request or websocket upgrade within this long "
+        "or is closed; until then it counts toward max_connections",
     ),
     FieldDoc("compact_updates", "fold the update log into a snapshot after this many updates"),
     FieldDoc("compact_bytes", "...or after this many bytes of updates"),

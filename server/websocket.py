@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import contextvars
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 
 from starlette.datastructures import QueryParams
 from starlette.types import Receive, Scope, Send
@@ -43,6 +43,7 @@ from server.fastws import DIRECT_EXTENSION, RECEIVE_EXTENSION
 from server.logs import bind, get_logger
 from server.metrics import Metrics
 from server.names import valid_room_name
+from server.origins import origin_and_host, origin_for_log
 
 log = get_logger("codementor.ws")
 
@@ -161,6 +162,14 @@ async def _admit(websocket: WebSocket, send: Send) -> tuple[Peer, Room, _Sender]
     registry: RoomRegistry = app_state.registry
     metrics: Metrics = app_state.metrics
     name = websocket.path_params["room"]
+    origin, host = origin_and_host(websocket.scope["headers"])
+    if not app_state.origins.allows(origin, host):
+        # A page of another site (any page the user visits can try): HTTP 403 before the
+        # upgrade, so it never gets a socket; it may retry, and is refused again.
+        metrics.auth_refused.labels("403").inc()
+        log.info("ws_refused", reason="origin not allowed", origin=origin_for_log(origin))
+        await websocket.close(CLOSE_POLICY_VIOLATION, "origin not allowed")
+        return None
     if not valid_room_name(name):
         metrics.frame_rejected("bad_room_name")
         # Before accept: the client gets HTTP 403 instead of an upgrade.
@@ -183,7 +192,7 @@ async def _admit(websocket: WebSocket, send: Send) -> tuple[Peer, Room, _Sender]
         # Load shedding: 1013 is not final, so y-websocket retries with backoff (through
         # a load balancer, likely on another replica; /readyz says "full" meanwhile).
         metrics.connections_shed.inc()
-        log.info("ws_shed", open=limit.open, limit=limit.limit)
+        log.info("ws_shed", open=limit.open, half_open=limit.half_open, limit=limit.limit)
         await websocket.close(CLOSE_TRY_AGAIN_LATER, "server full: try again later")
         return None
     try:
@@ -236,15 +245,35 @@ async def _room_exists(registry: RoomRegistry, name: str, *, implicit: bool) -> 
 
 
 class ConnectionLimit:
-    """Open websockets of this process against ``CODEMENTOR_MAX_CONNECTIONS`` (0: none)."""
+    """Open websockets and half-open connections (``server.handshake``: a request or an
+    upgrade not complete yet) of this process against ``CODEMENTOR_MAX_CONNECTIONS``
+    (0: none). Past it newcomer websockets are shed (1013) and ``/readyz`` says full;
+    past it and ``HEADROOM`` more, a new connection is answered 503 at once, so slow
+    clients cannot take every file descriptor. The headroom keeps ``/readyz`` and
+    ``/metrics`` answering while websockets fill the limit."""
 
-    def __init__(self, limit: int) -> None:
+    HEADROOM = 64
+
+    def __init__(
+        self,
+        limit: int,
+        handshake_timeout: float = 10.0,
+        on_timeout: Callable[[], None] = lambda: None,
+        on_refused: Callable[[], None] = lambda: None,
+    ) -> None:
         self.limit = limit
         self.open = 0
+        self.half_open = 0
+        self.handshake_timeout = handshake_timeout
+        self.timed_out = on_timeout  # a half-open connection reached its deadline
+        self.refused = on_refused  # a new connection was answered 503 at once
 
     @property
     def full(self) -> bool:
-        return 0 < self.limit <= self.open
+        return 0 < self.limit <= self.open + self.half_open
+
+    def admits_connection(self) -> bool:
+        return self.limit == 0 or self.open + self.half_open < self.limit + self.HEADROOM
 
 
 class _Sender:

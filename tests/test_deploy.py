@@ -455,7 +455,8 @@ def test_the_proxy_speaks_websocket_to_every_replica(full: dict[str, Any]) -> No
         (target,) = effective(chain, "proxy_pass")
         assert urlsplit(target[0]).hostname in upstreams, path
         headers = {args[0].lower(): args[1] for args in effective(chain, "proxy_set_header")}
-        assert headers.get("host") == "$host", (path, headers)
+        # With its port: the app's Origin check compares host and port.
+        assert headers.get("host") == "$http_host", (path, headers)
         # The edge proxy replaces X-Forwarded-For: the app trusts its first address.
         assert headers.get("x-forwarded-for") == "$remote_addr", (path, headers)
         assert effective(chain, "proxy_http_version") == [["1.1"]], path

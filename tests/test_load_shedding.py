@@ -35,7 +35,9 @@ async def test_newcomers_past_the_limit_are_shed(
     async with httpx.AsyncClient(base_url=server.http_url, timeout=5) as http:
         ready = await http.get("/readyz")
         assert ready.status_code == 503
-        assert ready.json() == {"status": "full", "checks": {}, "connections": 3, "limit": 3}
+        assert ready.json() == {
+            "status": "full", "checks": {}, "connections": 3, "half_open": 0, "limit": 3,
+        }  # fmt: skip
         assert await refused_code(server.ws_url("shed-0")) == 1013
         assert await refused_code(server.ws_url("another")) == 1013
         assert server.metric("codementor_connections_shed_total") == 2
