@@ -279,7 +279,11 @@ FIELDS: tuple[FieldDoc, ...] = (
         "anonymous",
         "on: without CODEMENTOR_SECRET (dev mode), tokenless connections are editors; off: never",
     ),
-    FieldDoc("admin_token", "bearer token required by POST /api/rooms when set", secret=True),
+    FieldDoc(
+        "admin_token",
+        "bearer token required by POST /api/rooms when set (dev-mode joins then create no room)",
+        secret=True,
+    ),
     FieldDoc("public_url", "base URL for join links (default: the URL the request came to)"),
     FieldDoc(
         "forwarded_allow_ips",
