@@ -1,10 +1,13 @@
 """When a connected peer's token stops opening its room: at the token's expiry, or when
 the owner rotates the room's links (every token issued before is refused).
 
-Expiry is one schedule for the whole process: a heap of (expiry, peer id) and a single
-timer armed for the earliest, so 10,000 idle connections cost no task or timer each
-(``bench/conn_memory.py``). Peers that leave first are only forgotten from a dict; their
-heap entries go when they come due, or when the heap grows to twice what is live.
+Expiry is one schedule for the whole process, never a task or timer per connection
+(10,000 idle connections is a capacity target, ``bench/conn_memory.py``). A peer's
+expiry is one slot on the peer. Peers whose token expires within ``HORIZON`` seconds
+are also in a heap with one timer for the earliest, so they are closed on time; the
+registry's sweep calls ``scan`` every ``HORIZON / 2`` seconds to move peers whose
+expiry came that close into the heap. Most tokens live for days, so the heap holds
+the few that are about to expire, not every connection.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import time
+from collections.abc import Iterable
 
 from rooms.peer import Peer
 
@@ -21,7 +25,8 @@ CLOSE_TOKEN_REFUSED = 4401
 EXPIRED = "token expired"
 ROTATED = "links were rotated: this token was issued before; ask the room owner for a new link"
 
-COMPACT_ABOVE = 1024  # stale heap entries tolerated before a rebuild is considered
+HORIZON = 120.0  # seconds: expiries closer than this are timed precisely
+SCAN_SECONDS = HORIZON / 2
 
 
 class LinksRotated(Exception):
@@ -29,40 +34,48 @@ class LinksRotated(Exception):
 
 
 class ExpirySchedule:
-    """Closes each registered peer with 4401 "token expired" when its token expires."""
+    """Closes each peer with 4401 "token expired" when its token expires."""
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int]] = []  # (unix seconds, peer id)
-        self._peers: dict[int, Peer] = {}
+        self._heap: list[tuple[float, int]] = []  # (unix seconds, peer id), due soon
+        self._due: dict[int, Peer] = {}  # the peers in the heap that are still here
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = float("inf")
 
     def __len__(self) -> int:
-        return len(self._peers)
+        """Peers timed precisely now (due within the horizon)."""
+        return len(self._due)
 
     def add(self, peer: Peer, expires: float | None) -> None:
         """Close ``peer`` at ``expires`` (unix seconds) unless it left first. None: never."""
-        if expires is None:
-            return
-        self._peers[peer.id] = peer
-        heapq.heappush(self._heap, (expires, peer.id))
-        if expires < self._timer_at:
-            self._arm(expires)
+        peer.expires = expires
+        if expires is not None and expires - time.time() <= HORIZON:
+            self._push(peer, expires)
+
+    def scan(self, peers: Iterable[Peer]) -> None:
+        """Time precisely the peers whose expiry is now within the horizon."""
+        limit = time.time() + HORIZON
+        due = self._due
+        for peer in peers:
+            expires = peer.expires
+            if expires is not None and expires <= limit and peer.id not in due:
+                self._push(peer, expires)
 
     def discard(self, peer: Peer) -> None:
-        """``peer`` left: forget it (its heap entry is dropped later, cheaply)."""
-        if self._peers.pop(peer.id, None) is None:
-            return
-        if len(self._heap) > 2 * len(self._peers) + COMPACT_ABOVE:
-            live = self._peers
-            self._heap = [entry for entry in self._heap if entry[1] in live]
-            heapq.heapify(self._heap)
+        """``peer`` left: forget it (a heap entry of its own is dropped when it comes due)."""
+        self._due.pop(peer.id, None)
 
     def close(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         self._timer_at = float("inf")
+
+    def _push(self, peer: Peer, expires: float) -> None:
+        self._due[peer.id] = peer
+        heapq.heappush(self._heap, (expires, peer.id))
+        if expires < self._timer_at:
+            self._arm(expires)
 
     def _arm(self, at: float) -> None:
         if self._timer is not None:
@@ -80,7 +93,7 @@ class ExpirySchedule:
         heap = self._heap
         while heap and heap[0][0] <= now:
             _, peer_id = heapq.heappop(heap)
-            peer = self._peers.pop(peer_id, None)
+            peer = self._due.pop(peer_id, None)
             if peer is not None:
                 peer.close(CLOSE_TOKEN_REFUSED, EXPIRED)
         if heap:

@@ -40,7 +40,7 @@ class Peer:
         "id", "role", "granted_role", "user_id", "name", "told_denied", "grant_timer",
         "grant_expires", "limits", "wants_receipts", "_outbox", "queued_bytes",
         "last_enqueued", "close_code", "close_reason", "on_close", "direct", "busy",
-        "on_queue", "_wakeup", "issued_at",
+        "on_queue", "_wakeup", "issued_at", "expires",
     )  # fmt: skip
 
     def __init__(
@@ -80,6 +80,7 @@ class Peer:
         # When its token was issued (unix seconds): a link rotation closes peers whose
         # token predates it. Infinite: no token (dev mode, the server's own peers).
         self.issued_at = issued_at
+        self.expires: float | None = None  # its token's expiry (rooms.access.ExpirySchedule)
 
     @property
     def conn_id(self) -> str:

@@ -20,7 +20,13 @@ from pycrdt import Doc
 
 from crdt import schema
 from crdt.protocol import CLOSE_SERVICE_RESTART
-from rooms.access import CLOSE_TOKEN_REFUSED, ROTATED, ExpirySchedule, LinksRotated
+from rooms.access import (
+    CLOSE_TOKEN_REFUSED,
+    ROTATED,
+    SCAN_SECONDS,
+    ExpirySchedule,
+    LinksRotated,
+)
 from rooms.broker import Broker
 from rooms.observer import RoomObserver
 from rooms.peer import Peer
@@ -232,13 +238,17 @@ class RoomRegistry:
 
     async def _sweep(self) -> None:
         settings = self.settings
-        last_poll = 0.0
+        last_poll = last_scan = 0.0
         while True:
             await asyncio.sleep(settings.tick_seconds)
             now = time.monotonic()
             if self.broker.enabled and self.rooms and now - last_poll >= ROTATION_POLL_SECONDS:
                 last_poll = now
                 self._poll_rotations()
+            if now - last_scan >= SCAN_SECONDS:
+                last_scan = now
+                for room in self.rooms.values():
+                    self.expiry.scan(room.peers.values())
             for name, room in list(self.rooms.items()):
                 if self.broker.enabled:
                     room.expire_remote_awareness(REMOTE_AWARENESS_TIMEOUT)

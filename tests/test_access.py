@@ -25,8 +25,12 @@ import jwt
 import pytest
 import websockets
 
-from rooms.access import CLOSE_TOKEN_REFUSED, EXPIRED, ExpirySchedule
+import rooms.access
+import rooms.registry
+from rooms.access import CLOSE_TOKEN_REFUSED, EXPIRED, HORIZON, ExpirySchedule
 from rooms.peer import Peer
+from rooms.registry import RegistrySettings, RoomRegistry
+from rooms.sqlite_store import SQLiteStore
 from tests.redisproc import RedisProcess
 from tests.serverproc import ServerProcess
 from tests.yclient import YClient, wait_for
@@ -142,29 +146,63 @@ async def test_a_connection_is_closed_when_its_token_expires(secured: ServerProc
 
 
 async def test_the_expiry_schedule_closes_due_peers_only() -> None:
-    """One heap and one timer for every peer; peers that left are forgotten, and the
-    heap does not keep their entries forever."""
+    """One heap and one timer for the peers about to expire; peers that left are
+    forgotten; far expiries cost the heap nothing until a scan finds them close."""
     schedule = ExpirySchedule()
     now = time.time()
-    soon, later, gone = Peer(), Peer(), Peer()
-    schedule.add(later, now + 60)
+    soon, later, gone, tokenless = Peer(), Peer(), Peer(), Peer()
+    schedule.add(later, now + 3 * HORIZON)
     schedule.add(soon, now + 0.2)
     schedule.add(gone, now + 0.1)
-    schedule.add(Peer(), None)  # no token, no expiry
+    schedule.add(tokenless, None)
     schedule.discard(gone)
-    assert len(schedule) == 2
+    assert len(schedule) == 1  # only ``soon``: ``later`` is beyond the horizon
     await wait_for(lambda: soon.closed, timeout=5)
     assert (soon.close_code, soon.close_reason) == (CLOSE_TOKEN_REFUSED, EXPIRED)
-    assert not gone.closed and not later.closed
-    assert len(schedule) == 1
+    assert not gone.closed and not later.closed and not tokenless.closed
+    assert len(schedule) == 0
 
-    # Many peers that leave before their expiry: the heap is rebuilt, not grown.
-    for _ in range(10_000):
+    # A scan (the registry's sweep, every HORIZON / 2) times a peer once it comes close.
+    schedule.scan([later, tokenless])
+    assert len(schedule) == 0
+    later.expires = time.time() + 0.2  # as if the clock had moved on
+    schedule.scan([later, tokenless])
+    schedule.scan([later])  # scanned twice, timed once
+    assert len(schedule) == 1
+    await wait_for(lambda: later.closed, timeout=5)
+    assert later.close_reason == EXPIRED and not tokenless.closed
+
+    # Peers that leave before their expiry leave nothing behind in the schedule.
+    for _ in range(1000):
         peer = Peer()
-        schedule.add(peer, now + 3600)
+        schedule.add(peer, time.time() + 3600)
         schedule.discard(peer)
-    assert len(schedule._heap) <= 2 * len(schedule) + 1024 + 1
+    assert len(schedule) == 0 and schedule._heap == []
     schedule.close()
+
+
+async def test_the_registry_times_a_long_token_when_its_expiry_comes_close(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sweep's scan is what moves a peer with a far expiry into the heap (here the
+    horizon is shrunk to a second, the scan to a tenth: a real registry and store)."""
+    monkeypatch.setattr(rooms.access, "HORIZON", 1.0)
+    monkeypatch.setattr(rooms.registry, "SCAN_SECONDS", 0.1)
+    registry = RoomRegistry(
+        SQLiteStore(tmp_path / "rooms.db"),
+        RegistrySettings(idle_unload_seconds=1.0, keepalive_seconds=1.0),
+    )
+    await registry.start()
+    try:
+        peer = Peer(issued_at=time.time())
+        expires = time.time() + 2.0  # beyond the horizon when it joins
+        await registry.join("r", peer, expires)
+        assert len(registry.expiry) == 0
+        await wait_for(lambda: peer.closed, timeout=5)
+        assert time.time() >= expires
+        assert (peer.close_code, peer.close_reason) == (CLOSE_TOKEN_REFUSED, EXPIRED)
+    finally:
+        await registry.close()
 
 
 # -- rotation -------------------------------------------------------------------------
