@@ -4,7 +4,8 @@ Collections:
 
 - ``updates``: ``{room, seq, data}``, one document per flushed batch, unique on (room, seq);
 - ``snapshots``: ``{_id: room, upto, gen, chunks}``, the pointer to the current snapshot;
-- ``rooms``: ``{_id: name, mode, language, title, created_at, updated_at}``;
+- ``rooms``: ``{_id: name, mode, language, title, created_at, updated_at, tokens_after,
+  forks}`` (documents written before the last two existed read as 0 and true);
 - ``snapshot_chunks``: ``{room, gen, i, data}``, the snapshot cut into pieces, because
   a MongoDB document is capped at 16 MB and a large room's snapshot need not be.
 
@@ -49,6 +50,7 @@ class MongoStore:
         self._chunks.create_index(
             [("room", ASCENDING), ("gen", ASCENDING), ("i", ASCENDING)], unique=True
         )
+        self._rooms.create_index([("tokens_after", ASCENDING)], sparse=True)
         self._indexed = True
 
     @classmethod
@@ -147,6 +149,8 @@ class MongoStore:
                     "title": info.title,
                     "created_at": info.created_at,
                     "updated_at": info.updated_at,
+                    "tokens_after": info.tokens_after,
+                    "forks": info.forks,
                 }
             )
         except DuplicateKeyError:
@@ -169,16 +173,40 @@ class MongoStore:
             title=doc["title"],
             created_at=float(doc["created_at"]),
             updated_at=float(doc["updated_at"]),
+            tokens_after=float(doc.get("tokens_after", 0.0)),
+            forks=bool(doc.get("forks", True)),
         )
 
-    def update_room_info(self, room: str, *, title: str | None, language: str | None) -> None:
-        changes = {k: v for k, v in (("title", title), ("language", language)) if v is not None}
+    def update_room_info(
+        self,
+        room: str,
+        *,
+        title: str | None = None,
+        language: str | None = None,
+        forks: bool | None = None,
+        tokens_after: float | None = None,
+    ) -> None:
+        given = (
+            ("title", title),
+            ("language", language),
+            ("forks", forks),
+            ("tokens_after", tokens_after),
+        )
+        changes = {k: v for k, v in given if v is not None}
         if not changes:
             return
         try:
             self._rooms.update_one({"_id": room}, {"$set": changes})
         except PyMongoError as exc:
             raise StoreError(f"cannot update room {room!r}: {exc}") from exc
+
+    def rotated_since(self, since: float) -> dict[str, float]:
+        try:
+            self._ensure_indexes()
+            cursor = self._rooms.find({"tokens_after": {"$gte": since}}, {"tokens_after": 1})
+            return {doc["_id"]: float(doc["tokens_after"]) for doc in cursor}
+        except PyMongoError as exc:
+            raise StoreError(f"cannot read rotated rooms: {exc}") from exc
 
     def ping(self) -> None:
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -39,7 +40,7 @@ class Peer:
         "id", "role", "granted_role", "user_id", "name", "told_denied", "grant_timer",
         "grant_expires", "limits", "wants_receipts", "_outbox", "queued_bytes",
         "last_enqueued", "close_code", "close_reason", "on_close", "direct", "busy",
-        "on_queue", "_wakeup",
+        "on_queue", "_wakeup", "issued_at", "expires",
     )  # fmt: skip
 
     def __init__(
@@ -50,6 +51,7 @@ class Peer:
         role: Role = Role.EDITOR,
         user_id: str = "anonymous",
         name: str = "anonymous",
+        issued_at: float = math.inf,
     ) -> None:
         self.id = next(_ids)
         self.role = role
@@ -75,6 +77,10 @@ class Peer:
         # queued; otherwise ``next_frame`` waits on an event made on first use.
         self.on_queue: Callable[[], None] | None = None
         self._wakeup: asyncio.Event | None = None
+        # When its token was issued (unix seconds): a link rotation closes peers whose
+        # token predates it. Infinite: no token (dev mode, the server's own peers).
+        self.issued_at = issued_at
+        self.expires: float | None = None  # its token's expiry (rooms.access.ExpirySchedule)
 
     @property
     def conn_id(self) -> str:

@@ -20,6 +20,13 @@ from pycrdt import Doc
 
 from crdt import failures, schema
 from crdt.protocol import CLOSE_SERVICE_RESTART
+from rooms.access import (
+    CLOSE_TOKEN_REFUSED,
+    ROTATED,
+    SCAN_SECONDS,
+    ExpirySchedule,
+    LinksRotated,
+)
 from rooms.broker import Broker
 from rooms.observer import RoomObserver
 from rooms.peer import Peer
@@ -32,6 +39,10 @@ log = structlog.get_logger("codementor.registry")
 
 STORE_CHECK_SECONDS = 2.0
 REMOTE_AWARENESS_TIMEOUT = 30.0  # y-protocols' own outdated timeout
+# Several instances: how often each asks the shared store which rooms had their links
+# rotated, and how far back (clock skew between instances, a slow or failed poll).
+ROTATION_POLL_SECONDS = 1.0
+ROTATION_POLL_MARGIN = 60.0
 
 
 class RoomLoadError(Exception):
@@ -72,16 +83,26 @@ class RoomRegistry:
         self.load_hooks: list[Callable[[Room], None]] = []
         # Called after a peer left a room (the AI stops answering an asker who left).
         self.leave_hooks: list[Callable[[Room, Peer], None]] = []
+        # Loaded rooms' link rotations: peers whose token was issued before are refused.
+        self.tokens_after: dict[str, float] = {}
+        self.expiry = ExpirySchedule()  # closes peers when their token expires
+        self._rotations_polled = 0.0  # wall clock of the last poll that answered
+        self._rotation_poll: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.broker.start()
         self.flusher.start()
         self._sweeper = asyncio.create_task(self._sweep(), name="room-sweeper")
 
-    async def join(self, name: str, peer: Peer) -> Room:
-        """Put ``peer`` into room ``name``, loading the room if needed."""
+    async def join(self, name: str, peer: Peer, expires: float | None = None) -> Room:
+        """Put ``peer`` into room ``name``, loading the room if needed, until its token
+        ``expires`` (unix seconds; None: no token). Raises ``LinksRotated`` if its token
+        was issued before the room's last link rotation."""
         room = await self.loaded(name)
+        if peer.issued_at < self.tokens_after.get(name, 0.0):
+            raise LinksRotated(name)
         room.join(peer)
+        self.expiry.add(peer, expires)
         return room
 
     async def _load(self, name: str) -> Room:
@@ -90,6 +111,7 @@ class RoomRegistry:
         started = time.perf_counter()
         try:
             info = await self.worker.run(self.worker.store.room_info, name)
+            tokens_after = info.tokens_after if info is not None else 0.0
             stored = await self.worker.run(self.worker.store.load, name)
             mode = Mode(info.mode) if info is not None else Mode.PAIR
             doc: Doc[Any] = Doc()
@@ -123,6 +145,8 @@ class RoomRegistry:
         finally:
             self._loading.pop(name, None)
         room.start()
+        # A rotation this instance made while the room loaded is newer than what was read.
+        self.tokens_after[name] = max(tokens_after, self.tokens_after.get(name, 0.0))
         self.rooms[name] = room
         self._observer.room_loaded(time.perf_counter() - started)
         for hook in self.load_hooks:
@@ -187,17 +211,65 @@ class RoomRegistry:
 
     def leave(self, room: Room, peer: Peer) -> None:
         room.leave(peer)
+        self.expiry.discard(peer)
         for hook in self.leave_hooks:
             try:
                 hook(room, peer)
             except Exception:
                 log.exception("room_leave_hook_failed", room=room.name)
 
+    def rotate(self, name: str, tokens_after: float) -> int:
+        """Room ``name``'s links were rotated (here, or on another instance): refuse
+        tokens issued before ``tokens_after`` from now on and close the peers that hold
+        one with 4401. Returns how many were closed. The caller stores the rotation."""
+        if tokens_after <= self.tokens_after.get(name, 0.0):
+            return 0
+        room = self.rooms.get(name)
+        if room is None:
+            if name in self._loading:  # it may have read the room's info before the change
+                self.tokens_after[name] = tokens_after
+            return 0
+        self.tokens_after[name] = tokens_after
+        stale = [peer for peer in room.peers.values() if peer.issued_at < tokens_after]
+        for peer in stale:
+            peer.close(CLOSE_TOKEN_REFUSED, ROTATED)
+        if stale:
+            log.info("links_rotated", room=name, closed=len(stale))
+        return len(stale)
+
+    def _poll_rotations(self) -> None:
+        """Several instances: learn of rotations made elsewhere from the shared store,
+        one query for every room (``Store.rotated_since``), at most one at a time."""
+        if self._rotation_poll is not None and not self._rotation_poll.done():
+            return
+        self._rotation_poll = asyncio.create_task(self._read_rotations(), name="rotations")
+
+    async def _read_rotations(self) -> None:
+        started = time.time()
+        since = (self._rotations_polled or started) - ROTATION_POLL_MARGIN
+        try:
+            rotated = await self.worker.run(self.worker.store.rotated_since, since)
+        except Exception:
+            log.warning("rotation_poll_failed", exc_info=True)
+            return
+        self._rotations_polled = started
+        for name, tokens_after in rotated.items():
+            if name in self.rooms:
+                self.rotate(name, tokens_after)
+
     async def _sweep(self) -> None:
         settings = self.settings
+        last_poll = last_scan = 0.0
         while True:
             await asyncio.sleep(settings.tick_seconds)
             now = time.monotonic()
+            if self.broker.enabled and self.rooms and now - last_poll >= ROTATION_POLL_SECONDS:
+                last_poll = now
+                self._poll_rotations()
+            if now - last_scan >= SCAN_SECONDS:
+                last_scan = now
+                for room in self.rooms.values():
+                    self.expiry.scan(room.peers.values())
             for name, room in list(self.rooms.items()):
                 if self.broker.enabled:
                     room.expire_remote_awareness(REMOTE_AWARENESS_TIMEOUT)
@@ -216,6 +288,7 @@ class RoomRegistry:
             if await room.writer.close():
                 if not room.peers:
                     del self.rooms[room.name]
+                    self.tokens_after.pop(room.name, None)
                     self.broker.detach(room)
                     self._observer.room_unloaded()
                     return
@@ -245,6 +318,11 @@ class RoomRegistry:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
+        self.expiry.close()
+        if self._rotation_poll is not None:
+            self._rotation_poll.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._rotation_poll
         for task in list(self._unloading.values()):
             with contextlib.suppress(Exception):
                 await task

@@ -32,7 +32,9 @@ CREATE TABLE IF NOT EXISTS rooms (
     language TEXT NOT NULL,
     title TEXT NOT NULL,
     created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    tokens_after REAL NOT NULL DEFAULT 0,
+    forks INTEGER NOT NULL DEFAULT 1
 );
 CREATE TABLE IF NOT EXISTS snapshots (
     room TEXT PRIMARY KEY,
@@ -41,6 +43,13 @@ CREATE TABLE IF NOT EXISTS snapshots (
 );
 """
 
+# Columns added since the first schema, added to an older file when it is opened.
+ADDED_ROOM_COLUMNS = {
+    "tokens_after": "REAL NOT NULL DEFAULT 0",
+    "forks": "INTEGER NOT NULL DEFAULT 1",
+}
+INDEXES = "CREATE INDEX IF NOT EXISTS rooms_tokens_after ON rooms (tokens_after);"
+ROOM_COLUMNS = "name, mode, language, title, created_at, updated_at, tokens_after, forks"
 
 OPEN_TIMEOUT = 10.0
 ROWS_PER_STATEMENT = 256  # rows per multi-row INSERT / names per IN (...)
@@ -102,6 +111,7 @@ class SQLiteStore:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")
                 db.executescript(SCHEMA)
+                _migrate(db)
                 return db
             except sqlite3.OperationalError as exc:
                 if db is not None:
@@ -211,9 +221,17 @@ class SQLiteStore:
     def create_room(self, info: RoomInfo) -> bool:
         try:
             cursor = self._db.execute(
-                "INSERT OR IGNORE INTO rooms (name, mode, language, title, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (info.name, info.mode, info.language, info.title, info.created_at, info.updated_at),
+                f"INSERT OR IGNORE INTO rooms ({ROOM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    info.name,
+                    info.mode,
+                    info.language,
+                    info.title,
+                    info.created_at,
+                    info.updated_at,
+                    info.tokens_after,
+                    info.forks,
+                ),
             )
         except sqlite3.Error as exc:
             raise StoreError(f"cannot create room {info.name!r}: {exc}") from exc
@@ -222,23 +240,44 @@ class SQLiteStore:
     def room_info(self, room: str) -> RoomInfo | None:
         try:
             row = self._db.execute(
-                "SELECT name, mode, language, title, created_at, updated_at FROM rooms"
-                " WHERE name = ?",
-                (room,),
+                f"SELECT {ROOM_COLUMNS} FROM rooms WHERE name = ?", (room,)
             ).fetchone()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read room {room!r}: {exc}") from exc
-        return RoomInfo(*row) if row else None
+        if row is None:
+            return None
+        name, mode, language, title, created_at, updated_at, tokens_after, forks = row
+        return RoomInfo(
+            name, mode, language, title, created_at, updated_at, tokens_after, bool(forks)
+        )
 
-    def update_room_info(self, room: str, *, title: str | None, language: str | None) -> None:
+    def update_room_info(
+        self,
+        room: str,
+        *,
+        title: str | None = None,
+        language: str | None = None,
+        forks: bool | None = None,
+        tokens_after: float | None = None,
+    ) -> None:
         try:
             self._db.execute(
-                "UPDATE rooms SET title = COALESCE(?, title), language = COALESCE(?, language)"
+                "UPDATE rooms SET title = COALESCE(?, title), language = COALESCE(?, language),"
+                " forks = COALESCE(?, forks), tokens_after = COALESCE(?, tokens_after)"
                 " WHERE name = ?",
-                (title, language, room),
+                (title, language, forks, tokens_after, room),
             )
         except sqlite3.Error as exc:
             raise StoreError(f"cannot update room {room!r}: {exc}") from exc
+
+    def rotated_since(self, since: float) -> dict[str, float]:
+        try:
+            rows = self._db.execute(
+                "SELECT name, tokens_after FROM rooms WHERE tokens_after >= ?", (since,)
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read rotated rooms: {exc}") from exc
+        return {name: float(after) for name, after in rows}
 
     def ping(self) -> None:
         try:
@@ -251,6 +290,22 @@ class SQLiteStore:
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring a file made by an older version up to this schema. The columns are added in
+    one write transaction, looked for again inside it: two processes opening the same
+    old file must not both add one. A current file is only read."""
+    if _missing_columns(db):
+        with _Transaction(db):
+            for column in _missing_columns(db):
+                db.execute(f"ALTER TABLE rooms ADD COLUMN {column} {ADDED_ROOM_COLUMNS[column]}")
+    db.execute(INDEXES)
+
+
+def _missing_columns(db: sqlite3.Connection) -> list[str]:
+    present = {row[1] for row in db.execute("PRAGMA table_info(rooms)")}
+    return [column for column in ADDED_ROOM_COLUMNS if column not in present]
 
 
 class _Transaction:

@@ -34,6 +34,10 @@ class RoomInfo:
     title: str = ""
     created_at: float = 0.0  # unix seconds
     updated_at: float = 0.0  # the last flush of an update
+    # Tokens issued (``iat``) before this unix second are refused: the owner rotated
+    # the room's links. 0: never rotated.
+    tokens_after: float = 0.0
+    forks: bool = True  # broadcast rooms: whether students may fork the code
 
 
 @dataclass(slots=True)
@@ -70,7 +74,22 @@ class Store(Protocol):
 
     def room_info(self, room: str) -> RoomInfo | None: ...
 
-    def update_room_info(self, room: str, *, title: str | None, language: str | None) -> None: ...
+    def update_room_info(
+        self,
+        room: str,
+        *,
+        title: str | None = None,
+        language: str | None = None,
+        forks: bool | None = None,
+        tokens_after: float | None = None,
+    ) -> None:
+        """Change the fields given (None: keep)."""
+        ...
+
+    def rotated_since(self, since: float) -> dict[str, float]:
+        """Each room whose ``tokens_after`` is ``since`` or later, with that value: how the
+        other instances learn of a rotation (one indexed query, whatever the room count)."""
+        ...
 
     def ping(self) -> None:
         """Raise ``StoreError`` unless the store answers."""

@@ -8,6 +8,7 @@ are pydantic models with ``extra="forbid"``, so unknown fields are refused too.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import time
 from collections.abc import Awaitable, Callable
@@ -22,7 +23,14 @@ from crdt import schema
 from rooms.registry import RoomRegistry
 from rooms.roles import Mode, Role
 from rooms.store import RoomInfo
-from server.auth import Authenticator, AuthError, Identity, issue_token
+from server.auth import (
+    Authenticator,
+    AuthError,
+    Identity,
+    check_not_rotated,
+    issue_token,
+    rotation_second,
+)
 from server.metrics import Metrics
 from server.names import new_room_name, valid_room_name
 from server.ratelimit import RateLimiter, retry_after_header
@@ -72,6 +80,8 @@ class UpdateRoom(Strict):
     # Pair rooms only: the AI applies its edits itself (``meta.ai_edits``) rather
     # than offering them as suggestions.
     ai_edits: bool | None = None
+    # Broadcast rooms only: whether students may fork the code (``meta.forks``).
+    forks: bool | None = None
 
 
 class CreateToken(Strict):
@@ -106,6 +116,7 @@ class RoomDetails(BaseModel):
     peers: dict[str, list[PeerEntry]]
     created_at: float
     updated_at: float
+    forks: bool  # whether POST /fork is open to this room's participants
 
 
 class TokenIssued(BaseModel):
@@ -146,6 +157,7 @@ class Api:
         self._registry_of = registry_of
         self.metrics = metrics
         self.limiter = RateLimiter(settings.api_rate_per_minute)
+        self.fork_limiter = RateLimiter(settings.forks_per_user_per_hour, window=3600.0)
 
     @property
     def registry(self) -> RoomRegistry:
@@ -162,6 +174,7 @@ class Api:
             Route("/api/rooms/{room}/peers/{user}/role", h(self.change_role), methods=["PUT"]),
             Route("/api/rooms/{room}/snapshot", h(self.snapshot), methods=["GET"]),
             Route("/api/rooms/{room}/fork", h(self.fork), methods=["POST"]),
+            Route("/api/rooms/{room}/rotate", h(self.rotate), methods=["POST"]),
         ]
 
     def _handler(
@@ -213,6 +226,10 @@ class Api:
         info = await self.registry.room_info(name)
         if info is None:
             raise ApiError(404, "unknown room")
+        try:
+            check_not_rotated(identity, info.tokens_after)
+        except AuthError as exc:
+            raise ApiError(exc.status, exc.message) from exc
         return name, info, identity
 
     def _links(self, request: Request, room: str, mode: Mode, owner_token: str) -> dict[str, str]:
@@ -294,6 +311,7 @@ class Api:
             peers={k: [PeerEntry(**p) for p in v] for k, v in peers.items()},
             created_at=info.created_at,
             updated_at=info.updated_at,
+            forks=info.mode == Mode.BROADCAST.value and info.forks,
         )
         return JSONResponse(details.model_dump(mode="json"))
 
@@ -307,11 +325,14 @@ class Api:
             raise ApiError(
                 409, f"AI edits apply only in pair rooms; in a {info.mode} room the AI suggests"
             )
+        if body.forks is not None and info.mode != Mode.BROADCAST.value:
+            raise ApiError(409, f"forks apply only in broadcast rooms, not in a {info.mode} room")
         await self.registry.worker.run(
             self.registry.worker.store.update_room_info,
             name,
             title=body.title,
             language=body.language,
+            forks=body.forks,
         )
         room = await self.registry.loaded(name)
 
@@ -323,6 +344,8 @@ class Api:
                 meta["language"] = body.language
             if body.ai_edits is not None:
                 meta["ai_edits"] = body.ai_edits
+            if body.forks is not None:
+                meta["forks"] = body.forks  # for clients to show or hide Fork; REST decides
 
         room.edit(write_meta)
         return await self.get_room(request)
@@ -366,10 +389,21 @@ class Api:
         return PlainTextResponse(schema.code_text(room.doc))
 
     async def fork(self, request: Request) -> Response:
-        """Broadcast rooms: a new pair room seeded with the current code, owned by the caller."""
+        """Broadcast rooms: a new pair room seeded with the current code, owned by the caller.
+        Forks make rooms without the admin token: the owner can forbid them, and each
+        user (the verified token id) may make ``forks_per_user_per_hour`` per room."""
         name, info, identity = await self._room(request)
         if info.mode != Mode.BROADCAST.value:
             raise ApiError(409, "only broadcast rooms can be forked")
+        if not info.forks:
+            raise ApiError(403, "the room's owner does not allow forks in this room")
+        wait = self.fork_limiter.check(f"{identity.user_id}:{name}")
+        if wait > 0:
+            raise ApiError(
+                429,
+                f"at most {self.settings.forks_per_user_per_hour} forks of this room per hour",
+                headers={"Retry-After": retry_after_header(wait)},
+            )
         room = await self.registry.loaded(name)
         body = CreateRoom(
             mode=Mode.PAIR, language=info.language, title=f"{info.title} (fork)"[:200]
@@ -378,6 +412,36 @@ class Api:
             request, body, owner=identity.user_id, code=schema.code_text(room.doc)
         )
         return JSONResponse(created.model_dump(), status_code=201)
+
+    async def rotate(self, request: Request) -> Response:
+        """Owner only: rotate the room's links. Every token issued before is refused from
+        now on (401, websockets 4401) and connections holding one are closed with 4401;
+        answers new links and a new owner token for the caller."""
+        name, info, identity = await self._room(request)
+        _require(identity, Role.OWNER)
+        # Strictly later than any earlier rotation: links it handed out are refused too.
+        after = max(rotation_second(time.time()), info.tokens_after + 1)
+        await self.registry.worker.run(
+            self.registry.worker.store.update_room_info, name, tokens_after=after
+        )
+        self.registry.rotate(name, after)
+        # ``iat`` counts whole seconds: the new tokens are minted once the clock reaches
+        # ``after`` (under two seconds), so they are the first accepted.
+        await _wall_clock_reaches(after)
+        owner_token = issue_token(
+            self.auth.secret,
+            room=name,
+            role=Role.OWNER,
+            name=identity.name,
+            user_id=identity.user_id,
+            ttl=self.settings.token_ttl_seconds,
+        )
+        rotated = RoomCreated(
+            room=name,
+            owner_token=owner_token,
+            links=self._links(request, name, Mode(info.mode), owner_token),
+        )
+        return JSONResponse(rotated.model_dump())
 
 
 async def _read_limited(request: Request) -> bytes:
@@ -393,6 +457,16 @@ async def _read_limited(request: Request) -> bytes:
             raise ApiError(413, "request body too large")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def _wall_clock_reaches(at: float) -> None:
+    """Sleep until ``time.time()`` is ``at`` or later (the loop's clock is monotonic, and
+    may run a hair ahead of the wall clock)."""
+    for _ in range(100):
+        left = at - time.time()
+        if left <= 0:
+            return
+        await asyncio.sleep(left + 0.001)
 
 
 def _bearer(request: Request) -> str | None:

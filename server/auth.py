@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import secrets
 import tempfile
@@ -20,6 +21,7 @@ from typing import Any
 
 import jwt
 
+from rooms.access import ROTATED
 from rooms.roles import Role
 from server.settings import Settings, SettingsError, is_loopback
 
@@ -56,9 +58,29 @@ class Identity:
     room: str
     role: Role
     expires: float | None = None
+    # ``iat``: a room whose links were rotated refuses tokens issued before. A tokenless
+    # (dev mode) identity holds no token to refuse.
+    issued_at: float = 0.0
 
 
-ANONYMOUS = Identity(user_id="anonymous", name="anonymous", room=ANY_ROOM, role=Role.EDITOR)
+ANONYMOUS = Identity(
+    user_id="anonymous", name="anonymous", room=ANY_ROOM, role=Role.EDITOR, issued_at=math.inf
+)
+
+
+def check_not_rotated(identity: Identity, tokens_after: float) -> None:
+    """Refuse a token issued before the room's last link rotation. ``iat`` counts whole
+    seconds; a rotation refuses every ``iat`` below the second after it (see
+    ``rotation_second``), so a token minted in the rotation's own second is refused."""
+    if identity.issued_at < tokens_after:
+        raise AuthError(401, ROTATED)
+
+
+def rotation_second(now: float) -> float:
+    """The ``tokens_after`` of a rotation made at ``now``: the next whole second. Every
+    token issued up to ``now`` has a smaller ``iat``; tokens issued once the clock
+    reaches it are accepted."""
+    return float(math.floor(now) + 1)
 
 
 def resolve_secret(settings: Settings) -> tuple[str, bool]:
@@ -177,7 +199,10 @@ def _verify(secret: str, token: str) -> Identity:
     name = claims.get("name")
     if not isinstance(name, str):
         name = claims["sub"]
-    return Identity(claims["sub"], name[:100], claims["room"], role, float(claims["exp"]))
+    issued = claims.get("iat", 0)  # pyjwt checked it is a number when present
+    return Identity(
+        claims["sub"], name[:100], claims["room"], role, float(claims["exp"]), float(issued)
+    )
 
 
 VERIFIED_CACHE = 1024  # tokens whose signature and claims were checked, kept until expiry

@@ -109,7 +109,8 @@ def build() -> dict[str, Any]:
                     "A room's settings and peers", (200, _json(api.RoomDetails)), room_errors
                 ),
                 "patch": _operation(
-                    "Owner: change title, language, or (pair rooms) AI edits",
+                    "Owner: change title, language, (pair rooms) AI edits or (broadcast "
+                    "rooms) whether students may fork",
                     (200, _json(api.RoomDetails)),
                     (*room_errors, 409, 413, 422),
                     body=api.UpdateRoom,
@@ -200,9 +201,19 @@ def build() -> dict[str, Any]:
             },
             "/api/rooms/{room}/fork": {
                 "post": _operation(
-                    "Broadcast rooms: fork into a new pair room owned by the caller",
+                    "Broadcast rooms: fork into a new pair room owned by the caller (403 when "
+                    "the owner forbids forks; 429 over the per-user hourly limit)",
                     (201, _json(api.RoomCreated)),
                     (*room_errors, 409),
+                )
+            },
+            "/api/rooms/{room}/rotate": {
+                "post": _operation(
+                    "Owner: rotate the room's links. Every token issued before is refused "
+                    "(401; websockets are closed with 4401); answers new links and a new "
+                    "owner token",
+                    (200, _json(api.RoomCreated)),
+                    room_errors,
                 )
             },
         },

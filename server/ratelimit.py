@@ -1,9 +1,9 @@
 """Per-key token buckets for the REST API.
 
 Each key (a token's user and room, or a client address) may make ``rate``
-requests per minute, with bursts up to the same number. The table of keys is
-bounded: the least recently used bucket is forgotten first, which can only
-ever be generous.
+requests per minute (or per ``window`` seconds), with bursts up to the same
+number. The table of keys is bounded: the least recently used bucket is
+forgotten first, which can only ever be generous.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ MAX_KEYS = 10_000
 
 
 class RateLimiter:
-    def __init__(self, per_minute: int, max_keys: int = MAX_KEYS) -> None:
-        self.capacity = float(per_minute)
-        self.refill_per_second = per_minute / 60.0
+    def __init__(self, rate: int, max_keys: int = MAX_KEYS, window: float = 60.0) -> None:
+        self.capacity = float(rate)
+        self.refill_per_second = rate / window
         self.max_keys = max_keys
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
 

@@ -50,6 +50,7 @@ class Settings:
     forwarded_allow_ips: str = "127.0.0.1"
     token_ttl_seconds: int = 7 * 24 * 3600
     api_rate_per_minute: int = 120
+    forks_per_user_per_hour: int = 3
     durability_window_ms: int = 100
     idle_unload_seconds: float = 30.0
     keepalive_seconds: float = 15.0
@@ -168,6 +169,7 @@ class Settings:
             "max_pending_bytes": self.max_pending_bytes,
             "token_ttl_seconds": self.token_ttl_seconds,
             "api_rate_per_minute": self.api_rate_per_minute,
+            "forks_per_user_per_hour": self.forks_per_user_per_hour,
             "workers": self.workers,
         }
         for name, value in positive.items():
@@ -289,7 +291,8 @@ FIELDS: tuple[FieldDoc, ...] = (
     ),
     FieldDoc(
         "admin_token",
-        "bearer token required by POST /api/rooms when set, at least 32 bytes",
+        "bearer token required by POST /api/rooms when set, at least 32 bytes (dev-mode joins "
+        "then create no room)",
         secret=True,
     ),
     FieldDoc("public_url", "base URL for join links (default: the URL the request came to)"),
@@ -305,6 +308,10 @@ FIELDS: tuple[FieldDoc, ...] = (
     ),
     FieldDoc("token_ttl_seconds", "lifetime of tokens in join links and of fork owner tokens"),
     FieldDoc("api_rate_per_minute", "REST requests per token (or address) per minute; over: 429"),
+    FieldDoc(
+        "forks_per_user_per_hour",
+        "forks of one broadcast room per user (verified token id) per hour; over: 429",
+    ),
     FieldDoc("durability_window_ms", "updates are flushed to the store within this window"),
     FieldDoc("idle_unload_seconds", "an empty room is flushed and unloaded after this long"),
     FieldDoc("keepalive_seconds", "an idle peer gets a keep-alive frame after this long"),

@@ -33,12 +33,13 @@ from crdt.protocol import (
     CLOSE_UNSUPPORTED_DATA,
     ProtocolError,
 )
+from rooms.access import ROTATED, LinksRotated
 from rooms.peer import Peer
 from rooms.registry import RoomLoadError, RoomRegistry
 from rooms.roles import Mode
 from rooms.room import Room
 from rooms.store import RoomInfo
-from server.auth import Authenticator, AuthError
+from server.auth import CLOSE_UNAUTHENTICATED, Authenticator, AuthError
 from server.fastws import DIRECT_EXTENSION, RECEIVE_EXTENSION
 from server.logs import bind, get_logger
 from server.metrics import Metrics
@@ -208,10 +209,13 @@ async def _admit(websocket: WebSocket, send: Send) -> tuple[Peer, Room, _Sender]
         role=identity.role,
         user_id=identity.user_id,
         name=identity.name,
+        issued_at=identity.issued_at,
     )
     bind(peer=peer.conn_id, user=identity.user_id)
+    # With an admin token, rooms are made only through the REST API.
+    implicit = auth.anonymous and not token and not app_state.settings.admin_token
     try:
-        if not await _room_exists(registry, name, implicit=auth.anonymous and not token):
+        if not await _room_exists(registry, name, implicit=implicit):
             await websocket.close(CLOSE_UNKNOWN_ROOM, "unknown room")
             return None
         # Wired before joining: the join itself sends the first frames.
@@ -219,7 +223,12 @@ async def _admit(websocket: WebSocket, send: Send) -> tuple[Peer, Room, _Sender]
         peer.on_close = sender.interrupt
         peer.on_queue = sender.wake
         peer.direct = websocket.scope.get("extensions", {}).get(DIRECT_EXTENSION)
-        room = await registry.join(name, peer)
+        room = await registry.join(name, peer, identity.expires)
+    except LinksRotated:
+        metrics.auth_refused.labels("401").inc()
+        log.info("ws_refused", room=name, reason=ROTATED)
+        await websocket.close(CLOSE_UNAUTHENTICATED, ROTATED)
+        return None
     except RoomLoadError:
         await websocket.close(CLOSE_INTERNAL_ERROR, "room could not be loaded; retry later")
         return None
@@ -227,7 +236,8 @@ async def _admit(websocket: WebSocket, send: Send) -> tuple[Peer, Room, _Sender]
 
 
 async def _room_exists(registry: RoomRegistry, name: str, *, implicit: bool) -> bool:
-    """Rooms are made through the REST API; in dev mode a tokenless join makes a pair room."""
+    """Rooms are made through the REST API; in dev mode a tokenless join makes a pair room
+    (``implicit``), unless an admin token guards room creation."""
     if name in registry.rooms:
         return True  # loaded, so it exists: no store round trip per connection
     try:

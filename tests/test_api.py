@@ -103,6 +103,9 @@ class Client:
     def fork(self, room: str, token: str | None) -> httpx.Response:
         return self.request("POST", "/api/rooms/{room}/fork", token, room=room)
 
+    def rotate(self, room: str, token: str | None) -> httpx.Response:
+        return self.request("POST", "/api/rooms/{room}/rotate", token, room=room)
+
     def ws(self, room: str, token: str | None) -> str:
         return self.server.ws_url(room, f"token={token}" if token else "")
 
@@ -309,7 +312,9 @@ async def test_get_room_lists_peers_by_role_and_times(api: Client) -> None:
         "peers",
         "created_at",
         "updated_at",
+        "forks",
     }
+    assert details["forks"] is False  # forks exist only in broadcast rooms
     assert details["room"] == room.name
     assert abs(details["created_at"] - time.time()) < 60
     assert details["updated_at"] >= details["created_at"]
@@ -723,6 +728,126 @@ def test_fork_needs_a_token_for_the_room(api: Client) -> None:
     assert_error(api.fork(room.name, new_room(api).owner), 403)
 
 
+def test_forks_count_against_a_per_user_hourly_limit(api: Client) -> None:
+    """A fork makes a room without the admin token: one viewer made five (issue 16). The
+    limit (CODEMENTOR_FORKS_PER_USER_PER_HOUR, 3) is per verified user id and room."""
+    room = new_room(api, mode="broadcast", title="lecture")
+    vera = sign(room.name, "viewer", sub="u-vera", name="Vera")
+    for _ in range(3):
+        assert api.fork(room.name, vera).status_code == 201
+    refused = api.fork(room.name, vera)
+    assert_error(refused, 429)
+    assert "3 forks" in refused.json()["error"]
+    assert 1 <= int(refused.headers["retry-after"]) <= 3600
+    # A token with another name but the same user id is the same user.
+    assert_error(api.fork(room.name, sign(room.name, "viewer", sub="u-vera", name="V2")), 429)
+    # Another student, and the same student in another room, have limits of their own.
+    assert api.fork(room.name, sign(room.name, "viewer", sub="u-sam")).status_code == 201
+    other = new_room(api, mode="broadcast")
+    assert api.fork(other.name, sign(other.name, "viewer", sub="u-vera")).status_code == 201
+
+
+def test_owner_allows_or_forbids_forks(api: Client) -> None:
+    room = new_room(api, mode="broadcast", title="exam")
+    viewer = room.link_token("viewer")
+    assert api.get(room.name, viewer).json()["forks"] is True  # on by default
+    # Only the owner changes it, and only where forks exist.
+    for role in ("editor", "reviewer", "viewer"):
+        assert_error(api.patch(room.name, sign(room.name, role), json={"forks": False}), 403)
+    assert_error(api.patch(room.name, room.owner, json={"forks": "no"}), 422, "forks")
+    pair = new_room(api, mode="pair")
+    assert_error(api.patch(pair.name, pair.owner, json={"forks": False}), 409)
+
+    forbidden = api.patch(room.name, room.owner, json={"forks": False})
+    assert forbidden.status_code == 200, forbidden.text
+    assert forbidden.json()["forks"] is False
+    assert api.get(room.name, viewer).json()["forks"] is False
+    refused = api.fork(room.name, viewer)
+    assert_error(refused, 403)
+    assert "does not allow forks" in refused.json()["error"]
+    assert api.snapshot(room.name, room.owner).status_code == 200  # the room is fine
+
+    assert api.patch(room.name, room.owner, json={"forks": True}).json()["forks"] is True
+    assert api.fork(room.name, viewer).status_code == 201
+
+
+async def test_forks_setting_is_mirrored_in_meta(api: Client) -> None:
+    """Students' pages hide Fork as soon as the owner forbids it: ``meta.forks``."""
+    room = new_room(api, mode="broadcast")
+    async with YClient(api.ws(room.name, room.link_token("viewer"))) as student:
+        await student.wait_synced()
+        assert api.patch(room.name, room.owner, json={"forks": False}).status_code == 200
+        await wait_for(lambda: schema.meta(student.doc).to_py().get("forks") is False)
+
+
+# -- POST /api/rooms/{room}/rotate ----------------------------------------------------
+
+
+async def test_rotate_refuses_every_earlier_token_and_answers_new_links(api: Client) -> None:
+    room = new_room(api, mode="broadcast", title="rotating")
+    old_viewer = room.link_token("viewer")
+    personal = api.tokens(room.name, room.owner, json={"role": "editor", "name": "Sam"})
+    old_personal = personal.json()["token"]
+    for token in (room.owner, old_viewer, old_personal):
+        assert api.get(room.name, token).status_code == 200
+
+    rotated = api.rotate(room.name, room.owner)
+    assert rotated.status_code == 200, rotated.text
+    body = rotated.json()
+    assert body["room"] == room.name and set(body["links"]) == {"owner", "viewer"}
+    new_owner, new_viewer = body["owner_token"], link_token(body["links"]["viewer"])
+    assert link_token(body["links"]["owner"]) == new_owner
+    assert decode(new_owner)["sub"] == decode(room.owner)["sub"]  # the same owner
+
+    for token in (room.owner, old_viewer, old_personal):
+        for response in (
+            api.get(room.name, token),
+            api.snapshot(room.name, token),
+            api.fork(room.name, token),
+            api.rotate(room.name, token),
+        ):
+            assert_error(response, 401)
+            assert "rotated" in response.json()["error"]
+    # The new links work at once, over REST and the websocket.
+    assert api.get(room.name, new_viewer).json()["title"] == "rotating"
+    assert api.tokens(room.name, new_owner, json={"role": "viewer", "name": "x"}).is_success
+    async with YClient(api.ws(room.name, new_viewer)) as student:
+        await student.wait_synced()
+
+
+def test_rotate_refuses_a_token_of_the_same_second(api: Client) -> None:
+    """``iat`` counts whole seconds: a token minted in the rotation's own second, just
+    before it, must not survive it; one minted after the rotation answered must work."""
+    room = new_room(api)
+    before = int(time.time())
+    same_second = jwt.encode(
+        {"sub": "u-x", "name": "x", "room": room.name, "role": "editor", "iat": before,
+         "exp": before + 3600},
+        SECRET,
+        algorithm="HS256",
+    )  # fmt: skip
+    rotated = api.rotate(room.name, room.owner)
+    assert rotated.status_code == 200, rotated.text
+    assert_error(api.get(room.name, same_second), 401)
+    assert api.get(room.name, sign(room.name, "editor")).status_code == 200
+    # Twice in a row: the first rotation's links are refused by the second.
+    first = rotated.json()["owner_token"]
+    second = api.rotate(room.name, first)
+    assert second.status_code == 200, second.text
+    assert_error(api.get(room.name, first), 401)
+    assert api.get(room.name, second.json()["owner_token"]).status_code == 200
+
+
+def test_only_the_owner_rotates(api: Client) -> None:
+    room = new_room(api)
+    for role in ("editor", "reviewer", "viewer"):
+        assert_error(api.rotate(room.name, sign(room.name, role)), 403)
+    assert_error(api.rotate(room.name, None), 401)
+    assert_error(api.rotate(room.name, new_room(api).owner), 403)
+    assert_error(api.rotate("no-such-room", sign("*", "owner")), 404)
+    assert api.get(room.name, room.owner).status_code == 200  # nothing was rotated
+
+
 # -- GET /api/config ------------------------------------------------------------------
 
 
@@ -749,6 +874,7 @@ def test_unknown_room_is_404_with_a_star_token(api: Client, name: str) -> None:
     assert_error(api.snapshot(name, star), 404)
     assert_error(api.snapshot(name, star, "yjs"), 404)
     assert_error(api.fork(name, star), 404)
+    assert_error(api.rotate(name, star), 404)
 
 
 def test_body_over_64_kib_is_413(api: Client) -> None:

@@ -31,6 +31,7 @@ from rooms.mongo_store import MongoStore
 from rooms.sqlite_store import SQLiteStore
 from rooms.store import (
     CorruptDataError,
+    RoomInfo,
     Store,
     StoredRoom,
     StoreError,
@@ -378,6 +379,96 @@ def test_mongo_snapshot_with_a_missing_chunk_is_an_error(
 
 def test_ping(store: Store) -> None:
     assert store.ping() is None
+
+
+# --- room info --------------------------------------------------------------------
+
+
+def test_room_info_round_trips_with_defaults(store: Store) -> None:
+    info = RoomInfo("r", "broadcast", "go", "Loops", 100.0, 101.0)
+    assert store.create_room(info)
+    assert not store.create_room(RoomInfo("r", "pair"))  # the name is taken
+    assert store.room_info("r") == info
+    assert (info.tokens_after, info.forks) == (0.0, True)  # never rotated; forks allowed
+    assert store.room_info("nobody") is None
+
+
+def test_update_room_info_changes_only_what_is_given(store: Store) -> None:
+    store.create_room(RoomInfo("r", "broadcast", "go", "Loops", 100.0, 101.0))
+    store.create_room(RoomInfo("other", "broadcast", "go", "Other", 100.0, 101.0))
+    store.update_room_info("r", forks=False)
+    store.update_room_info("r", tokens_after=1_700_000_001.0)
+    store.update_room_info("r", title="Loops II")
+    store.update_room_info("r")  # nothing given: nothing changes
+    assert store.room_info("r") == RoomInfo(
+        "r", "broadcast", "go", "Loops II", 100.0, 101.0, 1_700_000_001.0, False
+    )
+    assert store.room_info("other") == RoomInfo("other", "broadcast", "go", "Other", 100.0, 101.0)
+    store.update_room_info("r", forks=True)
+    info = store.room_info("r")
+    assert info is not None and info.forks is True
+
+
+def test_rotated_since_lists_recently_rotated_rooms(backend: Backend) -> None:
+    """How other instances learn of a rotation: one query, seen through another store."""
+    store = backend.store
+    for name in ("old", "new", "never"):
+        store.create_room(RoomInfo(name))
+    store.update_room_info("old", tokens_after=1000.0)
+    store.update_room_info("new", tokens_after=2000.0)
+    other = backend.another()
+    try:
+        assert other.rotated_since(1500.0) == {"new": 2000.0}
+        assert other.rotated_since(1000.0) == {"old": 1000.0, "new": 2000.0}
+        assert other.rotated_since(2000.5) == {}
+        info = other.room_info("new")
+        assert info is not None and info.tokens_after == 2000.0
+    finally:
+        if other is not store:
+            other.close()
+
+
+OLD_SQLITE_ROOMS = """
+CREATE TABLE rooms (
+    name TEXT PRIMARY KEY,
+    mode TEXT NOT NULL,
+    language TEXT NOT NULL,
+    title TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+INSERT INTO rooms VALUES ('kept', 'broadcast', 'python', 'Before', 1.0, 2.0);
+"""
+
+
+def test_sqlite_file_of_an_older_version_is_migrated(tmp_path: Path) -> None:
+    """A database made before rotation and fork settings existed: its rooms read with
+    the defaults and take the new settings; opening it twice adds the columns once."""
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.executescript(OLD_SQLITE_ROOMS)
+    db.close()
+    first, second = SQLiteStore(path), SQLiteStore(path)
+    try:
+        assert first.room_info("kept") == RoomInfo("kept", "broadcast", "python", "Before", 1, 2)
+        second.update_room_info("kept", forks=False, tokens_after=5.0)
+        info = first.room_info("kept")
+        assert info is not None and (info.forks, info.tokens_after) == (False, 5.0)
+        assert first.rotated_since(5.0) == {"kept": 5.0}
+    finally:
+        first.close()
+        second.close()
+
+
+def test_mongo_room_written_before_the_new_fields_reads_defaults(backend: Backend) -> None:
+    if not isinstance(backend, MongomockBackend | MongoDBBackend):
+        pytest.skip("MongoDB documents only")
+    backend.collection("rooms").insert_one(
+        {"_id": "kept", "mode": "pair", "language": "go", "title": "", "created_at": 1.0,
+         "updated_at": 2.0}
+    )  # fmt: skip
+    assert backend.store.room_info("kept") == RoomInfo("kept", "pair", "go", "", 1.0, 2.0)
+    assert backend.store.rotated_since(0.0) == {}
 
 
 def test_data_survives_close_and_reopen(backend: Backend) -> None:

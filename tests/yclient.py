@@ -31,6 +31,7 @@ class YClient:
         self.synced = asyncio.Event()
         self.closed = asyncio.Event()
         self.close_code: int | None = None
+        self.close_reason: str | None = None
         self.received: list[bytes] = []
         self.awareness: dict[int, Any] = {}
         self.receipts: list[bytes] = []
@@ -95,6 +96,7 @@ class YClient:
             pass
         finally:
             self.close_code = self.ws.close_code
+            self.close_reason = self.ws.close_reason
             self.closed.set()
             if self._writer is not None:
                 self._writer.cancel()

@@ -32,6 +32,8 @@ export interface RoomDetails {
   peers: Record<Role, PeerEntry[]>
   created_at: number
   updated_at: number
+  /** Whether POST /fork is open to this room's participants (broadcast rooms). */
+  forks: boolean
 }
 
 export class ApiError extends Error {
@@ -74,7 +76,11 @@ export const api = {
   createRoom: (body: { mode: Mode; language: string; title: string }) =>
     call<RoomCreated>('POST', '/api/rooms', null, body),
   room: (room: string, token: string | null) => call<RoomDetails>('GET', `/api/rooms/${enc(room)}`, token),
-  updateRoom: (room: string, token: string | null, patch: { language?: string; title?: string; ai_edits?: boolean }) =>
+  updateRoom: (
+    room: string,
+    token: string | null,
+    patch: { language?: string; title?: string; ai_edits?: boolean; forks?: boolean },
+  ) =>
     call<RoomDetails>('PATCH', `/api/rooms/${enc(room)}`, token, patch),
   createToken: (room: string, token: string | null, body: { role: Role; name: string; ttl?: number }) =>
     call<{ token: string }>('POST', `/api/rooms/${enc(room)}/tokens`, token, body),
@@ -86,6 +92,9 @@ export const api = {
       ttl === undefined ? { role } : { role, ttl },
     ),
   fork: (room: string, token: string | null) => call<RoomCreated>('POST', `/api/rooms/${enc(room)}/fork`, token),
+  /** Owner: every earlier link stops working; answers new links and a new owner token. */
+  rotateLinks: (room: string, token: string | null) =>
+    call<RoomCreated>('POST', `/api/rooms/${enc(room)}/rotate`, token),
   /** Run the room's code on Judge0; the result arrives in the document's `runs` map. */
   run: (room: string, token: string | null, stdin: string) =>
     call<{ run_id: string }>('POST', `/api/rooms/${enc(room)}/runs`, token, { stdin }),

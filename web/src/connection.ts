@@ -3,8 +3,9 @@
  *  - 100 save receipt `varBuf(stateVector)` (asked for with `receipts=1`),
  *  - 101 role change `varString(JSON {role, expires})`,
  *  - 2/0 permission denied `varString(reason)` (stock y-websocket only logs it).
- * Close codes 4400-4499 are final (y-websocket stops reconnecting): 4401 bad token,
- * 4403 wrong room, 4404 unknown room.
+ * Close codes 4400-4499 are final (y-websocket stops reconnecting): 4401 bad token (also
+ * "token expired" at the token's expiry and "links were rotated" by the owner), 4403 wrong
+ * room, 4404 unknown room.
  */
 import * as decoding from 'lib0/decoding'
 import { WebsocketProvider } from 'y-websocket'
@@ -33,6 +34,17 @@ const CLOSE_REASONS: Record<number, string> = {
   4401: 'Your link is invalid or has expired. Ask the room owner for a new one.',
   4403: 'This link is for another room.',
   4404: 'This room does not exist.',
+}
+
+/** What to tell the person when the server closed for good. */
+export function closeMessage(code: number, reason: string): string {
+  if (code === 4401 && reason.includes('rotated')) {
+    return 'The room owner replaced the links of this room, so this one no longer works. Ask the owner for the new link.'
+  }
+  if (code === 4401 && reason.includes('expired')) {
+    return 'Your link has expired. Ask the room owner for a new one.'
+  }
+  return CLOSE_REASONS[code] ?? `The server closed the connection (${code} ${reason}).`
 }
 
 export function connect(room: string, token: string | null, doc: Y.Doc, handlers: ConnectionHandlers): WebsocketProvider {
@@ -72,13 +84,17 @@ export function connect(room: string, token: string | null, doc: Y.Doc, handlers
       handlers.onState(everConnected ? 'reconnecting' : 'connecting')
     }
   }
-  provider.on('status', update)
+  provider.on('status', ({ status }) => {
+    // A deliberate `provider.connect()` after a final close (new token: links rotated).
+    if (status === 'connecting') closed = false
+    update()
+  })
   provider.on('sync', update)
   window.addEventListener('online', update)
   window.addEventListener('offline', update)
   provider.on('closed', ({ code, reason }) => {
     closed = true
-    handlers.onState('closed', CLOSE_REASONS[code] ?? `The server closed the connection (${code} ${reason}).`)
+    handlers.onState('closed', closeMessage(code, reason))
   })
   update()
   return provider

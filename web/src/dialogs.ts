@@ -1,5 +1,6 @@
-/** Modal dialogs: the participant's name and colour; the owner's invite links. */
-import { api, ApiError, type Mode, type Role } from './api'
+/** Modal dialogs: the participant's name and colour; the owner's invite links, fork
+ * setting and link rotation. */
+import { api, ApiError, type Mode, type Role, type RoomCreated } from './api'
 import { copyButton, h, replace } from './dom'
 import { COLORS, type Identity } from './identity'
 import { findRecent } from './recent'
@@ -70,9 +71,19 @@ export function identityDialog(current: () => Identity, save: (identity: Identit
 
 const JOIN_ROLE: Record<Mode, Role> = { pair: 'editor', review: 'reviewer', broadcast: 'viewer' }
 
-export function shareDialog(room: string, token: string | null, mode: () => Mode): () => void {
+/** What the Share dialog asks of the room page (which owns the token and the connection). */
+export interface OwnerActions {
+  /** Broadcast rooms: may students fork? */
+  forks: () => boolean
+  setForks: (allowed: boolean) => Promise<void>
+  /** Rotate the links; the page switches to the new owner token before this resolves. */
+  rotate: () => Promise<RoomCreated>
+}
+
+export function shareDialog(room: string, token: () => string | null, mode: () => Mode, owner: OwnerActions): () => void {
   const { dialog, body } = dialogShell('Invite people', 'share-heading')
   const saved = h('div', { class: 'links' })
+  let rotatedLinks: Record<string, string> | null = null
   const role = h('select', { id: 'invite-role' })
   const name = h('input', { type: 'text', id: 'invite-name', maxlength: 100, placeholder: 'e.g. Sam' })
   const result = h('div', { class: 'links' })
@@ -94,12 +105,103 @@ export function shareDialog(room: string, token: string | null, mode: () => Mode
     ),
     result,
   )
-  body.append(saved, form)
+
+  // -- broadcast rooms: may students fork? ---------------------------------------------
+  const forks = h('input', { type: 'checkbox', id: 'share-forks' })
+  const forksNote = h('p', { class: 'muted small', 'aria-live': 'polite' })
+  const forksSection = h(
+    'div',
+    { class: 'share-section' },
+    h('h3', {}, 'Forks'),
+    h('label', { class: 'check', for: 'share-forks' }, forks, 'Students may fork the code into a room of their own'),
+    forksNote,
+  )
+  forks.addEventListener('change', async () => {
+    const wanted = forks.checked
+    forks.disabled = true
+    try {
+      await owner.setForks(wanted)
+      forksNote.textContent = wanted ? 'Students see a Fork button.' : 'Fork is hidden from students and refused by the server.'
+    } catch (err) {
+      forks.checked = !wanted
+      forksNote.textContent = `Could not change it: ${err instanceof ApiError ? err.message : String(err)}`
+    } finally {
+      forks.disabled = false
+    }
+  })
+
+  // -- rotate every link ------------------------------------------------------------------
+  const rotateButton = h('button', { type: 'button', class: 'btn danger-outline' }, 'Rotate links…')
+  const cancelRotate = h('button', { type: 'button', class: 'btn' }, 'Cancel')
+  const confirmRotate = h('button', { type: 'button', class: 'btn danger' }, 'Rotate now')
+  const confirmBox = h(
+    'div',
+    { class: 'confirm', role: 'group', 'aria-labelledby': 'rotate-confirm-text', hidden: true },
+    h(
+      'p',
+      { id: 'rotate-confirm-text' },
+      'Every link to this room stops working now, personal links and your own owner link included, and everyone who joined with one is disconnected. You get new links to share.',
+    ),
+    h('div', { class: 'row end' }, cancelRotate, confirmRotate),
+  )
+  const rotateResult = h('div', { 'aria-live': 'polite' })
+  const rotateSection = h(
+    'div',
+    { class: 'share-section' },
+    h('h3', {}, 'Rotate links'),
+    h('p', { class: 'muted small' }, 'A link got out? Rotating replaces every link of this room at once.'),
+    h('div', { class: 'row' }, rotateButton),
+    confirmBox,
+    rotateResult,
+  )
+  const showConfirm = (shown: boolean) => {
+    confirmBox.hidden = !shown
+    rotateButton.hidden = shown
+    if (shown) cancelRotate.focus()
+  }
+  rotateButton.addEventListener('click', () => {
+    replace(rotateResult)
+    showConfirm(true)
+  })
+  cancelRotate.addEventListener('click', () => {
+    showConfirm(false)
+    rotateButton.focus()
+  })
+  confirmRotate.addEventListener('click', async () => {
+    confirmRotate.disabled = cancelRotate.disabled = true
+    try {
+      const created = await owner.rotate()
+      rotatedLinks = created.links
+      showConfirm(false)
+      renderSaved()
+      replace(
+        rotateResult,
+        h('p', { class: 'ok small', role: 'status' }, 'Links rotated. The old links no longer open this room; share the new ones above.'),
+        linkRow('Your new owner link', created.links.owner, 'keep it to yourself'),
+      )
+    } catch (err) {
+      showConfirm(false)
+      replace(rotateResult, h('p', { class: 'error' }, `Could not rotate the links: ${err instanceof ApiError ? err.message : String(err)}`))
+    } finally {
+      confirmRotate.disabled = cancelRotate.disabled = false
+    }
+  })
+
+  body.append(saved, form, forksSection, rotateSection)
+  const renderSaved = () => {
+    const join = JOIN_ROLE[mode()]
+    const link = rotatedLinks?.[join] ?? findRecent(room)?.links[join]
+    replace(
+      saved,
+      link ? linkRow(`${ROLE_LABELS[join]} link`, link, 'for everyone') : null,
+      h('p', { class: 'muted small' }, 'Links expire after 7 days.'),
+    )
+  }
   form.addEventListener('submit', async (event) => {
     event.preventDefault()
     const who = name.value.trim() || role.value
     try {
-      const { token: issued } = await api.createToken(room, token, {
+      const { token: issued } = await api.createToken(room, token(), {
         role: role.value as Role,
         name: who,
         ttl: 7 * 24 * 3600,
@@ -110,7 +212,6 @@ export function shareDialog(room: string, token: string | null, mode: () => Mode
     }
   })
   return () => {
-    const recent = findRecent(room)
     const join = JOIN_ROLE[mode()]
     replace(
       role,
@@ -118,12 +219,13 @@ export function shareDialog(room: string, token: string | null, mode: () => Mode
         h('option', { value: r, selected: r === join }, ROLE_LABELS[r]),
       ),
     )
-    replace(
-      saved,
-      recent?.links[join] ? linkRow(`${ROLE_LABELS[join]} link`, recent.links[join], 'for everyone') : null,
-      h('p', { class: 'muted small' }, 'Links expire after 7 days.'),
-    )
+    renderSaved()
     replace(result)
+    forksSection.hidden = mode() !== 'broadcast'
+    forks.checked = owner.forks()
+    replace(forksNote)
+    showConfirm(false)
+    replace(rotateResult)
     dialog.showModal()
   }
 }

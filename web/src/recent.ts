@@ -33,3 +33,12 @@ export function forgetRoom(room: string): void {
 export function findRecent(room: string): RecentRoom | null {
   return recentRooms().find((r) => r.room === room) ?? null
 }
+
+/** The owner rotated the room's links: keep the new ones (only for rooms listed here). */
+export function replaceRecentLinks(room: string, links: Record<string, string>): void {
+  const rooms = recentRooms()
+  const found = rooms.find((r) => r.room === room)
+  if (!found) return
+  found.links = links
+  localStorage.setItem(KEY, JSON.stringify(rooms))
+}

@@ -1,6 +1,6 @@
 /** The room page `/r/{room}?token=...`: editor, people, comments, chat. */
 import { aiEditField, highlightAiEdits } from './ai-edits'
-import { api, getConfig, type Mode, type Role } from './api'
+import { api, getConfig, type Mode, type Role, type RoomCreated } from './api'
 import { chatPanel } from './chat'
 import { commentField, commentTheme } from './comments-decorations'
 import { commentsPanel } from './comments'
@@ -15,14 +15,17 @@ import { LANGUAGES, languageLabel } from './languages'
 import { Notices } from './notices'
 import { peoplePanel } from './people'
 import { Presence } from './presence'
+import { replaceRecentLinks } from './recent'
 import { runnerPanel } from './runner'
 import { SaveTracker } from './saved'
 import { ROLE_LABELS, Session } from './session'
 import { studentControls } from './student'
-import { decodeToken, isGenericName } from './token'
+import { decodeToken, isGenericName, roomPath } from './token'
 import * as Y from 'yjs'
 
 const MODES: Mode[] = ['pair', 'review', 'broadcast']
+const EXPIRY_WARNING_MS = 10 * 60 * 1000
+const MAX_TIMEOUT_MS = 2 ** 31 - 1
 const MODE_LABELS: Record<Mode, string> = { pair: 'Pair', review: 'Review', broadcast: 'Broadcast' }
 
 export async function roomPage(app: HTMLElement, room: string): Promise<void> {
@@ -43,7 +46,13 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
 
   const tokenRole: Role = claims?.role ?? 'editor'
   let identity: Identity = loadIdentity(claims && !isGenericName(claims.name) ? claims.name : null)
-  const session = new Session({ role: tokenRole, roleExpires: null, mode: 'pair' }, room, token, claims?.sub ?? 'anonymous', tokenRole)
+  const session = new Session(
+    { role: tokenRole, roleExpires: null, mode: 'pair', forks: false },
+    room,
+    token,
+    claims?.sub ?? 'anonymous',
+    tokenRole,
+  )
   const notices = new Notices()
 
   const doc = new Y.Doc()
@@ -72,18 +81,28 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
   // -- provider, presence, save receipts -------------------------------------------
   let tracker: SaveTracker | null = null
   let closedBanner: HTMLElement | null = null
+  // While the owner rotates the links, the server closes this page's own connection
+  // (its token is one of the old ones): held back, then reconnected with the new token.
+  let rotating = false
+  let closedWhileRotating: string | null = null
+  const showClosed = (detail: string | undefined) => {
+    // Refused for good (bad link, unknown room): nothing here can be changed any more.
+    conn.set('closed', detail)
+    document.body.dataset.closed = 'true'
+    languageSelect.disabled = true
+    editor.setReadOnly(true)
+    closedBanner ??= h('div', { class: 'banner error', role: 'alert' }, detail ?? 'Disconnected.', ' ', h('a', { href: '/' }, 'Go to the start page'))
+    main.before(closedBanner)
+  }
   const provider = connect(room, token, doc, {
     onState: (state, detail) => {
+      if (state === 'closed' && rotating) {
+        closedWhileRotating = detail ?? 'Disconnected.'
+        return
+      }
       conn.set(state, detail)
       tracker?.setConnected(state === 'connected')
-      if (state === 'closed') {
-        // Refused for good (bad link, unknown room): nothing here can be changed any more.
-        document.body.dataset.closed = 'true'
-        languageSelect.disabled = true
-        editor.setReadOnly(true)
-        closedBanner ??= h('div', { class: 'banner error', role: 'alert' }, detail ?? 'Disconnected.', ' ', h('a', { href: '/' }, 'Go to the start page'))
-        main.before(closedBanner)
-      }
+      if (state === 'closed') showClosed(detail)
     },
     onReceipt: (sv) => tracker?.receipt(sv),
     onRoleChange: (notice) => applyRole(notice),
@@ -168,7 +187,7 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
   languageSelect.addEventListener('change', () => {
     const language = languageSelect.value
     meta.set('language', language)
-    api.updateRoom(room, token, { language }).catch((err) => notices.show(`Could not save the language: ${String(err)}`, 'error'))
+    api.updateRoom(room, session.token, { language }).catch((err) => notices.show(`Could not save the language: ${String(err)}`, 'error'))
   })
   const languageLabelEl = h('span', { class: 'language-label' })
 
@@ -189,10 +208,16 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
   }
   meta.observe(applyMeta)
   applyMeta()
+  // The owner's fork setting, live (the server writes it to meta; REST decides).
+  meta.observe((event) => {
+    const forks = meta.get('forks')
+    if (event.keysChanged.has('forks') && typeof forks === 'boolean') session.update({ forks })
+  })
   // The REST API knows the room before the first sync (and for rooms without meta).
   api
     .room(room, token)
     .then((details) => {
+      session.update({ forks: details.forks })
       if (!meta.has('mode') && details.mode !== session.state.mode) session.update({ mode: details.mode })
       if (!meta.has('title') && details.title) titleEl.textContent = details.title
       if (!meta.has('language') && details.language && !currentLanguage) {
@@ -204,8 +229,57 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
     })
     .catch(() => undefined)
 
-  const openShare = shareDialog(room, token, () => session.state.mode)
+  const rotateLinks = async (): Promise<RoomCreated> => {
+    rotating = true
+    try {
+      const created = await api.rotateLinks(room, session.token)
+      session.setToken(created.owner_token)
+      window.history.replaceState(window.history.state, '', roomPath(room, created.owner_token))
+      replaceRecentLinks(room, created.links)
+      warnBeforeExpiry(created.owner_token)
+      provider.params.token = created.owner_token
+      provider.disconnect()
+      provider.connect()
+      return created
+    } catch (err) {
+      if (closedWhileRotating !== null) showClosed(closedWhileRotating)
+      throw err
+    } finally {
+      rotating = false
+      closedWhileRotating = null
+    }
+  }
+  const openShare = shareDialog(room, () => session.token, () => session.state.mode, {
+    forks: () => session.state.forks,
+    setForks: async (forks) => {
+      const details = await api.updateRoom(room, session.token, { forks })
+      session.update({ forks: details.forks })
+    },
+    rotate: rotateLinks,
+  })
   shareButton.addEventListener('click', openShare)
+
+  // -- the token's expiry: said before it happens, and why the connection ends --------------
+  let expiryTimer: number | undefined
+  const warnBeforeExpiry = (current: string | null) => {
+    window.clearTimeout(expiryTimer)
+    const exp = current ? decodeToken(current)?.exp : null
+    if (!exp) return
+    const warnAt = exp * 1000 - EXPIRY_WARNING_MS
+    const delay = Math.max(0, warnAt - Date.now())
+    if (delay > MAX_TIMEOUT_MS) return
+    expiryTimer = window.setTimeout(() => {
+      const at = formatTime(exp * 1000)
+      notices.show(
+        session.isOwner
+          ? `Your owner link expires at ${at}. Share → Rotate links gives you a new one (and new links for everyone).`
+          : `Your link expires at ${at}. Ask the room owner for a new one.`,
+        'warn',
+        0,
+      )
+    }, delay)
+  }
+  warnBeforeExpiry(token)
 
   // -- role-aware UI ------------------------------------------------------------------
   let student: HTMLElement | null = null
@@ -224,7 +298,7 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
     document.body.dataset.mode = state.mode
     editor.setReadOnly(!session.canEdit || provider.shouldConnect === false)
     replace(languageSlot, session.isOwner ? languageSelect : languageLabelEl)
-    shareButton.hidden = !session.isOwner || !token
+    shareButton.hidden = !session.isOwner || !session.token
     commentButton.hidden = !session.canComment
     if (session.isStudent && !student) student = studentControls(presence, doc, ytext, editor.view, session, notices)
     roleNote.textContent = roleNoteText(state.role, state.roleExpires)

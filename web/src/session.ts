@@ -5,6 +5,8 @@ export interface SessionState {
   role: Role
   roleExpires: number | null
   mode: Mode
+  /** Broadcast rooms: whether students may fork (the owner's setting; false until known). */
+  forks: boolean
 }
 
 type Listener = (state: SessionState, previous: SessionState) => void
@@ -15,10 +17,16 @@ export class Session {
   constructor(
     public state: SessionState,
     readonly room: string,
-    readonly token: string | null,
+    /** Replaced when the owner rotates the room's links (`setToken`). */
+    public token: string | null,
     readonly userId: string,
     readonly tokenRole: Role,
   ) {}
+
+  /** The owner rotated the links: later calls use the new owner token. */
+  setToken(token: string): void {
+    this.token = token
+  }
 
   update(patch: Partial<SessionState>): void {
     const previous = this.state

@@ -85,6 +85,8 @@ export function studentControls(
     }
   })
   session.watch((state, previous) => {
+    // The owner may forbid forks (the server refuses them too).
+    forkButton.hidden = !state.forks
     // A write grant arrived: the hand has been answered.
     if (state.role === 'editor' && previous.role !== 'editor' && presence.hand) {
       presence.setHand(false)
