@@ -52,6 +52,10 @@ class Identity:
     room: str
     role: Role
     expires: float | None = None
+    # ``prs``: the token's ``sub`` is one person's (owner tokens, POST /tokens, the join
+    # exchange). A generic join-link token's ``sub`` is shared by everyone who opened it.
+    personal: bool = False
+    issued_at: float | None = None
 
 
 ANONYMOUS = Identity(user_id="anonymous", name="anonymous", room=ANY_ROOM, role=Role.EDITOR)
@@ -101,18 +105,35 @@ def _create_private(path: Path, content: str) -> None:
 
 
 def issue_token(
-    secret: str, *, room: str, role: Role, name: str, user_id: str | None = None, ttl: int
+    secret: str,
+    *,
+    room: str,
+    role: Role,
+    name: str,
+    user_id: str | None = None,
+    ttl: int,
+    personal: bool = False,
+    lifetime: tuple[int, int] | None = None,
 ) -> str:
+    """A signed token. ``personal`` adds the ``prs`` claim; ``lifetime`` (iat, exp)
+    replaces ``ttl`` for a token that must live no longer than the one it came from."""
     now = int(time.time())
+    issued, expires = lifetime or (now, now + ttl)
     claims: dict[str, Any] = {
-        "sub": user_id or f"u-{secrets.token_hex(6)}",
+        "sub": user_id or new_user_id(),
         "name": name,
         "room": room,
         "role": role.value,
-        "iat": now,
-        "exp": now + ttl,
+        "iat": issued,
+        "exp": expires,
     }
+    if personal:
+        claims["prs"] = True
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def new_user_id() -> str:
+    return f"u-{secrets.token_hex(6)}"
 
 
 def verify_token(secret: str, token: str, room: str | None) -> Identity:
@@ -151,7 +172,16 @@ def _verify(secret: str, token: str) -> Identity:
     name = claims.get("name")
     if not isinstance(name, str):
         name = claims["sub"]
-    return Identity(claims["sub"], name[:100], claims["room"], role, float(claims["exp"]))
+    issued = claims.get("iat")
+    return Identity(
+        claims["sub"],
+        name[:100],
+        claims["room"],
+        role,
+        float(claims["exp"]),
+        personal=claims.get("prs") is True,
+        issued_at=float(issued) if isinstance(issued, int | float) else None,
+    )
 
 
 VERIFIED_CACHE = 1024  # tokens whose signature and claims were checked, kept until expiry
