@@ -19,6 +19,7 @@ import structlog
 from pycrdt import Doc
 
 from crdt import schema
+from crdt.awareness import AwarenessLimits
 from crdt.protocol import CLOSE_SERVICE_RESTART
 from rooms.broker import Broker
 from rooms.observer import RoomObserver
@@ -43,6 +44,7 @@ class RegistrySettings:
     idle_unload_seconds: float = 30.0
     keepalive_seconds: float = 15.0
     persistence: PersistenceSettings = field(default_factory=PersistenceSettings)
+    awareness: AwarenessLimits = field(default_factory=AwarenessLimits)
 
     @property
     def tick_seconds(self) -> float:
@@ -107,6 +109,7 @@ class RoomRegistry:
                 mode,
                 self.broker,
                 self.flusher,
+                self.settings.awareness,
             )
             # What other instances published and nobody has stored yet, before serving.
             await self.broker.attach(room)

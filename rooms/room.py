@@ -27,7 +27,7 @@ import structlog
 from pycrdt import Doc, TransactionEvent
 
 from crdt import protocol
-from crdt.awareness import NULL_STATE, AwarenessStates, decode_update
+from crdt.awareness import NULL_STATE, AwarenessLimits, AwarenessStates, decode_update
 from crdt.protocol import (
     CLOSE_POLICY_VIOLATION,
     CLOSE_TRY_AGAIN_LATER,
@@ -59,6 +59,7 @@ class Room:
         mode: Mode = Mode.PAIR,
         broker: Broker | None = None,
         flusher: BatchFlusher | None = None,
+        awareness: AwarenessLimits | None = None,
     ) -> None:
         self.name = name
         self.doc = doc
@@ -66,7 +67,7 @@ class Room:
         self.peers: dict[int, Peer] = {}
         self.stage: dict[int, Peer] = {}  # owners and editors
         self._reviewer_check: ReviewerCheck | None = None  # made when a reviewer first writes
-        self.awareness = AwarenessStates()
+        self.awareness = AwarenessStates(awareness)
         self.broker = broker = broker or Broker()
         self._remote_stage: set[int] = set()  # client IDs announced by other instances' stage
         self.empty_since: float = time.monotonic()
@@ -120,7 +121,9 @@ class Room:
                 raise ProtocolError(CLOSE_POLICY_VIOLATION, "undecodable state vector") from exc
             self._send(peer, protocol.sync_step2(reply))
         elif isinstance(message, AwarenessUpdate):
-            relay = self.awareness.apply(message.payload, peer.id)
+            relay = self.awareness.apply(
+                message.payload, peer.id, user=peer.user_id, personal=peer.personal
+            )
             if relay is not None:
                 self._relay_awareness(peer, protocol.awareness_frame(relay))
                 self.broker.publish_awareness(self.name, relay, peer.role.on_stage)

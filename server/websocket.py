@@ -199,6 +199,7 @@ async def _admit(websocket: WebSocket, send: Send) -> tuple[Peer, Room, _Sender]
         role=identity.role,
         user_id=identity.user_id,
         name=identity.name,
+        personal=identity.personal,
     )
     bind(peer=peer.conn_id, user=identity.user_id)
     try:
