@@ -328,10 +328,18 @@ class Api:
         return JSONResponse(created.model_dump(), status_code=201)
 
     async def get_room(self, request: Request) -> Response:
-        """A room's settings, who is connected by role, and when it changed."""
-        name, info, _ = await self._room(request)
+        """A room's settings, who is connected by role, and when it changed. In a
+        broadcast room the audience sees only the stage (and its own connections),
+        as over the websocket: a student does not get the class list."""
+        name, info, identity = await self._room(request)
         room = self.registry.rooms.get(name)
         peers = room.peers_by_role() if room else {r.value: [] for r in Role}
+        if info.mode == Mode.BROADCAST.value and not identity.role.on_stage:
+            me = identity.user_id if identity.personal else None
+            peers = {
+                role: entries if Role(role).on_stage else [p for p in entries if p["id"] == me]
+                for role, entries in peers.items()
+            }
         details = RoomDetails(
             room=name,
             mode=Mode(info.mode),

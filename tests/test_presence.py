@@ -1,6 +1,6 @@
 """Presence (awareness) against a real server, as an attacker would try it (issue 16):
-squatting another student's client id, posing as the AI, flooding the room, and style
-injection through colours."""
+squatting another student's client id, posing as the AI, flooding the room, style
+injection through colours, and reading the class list."""
 
 from __future__ import annotations
 
@@ -342,3 +342,42 @@ async def test_colours_that_are_not_hex_never_reach_other_browsers(
     await settled(teacher, 1)
     assert states_seen(teacher, eve.doc.client_id) == []
     await teacher.close()
+
+
+# -- Low: the class list ---------------------------------------------------------------
+
+
+async def test_students_see_only_the_stage_and_themselves(server: ServerProcess) -> None:
+    created = create_room(server, "broadcast")
+    room, owner = created["room"], created["owner_token"]
+    link = created["links"]["viewer"].split("token=", 1)[1]
+    sam = token(room, "viewer", "u-sam", "Sam")
+    ann = token(room, "viewer", "u-ann", "Ann")
+    helper = token(room, "editor", "u-helper", "Helper")
+    clients = [await connect(server, room, t) for t in (owner, helper, sam, ann, link, link)]
+
+    def names(bearer: str) -> dict[str, list[str]]:
+        listing = details(server, room, bearer)["peers"]
+        return {role: sorted(p["name"] for p in entries) for role, entries in listing.items()}
+
+    stage = {"owner": ["owner"], "editor": ["Helper"], "reviewer": []}
+    await wait_for(lambda: len(names(owner)["viewer"]) == 4)
+    assert names(owner)["viewer"] == ["Ann", "Sam", "viewer", "viewer"]
+    assert names(helper)["viewer"] == ["Ann", "Sam", "viewer", "viewer"]
+    assert names(sam) == {**stage, "viewer": ["Sam"]}
+    assert names(ann) == {**stage, "viewer": ["Ann"]}
+    # A join link's user id is everyone's who opened it: it lists nobody, not the class.
+    assert names(link) == {**stage, "viewer": []}
+    for client in clients:
+        await client.close()
+
+
+async def test_in_pair_rooms_everyone_is_listed(server: ServerProcess) -> None:
+    created = create_room(server, "pair")
+    room, owner = created["room"], created["owner_token"]
+    ann = token(room, "editor", "u-ann", "Ann")
+    bob = token(room, "editor", "u-bob", "Bob")
+    clients = [await connect(server, room, t) for t in (owner, ann, bob)]
+    await wait_for(lambda: len(details(server, room, ann)["peers"]["editor"]) == 2)
+    for client in clients:
+        await client.close()
