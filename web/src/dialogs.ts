@@ -20,10 +20,12 @@ function dialogShell(title: string, id: string): { dialog: HTMLDialogElement; bo
   return { dialog, body }
 }
 
-export function identityDialog(current: () => Identity, save: (identity: Identity) => void): () => void {
+/** `save` answers an error to show (the dialog stays open), or null. */
+export function identityDialog(current: () => Identity, save: (identity: Identity) => Promise<string | null>): () => void {
   const { dialog, body } = dialogShell('Your name and colour', 'identity-heading')
   const name = h('input', { type: 'text', id: 'identity-name', maxlength: 40, required: true, autocomplete: 'nickname' })
   const swatches = h('div', { class: 'swatches', role: 'radiogroup', 'aria-label': 'Cursor colour' })
+  const error = h('p', { class: 'error', role: 'alert', hidden: true })
   const form = h(
     'form',
     { method: 'dialog' },
@@ -32,6 +34,7 @@ export function identityDialog(current: () => Identity, save: (identity: Identit
     h('p', { class: 'muted small' }, 'Shown beside your cursor and in the people list. Saved in this browser.'),
     h('span', { class: 'label' }, 'Colour'),
     swatches,
+    error,
     h(
       'div',
       { class: 'row end' },
@@ -40,17 +43,21 @@ export function identityDialog(current: () => Identity, save: (identity: Identit
     ),
   )
   body.append(form)
-  form.addEventListener('submit', (event) => {
+  form.addEventListener('submit', async (event) => {
     event.preventDefault()
     const picked = swatches.querySelector<HTMLInputElement>('input:checked')?.value ?? current().color
     const value = name.value.trim()
     if (!value) return
-    save({ name: value.slice(0, 40), color: picked })
-    dialog.close()
+    const problem = await save({ name: value.slice(0, 40), color: picked })
+    error.hidden = problem === null
+    error.textContent = problem ?? ''
+    if (problem === null) dialog.close()
+    else name.focus()
   })
   return () => {
     const { name: currentName, color } = current()
     name.value = currentName
+    error.hidden = true
     replace(
       swatches,
       ...COLORS.map((c) =>
@@ -70,7 +77,7 @@ export function identityDialog(current: () => Identity, save: (identity: Identit
 
 const JOIN_ROLE: Record<Mode, Role> = { pair: 'editor', review: 'reviewer', broadcast: 'viewer' }
 
-export function shareDialog(room: string, token: string | null, mode: () => Mode): () => void {
+export function shareDialog(room: string, token: () => string | null, mode: () => Mode): () => void {
   const { dialog, body } = dialogShell('Invite people', 'share-heading')
   const saved = h('div', { class: 'links' })
   const role = h('select', { id: 'invite-role' })
@@ -99,7 +106,7 @@ export function shareDialog(room: string, token: string | null, mode: () => Mode
     event.preventDefault()
     const who = name.value.trim() || role.value
     try {
-      const { token: issued } = await api.createToken(room, token, {
+      const { token: issued } = await api.createToken(room, token(), {
         role: role.value as Role,
         name: who,
         ttl: 7 * 24 * 3600,

@@ -1,19 +1,20 @@
 /** The room page `/r/{room}?token=...`: editor, people, comments, chat. */
 import { aiEditField, highlightAiEdits } from './ai-edits'
-import { api, getConfig, type Mode, type Role } from './api'
+import { api, ApiError, getConfig, type Mode, type Role } from './api'
 import { chatPanel } from './chat'
 import { commentField, commentTheme } from './comments-decorations'
 import { commentsPanel } from './comments'
-import { connect, type RoleNotice } from './connection'
+import { connect, reconnect, type RoleNotice } from './connection'
 import { identityDialog, shareDialog } from './dialogs'
 import { formatTime, h, replace } from './dom'
 import { createEditor } from './editor'
 import { icon } from './icons'
-import { loadIdentity, saveIdentity, type Identity } from './identity'
+import { isReservedName, loadIdentity, saveIdentity, type Identity } from './identity'
 import { connectionIndicator, saveIndicator } from './indicators'
 import { LANGUAGES, languageLabel } from './languages'
 import { Notices } from './notices'
 import { peoplePanel } from './people'
+import { exchange, forgetToken, storedToken, storeToken } from './personal'
 import { Presence } from './presence'
 import { runnerPanel } from './runner'
 import { SaveTracker } from './saved'
@@ -27,22 +28,36 @@ const MODE_LABELS: Record<Mode, string> = { pair: 'Pair', review: 'Review', broa
 
 export async function roomPage(app: HTMLElement, room: string): Promise<void> {
   document.body.classList.add('room-page')
-  const token = new URLSearchParams(window.location.search).get('token')
+  const link = new URLSearchParams(window.location.search).get('token')
   const config = await getConfig()
-  const claims = token ? decodeToken(token) : null
-  if (!token && !config.anonymous) {
+  const linkClaims = link ? decodeToken(link) : null
+  if (!link && !config.anonymous) {
     return errorPage(app, 'This link has no access token.', 'Ask the room owner for a join link.')
   }
-  if (token && !claims) return errorPage(app, 'This link is damaged.', 'Its token could not be read. Copy the whole link again.')
-  if (claims && claims.room !== room && claims.room !== '*') {
-    return errorPage(app, 'This link is for another room.', `Its token opens room ${claims.room}.`)
+  if (link && !linkClaims) return errorPage(app, 'This link is damaged.', 'Its token could not be read. Copy the whole link again.')
+  if (linkClaims && linkClaims.room !== room && linkClaims.room !== '*') {
+    return errorPage(app, 'This link is for another room.', `Its token opens room ${linkClaims.room}.`)
   }
-  if (claims?.exp && claims.exp * 1000 < Date.now()) {
+  if (linkClaims?.exp && linkClaims.exp * 1000 < Date.now()) {
     return errorPage(app, 'This link has expired.', 'Ask the room owner for a new one.')
   }
 
+  let identity: Identity = loadIdentity(linkClaims && !isGenericName(linkClaims.name) ? linkClaims.name : null)
+  // Who this is, for the server: a personal token. A join link (or, in dev mode, no token)
+  // is everyone's who opens it, so it is exchanged for one of this person's own, kept per
+  // room: a reload is the same person. A personal link already is one.
+  let token = storedToken(room, link)
+  if (linkClaims?.personal !== true && decodeToken(token ?? '')?.name !== identity.name) {
+    const joined = await exchange(room, token ?? link, identity.name)
+    if (joined) {
+      token = joined.token
+      storeToken(room, link, joined.token)
+      if (joined.name !== identity.name) identity = { ...identity, name: joined.name }
+    }
+  }
+  token ??= link
+  const claims = token ? decodeToken(token) : null
   const tokenRole: Role = claims?.role ?? 'editor'
-  let identity: Identity = loadIdentity(claims && !isGenericName(claims.name) ? claims.name : null)
   const session = new Session({ role: tokenRole, roleExpires: null, mode: 'pair' }, room, token, claims?.sub ?? 'anonymous', tokenRole)
   const notices = new Notices()
 
@@ -73,7 +88,14 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
   let tracker: SaveTracker | null = null
   let closedBanner: HTMLElement | null = null
   const provider = connect(room, token, doc, {
-    onState: (state, detail) => {
+    onState: (state, detail, code) => {
+      if (state === 'closed' && code === 4401 && session.token !== link) {
+        // The personal token was refused (the owner renewed the links, or it expired):
+        // forget it and start over from the link, whose own refusal, if any, is final.
+        forgetToken(room)
+        window.location.reload()
+        return
+      }
       conn.set(state, detail)
       tracker?.setConnected(state === 'connected')
       if (state === 'closed') {
@@ -151,15 +173,31 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
       h('span', { class: `badge role-${session.role}` }, ROLE_LABELS[session.role]),
     )
   }
-  const openIdentity = identityDialog(
-    () => identity,
-    (next) => {
-      identity = next
-      saveIdentity(next)
-      presence.setIdentity(next)
-      renderMe()
-    },
-  )
+  /** A new name is the server's to know: a new personal token (the same person), and a
+   * new connection with it. */
+  const rename = async (next: Identity): Promise<string | null> => {
+    if (next.name !== identity.name) {
+      if (isReservedName(next.name)) return 'That name belongs to the AI pair-programmer.'
+      try {
+        const joined = await api.join(room, session.token, next.name)
+        storeToken(room, link, joined.token)
+        session.token = joined.token
+        next = { ...next, name: joined.name }
+        reconnect(provider, joined.token)
+        // A new connection starts with the token's role: a timed grant stayed with the old one.
+        if (session.role !== session.tokenRole) applyRole({ role: session.tokenRole, expires: null })
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 422) return 'That name cannot be used: 1-40 characters, no control characters.'
+        return `Could not change your name: ${err instanceof ApiError ? err.message : String(err)}`
+      }
+    }
+    identity = next
+    saveIdentity(next)
+    presence.setIdentity(next)
+    renderMe()
+    return null
+  }
+  const openIdentity = identityDialog(() => identity, rename)
   meButton.addEventListener('click', openIdentity)
 
   // -- meta: title, mode, language ---------------------------------------------------
@@ -168,7 +206,7 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
   languageSelect.addEventListener('change', () => {
     const language = languageSelect.value
     meta.set('language', language)
-    api.updateRoom(room, token, { language }).catch((err) => notices.show(`Could not save the language: ${String(err)}`, 'error'))
+    api.updateRoom(room, session.token, { language }).catch((err) => notices.show(`Could not save the language: ${String(err)}`, 'error'))
   })
   const languageLabelEl = h('span', { class: 'language-label' })
 
@@ -191,7 +229,7 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
   applyMeta()
   // The REST API knows the room before the first sync (and for rooms without meta).
   api
-    .room(room, token)
+    .room(room, session.token)
     .then((details) => {
       if (!meta.has('mode') && details.mode !== session.state.mode) session.update({ mode: details.mode })
       if (!meta.has('title') && details.title) titleEl.textContent = details.title
@@ -204,7 +242,7 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
     })
     .catch(() => undefined)
 
-  const openShare = shareDialog(room, token, () => session.state.mode)
+  const openShare = shareDialog(room, () => session.token, () => session.state.mode)
   shareButton.addEventListener('click', openShare)
 
   // -- role-aware UI ------------------------------------------------------------------
@@ -224,7 +262,7 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
     document.body.dataset.mode = state.mode
     editor.setReadOnly(!session.canEdit || provider.shouldConnect === false)
     replace(languageSlot, session.isOwner ? languageSelect : languageLabelEl)
-    shareButton.hidden = !session.isOwner || !token
+    shareButton.hidden = !session.isOwner || !session.token
     commentButton.hidden = !session.canComment
     if (session.isStudent && !student) student = studentControls(presence, doc, ytext, editor.view, session, notices)
     roleNote.textContent = roleNoteText(state.role, state.roleExpires)

@@ -15,7 +15,8 @@ export class Session {
   constructor(
     public state: SessionState,
     readonly room: string,
-    readonly token: string | null,
+    /** The personal token (after the join exchange); replaced on rename. */
+    public token: string | null,
     readonly userId: string,
     readonly tokenRole: Role,
   ) {}
