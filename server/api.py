@@ -109,7 +109,11 @@ def display_name(value: str) -> str:
 
 
 class JoinRoom(Strict):
-    name: str = Field(max_length=400)
+    name: str = Field(
+        max_length=200,
+        description="display name: trimmed, then 1-40 characters, no control or invisible "
+        "format characters, never the AI pair-programmer's",
+    )
 
     @field_validator("name")
     @classmethod

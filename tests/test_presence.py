@@ -307,9 +307,9 @@ async def test_deeply_nested_json_closes_1008_and_is_logged_once(
         await attacker.send_raw(frame)
     assert await attacker.wait_closed() == protocol.CLOSE_POLICY_VIOLATION
     # The room still works for everyone else.
-    async with YClient(server.ws_url(room)) as other:
-        await other.connect(f"token={owner}")
-        await other.wait_synced()
+    other = await connect(server, room, owner)
+    other.text += "still here"
+    await other.close()
     rejected = [e for e in server.events() if e.get("event") == "frame_rejected"]
     assert [e.get("reason") for e in rejected] == ["awareness state nested too deeply"]
     assert "Traceback" not in server.log()
