@@ -40,7 +40,7 @@ class Peer:
         "id", "role", "granted_role", "user_id", "name", "told_denied", "grant_timer",
         "grant_expires", "limits", "wants_receipts", "_outbox", "queued_bytes",
         "last_enqueued", "close_code", "close_reason", "on_close", "direct", "busy",
-        "on_queue", "_wakeup", "issued_at", "expires",
+        "on_queue", "_wakeup", "issued_at", "expires", "personal",
     )  # fmt: skip
 
     def __init__(
@@ -52,12 +52,14 @@ class Peer:
         user_id: str = "anonymous",
         name: str = "anonymous",
         issued_at: float = math.inf,
+        personal: bool = False,
     ) -> None:
         self.id = next(_ids)
         self.role = role
         self.granted_role = role  # the role the token gave; a timed grant reverts to it
         self.user_id = user_id
         self.name = name
+        self.personal = personal  # ``user_id`` is one person's (not a link many opened)
         self.told_denied = False  # the permission-denied answer goes once per connection
         self.grant_timer: asyncio.TimerHandle | None = None  # a timed role change
         self.grant_expires: float | None = None  # unix seconds when it reverts

@@ -19,6 +19,7 @@ import structlog
 from pycrdt import Doc
 
 from crdt import failures, schema
+from crdt.awareness import AwarenessLimits
 from crdt.protocol import CLOSE_SERVICE_RESTART
 from rooms.access import (
     CLOSE_TOKEN_REFUSED,
@@ -54,6 +55,7 @@ class RegistrySettings:
     idle_unload_seconds: float = 30.0
     keepalive_seconds: float = 15.0
     persistence: PersistenceSettings = field(default_factory=PersistenceSettings)
+    awareness: AwarenessLimits = field(default_factory=AwarenessLimits)
 
     @property
     def tick_seconds(self) -> float:
@@ -135,6 +137,7 @@ class RoomRegistry:
                 mode,
                 self.broker,
                 self.flusher,
+                self.settings.awareness,
             )
             # What other instances published and nobody has stored yet, before serving.
             await self.broker.attach(room)

@@ -29,7 +29,7 @@ import structlog
 from pycrdt import Doc, TransactionEvent
 
 from crdt import failures, integrity, protocol
-from crdt.awareness import NULL_STATE, AwarenessStates, decode_update
+from crdt.awareness import NULL_STATE, AwarenessLimits, AwarenessStates, decode_update
 from crdt.integrity import Refused, UpdateCheck
 from crdt.protocol import (
     CLOSE_INTERNAL_ERROR,
@@ -94,6 +94,7 @@ class Room:
         mode: Mode = Mode.PAIR,
         broker: Broker | None = None,
         flusher: BatchFlusher | None = None,
+        awareness: AwarenessLimits | None = None,
     ) -> None:
         self.name = name
         self.doc = doc
@@ -104,7 +105,7 @@ class Room:
         # Keeps from yrs the updates it would integrate wrongly (``crdt.integrity``).
         self._check = UpdateCheck()
         self._check.reset(doc)
-        self.awareness = AwarenessStates()
+        self.awareness = AwarenessStates(awareness)
         self.broker = broker = broker or Broker()
         self._remote_stage: set[int] = set()  # client IDs announced by other instances' stage
         self.empty_since: float = time.monotonic()
@@ -173,7 +174,9 @@ class Room:
                 ) from exc
             self._send(peer, protocol.sync_step2(reply))
         elif isinstance(message, AwarenessUpdate):
-            relay = self.awareness.apply(message.payload, peer.id)
+            relay = self.awareness.apply(
+                message.payload, peer.id, user=peer.user_id, personal=peer.personal
+            )
             if relay is not None:
                 self._relay_awareness(peer, protocol.awareness_frame(relay))
                 self.broker.publish_awareness(self.name, relay, peer.role.on_stage)

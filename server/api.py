@@ -11,15 +11,17 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
+import unicodedata
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from crdt import schema
+from crdt.awareness import is_server_name
 from rooms.registry import RoomRegistry
 from rooms.roles import Mode, Role
 from rooms.store import RoomInfo
@@ -29,6 +31,7 @@ from server.auth import (
     Identity,
     check_not_rotated,
     issue_token,
+    new_user_id,
     rotation_second,
 )
 from server.metrics import Metrics
@@ -88,6 +91,52 @@ class CreateToken(Strict):
     role: Role
     name: str = Field(min_length=1, max_length=100)
     ttl: int = Field(default=24 * 3600, ge=60, le=30 * 24 * 3600)
+
+    @field_validator("name")
+    @classmethod
+    def _not_the_ai(cls, value: str) -> str:
+        if is_server_name(value):
+            raise ValueError("is the AI pair-programmer's name")
+        return value
+
+
+NAME_LENGTH = 40
+# Characters a display name may not hold: controls, format characters (bidi overrides,
+# zero-width spaces) but the emoji joiner, unassigned and private-use code points.
+_NOT_IN_NAMES = frozenset(("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"))
+
+
+def display_name(value: str) -> str:
+    """A person's display name: trimmed, 1-40 characters, printable, and never one
+    that passes for the AI pair-programmer's."""
+    name = value.strip()
+    if not 1 <= len(name) <= NAME_LENGTH:
+        raise ValueError(f"must be 1-{NAME_LENGTH} characters once trimmed")
+    if any(unicodedata.category(ch) in _NOT_IN_NAMES and ch != "\u200d" for ch in name):
+        raise ValueError("must not contain control or invisible format characters")
+    if is_server_name(name):
+        raise ValueError("is the AI pair-programmer's name")
+    return name
+
+
+class JoinRoom(Strict):
+    name: str = Field(
+        max_length=200,
+        description="display name: trimmed, then 1-40 characters, no control or invisible "
+        "format characters, never the AI pair-programmer's",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return display_name(value)
+
+
+class Joined(BaseModel):
+    token: str  # personal: the bearer's room, role, iat and exp
+    user_id: str  # the bearer's when it was personal, else a new one
+    name: str
+    role: Role
 
 
 class ChangeRole(Strict):
@@ -171,6 +220,7 @@ class Api:
             Route("/api/rooms/{room}", h(self.get_room), methods=["GET"]),
             Route("/api/rooms/{room}", h(self.update_room), methods=["PATCH"]),
             Route("/api/rooms/{room}/tokens", h(self.create_token), methods=["POST"]),
+            Route("/api/rooms/{room}/join", h(self.join), methods=["POST"]),
             Route("/api/rooms/{room}/peers/{user}/role", h(self.change_role), methods=["PUT"]),
             Route("/api/rooms/{room}/snapshot", h(self.snapshot), methods=["GET"]),
             Route("/api/rooms/{room}/fork", h(self.fork), methods=["POST"]),
@@ -266,6 +316,7 @@ class Api:
             name="owner",
             user_id=owner,
             ttl=self.settings.token_ttl_seconds,
+            personal=True,
         )
         return RoomCreated(
             room=name,
@@ -299,10 +350,18 @@ class Api:
         return JSONResponse(created.model_dump(), status_code=201)
 
     async def get_room(self, request: Request) -> Response:
-        """A room's settings, who is connected by role, and when it changed."""
-        name, info, _ = await self._room(request)
+        """A room's settings, who is connected by role, and when it changed. In a
+        broadcast room the audience sees only the stage (and its own connections),
+        as over the websocket: a student does not get the class list."""
+        name, info, identity = await self._room(request)
         room = self.registry.rooms.get(name)
         peers = room.peers_by_role() if room else {r.value: [] for r in Role}
+        if info.mode == Mode.BROADCAST.value and not identity.role.on_stage:
+            me = identity.user_id if identity.personal else None
+            peers = {
+                role: entries if Role(role).on_stage else [p for p in entries if p["id"] == me]
+                for role, entries in peers.items()
+            }
         details = RoomDetails(
             room=name,
             mode=Mode(info.mode),
@@ -356,9 +415,42 @@ class Api:
         _require(identity, Role.OWNER)
         body = await _body(request, CreateToken)
         token = issue_token(
-            self.auth.secret, room=name, role=body.role, name=body.name, ttl=body.ttl
+            self.auth.secret,
+            room=name,
+            role=body.role,
+            name=body.name,
+            ttl=body.ttl,
+            personal=True,
         )
         return JSONResponse(TokenIssued(token=token).model_dump(), status_code=201)
+
+    async def join(self, request: Request) -> Response:
+        """Exchange any valid token for this room for a personal one with a display
+        name: the same room, role, iat and exp; the same user id when the bearer was
+        already personal (a rename keeps the person), else a new one (a join link's
+        user id is everyone's who opened it). Dev mode with anonymous joins: a
+        tokenless call gets a personal editor token."""
+        name, _, identity = await self._room(request)
+        body = await _body(request, JoinRoom)
+        if _bearer(request) is None:  # dev mode, anonymous joins on (else _room refused)
+            now = int(time.time())
+            lifetime = (now, now + self.settings.token_ttl_seconds)
+        else:
+            issued = int(identity.issued_at)
+            lifetime = (issued, int(identity.expires or 0))
+        user_id = identity.user_id if identity.personal else new_user_id()
+        token = issue_token(
+            self.auth.secret,
+            room=name,
+            role=identity.role,
+            name=body.name,
+            user_id=user_id,
+            ttl=0,
+            personal=True,
+            lifetime=lifetime,
+        )
+        joined = Joined(token=token, user_id=user_id, name=body.name, role=identity.role)
+        return JSONResponse(joined.model_dump(mode="json"), status_code=201)
 
     async def change_role(self, request: Request) -> Response:
         """Owner only: change the role of a connection (``conn``) or of every connection
@@ -409,7 +501,11 @@ class Api:
             mode=Mode.PAIR, language=info.language, title=f"{info.title} (fork)"[:200]
         )
         created = await self._new_room(
-            request, body, owner=identity.user_id, code=schema.code_text(room.doc)
+            request,
+            body,
+            # The fork's owner token is personal: a join link's shared id is nobody's own.
+            owner=identity.user_id if identity.personal else None,
+            code=schema.code_text(room.doc),
         )
         return JSONResponse(created.model_dump(), status_code=201)
 

@@ -61,6 +61,9 @@ class Identity:
     # ``iat``: a room whose links were rotated refuses tokens issued before. A tokenless
     # (dev mode) identity holds no token to refuse.
     issued_at: float = 0.0
+    # ``prs``: the token's ``sub`` is one person's (owner tokens, POST /tokens, the join
+    # exchange). A generic join-link token's ``sub`` is shared by everyone who opened it.
+    personal: bool = False
 
 
 ANONYMOUS = Identity(
@@ -149,18 +152,35 @@ def _create_private(path: Path, content: str) -> None:
 
 
 def issue_token(
-    secret: str, *, room: str, role: Role, name: str, user_id: str | None = None, ttl: int
+    secret: str,
+    *,
+    room: str,
+    role: Role,
+    name: str,
+    user_id: str | None = None,
+    ttl: int,
+    personal: bool = False,
+    lifetime: tuple[int, int] | None = None,
 ) -> str:
+    """A signed token. ``personal`` adds the ``prs`` claim; ``lifetime`` (iat, exp)
+    replaces ``ttl`` for a token that must live no longer than the one it came from."""
     now = int(time.time())
+    issued, expires = lifetime or (now, now + ttl)
     claims: dict[str, Any] = {
-        "sub": user_id or f"u-{secrets.token_hex(6)}",
+        "sub": user_id or new_user_id(),
         "name": name,
         "room": room,
         "role": role.value,
-        "iat": now,
-        "exp": now + ttl,
+        "iat": issued,
+        "exp": expires,
     }
+    if personal:
+        claims["prs"] = True
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def new_user_id() -> str:
+    return f"u-{secrets.token_hex(6)}"
 
 
 def verify_token(secret: str, token: str, room: str | None) -> Identity:
@@ -201,7 +221,13 @@ def _verify(secret: str, token: str) -> Identity:
         name = claims["sub"]
     issued = claims.get("iat", 0)  # pyjwt checked it is a number when present
     return Identity(
-        claims["sub"], name[:100], claims["room"], role, float(claims["exp"]), float(issued)
+        claims["sub"],
+        name[:100],
+        claims["room"],
+        role,
+        float(claims["exp"]),
+        float(issued),
+        personal=claims.get("prs") is True,
     )
 
 

@@ -15,6 +15,8 @@ MODELS: tuple[type[BaseModel], ...] = (
     api.UpdateRoom,
     api.CreateToken,
     api.ChangeRole,
+    api.JoinRoom,
+    api.Joined,
     api.RoomCreated,
     api.RoomDetails,
     api.TokenIssued,
@@ -122,6 +124,16 @@ def build() -> dict[str, Any]:
                     (201, _json(api.TokenIssued)),
                     (*room_errors, 413, 422),
                     body=api.CreateToken,
+                )
+            },
+            "/api/rooms/{room}/join": {
+                "post": _operation(
+                    "Exchange any token for this room (dev mode with anonymous joins: none) "
+                    "for a personal one carrying a display name, with the same role, iat "
+                    "and exp; a personal bearer keeps its user id",
+                    (201, _json(api.Joined)),
+                    (*room_errors, 413, 422),
+                    body=api.JoinRoom,
                 )
             },
             "/api/rooms/{room}/peers/{user}/role": {

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ai_assist.service import AISettings
+from crdt.awareness import AwarenessLimits
 from rooms.peer import QueueLimits
 from rooms.persistence import PersistenceSettings
 from rooms.registry import RegistrySettings
@@ -61,6 +62,9 @@ class Settings:
     max_frame_bytes: int = 8 * MiB
     max_connections: int = 20_000
     handshake_timeout_seconds: float = 10.0
+    awareness_state_bytes: int = 16 * 1024
+    awareness_clients: int = 4
+    awareness_room_bytes: int = 4 * MiB
     compact_updates: int = 500
     compact_bytes: int = 1 * MiB
     max_pending_bytes: int = 64 * MiB
@@ -102,6 +106,11 @@ class Settings:
                 compact_updates=self.compact_updates,
                 compact_bytes=self.compact_bytes,
                 max_pending_bytes=self.max_pending_bytes,
+            ),
+            awareness=AwarenessLimits(
+                state_bytes=self.awareness_state_bytes,
+                clients=self.awareness_clients,
+                room_bytes=self.awareness_room_bytes,
             ),
         )
 
@@ -164,6 +173,9 @@ class Settings:
             "send_queue_bytes": self.send_queue_bytes,
             "max_frame_bytes": self.max_frame_bytes,
             "handshake_timeout_seconds": self.handshake_timeout_seconds,
+            "awareness_state_bytes": self.awareness_state_bytes,
+            "awareness_clients": self.awareness_clients,
+            "awareness_room_bytes": self.awareness_room_bytes,
             "compact_updates": self.compact_updates,
             "compact_bytes": self.compact_bytes,
             "max_pending_bytes": self.max_pending_bytes,
@@ -332,6 +344,15 @@ FIELDS: tuple[FieldDoc, ...] = (
         "handshake_timeout_seconds",
         "a connection must complete its HTTP request or websocket upgrade within this long "
         "or is closed; until then it counts toward max_connections",
+    ),
+    FieldDoc(
+        "awareness_state_bytes",
+        "largest awareness (presence) state of one client; larger closes 1008",
+    ),
+    FieldDoc("awareness_clients", "awareness client ids one connection may hold; more closes 1008"),
+    FieldDoc(
+        "awareness_room_bytes",
+        "all live awareness states of a room (a newcomer's snapshot); a state past it closes 1008",
     ),
     FieldDoc("compact_updates", "fold the update log into a snapshot after this many updates"),
     FieldDoc("compact_bytes", "...or after this many bytes of updates"),

@@ -210,6 +210,7 @@ async def _admit(websocket: WebSocket, send: Send) -> tuple[Peer, Room, _Sender]
         user_id=identity.user_id,
         name=identity.name,
         issued_at=identity.issued_at,
+        personal=identity.personal,
     )
     bind(peer=peer.conn_id, user=identity.user_id)
     # With an admin token, rooms are made only through the REST API.

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -105,6 +105,9 @@ class Client:
 
     def rotate(self, room: str, token: str | None) -> httpx.Response:
         return self.request("POST", "/api/rooms/{room}/rotate", token, room=room)
+
+    def join(self, room: str, token: str | None, **kw: Any) -> httpx.Response:
+        return self.request("POST", "/api/rooms/{room}/join", token, room=room, **kw)
 
     def ws(self, room: str, token: str | None) -> str:
         return self.server.ws_url(room, f"token={token}" if token else "")
@@ -530,6 +533,112 @@ def test_token_validation(api: Client, body: dict[str, Any], fields: list[str]) 
     assert_error(api.tokens(room.name, room.owner, json=body), 422, *fields)
 
 
+def test_a_token_may_not_be_named_after_the_ai(api: Client) -> None:
+    room = new_room(api)
+    body = {"role": "viewer", "name": " codeMentor  AI"}
+    assert_error(api.tokens(room.name, room.owner, json=body), 422, "name")
+
+
+# -- POST /api/rooms/{room}/join ------------------------------------------------------
+
+
+async def test_two_people_joining_through_one_link_get_distinct_identities(
+    api: Client,
+) -> None:
+    room = new_room(api, mode="broadcast")
+    link = room.link_token("viewer")
+    first = api.join(room.name, link, json={"name": "  Sam "})
+    second = api.join(room.name, link, json={"name": "Ann"})
+    assert first.status_code == second.status_code == 201, (first.text, second.text)
+    sam, ann = first.json(), second.json()
+    assert [(j["name"], j["role"]) for j in (sam, ann)] == [("Sam", "viewer"), ("Ann", "viewer")]
+    assert len({sam["user_id"], ann["user_id"], decode(link)["sub"]}) == 3
+    link_claims = decode(link)
+    for joined in (sam, ann):
+        claims = decode(joined["token"])
+        assert claims["prs"] is True and claims["sub"] == joined["user_id"]
+        assert claims["name"] == joined["name"]
+        # Never longer-lived than the link, and issued when the link was (rotation).
+        assert (claims["room"], claims["role"], claims["iat"], claims["exp"]) == (
+            link_claims["room"], "viewer", link_claims["iat"], link_claims["exp"],
+        )  # fmt: skip
+    async with (
+        YClient(api.ws(room.name, sam["token"])) as s,
+        YClient(api.ws(room.name, ann["token"])) as a,
+    ):
+        await s.wait_synced()
+        await a.wait_synced()
+        await wait_for(lambda: len(peers(api, room.name, room.owner)["viewer"]) == 2)
+        listed = {(p["id"], p["name"]) for p in peers(api, room.name, room.owner)["viewer"]}
+        assert listed == {(sam["user_id"], "Sam"), (ann["user_id"], "Ann")}
+
+
+def test_a_personal_token_renamed_keeps_the_person(api: Client) -> None:
+    room = new_room(api)
+    joined = api.join(room.name, room.link_token("editor"), json={"name": "Sam"}).json()
+    renamed = api.join(room.name, joined["token"], json={"name": "Samuel"})
+    assert renamed.status_code == 201, renamed.text
+    assert (renamed.json()["user_id"], renamed.json()["name"]) == (joined["user_id"], "Samuel")
+    before, after = decode(joined["token"]), decode(renamed.json()["token"])
+    assert [after[c] for c in ("sub", "iat", "exp")] == [before[c] for c in ("sub", "iat", "exp")]
+    owner = api.join(room.name, room.owner, json={"name": "Ms Tan"}).json()
+    assert (owner["role"], owner["user_id"]) == ("owner", decode(room.owner)["sub"])
+    issued = api.tokens(room.name, room.owner, json={"role": "reviewer", "name": "Rita"})
+    rita = issued.json()["token"]
+    assert decode(rita)["prs"] is True
+    renamed_rita = api.join(room.name, rita, json={"name": "Rita B"}).json()
+    assert renamed_rita["user_id"] == decode(rita)["sub"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", "   ", "n" * 41, "bell\x07", "tab\tname", "right\u202eleft", "zero\u200bwidth",
+     "CodeMentor AI", " codementor  ai ", "ＣｏｄｅＭｅｎｔｏｒ ＡＩ", 5, None],
+)  # fmt: skip
+def test_join_names_are_checked(api: Client, name: Any) -> None:
+    room = new_room(api)
+    assert_error(api.join(room.name, room.owner, json={"name": name}), 422, "name")
+
+
+def test_join_accepts_names_people_use(api: Client) -> None:
+    room = new_room(api)
+    for name in ("n" * 40, "Zoë 😀", "李小龍", "👩‍💻 dev", "AI fan", "CodeMentor"):
+        response = api.join(room.name, room.owner, json={"name": name})
+        assert response.status_code == 201, (name, response.text)
+        assert response.json()["name"] == name
+
+
+def test_join_errors(api: Client) -> None:
+    room = new_room(api)
+    assert_error(api.join(room.name, None, json={"name": "x"}), 401)
+    assert_error(api.join(room.name, "not-a-token", json={"name": "x"}), 401)
+    assert_error(api.join(room.name, new_room(api).owner, json={"name": "x"}), 403)
+    assert_error(api.join("nosuchroom", sign("nosuchroom", "viewer"), json={"name": "x"}), 404)
+    assert_error(api.join(room.name, room.owner, json={"name": "x", "role": "owner"}), 422)
+    assert_error(api.join(room.name, room.owner, json={}), 422, "name")
+
+
+def test_a_tokenless_join_in_dev_mode_is_a_personal_editor(
+    server_factory: Callable[..., ServerProcess],
+) -> None:
+    server = server_factory()  # no secret on loopback: dev mode, anonymous joins on
+    created = httpx.post(server.http_url + "/api/rooms", json={}, timeout=10).json()
+    url = f"{server.http_url}/api/rooms/{created['room']}/join"
+    first = httpx.post(url, json={"name": "Dev"}, timeout=10)
+    second = httpx.post(url, json={"name": "Dev"}, timeout=10)
+    assert first.status_code == second.status_code == 201, first.text
+    secret = (server.data_dir / "secret").read_text().strip()
+    claims = jwt.decode(first.json()["token"], secret, algorithms=["HS256"])
+    assert (claims["role"], claims["room"], claims["prs"], claims["name"]) == (
+        "editor", created["room"], True, "Dev",
+    )  # fmt: skip
+    assert first.json()["user_id"] != second.json()["user_id"]
+    off = server_factory(CODEMENTOR_ANONYMOUS="off")
+    room = httpx.post(off.http_url + "/api/rooms", json={}, timeout=10).json()["room"]
+    refused = httpx.post(f"{off.http_url}/api/rooms/{room}/join", json={"name": "x"}, timeout=10)
+    assert refused.status_code == 401
+
+
 # -- PUT /api/rooms/{room}/peers/{user}/role ---------------------------------------
 
 
@@ -691,7 +800,9 @@ async def test_fork_a_broadcast_room(api: Client) -> None:
     assert set(forked["links"]) == {"owner", "editor"}
     owner_claims = decode(forked["owner_token"])
     assert (owner_claims["room"], owner_claims["role"]) == (forked["room"], "owner")
-    assert owner_claims["sub"] == decode(viewer)["sub"]  # owned by whoever forked
+    # Owned by whoever forked: a personal token. A join link's user id is everyone's who
+    # opened it, so the fork's owner gets an id of its own.
+    assert owner_claims["prs"] is True and owner_claims["sub"] != decode(viewer)["sub"]
     details = api.get(forked["room"], forked["owner_token"]).json()
     assert (details["mode"], details["language"], details["title"]) == (
         "pair",

@@ -24,6 +24,14 @@ export interface PeerEntry {
   clients: number[]
 }
 
+/** `POST /api/rooms/{room}/join`: a personal token for the bearer's room and role. */
+export interface Joined {
+  token: string
+  user_id: string
+  name: string
+  role: Role
+}
+
 export interface RoomDetails {
   room: string
   mode: Mode
@@ -82,6 +90,10 @@ export const api = {
     patch: { language?: string; title?: string; ai_edits?: boolean; forks?: boolean },
   ) =>
     call<RoomDetails>('PATCH', `/api/rooms/${enc(room)}`, token, patch),
+  /** Exchange a join-link token (or, in dev mode, none) for a personal one named `name`;
+   * with a personal token, a rename that keeps the person. */
+  join: (room: string, token: string | null, name: string) =>
+    call<Joined>('POST', `/api/rooms/${enc(room)}/join`, token, { name }),
   createToken: (room: string, token: string | null, body: { role: Role; name: string; ttl?: number }) =>
     call<{ token: string }>('POST', `/api/rooms/${enc(room)}/tokens`, token, body),
   setPeerRole: (room: string, token: string | null, conn: string, role: Role, ttl?: number) =>

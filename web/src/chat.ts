@@ -4,6 +4,7 @@
 import * as Y from 'yjs'
 import { api, ApiError, type Mode, type Role } from './api'
 import { formatTime, h } from './dom'
+import { safeColor } from './identity'
 import type { Notices } from './notices'
 import type { Session } from './session'
 
@@ -197,8 +198,9 @@ export function chatPanel(chat: Y.Array<unknown>, session: Session, me: () => Me
       last = item
       entryId = String(read(item, 'id') ?? '')
       author.textContent = String(read(item, 'author') ?? 'someone')
-      const color = read(item, 'color')
-      author.style.color = typeof color === 'string' ? color : ''
+      // Entries are written by peers: only a hex colour reaches the style.
+      const color = safeColor(read(item, 'color'), '')
+      author.style.color = color
       const ts = Number(read(item, 'ts') ?? 0)
       time.textContent = ts ? formatTime(ts) : ''
       text.textContent = String(read(item, 'text') ?? '')
@@ -206,7 +208,7 @@ export function chatPanel(chat: Y.Array<unknown>, session: Session, me: () => Me
       const pending = isAi && read(item, 'pending') === true
       li.classList.toggle('ai', isAi)
       li.classList.toggle('pending', pending)
-      li.style.borderLeftColor = isAi && typeof color === 'string' ? color : ''
+      li.style.borderLeftColor = isAi ? color : ''
       badge.hidden = !isAi
       typing.hidden = !pending
       li.setAttribute('aria-busy', pending ? 'true' : 'false')

@@ -2,6 +2,7 @@
 import type { EditorView } from '@codemirror/view'
 import type * as Y from 'yjs'
 import { formatTime, h, inMicrotask, replace } from './dom'
+import { safeColor } from './identity'
 import { setCommentRanges } from './comments-decorations'
 import {
   addComment,
@@ -175,7 +176,7 @@ export function commentsPanel(
       li.classList.toggle('resolved', c.resolved)
       li.classList.toggle('active', c.id === active)
       author.textContent = c.author
-      author.style.color = c.color ?? ''
+      author.style.color = safeColor(c.color, '') // written by peers: hex colours only
       time.textContent = c.ts ? formatTime(c.ts) : ''
       body.textContent = c.text
       if (c.replies.length !== replyCount) {

@@ -11,6 +11,7 @@ import * as decoding from 'lib0/decoding'
 import { WebsocketProvider } from 'y-websocket'
 import type * as Y from 'yjs'
 import type { Role } from './api'
+import { guardRemoteStates } from './presence'
 
 export type ConnState = 'connecting' | 'connected' | 'reconnecting' | 'offline' | 'closed'
 
@@ -20,7 +21,8 @@ export interface RoleNotice {
 }
 
 export interface ConnectionHandlers {
-  onState: (state: ConnState, detail?: string) => void
+  /** `code`: the close code when `state` is 'closed'. */
+  onState: (state: ConnState, detail?: string, code?: number) => void
   onReceipt: (stateVector: Uint8Array) => void
   onRoleChange: (notice: RoleNotice) => void
   onDenied: (reason: string) => void
@@ -56,6 +58,7 @@ export function connect(room: string, token: string | null, doc: Y.Doc, handlers
     disableBc: true, // same-origin tabs must not bypass the server's role checks
     maxBackoffTime: 2500,
   })
+  guardRemoteStates(provider.awareness)
 
   provider.messageHandlers[MESSAGE_SAVE_RECEIPT] = (_encoder, decoder) => {
     handlers.onReceipt(decoding.readVarUint8Array(decoder))
@@ -94,8 +97,18 @@ export function connect(room: string, token: string | null, doc: Y.Doc, handlers
   window.addEventListener('offline', update)
   provider.on('closed', ({ code, reason }) => {
     closed = true
-    handlers.onState('closed', closeMessage(code, reason))
+    handlers.onState('closed', closeMessage(code, reason), code)
   })
   update()
   return provider
+}
+
+/** Connect again at once with another token (after a rename: the server reads who this is
+ * only from the token). Disconnecting first announces this client's presence as gone at
+ * its current clock, so the next local presence change, sent by the new connection, is
+ * newer everywhere. */
+export function reconnect(provider: WebsocketProvider, token: string): void {
+  provider.params.token = token
+  provider.disconnect()
+  provider.connect()
 }

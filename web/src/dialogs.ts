@@ -21,10 +21,12 @@ function dialogShell(title: string, id: string): { dialog: HTMLDialogElement; bo
   return { dialog, body }
 }
 
-export function identityDialog(current: () => Identity, save: (identity: Identity) => void): () => void {
+/** `save` answers an error to show (the dialog stays open), or null. */
+export function identityDialog(current: () => Identity, save: (identity: Identity) => Promise<string | null>): () => void {
   const { dialog, body } = dialogShell('Your name and colour', 'identity-heading')
   const name = h('input', { type: 'text', id: 'identity-name', maxlength: 40, required: true, autocomplete: 'nickname' })
   const swatches = h('div', { class: 'swatches', role: 'radiogroup', 'aria-label': 'Cursor colour' })
+  const error = h('p', { class: 'error', role: 'alert', hidden: true })
   const form = h(
     'form',
     { method: 'dialog' },
@@ -33,6 +35,7 @@ export function identityDialog(current: () => Identity, save: (identity: Identit
     h('p', { class: 'muted small' }, 'Shown beside your cursor and in the people list. Saved in this browser.'),
     h('span', { class: 'label' }, 'Colour'),
     swatches,
+    error,
     h(
       'div',
       { class: 'row end' },
@@ -41,17 +44,21 @@ export function identityDialog(current: () => Identity, save: (identity: Identit
     ),
   )
   body.append(form)
-  form.addEventListener('submit', (event) => {
+  form.addEventListener('submit', async (event) => {
     event.preventDefault()
     const picked = swatches.querySelector<HTMLInputElement>('input:checked')?.value ?? current().color
     const value = name.value.trim()
     if (!value) return
-    save({ name: value.slice(0, 40), color: picked })
-    dialog.close()
+    const problem = await save({ name: value.slice(0, 40), color: picked })
+    error.hidden = problem === null
+    error.textContent = problem ?? ''
+    if (problem === null) dialog.close()
+    else name.focus()
   })
   return () => {
     const { name: currentName, color } = current()
     name.value = currentName
+    error.hidden = true
     replace(
       swatches,
       ...COLORS.map((c) =>

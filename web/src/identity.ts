@@ -28,8 +28,13 @@ export function loadIdentity(suggestedName: string | null): Identity {
   const color = COLORS.some((c) => c.value === saved.color)
     ? (saved.color as string)
     : COLORS[Math.floor(Math.random() * COLORS.length)].value
-  const name = saved.name?.trim() || suggestedName || `Guest ${Math.floor(100 + Math.random() * 900)}`
-  return { name: name.slice(0, 40), color }
+  let name = (saved.name?.trim() || suggestedName || guestName()).slice(0, 40)
+  if (isReservedName(name)) name = guestName()
+  return { name, color }
+}
+
+export function guestName(): string {
+  return `Guest ${Math.floor(100 + Math.random() * 900)}`
 }
 
 export function saveIdentity(identity: Identity): void {
@@ -39,4 +44,25 @@ export function saveIdentity(identity: Identity): void {
 /** The translucent variant used for remote selections. */
 export function lightColor(color: string): string {
   return `${color}33`
+}
+
+const HEX = /^#(?:[0-9a-f]{3}|[0-9a-f]{6})$/i
+const HEX_LIGHT = /^#(?:[0-9a-f]{3}|[0-9a-f]{6}|[0-9a-f]{8})$/i
+export const FALLBACK_COLOR = '#6b7280'
+
+/** Colours written by peers (awareness, chat and comment entries) end up in `style`
+ * attributes: only a `#rgb`/`#rrggbb` colour passes, anything else is `fallback`. */
+export function safeColor(value: unknown, fallback: string = FALLBACK_COLOR): string {
+  return typeof value === 'string' && HEX.test(value) ? value : fallback
+}
+
+/** The translucent variant may carry an alpha channel (`#rrggbbaa`). */
+export function safeLightColor(value: unknown, fallback: string): string {
+  return typeof value === 'string' && HEX_LIGHT.test(value) ? value : fallback
+}
+
+/** The AI pair-programmer's name is the server's alone (it refuses presence claiming it). */
+export function isReservedName(name: string): boolean {
+  const folded = name.normalize('NFKC').toLowerCase().normalize('NFKC').replace(/[\s\p{Cc}\p{Cf}]/gu, '')
+  return folded === 'codementorai'
 }

@@ -1,17 +1,36 @@
 /** The people panel: who is here, their role, active/idle, raised hands. The AI
- * pair-programmer, when present, is listed after the owners with an "AI" badge. */
-import { api, ApiError } from './api'
+ * pair-programmer, when present, is listed after the owners with an "AI" badge.
+ *
+ * Presence is written by peers, so the owner's tools do not trust it: a raised hand is
+ * shown (with the name from the person's token) only once the server says which
+ * connection holds that awareness client id, and "Let edit" goes to that connection. */
+import { api, ApiError, type PeerEntry, type Role } from './api'
 import { h, replace } from './dom'
+import { safeColor } from './identity'
 import { icon } from './icons'
 import type { Notices } from './notices'
 import type { PeerState, Presence, PresenceRole } from './presence'
 import { ROLE_LABELS, type Session } from './session'
+import { isGenericName } from './token'
 
 const ROLE_ORDER: Record<PresenceRole, number> = { owner: 0, ai: 1, editor: 2, reviewer: 3, viewer: 4 }
 const BADGE_LABELS: Record<PresenceRole, string> = { ...ROLE_LABELS, ai: 'AI' }
 /** Awareness is written by peers: an unknown role sorts last. */
 const order = (role: PresenceRole) => ROLE_ORDER[role] ?? 9
 const GRANT_SECONDS = 600
+
+/** A connection as the server reports it, with its role. */
+type Holder = PeerEntry & { role: Role }
+
+/** Which connection holds each awareness client id, from `GET /api/rooms/{room}`. */
+async function holdersOf(session: Session): Promise<Map<number, Holder>> {
+  const details = await api.room(session.room, session.token)
+  const holders = new Map<number, Holder>()
+  for (const [role, entries] of Object.entries(details.peers) as [Role, PeerEntry[]][]) {
+    for (const entry of entries) for (const clientId of entry.clients ?? []) holders.set(clientId, { ...entry, role })
+  }
+  return holders
+}
 
 export function peoplePanel(presence: Presence, session: Session, notices: Notices): HTMLElement {
   const list = h('ul', { class: 'people-list', 'aria-label': 'People in this room' })
@@ -23,25 +42,49 @@ export function peoplePanel(presence: Presence, session: Session, notices: Notic
     list,
   )
 
+  // The owner's view of who holds the raised hands' client ids; asked again whenever the
+  // set of hands (or a hand's name) changes.
+  let holders = new Map<number, Holder>()
+  let holdersFor = ''
+  let asking = false
+  const checkHands = (peers: PeerState[]) => {
+    if (!session.isOwner || asking) return
+    const wanted = JSON.stringify(peers.filter((p) => p.hand && !p.self).map((p) => [p.clientId, p.user.name]))
+    if (wanted === holdersFor) return
+    holdersFor = wanted // asked once per change, answered or not
+    if (wanted === '[]') return
+    asking = true
+    holdersOf(session)
+      .then((found) => (holders = found))
+      .catch(() => undefined)
+      .finally(() => {
+        asking = false
+        last = ''
+        render()
+      })
+  }
+
   let last = ''
   const render = () => {
     // Cursor moves change awareness too: redraw only when something shown here changed,
     // so a focused button survives other people's typing.
+    checkHands(presence.peers())
     const key = JSON.stringify([
       session.state,
       presence.peers().map((p) => [p.clientId, p.user, p.status, p.hand]),
     ])
     if (key === last) return
     last = key
+    const raised = (p: PeerState) => Number(handOf(p) !== null)
     const peers = presence.peers().sort(
       (a, b) =>
-        Number(b.hand) - Number(a.hand) ||
+        raised(b) - raised(a) ||
         order(a.user.role) - order(b.user.role) ||
         Number(b.self) - Number(a.self) ||
         a.user.name.localeCompare(b.user.name),
     )
     count.textContent = `(${peers.length})`
-    const hands = peers.filter((p) => p.hand).length
+    const hands = peers.filter((p) => handOf(p) !== null).length
     if (hands) count.textContent += ` · ${hands} hand${hands > 1 ? 's' : ''} raised`
     replace(list, ...peers.map((peer) => row(peer)))
     if (session.state.mode === 'broadcast' && !session.canEdit) {
@@ -49,19 +92,31 @@ export function peoplePanel(presence: Presence, session: Session, notices: Notic
     }
   }
 
+  /** A raised hand, and who (verified) raised it: for the owner, only hands whose client id
+   * the server says a connection holds; for others (their own hand), as presence says. */
+  const handOf = (peer: PeerState): { holder: Holder | null } | null => {
+    if (!peer.hand || peer.user.role === 'ai') return null
+    if (!session.isOwner || peer.self) return { holder: null }
+    const holder = holders.get(peer.clientId)
+    return holder ? { holder } : null
+  }
+
   const row = (peer: PeerState) => {
-    const { user } = peer
+    const raised = handOf(peer)
+    const holder = raised?.holder ?? null
+    // The token's name when it names a person (personal links, the join exchange).
+    const user = holder && !isGenericName(holder.name) ? { ...peer.user, name: holder.name } : peer.user
     const isAi = user.role === 'ai'
-    const hand = peer.hand && !isAi
+    const hand = raised !== null
     const grant =
-      session.isOwner && !peer.self && hand && user.role === 'viewer'
+      session.isOwner && !peer.self && holder?.role === 'viewer'
         ? h(
             'button',
             {
               type: 'button',
               class: 'btn small',
               'aria-label': `Let ${user.name} edit for 10 minutes`,
-              onclick: () => void grantWrite(peer),
+              onclick: () => void grantWrite(peer, user.name),
             },
             'Let edit 10 min',
           )
@@ -69,7 +124,7 @@ export function peoplePanel(presence: Presence, session: Session, notices: Notic
     return h(
       'li',
       { class: `person${hand ? ' hand-up' : ''}${isAi ? ' ai' : ''}`, 'data-client': String(peer.clientId) },
-      h('span', { class: 'dot', style: `background:${user.color}`, 'aria-hidden': 'true' }),
+      h('span', { class: 'dot', style: `background:${safeColor(user.color)}`, 'aria-hidden': 'true' }),
       h(
         'span',
         { class: 'person-name' },
@@ -88,25 +143,18 @@ export function peoplePanel(presence: Presence, session: Session, notices: Notic
   }
 
   /** The REST API names connections (`conn`), awareness names people: the server lists
-   * each connection's awareness client ids, so the student's presence leads to its
-   * connection even when a whole class joined through one link. */
-  const grantWrite = async (peer: PeerState) => {
+   * the awareness client ids each connection holds (bound to the person's verified
+   * identity), so the hand leads to its connection even when a whole class joined through
+   * one link. Nothing a peer wrote into its presence (name, uid) picks the connection. */
+  const grantWrite = async (peer: PeerState, name: string) => {
     try {
-      const details = await api.room(session.room, session.token)
-      const viewers = details.peers.viewer ?? []
-      let matches = viewers.filter((p) => (p.clients ?? []).includes(peer.clientId))
-      if (matches.length !== 1) matches = viewers.filter((p) => p.id === peer.user.uid)
-      if (matches.length !== 1) matches = viewers.filter((p) => p.name === peer.user.name)
-      if (matches.length !== 1) {
-        notices.show(
-          `Can't tell ${peer.user.name}'s connection apart from other students who joined with the same link. ` +
-            'Invite them with a personal link (Share) to grant write access.',
-          'warn',
-        )
+      const holder = (await holdersOf(session)).get(peer.clientId)
+      if (!holder || holder.role !== 'viewer') {
+        notices.show(`${name} is no longer connected as a viewer.`, 'warn')
         return
       }
-      await api.setPeerRole(session.room, session.token, matches[0].conn, 'editor', GRANT_SECONDS)
-      notices.show(`${peer.user.name} can edit for 10 minutes.`)
+      await api.setPeerRole(session.room, session.token, holder.conn, 'editor', GRANT_SECONDS)
+      notices.show(`${name} can edit for 10 minutes.`)
     } catch (err) {
       notices.show(`Could not change the role: ${err instanceof ApiError ? err.message : String(err)}`, 'error')
     }

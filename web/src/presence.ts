@@ -7,7 +7,7 @@
  */
 import type { Awareness } from 'y-protocols/awareness'
 import type { Role } from './api'
-import { lightColor, type Identity } from './identity'
+import { FALLBACK_COLOR, lightColor, safeColor, safeLightColor, type Identity } from './identity'
 
 /** A peer's role as shown in presence: a room role, or the AI pair-programmer. */
 export type PresenceRole = Role | 'ai'
@@ -27,6 +27,34 @@ export interface PeerState {
   status: 'active' | 'idle'
   hand: boolean
   cursor: { anchor: unknown; head: unknown } | null
+}
+
+/**
+ * Peers write their own awareness, and y-codemirror.next puts `user.color` and
+ * `user.colorLight` into `style` attributes of remote carets and selections. The server
+ * refuses states whose colours are not hex; this keeps the browser safe from any server
+ * that does not: every remote state's colours are replaced by safe ones before anything
+ * renders them. Must be installed before the editor binding (listeners run in order).
+ */
+export function guardRemoteStates(awareness: Awareness): void {
+  const clean = ({ added, updated }: { added: number[]; updated: number[] }) => {
+    for (const clientId of [...added, ...updated]) {
+      if (clientId === awareness.clientID) continue
+      const user = (awareness.getStates().get(clientId) as { user?: unknown } | undefined)?.user
+      if (!user || typeof user !== 'object') continue
+      const fields = user as Record<string, unknown>
+      const color = safeColor(fields.color, FALLBACK_COLOR)
+      if (fields.color !== undefined && fields.color !== color) fields.color = color
+      if (fields.colorLight !== undefined) {
+        const light = safeLightColor(fields.colorLight, lightColor(color))
+        if (fields.colorLight !== light) fields.colorLight = light
+      }
+      if (typeof fields.name !== 'string') delete fields.name
+      if (typeof fields.role !== 'string') delete fields.role
+    }
+  }
+  awareness.on('change', clean)
+  awareness.on('update', clean)
 }
 
 const IDLE_AFTER_MS = 60_000
@@ -93,7 +121,7 @@ export class Presence {
       out.push({
         clientId,
         self: clientId === this.awareness.clientID,
-        user,
+        user: { ...user, color: safeColor(user.color) },
         status: state.status === 'idle' ? 'idle' : 'active',
         hand: state.hand === true,
         cursor: (state.cursor as PeerState['cursor']) ?? null,

@@ -1,19 +1,20 @@
 /** The room page `/r/{room}?token=...`: editor, people, comments, chat. */
 import { aiEditField, highlightAiEdits } from './ai-edits'
-import { api, getConfig, type Mode, type Role, type RoomCreated } from './api'
+import { api, ApiError, getConfig, type Mode, type Role, type RoomCreated } from './api'
 import { chatPanel } from './chat'
 import { commentField, commentTheme } from './comments-decorations'
 import { commentsPanel } from './comments'
-import { connect, type RoleNotice } from './connection'
+import { connect, reconnect, type RoleNotice } from './connection'
 import { identityDialog, shareDialog } from './dialogs'
 import { formatTime, h, replace } from './dom'
 import { createEditor } from './editor'
 import { icon } from './icons'
-import { loadIdentity, saveIdentity, type Identity } from './identity'
+import { isReservedName, loadIdentity, saveIdentity, type Identity } from './identity'
 import { connectionIndicator, saveIndicator } from './indicators'
 import { LANGUAGES, languageLabel } from './languages'
 import { Notices } from './notices'
 import { peoplePanel } from './people'
+import { exchange, forgetToken, storedToken, storeToken } from './personal'
 import { Presence } from './presence'
 import { replaceRecentLinks } from './recent'
 import { runnerPanel } from './runner'
@@ -30,22 +31,36 @@ const MODE_LABELS: Record<Mode, string> = { pair: 'Pair', review: 'Review', broa
 
 export async function roomPage(app: HTMLElement, room: string): Promise<void> {
   document.body.classList.add('room-page')
-  const token = new URLSearchParams(window.location.search).get('token')
+  const link = new URLSearchParams(window.location.search).get('token')
   const config = await getConfig()
-  const claims = token ? decodeToken(token) : null
-  if (!token && !config.anonymous) {
+  const linkClaims = link ? decodeToken(link) : null
+  if (!link && !config.anonymous) {
     return errorPage(app, 'This link has no access token.', 'Ask the room owner for a join link.')
   }
-  if (token && !claims) return errorPage(app, 'This link is damaged.', 'Its token could not be read. Copy the whole link again.')
-  if (claims && claims.room !== room && claims.room !== '*') {
-    return errorPage(app, 'This link is for another room.', `Its token opens room ${claims.room}.`)
+  if (link && !linkClaims) return errorPage(app, 'This link is damaged.', 'Its token could not be read. Copy the whole link again.')
+  if (linkClaims && linkClaims.room !== room && linkClaims.room !== '*') {
+    return errorPage(app, 'This link is for another room.', `Its token opens room ${linkClaims.room}.`)
   }
-  if (claims?.exp && claims.exp * 1000 < Date.now()) {
+  if (linkClaims?.exp && linkClaims.exp * 1000 < Date.now()) {
     return errorPage(app, 'This link has expired.', 'Ask the room owner for a new one.')
   }
 
+  let identity: Identity = loadIdentity(linkClaims && !isGenericName(linkClaims.name) ? linkClaims.name : null)
+  // Who this is, for the server: a personal token. A join link (or, in dev mode, no token)
+  // is everyone's who opens it, so it is exchanged for one of this person's own, kept per
+  // room: a reload is the same person. A personal link already is one.
+  let token = storedToken(room, link)
+  if (linkClaims?.personal !== true && decodeToken(token ?? '')?.name !== identity.name) {
+    const joined = await exchange(room, token ?? link, identity.name)
+    if (joined) {
+      token = joined.token
+      storeToken(room, link, joined.token)
+      if (joined.name !== identity.name) identity = { ...identity, name: joined.name }
+    }
+  }
+  token ??= link
+  const claims = token ? decodeToken(token) : null
   const tokenRole: Role = claims?.role ?? 'editor'
-  let identity: Identity = loadIdentity(claims && !isGenericName(claims.name) ? claims.name : null)
   const session = new Session(
     { role: tokenRole, roleExpires: null, mode: 'pair', forks: false },
     room,
@@ -95,9 +110,16 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
     main.before(closedBanner)
   }
   const provider = connect(room, token, doc, {
-    onState: (state, detail) => {
+    onState: (state, detail, code) => {
       if (state === 'closed' && rotating) {
         closedWhileRotating = detail ?? 'Disconnected.'
+        return
+      }
+      if (state === 'closed' && code === 4401 && session.token !== link) {
+        // The personal token was refused (the owner renewed the links, or it expired):
+        // forget it and start over from the link, whose own refusal, if any, is final.
+        forgetToken(room)
+        window.location.reload()
         return
       }
       conn.set(state, detail)
@@ -170,15 +192,31 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
       h('span', { class: `badge role-${session.role}` }, ROLE_LABELS[session.role]),
     )
   }
-  const openIdentity = identityDialog(
-    () => identity,
-    (next) => {
-      identity = next
-      saveIdentity(next)
-      presence.setIdentity(next)
-      renderMe()
-    },
-  )
+  /** A new name is the server's to know: a new personal token (the same person), and a
+   * new connection with it. */
+  const rename = async (next: Identity): Promise<string | null> => {
+    if (next.name !== identity.name) {
+      if (isReservedName(next.name)) return 'That name belongs to the AI pair-programmer.'
+      try {
+        const joined = await api.join(room, session.token, next.name)
+        storeToken(room, link, joined.token)
+        session.token = joined.token
+        next = { ...next, name: joined.name }
+        reconnect(provider, joined.token)
+        // A new connection starts with the token's role: a timed grant stayed with the old one.
+        if (session.role !== session.tokenRole) applyRole({ role: session.tokenRole, expires: null })
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 422) return 'That name cannot be used: 1-40 characters, no control characters.'
+        return `Could not change your name: ${err instanceof ApiError ? err.message : String(err)}`
+      }
+    }
+    identity = next
+    saveIdentity(next)
+    presence.setIdentity(next)
+    renderMe()
+    return null
+  }
+  const openIdentity = identityDialog(() => identity, rename)
   meButton.addEventListener('click', openIdentity)
 
   // -- meta: title, mode, language ---------------------------------------------------
@@ -215,7 +253,7 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
   })
   // The REST API knows the room before the first sync (and for rooms without meta).
   api
-    .room(room, token)
+    .room(room, session.token)
     .then((details) => {
       session.update({ forks: details.forks })
       if (!meta.has('mode') && details.mode !== session.state.mode) session.update({ mode: details.mode })
@@ -233,11 +271,18 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
     rotating = true
     try {
       const created = await api.rotateLinks(room, session.token)
-      session.setToken(created.owner_token)
+      // The new owner link, exchanged like any link for this person's own token.
+      let next = created.owner_token
+      const joined = await exchange(room, next, identity.name)
+      if (joined) {
+        next = joined.token
+        storeToken(room, created.owner_token, joined.token)
+      }
+      session.setToken(next)
       window.history.replaceState(window.history.state, '', roomPath(room, created.owner_token))
       replaceRecentLinks(room, created.links)
-      warnBeforeExpiry(created.owner_token)
-      provider.params.token = created.owner_token
+      warnBeforeExpiry(next)
+      provider.params.token = next
       provider.disconnect()
       provider.connect()
       return created

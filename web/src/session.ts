@@ -17,7 +17,8 @@ export class Session {
   constructor(
     public state: SessionState,
     readonly room: string,
-    /** Replaced when the owner rotates the room's links (`setToken`). */
+    /** The personal token (after the join exchange); replaced on rename and when the
+     * owner rotates the room's links (`setToken`). */
     public token: string | null,
     readonly userId: string,
     readonly tokenRole: Role,

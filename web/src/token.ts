@@ -7,6 +7,8 @@ export interface TokenClaims {
   room: string
   role: Role
   exp: number | null
+  /** A personal token (`prs`): its `sub` is one person's, not everyone's who opened a link. */
+  personal: boolean
 }
 
 const ROLES: Role[] = ['owner', 'editor', 'reviewer', 'viewer']
@@ -26,6 +28,7 @@ export function decodeToken(token: string): TokenClaims | null {
       room: String(claims.room ?? ''),
       role,
       exp: typeof claims.exp === 'number' ? claims.exp : null,
+      personal: claims.prs === true,
     }
   } catch {
     return null

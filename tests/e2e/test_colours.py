@@ -1,0 +1,59 @@
+"""Colours written by peers (chat and comment entries in the document) reach `style`
+attributes only when they are hex colours (issue 16, CSS injection)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+from pycrdt import Array, Map
+
+from crdt import schema
+from tests.e2e.conftest import create_room
+from tests.e2e.helpers import open_room
+from tests.serverproc import ServerProcess
+from tests.yclient import YClient
+
+BAD = "red"  # a valid CSS colour, and not hex: anything but #rgb/#rrggbb is refused
+
+
+def write_entries(server: ServerProcess, room: str, token: str) -> None:
+    """A peer (a real websocket client, in a thread of its own) writes entries whose
+    colours are not hex."""
+
+    async def write() -> None:
+        peer = await YClient(server.ws_url(room)).connect(f"token={token}")
+        await peer.wait_synced()
+        chat: Array[Any] = schema.chat(peer.doc)
+        comments: Map[Any] = schema.comments(peer.doc)
+        with peer.doc.transaction():
+            chat.append(Map({"id": "m1", "author": "Eve", "color": BAD, "text": "hi"}))
+            chat.append(Map({"id": "m2", "author": "Eve", "color": BAD, "text": "?", "ai": True}))
+            comments["c1"] = Map({"author": "Eve", "color": BAD, "text": "look here"})
+        await peer.close()  # sends what is queued first
+
+    thread = threading.Thread(target=lambda: asyncio.run(write()))
+    thread.start()
+    thread.join(30)
+
+
+def test_peer_written_colours_that_are_not_hex_are_not_applied(
+    e2e_server: ServerProcess, people: Any, screenshot: Any
+) -> None:
+    room = create_room(e2e_server, "pair", "python", "Colours")
+    page = open_room(people.page("Ada"), room["links"]["owner"])
+    write_entries(e2e_server, room["room"], room["owner_token"])
+    messages = page.locator(".chat-message")
+    messages.nth(1).wait_for()
+    comment = page.locator(".comment", has_text="look here")
+    comment.wait_for()
+    styles = page.evaluate(
+        """() => [
+            ...Array.from(document.querySelectorAll('.chat-message'), (li) => [
+                li.querySelector('.author').style.color, li.style.borderLeftColor]),
+            ...Array.from(document.querySelectorAll('.comment .author'), (a) => [a.style.color]),
+        ]"""
+    )
+    assert styles == [["", ""], ["", ""], [""]], styles
+    screenshot(page)
