@@ -374,7 +374,6 @@ class AIService:
         self.open_until = 0.0
         self._sweeper: asyncio.Task[None] | None = None
         self._seq = 0
-        self._watches: dict[str, tuple[Any, Any]] = {}
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -395,31 +394,24 @@ class AIService:
         while True:
             await asyncio.sleep(min(1.0, self.settings.idle_leave / 4))
             now = time.monotonic()
-            for name in [n for n in self._watches if n not in self.registry.rooms]:
-                del self._watches[name]  # unloaded: its doc and chat are gone
             for name, state in list(self.rooms.items()):
                 if self.registry.rooms.get(name) is not state.room:
                     if state.task is None or state.task.done():
                         del self.rooms[name]  # the room was unloaded
-                        self._watches.pop(name, None)
                     continue
                 state.leave_if_idle(now)
 
     def on_room_loaded(self, room: Room) -> None:
-        """Registry load hook: watch the chat for messages mentioning ``@ai``."""
-        chat = schema.chat(room.doc)
+        """Registry load hook: answer chat messages mentioning ``@ai``, and follow the
+        room's document if a rebuild replaces it."""
+        room.chat_hooks.append(self._chat_ask)
+        room.doc_hooks.append(self._document_replaced)
 
-        def observe(event: Any) -> None:
-            for change in event.delta:
-                for item in change.get("insert", ()) or ():
-                    if isinstance(item, Map) and not item.get("ai"):
-                        text = item.get("text")
-                        if isinstance(text, str) and MENTION.search(text):
-                            author = str(item.get("author") or "")
-                            asyncio.get_running_loop().call_soon(self._chat_ask, room, author, text)
-
-        # The wrapper and its subscription must outlive this call, or the callback goes.
-        self._watches[room.name] = (chat, chat.observe(observe))
+    def _document_replaced(self, room: Room) -> None:
+        """The room rebuilt its document: the AI's replica followed the old one."""
+        state = self.rooms.get(room.name)
+        if state is not None and state.room is room:
+            state.participant = None  # the next write starts a new one
 
     def on_peer_left(self, room: Room, peer: Peer) -> None:
         """Registry leave hook: when the asker's last connection to the room is gone,
@@ -438,20 +430,21 @@ class AIService:
             state.stop_note = f"(stopped: {current.asker} left the room)"
             state.answering.cancel()
 
-    def _chat_ask(self, room: Room, author: str, text: str) -> None:
-        """An ``@ai`` chat message. Chat entries carry a display name only, so the asker
-        is a peer connected to this process under that name whose role may ask (the
-        message came from it; other instances find no such local peer and stay quiet)."""
-        if self.registry.rooms.get(room.name) is not room:
-            return
-        allowed = [
-            p for p in room.peers.values() if p.name == author and may_ask(room.mode, p.role)
-        ]
-        if not allowed:
+    def _chat_ask(self, room: Room, peer: Peer, text: str) -> None:
+        """Room chat hook: ``peer`` (its verified identity, never the entry's fields)
+        posted ``text``; an ``@ai`` mention from a role that may ask is a question.
+        Only the instance the peer is connected to sees it, so only one answers."""
+        if not MENTION.search(text) or not may_ask(room.mode, peer.role):
             return
         prompt = MENTION.sub("", text).strip() or "Please help with the code."
+        loop = asyncio.get_running_loop()
+        loop.call_soon(self._ask_quietly, room, prompt, peer.name, peer.user_id)
+
+    def _ask_quietly(self, room: Room, prompt: str, asker: str, asker_id: str) -> None:
+        if self.registry.rooms.get(room.name) is not room:
+            return
         with contextlib.suppress(AIRefused):
-            self.ask(room, prompt, author, asker_id=allowed[0].user_id or None)
+            self.ask(room, prompt, asker, asker_id=asker_id or None)
 
     # -- asking -------------------------------------------------------------------
 
@@ -778,7 +771,8 @@ class AIService:
         """Apply or dismiss a suggestion entry; returns its new status. Raises AIRefused."""
         state = self.state(room)
         entry = _find_entry(schema.chat(room.doc), entry_id)
-        if entry is None or entry.get("kind") != "suggestion":
+        # ``ai`` and ``kind`` are the AI's alone (a peer's are stripped: rooms.authorship).
+        if entry is None or entry.get("kind") != "suggestion" or entry.get("ai") is not True:
             raise AIRefused("unknown suggestion", 404)
         if entry.get("status") != "open":
             raise AIRefused(f"the suggestion is already {entry.get('status')}", 409)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from pycrdt import Doc, TransactionEvent
+from pycrdt import Doc, TransactionEvent, merge_updates
 
 from crdt import failures, integrity, protocol
 from crdt.awareness import NULL_STATE, AwarenessLimits, AwarenessStates, decode_update
@@ -41,6 +41,7 @@ from crdt.protocol import (
     QueryAwareness,
     SyncStep1,
 )
+from rooms.authorship import Author, Authorship
 from rooms.broker import Broker
 from rooms.observer import RoomObserver
 from rooms.peer import Peer
@@ -119,6 +120,11 @@ class Room:
         self._held_bytes = 0
         # Called with the room after a rebuild replaced ``doc`` (the AI drops its replica).
         self.doc_hooks: list[Callable[[Room], None]] = []
+        # Called with (room, peer, text) for each chat message a peer posted: who posted
+        # it is the peer's verified identity (the AI answers "@ai" this way).
+        self.chat_hooks: list[Callable[[Room, Peer, str], None]] = []
+        # Stamps who wrote chat and comments, and keeps runs the server's (rooms.authorship).
+        self._authorship = Authorship(doc)
         self.writer = RoomWriter(
             name, doc, stored, worker, settings, observer, self._send_receipts, broker, flusher,
             wants_receipts=lambda: self._receipt_peers > 0,
@@ -261,9 +267,36 @@ class Room:
         check.commit(admitted)
         self._observer.update_applied(time.perf_counter() - started)
         self.writer.add(update)
+        if self._authorship.pending:  # chat, comments or runs: see rooms.authorship
+            self._correct(peer, update, received_at)
+            return
         self.broadcast(protocol.as_update_frame(frame, message), exclude=peer)
         self._observer.fanned_out(time.perf_counter() - received_at)
         self.broker.publish_update(self.name, update)
+
+    def _correct(self, peer: Peer, update: bytes, received_at: float) -> None:
+        """The peer's update touched chat, comments or runs: stamp its authorship, undo
+        what only the server may write, and send the update and the correction as one
+        (nobody sees the forged fields)."""
+        author = Author(peer.name, peer.user_id, peer.role.value)
+        found = self._authorship.correction(author)
+        fixes: list[bytes] = []
+        posted: list[str] = []
+        if found is not None:
+            fix, posted = found
+            fixes = self._change(fix, "server")
+        merged = merge_updates(update, *fixes) if fixes else update
+        self.broadcast(protocol.update_frame(merged), exclude=peer)
+        for fixed in fixes:
+            self._send(peer, protocol.update_frame(fixed))
+        self._observer.fanned_out(time.perf_counter() - received_at)
+        self.broker.publish_update(self.name, merged)
+        for text in posted:
+            for hook in self.chat_hooks:
+                try:
+                    hook(self, peer, text)
+                except Exception:
+                    log.exception("chat_hook_failed", room=self.name)
 
     # -- from other instances ---------------------------------------------
 
@@ -287,6 +320,7 @@ class Room:
                 self.rebuild_document(f"remote update: {failures.describe(exc)}")
             return
         self._check.learn(update)
+        self._authorship.trusted(self.doc)
         self.writer.add(update)
         self.broadcast(protocol.update_frame(update), exclude=None)
 
@@ -432,6 +466,12 @@ class Room:
         if self._held is not None:
             self._hold(_HeldEdit(change, origin), 0)
             return
+        for update in self._change(change, origin):
+            self.broadcast(protocol.update_frame(update), exclude=None)
+            self.broker.publish_update(self.name, update)
+
+    def _change(self, change: Callable[[Doc[Any]], None], origin: str) -> list[bytes]:
+        """Make a server change and store it; returns its updates, for the caller to send."""
         updates: list[bytes] = []
 
         def collect(event: TransactionEvent) -> None:
@@ -451,14 +491,18 @@ class Room:
             failed = exc
         finally:
             self.doc.unobserve(subscription)
+        self._authorship.trusted(self.doc)
+        updates = [u for u in updates if u != protocol.EMPTY_UPDATE]
         for update in updates:
-            if update != protocol.EMPTY_UPDATE:
-                self._check.learn(update)
-                self.writer.add(update)
-                self.broadcast(protocol.update_frame(update), exclude=None)
-                self.broker.publish_update(self.name, update)
+            self._check.learn(update)
+            self.writer.add(update)
         if failed is not None:
+            if updates:  # what it did before failing still reaches everyone
+                for update in updates:
+                    self.broadcast(protocol.update_frame(update), exclude=None)
+                    self.broker.publish_update(self.name, update)
             raise failed
+        return updates
 
     # -- recovery ---------------------------------------------------------
 
@@ -556,6 +600,7 @@ class Room:
         self.writer.replace_doc(doc)
         self._reviewer_check = None
         self._check.reset(doc)
+        self._authorship.attach(doc)
         for hook in self.doc_hooks:
             try:
                 hook(self)

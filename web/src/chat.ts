@@ -212,7 +212,9 @@ export function chatPanel(chat: Y.Array<unknown>, session: Session, me: () => Me
       badge.hidden = !isAi
       typing.hidden = !pending
       li.setAttribute('aria-busy', pending ? 'true' : 'false')
-      const isSuggestion = read(item, 'kind') === 'suggestion'
+      // Only the AI's own entries are suggestions (the server strips these fields from
+      // anything a person posts, and only applies what the AI proposed).
+      const isSuggestion = isAi && read(item, 'kind') === 'suggestion'
       li.classList.toggle('suggestion-entry', isSuggestion)
       suggestion.hidden = !isSuggestion
       if (isSuggestion) {
