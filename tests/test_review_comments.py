@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import jwt
 import pytest
 
 from crdt.offsets import codepoint_to_utf8, codepoint_to_utf16, utf16_len
@@ -186,7 +187,12 @@ async def test_reviewer_comment_anchors_follow_the_owners_edits(
         # A reply and a resolve from the reviewer reach the owner.
         await reviewer.send(op="reply", id="line", text="ok, ñ fixed 👍")
         await reviewer.send(op="resolve", id="line")
-        reply = {"author": "reviewer", "text": "ok, ñ fixed 👍"}
+        # Stamped by the server with the reviewer's verified identity (rooms/authorship.py).
+        sub = jwt.decode(reviewer_token, options={"verify_signature": False})["sub"]
+        reply = {
+            "author": "reviewer", "author_id": sub, "author_role": "reviewer",
+            "text": "ok, ñ fixed 👍",
+        }  # fmt: skip
         await both_see(
             [owner, reviewer],
             code,
