@@ -115,9 +115,11 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
         closedWhileRotating = detail ?? 'Disconnected.'
         return
       }
-      if (state === 'closed' && code === 4401 && session.token !== link) {
-        // The personal token was refused (the owner renewed the links, or it expired):
-        // forget it and start over from the link, whose own refusal, if any, is final.
+      const linkExpired = !!linkClaims?.exp && linkClaims.exp * 1000 <= Date.now()
+      if (state === 'closed' && code === 4401 && session.token !== link && !linkExpired) {
+        // The personal token was refused (the owner renewed the links): forget it and
+        // start over from the link, whose own refusal, if any, is final. One that ended
+        // with its link (same expiry) is said as such, below.
         forgetToken(room)
         window.location.reload()
         return
