@@ -39,8 +39,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from pycrdt import Doc, Text, get_update
 from pycrdt._pycrdt import decode_sticky_index
@@ -78,8 +77,9 @@ class Refused(Exception):
         self.resync = resync
 
 
-@dataclass(frozen=True, slots=True)
-class Admitted:
+class Admitted(NamedTuple):
+    """What ``admit`` decided (a tuple: made on every keystroke)."""
+
     update: bytes  # what to apply: the update, or its new part
     # The cheap checks could not decide: once applied, the document must be found to
     # agree with its own encoding (``consistent``), or be rebuilt without it.
@@ -99,8 +99,9 @@ class UpdateCheck:
     def __init__(self) -> None:
         self._known: dict[int, int] = {}  # client -> next clock
         self._parents: ParentIndex | None = None  # read from the document when first needed
-        # client varint -> (next clock, right origin varint, right clock, parent)
-        self._typing: dict[bytes, tuple[int, bytes | None, int, Parent | None]] = {}
+        # Where each client's last keystroke went: client varint -> (next clock, client,
+        # right origin's client and clock varints, parent).
+        self._typing: dict[bytes, tuple[int, int, bytes | None, bytes | None, Parent | None]] = {}
         self._verified: list[float] = []  # times of copy tries, for the budget
 
     def reset(self, doc: Doc[Any]) -> None:
@@ -133,7 +134,8 @@ class UpdateCheck:
         for client, start, end, parent, lows in admitted.items:
             if parents is not None:
                 parents.add(client, start, end, parent)
-                parents.add_low_surrogates(client, list(lows))
+                if lows:
+                    parents.add_low_surrogates(client, list(lows))
             if end > known.get(client, 0):
                 known[client] = end
 
@@ -163,6 +165,19 @@ class UpdateCheck:
         client, clock, oc, ok, rc, rk, oc1, ok1, rc1, rk1, size = match.groups()
         if oc is None and rc is None:
             oc, ok, rc, rk = oc1, ok1, rc1, rk1
+        last = self._typing.get(client)
+        if last is not None and oc == client and rc == last[2] and rk == last[3]:
+            # Perhaps the next keystroke at the place of the last one: the same right
+            # origin (checked then), its origin that keystroke's last item. Nothing to
+            # look up; ids compared as bytes, clocks read only when short.
+            first = clock[0] if len(clock) == 1 else _value(clock)
+            if first == last[0] and (ok[0] if len(ok) == 1 else _value(ok)) == first - 1:
+                if len(clock) < 5 or first + size[0] <= structs.MAX_CLOCK:
+                    length, lows = _string(update, match.end(), size[0], first)
+                    self._typing[client] = (first + length, last[1], rc, rk, last[4])
+                    return Admitted(
+                        update, False, ((last[1], first, first + length, last[4], lows),)
+                    )
         if not (_client_ok(client) and _clock_ok(clock, size[0])):
             raise Refused("number out of range")
         if (oc is not None and not (_client_ok(oc) and _clock_ok(ok))) or (
@@ -170,16 +185,6 @@ class UpdateCheck:
         ):
             raise Refused("number out of range")
         first = _value(clock)
-        last = self._typing.get(client)
-        if last is not None and first == last[0] and oc == client and _value(ok) == first - 1:
-            # The next keystroke at the place of the last one (same right origin): its
-            # origin is that keystroke's item, its type the same, nothing to look up.
-            if rc == last[1] and (rc is None or _value(rk) == last[2]):
-                length, lows = _string(update, match.end(), size[0], first)
-                self._typing[client] = (first + length, rc, last[2], last[3])
-                return Admitted(
-                    update, False, ((_value(client), first, first + length, last[3], lows),)
-                )
         sender = _value(client)
         expected = self._known.get(sender, 0)
         if first != expected:
@@ -193,7 +198,8 @@ class UpdateCheck:
                 raise Refused("depends on what the room does not have yet", resync=True)
         parent, verify = self._placed(doc, origin, right, string=True)
         length, lows = _string(update, match.end(), size[0], first)
-        self._typing[client] = (first + length, rc, right[1] if right is not None else 0, parent)
+        if not verify:
+            self._typing[client] = (first + length, sender, rc, rk, parent)
         return Admitted(update, verify, ((sender, first, first + length, parent, lows),))
 
     def _placed(
