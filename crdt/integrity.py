@@ -18,10 +18,10 @@ in common is an update that no Yjs client writes:
 
 ``UpdateCheck.admit`` answers with what to apply (an update that repeats what the
 document holds is cut down to its new part by yrs's own diff, as for a client that
-sends its whole state on connect) or raises ``Refused``: ``resync`` when an honest
-client can be the sender (it typed while reconnecting, before its Step2 brought
-what the keystroke depends on: closed with 1013, it resends everything in its next
-Step2), otherwise a policy violation.
+sends its whole state on connect) or raises ``Refused``: ``missing`` when an honest
+client can be the sender (it typed while reconnecting, before its Step2 brought what
+the keystroke depends on: the room holds it until then), otherwise a policy
+violation.
 
 Where the cheap checks cannot decide (an origin the index does not place, or one
 client's origins whose offsets look like one block), the update is tried on a
@@ -68,13 +68,17 @@ _DELETE = re.compile(rb"\x00\x01(" + _V53 + rb")\x01(" + _V32 + rb")(" + _V32 + 
 
 
 class Refused(Exception):
-    """The update must not be applied. ``resync``: the sender may be honest and only
-    behind (close with 1013: its next Step2 brings what is missing)."""
+    """The update must not be applied (now). ``missing``: it depends on what the room
+    does not have yet, as an honest client's keystroke made while it reconnects does
+    until its Step2 arrives: worth holding. ``busy``: the room's verifications are
+    spent for now (close with 1013; the client resends later). Otherwise: no client
+    writes this (1008)."""
 
-    def __init__(self, reason: str, resync: bool = False) -> None:
+    def __init__(self, reason: str, missing: bool = False, busy: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.resync = resync
+        self.missing = missing
+        self.busy = busy
 
 
 class Admitted(NamedTuple):
@@ -151,7 +155,7 @@ class UpdateCheck:
                 raise Refused("number out of range")
             start, end = _value(clock), _value(clock) + _value(length)
             if end > self._known.get(_value(client), 0):
-                raise Refused("deletes what the room does not have yet", resync=True)
+                raise Refused("deletes what the room does not have yet", missing=True)
             if self._index(doc).splits_a_character(None, (_value(client), start)) or (
                 self._index(doc).splits_a_character(None, (_value(client), end))
             ):
@@ -190,12 +194,12 @@ class UpdateCheck:
         if first != expected:
             if first < expected:  # repeats what the document holds: the general way
                 return self._whole(doc, update, trimmed=False)
-            raise Refused("skips clocks the room does not have yet", resync=True)
+            raise Refused("skips clocks the room does not have yet", missing=True)
         origin = (_value(oc), _value(ok)) if oc is not None else None
         right = (_value(rc), _value(rk)) if rc is not None else None
         for ref in (origin, right):
             if ref is not None and ref[1] >= self._known.get(ref[0], 0):
-                raise Refused("depends on what the room does not have yet", resync=True)
+                raise Refused("depends on what the room does not have yet", missing=True)
         parent, verify = self._placed(doc, origin, right, string=True)
         length, lows = _string(update, match.end(), size[0], first)
         if not verify:
@@ -236,7 +240,7 @@ class UpdateCheck:
         now = time.monotonic()
         self._verified = [t for t in self._verified if now - t < VERIFY_WINDOW]
         if len(self._verified) >= VERIFY_BUDGET:
-            raise Refused("too many updates to verify; retry shortly", resync=True)
+            raise Refused("too many updates to verify; retry shortly", busy=True)
         self._verified.append(now)
         return True
 
@@ -270,7 +274,7 @@ class UpdateCheck:
                 raise Refused("number out of range")
             have = added.get(struct.client, known.get(struct.client, 0))
             if struct.clock > have:
-                raise Refused("skips clocks the room does not have yet", resync=True)
+                raise Refused("skips clocks the room does not have yet", missing=True)
             repeats = repeats or struct.clock < have
             added[struct.client] = max(have, struct.clock + struct.length)
         for client, clock, length in parsed.deletes:
@@ -287,10 +291,10 @@ class UpdateCheck:
         for struct in parsed.structs:
             for ref in (struct.origin, struct.right_origin, struct.parent_item):
                 if ref is not None and not integrated(ref):
-                    raise Refused("depends on what the room does not have yet", resync=True)
+                    raise Refused("depends on what the room does not have yet", missing=True)
         for client, clock, length in parsed.deletes:
             if length and not integrated((client, clock + length - 1)):
-                raise Refused("deletes what the room does not have yet", resync=True)
+                raise Refused("deletes what the room does not have yet", missing=True)
         own = _Overlay(self._index(doc))
         for struct in parsed.structs:
             if struct.low_surrogates:

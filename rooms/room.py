@@ -56,6 +56,11 @@ log = structlog.get_logger("codementor.room")
 HELD_FRAMES = 10_000
 HELD_BYTES = 16 * 1024 * 1024
 REBUILD_RETRY_MAX = 5.0
+# Updates a peer sent before what they depend on (a keystroke made while reconnecting,
+# ahead of its Step2), held per peer until it arrives.
+PARKED_FRAMES = 1000
+PARKED_BYTES = 4 * 1024 * 1024
+PARKED_SECONDS = 10.0
 
 
 class DocumentUnavailable(RuntimeError):
@@ -123,6 +128,8 @@ class Room:
         # Called with (room, peer, text) for each chat message a peer posted: who posted
         # it is the peer's verified identity (the AI answers "@ai" this way).
         self.chat_hooks: list[Callable[[Room, Peer, str], None]] = []
+        # Per peer id: updates waiting for what they depend on (``_park``).
+        self._parked: dict[int, deque[tuple[Peer, bytes, DocUpdate, float, float]]] = {}
         # Stamps who wrote chat and comments, and keeps runs the server's (rooms.authorship).
         self._authorship = Authorship(doc)
         self.writer = RoomWriter(
@@ -147,6 +154,7 @@ class Room:
             return
         self._receipt_peers -= peer.wants_receipts
         self.stage.pop(peer.id, None)
+        self._parked.pop(peer.id, None)
         if peer.grant_timer is not None:
             peer.grant_timer.cancel()
         removal = self.awareness.remove_owner(peer.id)
@@ -233,11 +241,14 @@ class Room:
         try:
             admitted = check.admit(self.doc, update)
         except Refused as exc:
-            if exc.resync:
-                # Behind, not hostile (it typed while reconnecting): its next Step2
-                # brings what this depends on. Lossless: the client keeps the edit.
-                self._observer.peer_dropped("resync")
-                peer.close(CLOSE_TRY_AGAIN_LATER, "resync: update depends on unsent data")
+            if exc.missing:
+                # Behind, not hostile (it typed while reconnecting): its Step2 brings
+                # what this depends on. Held until then (bounded), in order.
+                self._park(peer, frame, message, received_at)
+                return
+            if exc.busy:
+                self._observer.peer_dropped("verify_budget")
+                peer.close(CLOSE_TRY_AGAIN_LATER, "room busy: retry")  # lossless: resent
                 self.leave(peer)
                 return
             raise ProtocolError(CLOSE_POLICY_VIOLATION, "invalid update", exc.reason) from exc
@@ -267,6 +278,8 @@ class Room:
         check.commit(admitted)
         self._observer.update_applied(time.perf_counter() - started)
         self.writer.add(update)
+        if self._parked and peer.id in self._parked:
+            self._unpark_later(peer)
         if self._authorship.pending:  # chat, comments or runs: see rooms.authorship
             self._correct(peer, update, received_at)
             return
@@ -297,6 +310,47 @@ class Room:
                     hook(self, peer, text)
                 except Exception:
                     log.exception("chat_hook_failed", room=self.name)
+
+    def _park(self, peer: Peer, frame: bytes, message: DocUpdate, received_at: float) -> None:
+        """Hold an update that depends on what the peer has yet to send. Past the bounds,
+        or when the oldest waited too long, the peer is closed with 1013 (lossless: its
+        client resends everything in its next Step2)."""
+        parked = self._parked.setdefault(peer.id, deque())
+        size = sum(len(p[1]) for p in parked) + len(frame)
+        now = time.monotonic()
+        waited = now - parked[0][4] if parked else 0.0
+        if len(parked) >= PARKED_FRAMES or size > PARKED_BYTES or waited > PARKED_SECONDS:
+            self._parked.pop(peer.id, None)
+            self._observer.peer_dropped("resync")
+            peer.close(CLOSE_TRY_AGAIN_LATER, "resync: update depends on unsent data")
+            self.leave(peer)
+            return
+        parked.append((peer, frame, message, received_at, now))
+
+    def _unpark_later(self, peer: Peer) -> None:
+        """The peer's update was applied: try what it had waiting, in order (after this
+        update is relayed, so everyone receives the peer's updates in its order)."""
+        asyncio.get_running_loop().call_soon(self._unpark, peer)
+
+    def _unpark(self, peer: Peer) -> None:
+        parked = self._parked.pop(peer.id, None)
+        if not parked or peer.closed or self.peers.get(peer.id) is not peer:
+            return
+        for _, frame, message, received_at, _ in parked:
+            if peer.closed:
+                return
+            if self._held is not None:  # a rebuild started: wait with everything else
+                self._hold(_HeldFrame(peer, frame, received_at), len(frame))
+                continue
+            try:
+                self._apply_update(peer, frame, message, received_at)
+            except ProtocolError as exc:
+                log.info("frame_rejected", room=self.name, peer=peer.conn_id,
+                         reason=exc.reason, detail=exc.detail or None)  # fmt: skip
+                self._observer.frame_rejected("malformed")
+                peer.close(exc.code, exc.reason)
+                self.leave(peer)
+                return
 
     # -- from other instances ---------------------------------------------
 

@@ -24,6 +24,7 @@ from rooms.registry import RegistrySettings, RoomRegistry
 from rooms.room import DocumentUnavailable, Room
 from rooms.sqlite_store import SQLiteStore
 from rooms.store import RoomInfo
+from tests.yclient import wait_for
 
 pytestmark = pytest.mark.anyio
 CORPUS = Path(__file__).parent / "corpus" / "yrs"
@@ -147,5 +148,35 @@ async def test_what_arrives_during_a_rebuild_is_bounded(tmp_path: Path) -> None:
         assert flooder.close_code == protocol.CLOSE_TRY_AGAIN_LATER
         await room.wait_rebuilt()
         assert text_of(room.doc) == encoded_text(room.doc)
+    finally:
+        await registry.close()
+
+
+async def test_an_update_ahead_of_its_dependencies_waits_for_them(tmp_path: Path) -> None:
+    """A client that typed while reconnecting sends the new keystroke before the Step2
+    that carries its offline edits: the keystroke waits (the connection stays open),
+    then both apply in the client's order and are relayed to the others."""
+    registry = registry_at(tmp_path)
+    await registry.start()
+    try:
+        await registry.create_room(RoomInfo("r4"))
+        typist, other = Peer(), Peer()
+        room = await registry.join("r4", typist)
+        room.join(other)
+        writer: Doc[Any] = Doc()
+        offline = edit(writer, 0, "offline ")
+        live = edit(writer, 8, "live")
+        room.receive(typist, protocol.update_frame(live), 0.0)
+        assert not typist.closed, (typist.close_code, typist.close_reason)
+        assert "live" not in text_of(room.doc)
+        room.receive(typist, protocol.update_frame(offline), 0.0)  # its Step2
+        await wait_for(lambda: text_of(room.doc) == "offline live")
+        assert text_of(room.doc) == encoded_text(room.doc) and not typist.closed
+        relayed: Doc[Any] = Doc()
+        for frame in other.outbox:
+            message = protocol.parse_frame(frame)
+            if isinstance(message, protocol.DocUpdate):
+                relayed.apply_update(message.update)
+        assert text_of(relayed) == "offline live"
     finally:
         await registry.close()
