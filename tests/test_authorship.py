@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -67,6 +68,18 @@ def client(server: ServerProcess, room: str, role: str, name: str) -> YClient:
     return YClient(server.ws_url(room, f"token={token}"))
 
 
+@asynccontextmanager
+async def review_pair(server: ServerProcess, room: str) -> AsyncIterator[tuple[YClient, YClient]]:
+    """The owner (Olga) and a reviewer (Rex) of ``room``, both synced."""
+    async with (
+        client(server, room, "owner", "Olga") as owner,
+        client(server, room, "reviewer", "Rex") as reviewer,
+    ):
+        await owner.wait_synced()
+        await reviewer.wait_synced()
+        yield owner, reviewer
+
+
 def entries(peer: YClient) -> list[dict[str, Any]]:
     return [m.to_py() for m in schema.chat(peer.doc) if isinstance(m, Map)]
 
@@ -85,12 +98,7 @@ async def test_a_chat_message_is_stamped_with_its_senders_verified_identity(
     token name and role, and the AI is asked in the reviewer's name."""
     room = new_room(server, "review")
     double.script(Reply([("text", "Sure.")]))
-    async with (
-        client(server, room, "owner", "Olga") as owner,
-        client(server, room, "reviewer", "Rex") as reviewer,
-    ):
-        await owner.wait_synced()
-        await reviewer.wait_synced()
+    async with review_pair(server, room) as (owner, reviewer):
         schema.chat(reviewer.doc).append(
             Map({"id": "m1", "author": "owner", "author_role": "owner", "text": "@ai help me"})
         )
@@ -111,12 +119,7 @@ async def test_a_forged_ai_suggestion_cannot_be_applied(server: ServerProcess) -
     fields on arrival, and the owner's apply is refused; the code is unchanged."""
     room = new_room(server, "review")
     owner_token = sign(room, "owner", "Olga", "u-olga")
-    async with (
-        client(server, room, "owner", "Olga") as owner,
-        client(server, room, "reviewer", "Rex") as reviewer,
-    ):
-        await owner.wait_synced()
-        await reviewer.wait_synced()
+    async with review_pair(server, room) as (owner, reviewer):
         owner.text += "print('safe')\n"
         await wait_for(lambda: str(reviewer.text) == "print('safe')\n")
         schema.chat(reviewer.doc).append(
@@ -140,12 +143,7 @@ async def test_the_ai_fields_and_others_text_cannot_be_changed_later(
 ) -> None:
     """Changing an existing message's author, or another person's text, is undone."""
     room = new_room(server, "review")
-    async with (
-        client(server, room, "owner", "Olga") as owner,
-        client(server, room, "reviewer", "Rex") as reviewer,
-    ):
-        await owner.wait_synced()
-        await reviewer.wait_synced()
+    async with review_pair(server, room) as (owner, reviewer):
         schema.chat(owner.doc).append(Map({"id": "o1", "text": "ship it"}))
         await wait_for(lambda: [e.get("author") for e in entries(reviewer)] == ["Olga"])
         message = schema.chat(reviewer.doc)[0]
@@ -159,12 +157,7 @@ async def test_the_ai_fields_and_others_text_cannot_be_changed_later(
 
 async def test_comments_and_replies_carry_their_writers_identity(server: ServerProcess) -> None:
     room = new_room(server, "review")
-    async with (
-        client(server, room, "owner", "Olga") as owner,
-        client(server, room, "reviewer", "Rex") as reviewer,
-    ):
-        await owner.wait_synced()
-        await reviewer.wait_synced()
+    async with review_pair(server, room) as (owner, reviewer):
         schema.comments(reviewer.doc)["c1"] = Map(
             {"author": "Olga", "text": "looks wrong", "resolved": False, "replies": Array()}
         )

@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx
 import pytest
-import websockets
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pycrdt import Doc, Text
@@ -25,6 +24,7 @@ from crdt import protocol
 from crdt.protocol import write_var_uint
 from tests import fuzz_yrs
 from tests.serverproc import ServerProcess
+from tests.test_bad_input import send_and_wait_close
 from tests.yclient import YClient, wait_for
 
 CORPUS = Path(__file__).parent / "corpus" / "yrs"
@@ -53,18 +53,8 @@ def case(path: Path) -> tuple[bytes, bytes]:
 
 async def send(url: str, update: bytes, timeout: float = 3.0) -> int | None:
     """Send ``update`` as a sync update from a fresh connection; the close code, or
-    None when the server kept the connection (the update was accepted)."""
-    async with websockets.connect(url, max_size=None, compression=None) as ws:
-        await ws.send(protocol.update_frame(update))
-        try:
-            async with asyncio.timeout(timeout):
-                async for _ in ws:
-                    pass
-        except websockets.ConnectionClosed:
-            pass
-        except TimeoutError:
-            return None
-        return ws.close_code
+    None when the server kept the connection (the update was accepted, or waits)."""
+    return await send_and_wait_close(url, protocol.update_frame(update), timeout)
 
 
 def views(server: ServerProcess, room: str) -> tuple[str, str]:
