@@ -201,6 +201,8 @@ class UpdateCheck:
             if ref is not None and ref[1] >= self._known.get(ref[0], 0):
                 raise Refused("depends on what the room does not have yet", missing=True)
         parent, verify = self._placed(doc, origin, right, string=True)
+        if verify:
+            self._may_verify()
         length, lows = _string(update, match.end(), size[0], first)
         if not verify:
             self._typing[client] = (first + length, sender, rc, rk, parent)
@@ -230,10 +232,13 @@ class UpdateCheck:
         if parent is not None and parent[1] is not None and (right is not None or string):
             raise Refused("a map entry with a right origin, or text in a map")
         if parent is None or (origin is not None and right is not None and of_right is None):
-            return parent, self._may_verify()  # an origin the index cannot place
-        if right is not None and not _neighbours(doc, origin, right):
-            return parent, self._may_verify()
-        return parent, False
+            return parent, True  # an origin the index cannot place
+        if not self._in_document(origin) or not self._in_document(right):
+            return parent, True  # an origin in the same update: no offset to compare yet
+        return parent, right is not None and not _neighbours(doc, origin, right)
+
+    def _in_document(self, item: tuple[int, int] | None) -> bool:
+        return item is None or item[1] < self._known.get(item[0], 0)
 
     def _may_verify(self) -> bool:
         """Spend one of the room's verifications (each reads the whole document)."""
@@ -320,6 +325,8 @@ class UpdateCheck:
             own.add(struct.client, struct.clock, end, parent)
             lows = tuple(struct.clock + o for o in struct.low_surrogates)
             items.append((struct.client, struct.clock, end, parent, lows))
+        if verify:
+            self._may_verify()  # once for the whole update, however many items it holds
         return Admitted(update, verify, tuple(items))
 
 
