@@ -402,16 +402,10 @@ class AIService:
                 state.leave_if_idle(now)
 
     def on_room_loaded(self, room: Room) -> None:
-        """Registry load hook: answer chat messages mentioning ``@ai``, and follow the
-        room's document if a rebuild replaces it."""
+        """Registry load hook: answer chat messages mentioning ``@ai``. (A rebuilt room
+        document needs nothing here: ``RoomAI.me`` replaces a replica that followed the
+        old one, and announces the old one's presence gone.)"""
         room.chat_hooks.append(self._chat_ask)
-        room.doc_hooks.append(self._document_replaced)
-
-    def _document_replaced(self, room: Room) -> None:
-        """The room rebuilt its document: the AI's replica followed the old one."""
-        state = self.rooms.get(room.name)
-        if state is not None and state.room is room:
-            state.participant = None  # the next write starts a new one
 
     def on_peer_left(self, room: Room, peer: Peer) -> None:
         """Registry leave hook: when the asker's last connection to the room is gone,

@@ -46,7 +46,7 @@ from pycrdt._pycrdt import decode_sticky_index
 
 from crdt import failures, schema, structs
 from crdt.parents import Parent, ParentIndex
-from crdt.protocol import ProtocolError
+from crdt.protocol import ProtocolError, write_var_uint
 from crdt.updates import decode_state_vector
 
 VERIFY_BUDGET = 20
@@ -382,7 +382,9 @@ def _neighbours(doc: Doc[Any], origin: tuple[int, int] | None, right: tuple[int,
 def _offset(raw: Any, item: tuple[int, int]) -> int | None:
     """The offset of an item in its sequence (None for an id the document lacks)."""
     try:
-        sticky = decode_sticky_index(b"\x00" + _varint(item[0]) + _varint(item[1]) + b"\x00")
+        sticky = decode_sticky_index(
+            b"\x00" + write_var_uint(item[0]) + write_var_uint(item[1]) + b"\x00"
+        )
         offset = sticky.get_offset(raw)
     except BaseException as exc:
         if not failures.is_yrs_failure(exc):
@@ -449,12 +451,3 @@ def _clock_ok(varint: bytes, length: int = 0) -> bool:
     if len(varint) > 1 and varint[-1] == 0:
         return False
     return len(varint) < 5 or _value(varint) + length <= structs.MAX_CLOCK
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)

@@ -122,8 +122,6 @@ def _content_length(reader: Reader, kind: int) -> int:
     if kind == BINARY:
         reader.read_var_bytes()
         return 1
-    if kind == STRING:
-        return _utf16_length(reader.read_var_string())
     if kind == EMBED:
         reader.read_var_string()
         return 1
@@ -177,11 +175,6 @@ def _skip_any(reader: Reader, depth: int) -> None:
         reader.read_var_bytes()
     else:
         raise ProtocolError(CLOSE_POLICY_VIOLATION, "invalid update", f"value tag {tag}")
-
-
-def _utf16_length(text: str) -> int:
-    """Yjs counts string content in UTF-16 code units (and clocks with it)."""
-    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
 
 
 def low_surrogates(text: str) -> tuple[int, ...]:

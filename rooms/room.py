@@ -123,8 +123,6 @@ class Room:
         self._rebuild: asyncio.Task[None] | None = None
         self._held: deque[_Held] | None = None
         self._held_bytes = 0
-        # Called with the room after a rebuild replaced ``doc`` (the AI drops its replica).
-        self.doc_hooks: list[Callable[[Room], None]] = []
         # Called with (room, peer, text) for each chat message a peer posted: who posted
         # it is the peer's verified identity (the AI answers "@ai" this way).
         self.chat_hooks: list[Callable[[Room, Peer, str], None]] = []
@@ -345,12 +343,19 @@ class Room:
             try:
                 self._apply_update(peer, frame, message, received_at)
             except ProtocolError as exc:
-                log.info("frame_rejected", room=self.name, peer=peer.conn_id,
-                         reason=exc.reason, detail=exc.detail or None)  # fmt: skip
-                self._observer.frame_rejected("malformed")
-                peer.close(exc.code, exc.reason)
-                self.leave(peer)
+                self._reject(peer, exc)
                 return
+
+    def _reject(self, peer: Peer, exc: ProtocolError) -> None:
+        """A frame the room took up later (held or parked) turned out bad: the transport
+        has moved on, so the room closes the peer as the transport would have."""
+        log.info(
+            "frame_rejected", room=self.name, peer=peer.conn_id, reason=exc.reason,
+            detail=exc.detail or None,
+        )  # fmt: skip
+        self._observer.frame_rejected("malformed")
+        peer.close(exc.code, exc.reason)
+        self.leave(peer)
 
     # -- from other instances ---------------------------------------------
 
@@ -655,11 +660,6 @@ class Room:
         self._reviewer_check = None
         self._check.reset(doc)
         self._authorship.attach(doc)
-        for hook in self.doc_hooks:
-            try:
-                hook(self)
-            except Exception:
-                log.exception("doc_hook_failed", room=self.name)
         # Each peer sends back what the room lacks (the rebuilt document is exactly
         # what was accepted, so nothing a peer holds is lost).
         step1 = protocol.sync_step1(doc.get_state())
@@ -677,10 +677,7 @@ class Room:
                 try:
                     self.receive(peer, item.frame, item.received_at)
                 except ProtocolError as exc:
-                    self._observer.frame_rejected("malformed")
-                    log.info("frame_rejected", room=self.name, peer=peer.conn_id, reason=exc.reason)
-                    peer.close(exc.code, exc.reason)
-                    self.leave(peer)
+                    self._reject(peer, exc)
             elif isinstance(item, _HeldEdit):
                 try:
                     self.edit(item.change, item.origin)
