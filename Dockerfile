@@ -25,10 +25,11 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-# Dependencies first (their own layer, rebuilt only when pyproject.toml changes).
+# Dependencies first (their own layer, rebuilt only when the lock changes): the exact
+# versions, checked by hash, that CI ran (requirements.lock; `make lock` makes it).
+COPY requirements.lock ./
+RUN pip install --require-hashes -r requirements.lock
 COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt \
-    && pip install -r requirements.txt
 COPY README.md ./
 COPY server/ server/
 COPY crdt/ crdt/

@@ -9,14 +9,28 @@ JS_TEST_LOCK := $(wildcard tests/js/package-lock.json)
 WEB_SRC := $(shell find web -path web/node_modules -prune -o -path web/dist -prune -o -type f -print 2>/dev/null)
 WEB_BUILD := $(if $(wildcard web/package.json),web/dist/index.html)
 
-.PHONY: install run test lint bench clean
+# The suites that face the websocket transport, run a second time on stock uvicorn
+# websockets (CODEMENTOR_WS_FAST_PATH=off): the fallback must keep every promise too.
+TRANSPORT_SUITES := tests/test_smoke_sync.py tests/test_bad_input.py tests/test_slow_consumer.py \
+	tests/test_roles.py tests/test_awareness.py tests/test_interop_yjs.py tests/test_durability.py
 
-install: $(STAMP) $(WEB_BUILD)
+.PHONY: install run test lint bench lock clean system-run system-test
 
-$(STAMP): pyproject.toml $(JS_TEST_LOCK)
+# Missing Debian packages are installed (as root or with passwordless sudo) or named.
+system-run:
+	@.ci/system-packages run
+
+system-test:
+	@.ci/system-packages test
+
+install: system-run $(STAMP) $(WEB_BUILD)
+
+# Exact versions from the lock (the same the Dockerfile installs), then our package.
+$(STAMP): pyproject.toml requirements-dev.lock $(JS_TEST_LOCK)
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet --require-hashes -r requirements-dev.lock
+	$(PY) -m pip install --quiet --no-deps -e .
 	@if [ -f tests/js/package.json ]; then npm ci --prefix tests/js --no-audit --no-fund; fi
 	touch $(STAMP)
 
@@ -27,8 +41,9 @@ web/dist/index.html: $(WEB_SRC)
 run: install
 	$(VENV)/bin/codementor serve --host $(HOST) --port $(PORT)
 
-test: install
+test: system-test install
 	$(PY) -m pytest
+	CODEMENTOR_WS_FAST_PATH=off $(PY) -m pytest $(TRANSPORT_SUITES)
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -38,6 +53,14 @@ lint: install
 bench: install
 	npm ci --prefix bench --no-audit --no-fund
 	$(PY) bench/run.py
+
+# After changing dependencies in pyproject.toml: pin them again (needs the registry, and
+# uv, which `make install` puts in .venv), then `make install`.
+lock:
+	$(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 \
+		--generate-hashes --quiet -o requirements.lock
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+		--generate-hashes --quiet -o requirements-dev.lock
 
 clean:
 	rm -rf $(VENV) tests/js/node_modules bench/node_modules web/node_modules web/dist

@@ -203,7 +203,7 @@ LAYERS = (
     ("server/auth.py", "auth: token claims kept (Identity strings)"),
     ("server/websocket.py", "ours: endpoint coroutine frame, Peer, sender"),
     ("rooms/", "ours: endpoint coroutine frame, Peer, sender"),
-    ("server/fastws.py", "ours: endpoint coroutine frame, Peer, sender"),
+    ("server/uvicorn_fast.py", "ours: endpoint coroutine frame, Peer, sender"),
     ("uvicorn/protocols/http/", "event loop: uvloop transport, Task, timers, addresses"),
     ("uvicorn/protocols/utils.py", "event loop: uvloop transport, Task, timers, addresses"),
     ("uvicorn/_compat.py", "event loop: uvloop transport, Task, timers, addresses"),

@@ -1,6 +1,6 @@
 """The pair update path without sockets: how much CPU our own code costs per update.
 
-The server's real protocol class (``server.fastws.DirectWebSocketProtocol``) and the
+The server's real protocol class (``server.uvicorn_fast.DirectWebSocketProtocol``) and the
 real app (Starlette, lifespan, SQLite store, metrics) run in this process; each
 connection gets a transport that only counts what it is asked to write. Writers'
 frames are fed to ``data_received`` as the event loop would, in ticks of
@@ -33,8 +33,8 @@ from uvicorn.server import ServerState
 from crdt import protocol
 from server import logs
 from server.app import WebSocketFastPath, create_app
-from server.fastws import DirectWebSocketProtocol
 from server.settings import from_env
+from server.uvicorn_fast import DirectWebSocketProtocol
 
 
 class CountingTransport:

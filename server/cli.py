@@ -16,10 +16,9 @@ from typing import Any
 import uvicorn
 
 from rooms.roles import Role
-from server import datadir, handshake, logs, native_stderr
+from server import datadir, logs, native_stderr, transport
 from server.app import WebSocketFastPath, create_app
 from server.auth import ANY_ROOM, check_strength, issue_token, resolve_secret
-from server.fastws import DirectWebSocketProtocol
 from server.names import valid_room_name
 from server.settings import FIELDS, Settings, SettingsError, env_name, from_env, parser_for
 
@@ -85,6 +84,8 @@ def serve(settings: Settings) -> None:
 
 def _serve(settings: Settings) -> None:
     raise_file_limit(settings.max_connections)
+    chosen = transport.choose(settings)  # SettingsError (on, misfit) before listening
+    log.info("ws_transport", fast_path=chosen.fast, reason=chosen.reason)
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
@@ -95,14 +96,13 @@ def _serve(settings: Settings) -> None:
         "ws_max_size": settings.max_frame_bytes,
         "ws_per_message_deflate": False,
         # A frozen client (a suspended tab) whose kernel still acknowledges our frames
-        # is found only by a ping it does not answer (server.fastws.PingWheel).
+        # is found only by a ping it does not answer.
         "ws_ping_interval": settings.ping_seconds or None,
         "ws_ping_timeout": settings.ping_timeout_seconds,
         "timeout_graceful_shutdown": max(1, round(settings.drain_seconds)),
         "lifespan": "on",
-        "ws": DirectWebSocketProtocol,
-        # Requests and upgrades get a deadline and count toward max_connections.
-        "http": handshake.http_protocol(),
+        # The fast transport, or stock uvicorn websockets (server.transport).
+        **chosen.options,
     }
     if settings.workers > 1:
         # Each worker builds its own app from the environment; metrics are merged

@@ -109,6 +109,13 @@ class Metrics(RoomObserver, RunnerObserver, AIObserver):
             ["role"],
             registry=r,
         )
+        self.connections_by_transport = Counter(
+            "codementor_ws_connections",
+            "Websockets admitted, by transport: direct (the server's own, with direct "
+            "reads and writes) or asgi (plain ASGI: stock uvicorn, another server).",
+            ["transport"],
+            registry=r,
+        )
         self.connections_shed = Counter(
             "codementor_connections_shed",
             "Websockets refused with 1013 because CODEMENTOR_MAX_CONNECTIONS were open.",

@@ -62,6 +62,7 @@ class Settings:
     max_frame_bytes: int = 8 * MiB
     max_connections: int = 20_000
     handshake_timeout_seconds: float = 10.0
+    ws_fast_path: str = "auto"
     awareness_state_bytes: int = 16 * 1024
     awareness_clients: int = 4
     awareness_room_bytes: int = 4 * MiB
@@ -205,6 +206,10 @@ class Settings:
                 f"CODEMENTOR_LOG_LEVEL must be debug, info, warning or error, got "
                 f"{self.log_level!r}"
             )
+        if self.ws_fast_path not in ("auto", "on", "off"):
+            raise SettingsError(
+                f"CODEMENTOR_WS_FAST_PATH must be auto, on or off, got {self.ws_fast_path!r}"
+            )
         if self.log_format not in ("auto", "json", "text"):
             raise SettingsError(
                 f"CODEMENTOR_LOG_FORMAT must be auto, json or text, got {self.log_format!r}"
@@ -344,6 +349,12 @@ FIELDS: tuple[FieldDoc, ...] = (
         "handshake_timeout_seconds",
         "a connection must complete its HTTP request or websocket upgrade within this long "
         "or is closed; until then it counts toward max_connections",
+    ),
+    FieldDoc(
+        "ws_fast_path",
+        "auto: the server's own websocket transport when a start-up probe finds it fits the "
+        "installed uvicorn and websockets, else stock uvicorn websockets (one warning); on: "
+        "refuse to start when it does not fit; off: stock uvicorn websockets",
     ),
     FieldDoc(
         "awareness_state_bytes",

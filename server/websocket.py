@@ -1,12 +1,13 @@
 """``WS /ws/{room}``: one websocket connection as a room peer.
 
-One task per connection: it reads frames and hands them to the room. Frames to
-the peer are written directly by the transport (``server.fastws``) when it can;
-what has to wait goes through the peer's bounded outbox, drained by a sender task
-that exists only while there is such work (``_Sender``). Every protocol error is
-mapped to a close code here and nowhere else.
+One task per connection: it reads frames and hands them to the room. Frames to the
+peer are written directly by the transport when it offers that (``server.wire``'s
+extensions, from ``server.uvicorn_fast``); otherwise (stock uvicorn, hypercorn), and
+whenever a direct write is refused, they go through the peer's bounded outbox, drained
+by a sender task that exists only while there is such work (``_Sender``). Every
+protocol error is mapped to a close code here and nowhere else.
 
-An idle connection is what capacity multiplies (issue 6, ``bench/conn_memory.py``):
+An idle connection is what capacity multiplies (``bench/conn_memory.py``):
 the endpoint is a plain ASGI app (no Starlette session wrapper), and what only the
 admission needs does not outlive it.
 """
@@ -40,11 +41,11 @@ from rooms.roles import Mode
 from rooms.room import Room
 from rooms.store import RoomInfo
 from server.auth import CLOSE_UNAUTHENTICATED, Authenticator, AuthError
-from server.fastws import DIRECT_EXTENSION, RECEIVE_EXTENSION
 from server.logs import bind, get_logger
 from server.metrics import Metrics
 from server.names import valid_room_name
 from server.origins import origin_and_host, origin_for_log
+from server.wire import DIRECT_EXTENSION, RECEIVE_EXTENSION
 
 log = get_logger("codementor.ws")
 
@@ -79,7 +80,7 @@ async def _connection(scope: Scope, receive: Receive, send: Send) -> None:
         return
     peer, room, sender = admitted
     app_state = scope["app"].state
-    set_receiver = scope.get("extensions", {}).get(RECEIVE_EXTENSION)
+    set_receiver = (scope.get("extensions") or {}).get(RECEIVE_EXTENSION)
     # Nothing reads the scope after the admission (uvicorn reads it only before the
     # accept): an open connection need not keep its headers, query (the token),
     # extensions and state (~0.9 KiB).
@@ -93,7 +94,7 @@ async def _connection(scope: Scope, receive: Receive, send: Send) -> None:
     try:
         while not peer.closed:
             # Binary frames go straight from the transport to the room once the transport
-            # takes a receiver (``server.fastws``): no task switch per frame. It takes one only
+            # takes a receiver (``server.wire``): no task switch per frame. It takes one only
             # while nothing waits in its queue, so frames queued before are read here first.
             if set_receiver is not None and set_receiver(reader.frame):
                 set_receiver = None
@@ -223,7 +224,10 @@ async def _admit(websocket: WebSocket, send: Send) -> tuple[Peer, Room, _Sender]
         sender = _Sender(send, peer)
         peer.on_close = sender.interrupt
         peer.on_queue = sender.wake
-        peer.direct = websocket.scope.get("extensions", {}).get(DIRECT_EXTENSION)
+        extensions = websocket.scope.get("extensions") or {}
+        peer.direct = extensions.get(DIRECT_EXTENSION)
+        direct = peer.direct is not None and RECEIVE_EXTENSION in extensions
+        metrics.connections_by_transport.labels("direct" if direct else "asgi").inc()
         room = await registry.join(name, peer, identity.expires)
     except LinksRotated:
         metrics.auth_refused.labels("401").inc()

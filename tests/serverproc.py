@@ -44,17 +44,25 @@ class ServerProcess:
     def ws_url(self, room: str, query: str = "") -> str:
         return f"{self.ws_base}/{room}" + (f"?{query}" if query else "")
 
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "server", "serve", "--port", str(self.port),
+                "--data-dir", str(self.data_dir)]  # fmt: skip
+
     def start(self, timeout: float = 15.0) -> ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        inherited = {k: v for k, v in os.environ.items() if not k.startswith("CODEMENTOR_")}
+        # The transport under test (``make test`` runs some suites again with it off)
+        # is the one setting taken from the environment of the test run.
+        inherited = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("CODEMENTOR_") or k == "CODEMENTOR_WS_FAST_PATH"
+        }
         env = {**inherited, "CODEMENTOR_LOG_LEVEL": "info", **self.env}
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self._log = log
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "server", "serve", "--port", str(self.port),
-             "--data-dir", str(self.data_dir)],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            self.command(), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -28,9 +28,12 @@ import uvicorn
 import websockets
 
 from server.app import WebSocketFastPath, create_app
-from server.fastws import DirectWebSocketProtocol
-from server.handshake import GuardedH11Protocol, GuardedHttpToolsProtocol
 from server.settings import Settings
+from server.uvicorn_fast import (
+    DirectWebSocketProtocol,
+    GuardedH11Protocol,
+    GuardedHttpToolsProtocol,
+)
 from tests.serverproc import ServerProcess, free_port
 from tests.yclient import YClient, wait_for
 
