@@ -5,7 +5,7 @@ meanwhile. At ask time every line start of the snapshot is captured as a Yjs rel
 position (a pycrdt ``StickyIndex``: the item id of the character at that place), and
 resolved again at apply time, so an edit lands where it was meant to.
 
-pycrdt 0.14's ``StickyIndex`` is only correct for ASCII (pycrdt#382, pycrdt.md 1.4): it
+pycrdt 0.14's ``StickyIndex`` is only correct for ASCII (pycrdt#382): it
 treats a byte offset inside a block as a clock delta. So relative positions are used
 only when both the snapshot and the current text are ASCII. Otherwise, positions are
 rebased through a character diff of the snapshot against the current text

@@ -43,10 +43,10 @@ import structlog
 from pycrdt import Doc, Map
 
 from crdt import schema
+from rooms.breaker import BreakerOpen, BreakerState, CircuitBreaker
 from rooms.registry import RoomRegistry
 from rooms.room import Room
 from runner import languages, records
-from runner.breaker import BreakerOpen, BreakerState, CircuitBreaker
 from runner.judge0 import (
     IN_QUEUE,
     PROCESSING,
@@ -175,7 +175,10 @@ class Runner:
         )
         self._wake = asyncio.Event()
         self.breaker = CircuitBreaker(
-            settings.breaker_failures, settings.breaker_cooldown, on_change=self._breaker_changed
+            "Judge0",
+            settings.breaker_failures,
+            settings.breaker_cooldown,
+            on_change=self._breaker_changed,
         )
         self._languages: list[Language] = []
         self._languages_at = float("-inf")
@@ -349,7 +352,7 @@ class Runner:
                     f"Judge0 did not finish the run within {self.settings.deadline:g} s{reason}"
                 )
             except BreakerOpen as exc:
-                fields = _unavailable(str(exc))
+                fields = _unavailable(f"the runner is unavailable: {exc}")
             except UnsupportedLanguage as exc:
                 fields = _unavailable(exc.reason)
             except Judge0Error as exc:
@@ -413,7 +416,7 @@ class Runner:
         (the background probe) a failure is raised at once."""
         delay = self.settings.retry_first
         while True:
-            self.breaker.before_call()
+            probe = self.breaker.before_call()
             try:
                 result = await call()
             except Judge0Error as exc:
@@ -433,7 +436,8 @@ class Runner:
                 delay = min(delay * 2, self.settings.retry_max)
                 continue
             except BaseException:
-                self.breaker.release_probe()
+                if probe:
+                    self.breaker.release_probe()
                 raise
             self.breaker.success()
             if run is not None:

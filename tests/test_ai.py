@@ -301,6 +301,58 @@ async def test_breaker_budget_and_queue(
         await wait_for(lambda: last_ai_text(bob) == "hello other")
 
 
+async def answered(server: Server, room: str, client: YClient, question: str) -> str:
+    """Ask in ``room`` and wait for the AI's next entry there to be final."""
+    before = len(ai_entries(client))
+
+    def done() -> bool:
+        entries = ai_entries(client)
+        return len(entries) > before and entries[-1].get("pending") is not True
+
+    assert server.ask(room, question).status_code == 202
+    await wait_for(done, 15)
+    return str(ai_entries(client)[-1].get("text"))
+
+
+async def test_after_the_cool_down_one_probe_decides(
+    start: Callable[..., Server], double: AnthropicDouble
+) -> None:
+    """Half-open: one question probes Claude; while it is out, other rooms are told
+    the AI is unavailable; its failure opens the breaker again at once (closed, it takes
+    two failures), its success closes it."""
+    cooldown = 2.0
+    server = start(CODEMENTOR_AI_BREAKER_FAILURES="2",
+                   CODEMENTOR_AI_BREAKER_COOLDOWN_SECONDS=str(cooldown))  # fmt: skip
+    room, other = server.room(), server.room()
+    unavailable = "AI is unavailable right now."
+    async with peer(server, room) as ada, peer(server, other, name="Bob") as bob:
+        double.script(Reply(status=529), Reply(status=529))
+        assert await answered(server, room, ada, "q1") == unavailable
+        assert await answered(server, room, ada, "q2") == unavailable
+        calls = len(double.requests)
+        assert await answered(server, room, ada, "q3") == unavailable  # open
+        assert len(double.requests) == calls
+        # The probe fails: open again after one failure.
+        await asyncio.sleep(cooldown + 0.1)
+        double.script(Reply(status=529))
+        assert await answered(server, room, ada, "q4") == unavailable
+        assert len(double.requests) == calls + 1
+        assert await answered(server, room, ada, "q5") == unavailable
+        assert len(double.requests) == calls + 1
+        # The next probe succeeds; while it is out, nobody else gets through.
+        await asyncio.sleep(cooldown + 0.1)
+        double.script(Reply([("text", "probing "), ("sleep", 1.5), ("text", "done")]))
+        assert server.ask(room, "q6").status_code == 202
+        await wait_for(lambda: last_ai_text(ada).startswith("probing"))
+        assert await answered(server, other, bob, "q7") == unavailable
+        assert len(double.requests) == calls + 2
+        assert await finished(ada) == "probing done"
+        # Closed: questions go through again.
+        double.script(Reply([("text", "hello Bob")]))
+        assert await answered(server, other, bob, "q8") == "hello Bob"
+        assert len(double.requests) == calls + 3
+
+
 async def test_chat_mention_asks_the_ai(
     start: Callable[..., Server], double: AnthropicDouble
 ) -> None:

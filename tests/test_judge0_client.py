@@ -1,7 +1,6 @@
 """The real Judge0 client (``runner.judge0``, httpx) against the Judge0 double over HTTP:
 wire format (base64 both ways, Ruby line wrapping, decimal strings), every error answer
-it classifies, the language matching, the status mapping and output cutting, and the
-circuit breaker."""
+it classifies, the language matching, the status mapping and output cutting."""
 
 from __future__ import annotations
 
@@ -13,7 +12,6 @@ import httpx
 import pytest
 
 from runner import records
-from runner.breaker import BreakerOpen, BreakerState, CircuitBreaker
 from runner.judge0 import (
     ErrorKind,
     Judge0Client,
@@ -251,38 +249,3 @@ def test_ruby_base64_is_decoded() -> None:
     assert decode_b64(wrapped) == data
     assert decode_b64(base64.b64encode(b"plain").decode()) == b"plain"
     assert decode_b64(None) == b"" and decode_b64("") == b""
-
-
-# -- the circuit breaker -----------------------------------------------------------------
-
-
-def test_breaker_opens_half_opens_and_closes() -> None:
-    now = [0.0]
-    changes: list[BreakerState] = []
-    breaker = CircuitBreaker(3, 10.0, clock=lambda: now[0], on_change=changes.append)
-    for _ in range(2):
-        breaker.before_call()
-        breaker.failure("connect")
-    assert breaker.state is BreakerState.CLOSED
-    breaker.before_call()
-    breaker.success()  # a success resets the count
-    for _ in range(3):
-        breaker.before_call()
-        breaker.failure("timeout")
-    assert breaker.state is BreakerState.OPEN and changes == [BreakerState.OPEN]
-    with pytest.raises(BreakerOpen, match="failed 3 times in a row"):
-        breaker.before_call()
-    now[0] = 10.5
-    assert breaker.state is BreakerState.HALF_OPEN
-    breaker.before_call()  # the one probe
-    with pytest.raises(BreakerOpen):
-        breaker.before_call()  # nobody else while it is out
-    breaker.failure("timeout")  # the probe failed: open for another cool-down
-    assert breaker.state is BreakerState.OPEN and breaker.retry_in() == pytest.approx(10.0)
-    now[0] = 21.0
-    breaker.before_call()
-    breaker.success()
-    assert breaker.state is BreakerState.CLOSED and breaker.failures == 0
-    assert changes == [BreakerState.OPEN, BreakerState.CLOSED]
-    breaker.before_call()  # closed: everyone through
-    breaker.before_call()

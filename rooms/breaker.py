@@ -1,10 +1,13 @@
-"""A circuit breaker for Judge0.
+"""A circuit breaker for a remote service the server depends on (Judge0, Claude).
 
 ``closed``: calls go through; ``threshold`` consecutive failures open it.
 ``open``: calls are refused without touching the network until ``cooldown``
 seconds have passed; then it is ``half_open``: exactly one call (a probe) may
 go through. Its success closes the breaker, its failure opens it again for
 another cool-down. Any success resets the failure count.
+
+It lives in ``rooms`` because both ``runner`` and ``ai_assist`` use it and neither
+may import the other; it knows nothing of rooms.
 """
 
 from __future__ import annotations
@@ -21,13 +24,14 @@ class BreakerState(enum.StrEnum):
 
 
 class BreakerOpen(Exception):
-    """The breaker refused the call: Judge0 failed too often lately."""
+    """The breaker refused the call: the service failed too often lately."""
 
-    def __init__(self, failures: int, retry_in: float, last_error: str) -> None:
+    def __init__(self, service: str, failures: int, retry_in: float, last_error: str) -> None:
         super().__init__(
-            f"the runner is unavailable: Judge0 failed {failures} times in a row "
-            f"({last_error}); retrying in about {max(1, round(retry_in))} s"
+            f"{service} failed {failures} times in a row ({last_error}); "
+            f"retrying in about {max(1, round(retry_in))} s"
         )
+        self.service = service
         self.failures = failures
         self.retry_in = retry_in
         self.last_error = last_error
@@ -36,11 +40,13 @@ class BreakerOpen(Exception):
 class CircuitBreaker:
     def __init__(
         self,
+        service: str,
         threshold: int,
         cooldown: float,
         clock: Callable[[], float] = time.monotonic,
         on_change: Callable[[BreakerState], None] | None = None,
     ) -> None:
+        self.service = service  # named in ``BreakerOpen``'s message
         self.threshold = max(1, threshold)
         self.cooldown = cooldown
         self._clock = clock
@@ -62,15 +68,17 @@ class CircuitBreaker:
             return 0.0
         return max(0.0, self._opened_at + self.cooldown - self._clock())
 
-    def before_call(self) -> None:
-        """Raise ``BreakerOpen`` unless a call may go through now."""
+    def before_call(self) -> bool:
+        """Raise ``BreakerOpen`` unless a call may go through now. True when this call
+        is the half-open probe: the caller must end it with ``success``, ``failure``
+        or ``release_probe``, or nobody else gets through."""
         state = self.state
         if state is BreakerState.CLOSED:
-            return
+            return False
         if state is BreakerState.HALF_OPEN and not self._probing:
             self._probing = True
-            return
-        raise BreakerOpen(self.failures, max(self.retry_in(), 0.0), self.last_error)
+            return True
+        raise BreakerOpen(self.service, self.failures, self.retry_in(), self.last_error)
 
     def success(self) -> None:
         self._probing = False
@@ -86,7 +94,7 @@ class CircuitBreaker:
             self._set(BreakerState.OPEN)
 
     def release_probe(self) -> None:
-        """A call ended without an answer either way (cancelled): free the probe slot."""
+        """The probe ended without an answer either way (cancelled): free its slot."""
         self._probing = False
 
     def _set(self, state: BreakerState) -> None:

@@ -1,0 +1,37 @@
+"""The AI's knobs (``server.settings`` fills them from the environment) and the hooks
+through which it reports to ``server.metrics``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class AISettings:
+    api_key: str
+    base_url: str | None = None
+    model: str = "claude-sonnet-4-6"
+    max_tokens: int = 2048
+    timeout: float = 60.0  # a whole request, first byte to last
+    max_retries: int = 2  # SDK retries (backoff) on 429, 529, 5xx and connection errors
+    queue: int = 2  # requests waiting per room behind the one running
+    room_tokens_per_hour: int = 200_000
+    global_tokens_per_hour: int = 2_000_000
+    breaker_failures: int = 3
+    breaker_cooldown: float = 30.0
+    flush_interval: float = 0.05  # one chat transaction per this long while streaming
+    idle_leave: float = 60.0
+    chat_context: int = 10  # recent chat messages sent along
+    max_code_chars: int = 100_000
+
+
+class AIObserver:
+    """Hooks for metrics; ``server.metrics`` implements them with Prometheus."""
+
+    def ai_request(self, outcome: str) -> None: ...
+
+    def ai_first_token(self, seconds: float) -> None: ...
+
+    def ai_tokens(self, kind: str, count: int) -> None: ...
+
+    def ai_budget_used(self, tokens: int) -> None: ...
