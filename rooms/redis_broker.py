@@ -54,7 +54,7 @@ PUBLISH_BATCH = 500
 # The publisher and the reader each wait this long after waking, so one pipeline or one
 # XREAD carries a few milliseconds of updates instead of one: an XREAD names every
 # loaded room's stream, and its encoding cost more than the updates it brought
-# (bench/README: multi-instance pair 676 -> 405 CPU us per update, p50 +1.5 ms).
+# (the multi-instance pair row of bench/README, "Things tried", has the numbers).
 COALESCE_SECONDS = 0.002
 CONNECTION_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 
