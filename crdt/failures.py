@@ -9,8 +9,8 @@
 - a Rust panic, which pyo3 raises as ``pyo3_runtime.PanicException``. That class
   derives from ``BaseException``, so ``except Exception`` lets it through, and a
   panic in the middle of integrating leaves the document's views disagreeing
-  with its own encoding (issue 16: the text showed characters its encoded state
-  did not contain).
+  with its own encoding (seen in practice: the text showed characters its encoded
+  state did not contain).
 
 After the last two the document can no longer be trusted and must be rebuilt
 from what was accepted before. pyo3 registers no importable module for the panic

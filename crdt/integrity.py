@@ -1,6 +1,6 @@
 """Only updates yrs integrates correctly reach a room's document.
 
-Mutating real updates (issue 16, ``tests/corpus/yrs``) found many that pycrdt
+Mutating real updates (the cases are kept in ``tests/corpus/yrs``) found many that pycrdt
 0.14's yrs gets wrong: some panic, some raise, and some apply *without any error*
 yet leave the document's text view disagreeing with its own encoding, so the
 room, its store and every client would each hold a different text. What they have

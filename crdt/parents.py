@@ -4,9 +4,9 @@ A Yjs item names its parent only when it has neither origin nor right origin;
 otherwise it belongs where its origin (else its right origin) belongs. An update
 whose origin and right origin sit in different types, or that puts a right origin
 on a map entry, is one that yrs integrates differently from a fresh copy of the
-same document (issue 16), and no honest client writes one. ``crdt.integrity``
-asks this index, fed with every update a room applies, before the update reaches
-the document.
+same document (``tests/corpus/yrs`` keeps such cases), and no honest client writes
+one. ``crdt.integrity`` asks this index, fed with every update a room applies, before
+the update reaches the document.
 
 Ranges of consecutive clocks with one parent are merged, so a person typing into
 one text costs one range, however long they type.

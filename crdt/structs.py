@@ -1,6 +1,6 @@
 """Reading the structs of a Yjs v1 update: ids, lengths and origins, not content.
 
-yrs integrates some hostile updates wrongly (issue 16): numbers past its 32-bit
+yrs integrates some hostile updates wrongly (``tests/corpus/yrs``): numbers past its 32-bit
 clocks or 53-bit client ids, and an item whose right origin lies left of its
 origin inside one block of the same client, leave a document whose text view
 disagrees with its own encoding, with or without a panic. Telling them apart

@@ -1,1 +1,2 @@
-"""Rooms: one pycrdt Doc with its peers and awareness, the registry, and the stores."""
+"""Rooms: one pycrdt Doc with its peers, awareness and roles; the registry, the stores, and
+the brokers that share rooms between instances. Of our packages it imports ``crdt`` only."""

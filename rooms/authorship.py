@@ -1,5 +1,5 @@
 """Who wrote a chat message, a comment or a reply comes from the verified token, and
-what only the server writes stays the server's (issue 16).
+what only the server writes stays the server's: a peer's own claim is never trusted.
 
 Chat entries, comments and replies are Yjs data a peer writes itself, ``author``
 included: a reviewer could post as the owner, ask the AI in the owner's name, or

@@ -10,14 +10,31 @@ broker may forget what is now stored.
 
 ``Broker`` itself is the embedded default: one instance, nothing to share,
 every lease granted. ``rooms.redis_broker`` is the multi-instance one.
+
+A broker sees a room only as a ``SyncedRoom``: what it needs of ``rooms.room.Room``
+and nothing more, so this module does not import the room (which imports it).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from rooms.room import Room
+from pycrdt import Doc
+
+
+class SyncedRoom(Protocol):
+    """The part of a room a broker uses: its name, its document (a full state to
+    re-seed others with), and the two ways in for what other instances published."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def doc(self) -> Doc[Any]: ...
+
+    def apply_remote_update(self, update: bytes) -> None: ...
+
+    def apply_remote_awareness(self, payload: bytes, instance: str, on_stage: bool) -> None: ...
 
 
 class Broker:
@@ -30,11 +47,11 @@ class Broker:
     async def close(self) -> None:
         """Publish what is pending, if possible, and stop."""
 
-    async def attach(self, room: Room) -> None:
+    async def attach(self, room: SyncedRoom) -> None:
         """Bring a freshly loaded room up to date with what others published, then
         follow it. Called before the room serves anyone."""
 
-    def detach(self, room: Room) -> None:
+    def detach(self, room: SyncedRoom) -> None:
         """Stop following an unloaded room."""
 
     def publish_update(self, room: str, update: bytes) -> None:

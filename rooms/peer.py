@@ -40,7 +40,7 @@ class Peer:
         "id", "role", "granted_role", "user_id", "name", "told_denied", "grant_timer",
         "grant_expires", "limits", "wants_receipts", "_outbox", "queued_bytes",
         "last_enqueued", "close_code", "close_reason", "on_close", "direct", "busy",
-        "on_queue", "_wakeup", "issued_at", "expires", "personal",
+        "on_queue", "issued_at", "expires", "personal",
     )  # fmt: skip
 
     def __init__(
@@ -75,10 +75,8 @@ class Peer:
         # when it cannot right now); ``busy`` while its own sender is mid-write.
         self.direct: Callable[[bytes], bool] | None = None
         self.busy = False
-        # Set by a transport that drains ``outbox`` itself when told something was
-        # queued; otherwise ``next_frame`` waits on an event made on first use.
+        # Set by the transport, which drains ``outbox`` when told something was queued.
         self.on_queue: Callable[[], None] | None = None
-        self._wakeup: asyncio.Event | None = None
         # When its token was issued (unix seconds): a link rotation closes peers whose
         # token predates it. Infinite: no token (dev mode, the server's own peers).
         self.issued_at = issued_at
@@ -127,8 +125,6 @@ class Peer:
     def _wake(self) -> None:
         if self.on_queue is not None:
             self.on_queue()
-        elif self._wakeup is not None:
-            self._wakeup.set()
 
     def close(self, code: int, reason: str = "") -> None:
         """Ask the transport to close with ``code``; queued frames are discarded."""
@@ -137,23 +133,5 @@ class Peer:
             self.close_reason = reason
             self._outbox = None
             self.queued_bytes = 0
-            if self._wakeup is not None:
-                self._wakeup.set()
             if self.on_close is not None:
                 self.on_close()
-
-    async def next_frame(self) -> bytes | None:
-        """Wait for the oldest queued frame and take it. Returns None once the peer is closed.
-
-        Frames leave the queue one at a time, so the bound also covers what waits
-        behind a send that is blocked on a slow socket."""
-        while not self._outbox:
-            if self.close_code is not None:
-                return None
-            if self._wakeup is None:
-                self._wakeup = asyncio.Event()
-            self._wakeup.clear()
-            await self._wakeup.wait()
-        frame = self.outbox.popleft()
-        self.queued_bytes -= len(frame)
-        return frame

@@ -28,17 +28,14 @@ import secrets
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import RedisError
 
-from rooms.broker import Broker
+from rooms.broker import Broker, SyncedRoom
 from rooms.observer import RoomObserver
-
-if TYPE_CHECKING:
-    from rooms.room import Room
 
 log = structlog.get_logger("codementor.redis")
 
@@ -57,7 +54,7 @@ PUBLISH_BATCH = 500
 # The publisher and the reader each wait this long after waking, so one pipeline or one
 # XREAD carries a few milliseconds of updates instead of one: an XREAD names every
 # loaded room's stream, and its encoding cost more than the updates it brought
-# (bench/README: multi-instance pair 676 -> 405 CPU us per update, p50 +1.5 ms).
+# (the multi-instance pair row of bench/README, "Things tried", has the numbers).
 COALESCE_SECONDS = 0.002
 CONNECTION_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 
@@ -105,7 +102,7 @@ class RedisBroker(Broker):
             settings.url, socket_timeout=settings.timeout + READ_BLOCK_MS / 1000, **common
         )
         self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        self._rooms: dict[str, Room] = {}
+        self._rooms: dict[str, SyncedRoom] = {}
         self._positions: dict[str, str] = {}
         self._outbox: deque[tuple[str, bytes]] = deque()
         self._outbox_bytes = 0
@@ -151,7 +148,7 @@ class RedisBroker(Broker):
 
     # -- rooms ---------------------------------------------------------------
 
-    async def attach(self, room: Room) -> None:
+    async def attach(self, room: SyncedRoom) -> None:
         """Apply the room's whole stream (what is not yet in the store is there), then
         follow it from the last entry read. Redis down: follow from the start, the
         reader catches up when it returns."""
@@ -168,7 +165,7 @@ class RedisBroker(Broker):
         with contextlib.suppress(*CONNECTION_ERRORS):
             await self._pubsub.subscribe(AWARENESS.format(name))
 
-    async def _catch_up(self, room: Room, position: str) -> str:
+    async def _catch_up(self, room: SyncedRoom, position: str) -> str:
         key = STREAM.format(room.name)
         while True:
             entries: Any = await self._redis.xrange(key, min=f"({position}", count=READ_COUNT)
@@ -178,7 +175,7 @@ class RedisBroker(Broker):
                 position = _text(entry_id)
                 room.apply_remote_update(fields[b"u"])
 
-    def detach(self, room: Room) -> None:
+    def detach(self, room: SyncedRoom) -> None:
         self._rooms.pop(room.name, None)
         self._positions.pop(room.name, None)
         self._reseed.discard(room.name)

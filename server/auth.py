@@ -9,7 +9,6 @@ never include the token or the secret.
 from __future__ import annotations
 
 import contextlib
-import logging
 import math
 import os
 import secrets
@@ -24,8 +23,6 @@ import jwt
 from rooms.access import ROTATED
 from rooms.roles import Role
 from server.settings import Settings, SettingsError, is_loopback
-
-log = logging.getLogger("codementor.auth")
 
 ALGORITHM = "HS256"
 ANY_ROOM = "*"
@@ -240,9 +237,9 @@ class Authenticator:
 
     A token that passed is remembered (up to ``VERIFIED_CACHE``, oldest dropped first)
     until it expires: a classroom's students share one viewer link, everyone's token
-    comes back on every reconnect, and pyjwt's decode was a fifth of the server's CPU
-    while 10,000 clients connected (bench/README). Its expiry and room are still
-    checked on every use; refused tokens are never remembered."""
+    comes back on every reconnect, and pyjwt's decode was a large share of the CPU of
+    connecting (bench/README, "Things tried"). Its expiry and room are still checked
+    on every use; refused tokens are never remembered."""
 
     secret: str
     anonymous: bool  # tokenless connections are editors (dev mode only)

@@ -2,9 +2,9 @@
 
 Every update a peer sends passes four metric calls (frames and bytes in, frames and
 bytes out, the apply time, the fan-out time). Through prometheus-client each is a
-method chain and a lock; in the pair benchmark they were about 6 of the 20
-microseconds our code spends on a frame (bench/README, "Things tried"). Here each
-is an integer add, and ``collect`` builds the same series at scrape time.
+method chain and a lock, a sizeable part of what our code spends on a frame in the
+pair benchmark (bench/README, "Things tried"). Here each is an integer add, and
+``collect`` builds the same series at scrape time.
 
 Under ``--workers`` (prometheus-client's multiprocess mode) every value must reach
 the shared files as it happens, since the worker that answers a scrape reads only

@@ -121,7 +121,8 @@ _sequence = itertools.count(1)
 
 def _new_request_id() -> str:
     """This process's random prefix and a counter: unique across a fleet like a uuid4,
-    without a ``getrandom`` call per request (2 % of the CPU of 10,000 connects)."""
+    without a ``getrandom`` call per request (it showed in the connect phase's
+    profile, bench/README)."""
     return f"{_PROCESS_ID}{next(_sequence):06x}"
 
 
