@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from bench.run import percentiles, pool_runs
+from bench.stats import percentiles, pool_runs
 
 
 def run_row(delays: list[float], cpu_s: float, elapsed_s: float, **extra: Any) -> dict[str, Any]:
