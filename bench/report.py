@@ -310,19 +310,21 @@ def multi_section(rows: list[Row]) -> list[str]:
     return lines
 
 
-# (metric label, how to read it from a row, may it be quoted when the generator saturated)
-TRANSPORT_METRICS: dict[str, list[tuple[str, Callable[[Row], Any], bool]]] = {
-    "pair": [
-        ("CPU µs per delivered update", lambda r: r["cpu_us_per_update"], False),
-        ("p50 ms", lambda r: r["p50"], False),
-        ("p99 ms", lambda r: r["p99"], False),
-    ],
+# (metric, how to read it from a row, quoted even when the generator saturated?)
+Metric = tuple[str, Callable[[Row], Any], bool]
+DELIVERY_METRICS: list[Metric] = [
+    ("CPU µs per delivered update", lambda r: r["cpu_us_per_update"], False),
+    ("p50 ms", lambda r: r["p50"], False),
+    ("p99 ms", lambda r: r["p99"], False),
+]
+TRANSPORT_METRICS: dict[str, list[Metric]] = {
+    "pair": DELIVERY_METRICS,
+    "broadcast": DELIVERY_METRICS,
     "idle": [
         ("KiB per idle connection", lambda r: r["kib_per_connection"], True),
         ("server CPU µs per connect", lambda r: connect_cpu_us(r), True),
     ],
 }
-TRANSPORT_METRICS["broadcast"] = TRANSPORT_METRICS["pair"]
 
 
 def connect_cpu_us(row: Row) -> float | None:
@@ -346,7 +348,7 @@ def transport_section(rows: list[Row]) -> list[str]:
         "fast path saves. Delivery rows whose generator saturated get no ratio (⚠); memory "
         "and CPU per connection are read with the generator idle and are always given.",
         "",
-        "| scenario | metric | off | auto | off / auto | generator off · auto |",
+        "| scenario | metric | off | auto | off / auto | generator |",
         "|---|---|---|---|---|---|",
     ]
     for kind, metrics in TRANSPORT_METRICS.items():
@@ -356,7 +358,7 @@ def transport_section(rows: list[Row]) -> list[str]:
             continue
         saturated = bool(off["saturated"] or auto["saturated"])
         scenario = off["scenario"] + (" ⚠" if saturated else "")
-        generators = f"{gen_cell(off)} · {gen_cell(auto)}"
+        generators = f"off: {gen_cell(off)}; auto: {gen_cell(auto)}"
         for i, (label, read, always) in enumerate(metrics):
             quoted = ratio(read(off), read(auto)) if always or not saturated else "n/q"
             lines.append(
