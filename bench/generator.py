@@ -18,10 +18,10 @@ class Generator:
     """One Node generator process: config in a file, JSON lines on stdout, commands on stdin.
 
     ``--no-memory-reducer``: V8 shrinks the heap of a process that looks idle with a
-    mark-compact about 8 s in. Driving our server (no cursor relay to the readers) the
-    generator allocates little and got one in every storm window, at the same moment,
-    stalling it 6-13 ms on the same update; driving Node it never did (bench/README.md,
-    "Things tried"). The instrument must not pause according to the traffic it measures."""
+    mark-compact. Driving our server (no cursor relay to the readers) the generator
+    allocated little and stalled on one in every storm window; driving Node it never did
+    (bench/README.md, "Things tried"). The instrument must not pause according to the
+    traffic it measures."""
 
     def __init__(self, script: str, config: dict[str, Any], workdir: Path, label: str) -> None:
         path = workdir / f"{label}.json"

@@ -47,6 +47,21 @@ def split(rooms: list[RoomLoad], procs: int) -> list[list[dict[str, Any]]]:
     return out
 
 
+@dataclass
+class Window:
+    """What one traffic window left: the generators' reports and the driver's readings."""
+
+    readies: list[dict[str, Any]]  # each generator's "ready" (connect phase)
+    dones: list[dict[str, Any]]  # each generator's "done" (traffic window)
+    delays: list[float]  # every delivery's delay, ms
+    cpu: list[float]  # each server process's CPU seconds over the window
+    busy: float  # the whole machine's busy CPU seconds over the window
+    elapsed: float  # seconds from T0 to the last generator's "done"
+    rss_connected: float  # MiB, every client connected, before T0
+    rss: float  # MiB after the window
+    hwm: float  # peak MiB
+
+
 def drive_traffic(
     servers: list[Server],
     rooms: list[RoomLoad],
@@ -61,10 +76,9 @@ def drive_traffic(
 ) -> dict[str, Any]:
     """Connect everyone, run the traffic window, join send and arrival times."""
     workdir = Path(tempfile.mkdtemp(prefix="bench-gen-"))
-    parts = split(rooms, procs)
     gens: list[Generator] = []
     try:
-        for p, part in enumerate(parts):
+        for p, part in enumerate(split(rooms, procs)):
             config = {
                 "mode": "traffic", "proc": p, "out": str(workdir / f"gen-{p}"), "rooms": part,
                 "rate": rate, "duration_s": duration, "drain_s": drain_s,
@@ -72,52 +86,74 @@ def drive_traffic(
                 "max_s": 240 + duration + drain_s,
             }  # fmt: skip
             gens.append(Generator("loadgen.mjs", config, workdir, f"{label}-gen{p}"))
-        readies = [g.expect("ready", 240) for g in gens]
-        rss_connected, _ = sum_memory(servers)
-        t0 = time.monotonic_ns() + 1_000_000_000
-        for g in gens:
-            g.send(f"go {t0}")
-        time.sleep(max(0.0, (t0 - time.monotonic_ns()) / 1e9))
-        pids = [pid for s in servers for pid in s.pids]
-        cpu0 = [cpu_seconds(pid) for pid in pids]
-        busy0 = machine_busy()
-        dones = [g.expect("done", duration + drain_s + 60) for g in gens]
-        elapsed = (time.monotonic_ns() - t0) / 1e9
-        cpu = [cpu_seconds(pid) - c for pid, c in zip(pids, cpu0, strict=True)]
-        busy = machine_busy() - busy0
-        rss, hwm = sum_memory(servers)
-        delays = join_times(workdir, dones)
+        window = run_window(servers, gens, workdir, duration + drain_s + 60)
     finally:
         for g in gens:
             g.close()
         shutil.rmtree(workdir, ignore_errors=True)
+    return traffic_row(window, duration, sum(len(r.readers) for r in rooms))
+
+
+def run_window(
+    servers: list[Server], gens: list[Generator], workdir: Path, timeout: float
+) -> Window:
+    """Wait for every client to connect, start all generators at one T0 a second ahead,
+    read the servers' CPU and the machine's over the window, join the delays."""
+    readies = [g.expect("ready", 240) for g in gens]
+    rss_connected, _ = sum_memory(servers)
+    t0 = time.monotonic_ns() + 1_000_000_000
+    for g in gens:
+        g.send(f"go {t0}")
+    time.sleep(max(0.0, (t0 - time.monotonic_ns()) / 1e9))
+    pids = [pid for s in servers for pid in s.pids]
+    cpu0 = [cpu_seconds(pid) for pid in pids]
+    busy0 = machine_busy()
+    dones = [g.expect("done", timeout) for g in gens]
+    elapsed = (time.monotonic_ns() - t0) / 1e9
+    cpu = [cpu_seconds(pid) - c for pid, c in zip(pids, cpu0, strict=True)]
+    busy = machine_busy() - busy0
+    rss, hwm = sum_memory(servers)
+    return Window(
+        readies=readies,
+        dones=dones,
+        delays=join_times(workdir, dones),
+        cpu=cpu,
+        busy=busy,
+        elapsed=elapsed,
+        rss_connected=rss_connected,
+        rss=rss,
+        hwm=hwm,
+    )
+
+
+def traffic_row(w: Window, duration: float, readers: int) -> dict[str, Any]:
+    """A result row from one window: delays, rates, generator health, failures."""
+    readies, dones, elapsed = w.readies, w.dones, w.elapsed
     expected = sum(d["expected"] for d in dones)
-    delivered = len(delays)
+    delivered = len(w.delays)
     window = max(duration, max(d["last_arrival_ms"] for d in dones) / 1000)
     gen_stats = [d["generator"] for d in dones]
-    connect_stats = [r["generator"] for r in readies]
     aw = next((d["awareness_delay_ms"] for d in dones if d["awareness_delay_ms"]["n"]), None)
-    readers = sum(len(r.readers) for r in rooms)
     closes: dict[str, int] = {}
     for message in [*readies, *dones]:
         for key, value in message.get("closes", {}).items():
             closes[key] = max(closes.get(key, 0), value)
-    total_cpu = sum(cpu)
+    total_cpu = sum(w.cpu)
     late = max(d["send_late_ms"]["p99"] or 0 for d in dones)  # writers behind schedule
     gen_cpu = sum(g["cpu_percent"] * g["wall_ms"] / 1e5 for g in gen_stats)
     return {
-        "other_cpu_percent": round(100 * max(0.0, busy - total_cpu - gen_cpu) / elapsed, 1),
-        **percentiles(delays),
+        "other_cpu_percent": round(100 * max(0.0, w.busy - total_cpu - gen_cpu) / elapsed, 1),
+        **percentiles(w.delays),
         "expected": expected,
         "delivered": delivered,
         "lost": expected - delivered,
         **rates(delivered, window, total_cpu, elapsed),
-        "cpu_percent_each": [round(100 * c / elapsed, 1) for c in cpu],
-        "rss_connected_mib": round(rss_connected, 1),
-        "rss_mib": round(rss, 1),
-        "peak_rss_mib": round(hwm, 1),
+        "cpu_percent_each": [round(100 * c / elapsed, 1) for c in w.cpu],
+        "rss_connected_mib": round(w.rss_connected, 1),
+        "rss_mib": round(w.rss, 1),
+        "peak_rss_mib": round(w.hwm, 1),
         "generator": gen_stats,
-        "generator_connect": connect_stats,
+        "generator_connect": [r["generator"] for r in readies],
         "saturated": any(saturated(s) for s in gen_stats) or late > LATE_LIMIT_MS,
         "send_late_p99_ms": late,
         "connect_wall_s": round(max(r["connect_wall_ms"] for r in readies) / 1000, 2),
@@ -132,11 +168,13 @@ def drive_traffic(
             if readers
             else None
         ),
-        "_delays": delays,  # for pooling repeated runs (pool_runs); not written out
+        "_delays": w.delays,  # for pooling repeated runs (pool_runs); not written out
     }
 
 
 def pair_rooms(server: Server, count: int, instances: int = 1) -> list[RoomLoad]:
+    """``count`` pair rooms, two writers each (owner, editor; the editor on the second
+    instance when there are two)."""
     rooms = []
     for i in range(count):
         name, owner = server.create_room("pair")
@@ -154,6 +192,8 @@ def pair_rooms(server: Server, count: int, instances: int = 1) -> list[RoomLoad]
 
 
 def broadcast_room(server: Server, readers: int, instances: int = 1) -> list[RoomLoad]:
+    """One broadcast room: the owner writes, ``readers`` viewers read (dealt over the
+    instances)."""
     name, owner = server.create_room("broadcast")
     urls = [
         server.url(name, server.token(name, Role.VIEWER, f"student-{i}"), i % instances)
