@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from typing import Literal
 
 import pytest
 
@@ -35,7 +36,11 @@ def test_pinned_children_run_on_their_cpus(monkeypatch: pytest.MonkeyPatch) -> N
     split = procs.split_cpus(os.sched_getaffinity(0))
     monkeypatch.setattr(procs, "PIN", split)
     probe = [sys.executable, "-c", "import os; print(sorted(os.sched_getaffinity(0)))"]
-    for role, want in (("server", split.server), ("load", split.load)):
+    roles: list[tuple[Literal["server", "load"], frozenset[int]]] = [
+        ("server", split.server),
+        ("load", split.load),
+    ]
+    for role, want in roles:
         out = subprocess.run(
             probe, preexec_fn=procs.on_cpus(role), capture_output=True, text=True, check=True
         ).stdout
