@@ -1,4 +1,4 @@
-"""The unbounded-awareness attack of issue 16 (Medium 5), measured.
+"""A viewer flooding a room with awareness states (unbounded awareness), measured.
 
 A viewer of a broadcast room sends frames of many awareness client ids, then one
 state of several MiB; this prints the server's RSS before and after and the size of

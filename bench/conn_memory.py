@@ -1,4 +1,4 @@
-"""Memory per idle websocket connection: where the bytes of issue 6 go.
+"""Memory per idle websocket connection, and where its bytes go.
 
 usage: .venv/bin/python bench/conn_memory.py [-n 2000] [--server ours|inprocess|node]
                                              [--tracemalloc] [--set KEY=VALUE ...]
@@ -50,19 +50,14 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 
-from bench.run import (  # noqa: E402
-    Generator,
-    NodeServer,
-    Ours,
-    Server,
-    free_port,
-    memory_mib,
-)
+from bench.generator import Generator  # noqa: E402
+from bench.procs import free_port, memory_mib  # noqa: E402
+from bench.servers import NodeServer, Ours, Server, create_room  # noqa: E402
 from rooms.roles import Role  # noqa: E402
 
 MAX_CONNECTIONS = 10_000
 PER_ROOM = 10
-IN_FLIGHT = 25  # handshakes in flight, as in run.py's capacity family
+IN_FLIGHT = 25  # handshakes in flight, as in the capacity family (bench/capacity.py)
 STDLIB = sysconfig.get_paths()["stdlib"]
 
 
@@ -111,7 +106,7 @@ class InProcess(Server):
 
         # cli.serve builds its uvicorn.Server from the module attribute: swap it for one
         # that hands us the server (to stop it) and applies the overrides.
-        cli.uvicorn = SimpleNamespace(Server=CapturedServer, Config=config)  # type: ignore[assignment]
+        cli.uvicorn = SimpleNamespace(Server=CapturedServer, Config=config)  # type: ignore[attr-defined,assignment]
         settings = from_env(port=port, data_dir=self.data_dir)
         self.thread = threading.Thread(target=cli.serve, args=(settings,), daemon=True)
         self.thread.start()
@@ -144,7 +139,9 @@ class InProcess(Server):
     def url(self, room: str, token: str, instance: int = 0) -> str:
         return f"ws://127.0.0.1:{self.ports[0]}/ws/{room}?token={token}"
 
-    create_room = Ours.create_room
+    def create_room(self, mode: str) -> tuple[str, str]:
+        assert self.http is not None
+        return create_room(self.http, mode)
 
 
 def connect(server: Server, rooms: list[str], workdir: Path, label: str) -> Generator:

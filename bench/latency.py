@@ -10,9 +10,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import run  # noqa: E402
+from bench import run  # noqa: E402
 
 if __name__ == "__main__":
     sys.argv[1:] = [*sys.argv[1:], "--only", "pair,broadcast", "--out", "latency"]

@@ -23,6 +23,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,14 @@ def diff(doc: Doc[Any], change: Callable[[Doc[Any]], None]) -> bytes:
     return doc.get_update(before)
 
 
+def type_at(index: int, doc: Doc[Any]) -> None:
+    schema.code(doc).insert(index, "x")
+
+
+def chat_line(line_id: str, doc: Doc[Any]) -> None:
+    schema.chat(doc).append(Map({"id": line_id, "text": "ok"}))
+
+
 def new_room(doc: Doc[Any]) -> tuple[Room, Peer, StoreWorker]:
     worker = StoreWorker(store=None)  # type: ignore[arg-type]  # never called: no flush runs
     room = Room("bench", doc, StoredRoom(), worker, PersistenceSettings(), RoomObserver())
@@ -109,7 +118,7 @@ def bench_keystrokes(state: bytes, n: int, warmup: int) -> dict[str, list[float]
     cursor = utf8_len(str(text)) // 2
     updates: list[bytes] = []
     for i in range(n + warmup):
-        updates.append(diff(editor, lambda d, i=i: schema.code(d).insert(cursor + i, "x")))
+        updates.append(diff(editor, partial(type_at, cursor + i)))
 
     plain = replica(state)
     room, listener, worker = new_room(replica(state))
@@ -158,10 +167,7 @@ def bench_keystrokes(state: bytes, n: int, warmup: int) -> dict[str, list[float]
 
 def bench_reviewer_chat(state: bytes, n: int, warmup: int) -> dict[str, list[float]]:
     reviewer = replica(state)
-    updates = [
-        diff(reviewer, lambda d, i=i: schema.chat(d).append(Map({"id": f"r{i}", "text": "ok"})))
-        for i in range(n + warmup)
-    ]
+    updates = [diff(reviewer, partial(chat_line, f"r{i}")) for i in range(n + warmup)]
     throwaway_doc = replica(state)
     room, listener, worker = new_room(replica(state))
     peer = Peer(role=Role.REVIEWER)

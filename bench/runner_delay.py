@@ -132,7 +132,9 @@ async def through_runner(server: ServerProcess, runs: int, peers: int) -> dict[s
                 watcher.expect(run_id)
             await asyncio.wait_for(asyncio.gather(*(w.done.wait() for w in watchers)), 30)
             total.append(max(w.done_at for w in watchers) - started)
-            status = schema.runs(watchers[-1].doc).get(run_id).get("status")
+            entry = schema.runs(watchers[-1].doc).get(run_id)
+            assert entry is not None, run_id
+            status = entry.get("status")
             assert status == "accepted", status
         for watcher in watchers:
             await watcher.close()

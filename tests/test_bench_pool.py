@@ -1,13 +1,15 @@
-"""bench/run.py pools repeated runs of a scenario into one row (the 100-reader rows):
-the pooled percentiles must be those of every delivery of every run, not an average of
-the runs' percentiles, and the counts and CPU must add up."""
+"""bench/run.py pools repeated runs of a scenario into one row (the 100-reader rows, the
+transport family): the pooled percentiles must be those of every delivery of every run,
+not an average of the runs' percentiles, and the counts and CPU must add up. The
+transport table then divides the pooled rows of the two settings."""
 
 from __future__ import annotations
 
 import random
 from typing import Any
 
-from bench.run import percentiles, pool_runs
+from bench.report import transport_section
+from bench.stats import percentiles, pool_idle_runs, pool_runs, rates
 
 
 def run_row(delays: list[float], cpu_s: float, elapsed_s: float, **extra: Any) -> dict[str, Any]:
@@ -80,3 +82,64 @@ def test_a_saturated_run_marks_the_pooled_row() -> None:
 def test_one_run_is_left_as_it_is() -> None:
     row = run_row([1.0, 2.0, 3.0], 0.1, 10.0)
     assert pool_runs([row]) is row
+
+
+def idle_row(kib: float, cpu_s: float, connected: int = 500, **extra: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "connections": 500,
+        "connected": connected,
+        "kib_per_connection": kib,
+        "server_cpu_s_connecting": cpu_s,
+        "failures": {},
+        "closes": {},
+        "generator": [{"lag_p99_ms": 30.0, "cpu_percent": 85.0}],
+        "saturated": True,
+    }
+    row.update(extra)
+    return row
+
+
+def test_idle_runs_pool_memory_as_a_mean_and_cpu_as_a_sum() -> None:
+    pooled = pool_idle_runs(
+        [idle_row(8.0, 0.3, closes={"1006": 1}), idle_row(9.0, 0.5, connected=499)]
+    )
+    assert pooled["kib_per_connection"] == 8.5
+    assert pooled["kib_each"] == [8.0, 9.0]
+    assert pooled["server_cpu_s_connecting"] == 0.8
+    assert pooled["connected"] == 999
+    assert pooled["closes"] == {"1006": 1}
+    assert pooled["runs"] == 2
+
+
+def transport_rows(saturated_off: bool) -> list[dict[str, Any]]:
+    rows = []
+    for setting, cpu_s, kib in (("off", 0.3, 12.0), ("auto", 0.2, 8.0)):
+        delays = [2.0] * 990 + [6.0 if setting == "off" else 4.0] * 10
+        pair = run_row(delays, cpu_s, 10.0, saturated=saturated_off and setting == "off")
+        pair.update(rates(len(delays), 8.0, cpu_s, 10.0))
+        common = {"family": "transport", "fast_path": setting, "server": setting}
+        rows.append({**common, "kind": "pair", "scenario": "pair: 20 rooms", **pair})
+        rows.append({**common, "kind": "idle", "scenario": "idle: 500", **idle_row(kib, cpu_s)})
+    return rows
+
+
+def table(lines: list[str]) -> dict[str, list[str]]:
+    """Metric → the row's cells (scenario and metric columns included)."""
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines if "|" in line]
+    return {row[1]: row for row in cells[2:]}
+
+
+def test_transport_table_divides_off_by_auto() -> None:
+    rows = table(transport_section(transport_rows(saturated_off=False)))
+    cpu = rows["CPU µs per delivered update"]
+    assert cpu[2:5] == ["300", "200", "1.50"]
+    assert rows["p99 ms"][2:5] == ["6", "4", "1.50"]
+    assert rows["KiB per idle connection"][2:5] == ["12", "8", "1.50"]  # saturated, still given
+    assert rows["server CPU µs per connect"][2:5] == ["600", "400", "1.50"]
+
+
+def test_transport_table_gives_no_delivery_ratio_when_a_generator_saturated() -> None:
+    rows = table(transport_section(transport_rows(saturated_off=True)))
+    assert rows["CPU µs per delivered update"][0].endswith("⚠")
+    assert rows["CPU µs per delivered update"][4] == "n/q"
+    assert rows["p99 ms"][4] == "n/q"

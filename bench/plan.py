@@ -1,0 +1,70 @@
+"""What a run measures at which scale: the full plan (``make bench``) and the smoke plan
+(``--quick``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TransportPlan:
+    """``--only transport``: our server with its websocket fast path off and on (auto)."""
+
+    pair: int  # rooms × 2 writers × 5/s
+    broadcast: int  # readers of 1 writer at 10/s
+    idle: int  # idle connections, 10 per room
+    runs: int  # interleaved runs per setting (off, auto, off, auto, ...), pooled
+
+
+@dataclass
+class Plan:
+    duration: float
+    pair: list[tuple[int, int]]  # (rooms, generator processes)
+    broadcast: list[tuple[int, int, int]]  # (readers, generator processes, runs pooled)
+    storm: list[tuple[int, int, int]]
+    storm_node_max: int  # beyond this the Node server's all-to-all relay swamps any generator
+    storm_duration: float
+    capacity: list[tuple[int, int]]  # (connections, generator processes)
+    cold_rooms: int
+    warm_sample: int  # warm joins timed on this many of the rooms
+    cold_edits: int
+    multi_broadcast: int
+    multi_pair: int
+    transport: TransportPlan
+    notes: list[str]
+
+
+FULL = Plan(
+    duration=8,
+    pair=[(50, 1), (200, 1), (500, 2)],
+    # 100 readers: 4 interleaved runs per server, pooled (bench/README, "Repeated runs")
+    broadcast=[(100, 1, 4), (500, 1, 1), (1000, 2, 1), (2000, 2, 1)],
+    storm=[(100, 1, 4), (500, 2, 1), (2000, 2, 1)],
+    storm_node_max=500,
+    storm_duration=10,
+    capacity=[(1000, 2), (5000, 2), (10000, 2)],
+    cold_rooms=100,
+    warm_sample=30,
+    cold_edits=20000,
+    multi_broadcast=1000,
+    multi_pair=200,
+    transport=TransportPlan(pair=200, broadcast=500, idle=2000, runs=2),
+    notes=[],
+)
+
+QUICK = Plan(
+    duration=4,
+    pair=[(20, 1)],
+    broadcast=[(100, 1, 1)],
+    storm=[(100, 1, 1)],
+    storm_node_max=100,
+    storm_duration=5,
+    capacity=[(500, 1)],
+    cold_rooms=10,
+    warm_sample=10,
+    cold_edits=20000,
+    multi_broadcast=100,
+    multi_pair=20,
+    transport=TransportPlan(pair=20, broadcast=100, idle=500, runs=1),
+    notes=["--quick: smoke scales, not results"],
+)

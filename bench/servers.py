@@ -1,0 +1,233 @@
+"""The servers under test: ours (``python -m server serve``, one or more instances) and
+the reference ``@y/websocket-server``, each started fresh in a child process."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.procs import (
+    BENCH,
+    ROOT,
+    cpu_seconds,
+    free_port,
+    log_path,
+    memory_mib,
+    on_cpus,
+    stop_process,
+    wait_listening,
+)
+from rooms.roles import Role
+from server.auth import issue_token
+
+OURS = "codementor"
+NODE = "@y/websocket-server"
+TOKEN_TTL = 3600
+
+
+class Server:
+    """One server under test. ``pids`` are measured; ``url`` builds a client's URL."""
+
+    name = ""
+    tag = ""  # in file names
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.ports: list[int] = []
+        self.secret = secrets.token_hex(32)
+        self.stops: list[dict[str, Any]] = []
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.procs]
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def url(self, room: str, token: str, instance: int = 0) -> str:
+        raise NotImplementedError
+
+    def create_room(self, mode: str) -> tuple[str, str]:
+        """A new room of ``mode``: its name and an owner token."""
+        raise NotImplementedError
+
+    def token(self, room: str, role: Role, name: str) -> str:
+        return issue_token(self.secret, room=room, role=role, name=name, ttl=TOKEN_TTL)
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            self.stops.append(stop_process(proc))
+        self.procs = []
+
+    def cpu(self) -> float:
+        return sum(cpu_seconds(pid) for pid in self.pids)
+
+    def memory(self) -> tuple[float, float]:
+        rss = hwm = 0.0
+        for pid in self.pids:
+            r, h = memory_mib(pid)
+            rss, hwm = rss + r, hwm + h
+        return rss, hwm
+
+    def alive(self) -> bool:
+        return all(p.poll() is None for p in self.procs)
+
+
+class Ours(Server):
+    name = OURS
+    tag = "ours"
+
+    def __init__(
+        self,
+        label: str,
+        data_dir: Path,
+        instances: int = 1,
+        redis_url: str | None = None,
+        env: dict[str, str] | None = None,
+        name: str = OURS,
+    ) -> None:
+        """``env``: extra ``CODEMENTOR_`` settings; ``name``: how the report calls this
+        server (the transport family runs ours under two settings)."""
+        super().__init__(label)
+        self.name = name
+        self.data_dir = data_dir
+        self.instances = instances
+        self.redis_url = redis_url
+        self.env = env or {}
+        self.http: httpx.Client | None = None
+
+    def start(self) -> None:
+        base = {k: v for k, v in os.environ.items() if not k.startswith("CODEMENTOR_")}
+        base.update(
+            CODEMENTOR_SECRET=self.secret,
+            CODEMENTOR_LOG_LEVEL="warning",
+            CODEMENTOR_API_RATE_PER_MINUTE="100000000",
+            **self.env,
+        )
+        if self.redis_url:
+            base["CODEMENTOR_REDIS_URL"] = self.redis_url
+        if not self.ports:
+            self.ports = [free_port() for _ in range(self.instances)]
+        for i, port in enumerate(self.ports):
+            env = dict(base)
+            if self.redis_url:
+                env["CODEMENTOR_INSTANCE_ID"] = f"bench-{'ab'[i]}"
+            log = open(log_path(f"{self.label}-ours-{i}.log"), "ab")  # noqa: SIM115
+            self.procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "server",
+                        "serve",
+                        "--port",
+                        str(port),
+                        "--data-dir",
+                        str(self.data_dir),
+                    ],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    preexec_fn=on_cpus("server"),
+                )  # fmt: skip
+            )
+            log.close()
+        for port, proc in zip(self.ports, self.procs, strict=True):
+            wait_listening(port, proc)
+            deadline = time.monotonic() + 30
+            while httpx.get(f"http://127.0.0.1:{port}/readyz").status_code != 200:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"our server on {port} not ready after 30 s")
+                time.sleep(0.1)
+        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.ports[0]}", timeout=30)
+
+    def stop(self) -> None:
+        if self.http is not None:
+            self.http.close()
+            self.http = None
+        super().stop()
+
+    def url(self, room: str, token: str, instance: int = 0) -> str:
+        return f"ws://127.0.0.1:{self.ports[instance]}/ws/{room}?token={token}"
+
+    def create_room(self, mode: str) -> tuple[str, str]:
+        assert self.http is not None
+        return create_room(self.http, mode)
+
+
+def create_room(http: httpx.Client, mode: str) -> tuple[str, str]:
+    """``POST /api/rooms`` on our server: the new room's name and its owner token."""
+    body = {"mode": mode, "language": "python", "title": "bench"}
+    response = http.post("/api/rooms", json=body)
+    if response.status_code != 201:
+        raise RuntimeError(f"POST /api/rooms: {response.status_code} {response.text[:200]}")
+    created = response.json()
+    return str(created["room"]), str(created["owner_token"])
+
+
+class NodeServer(Server):
+    name = NODE
+    tag = "node"
+
+    def __init__(self, label: str, persistence_dir: Path | None = None) -> None:
+        super().__init__(label)
+        self.persistence_dir = persistence_dir
+        self._rooms = 0
+
+    def start(self) -> None:
+        if not self.ports:
+            self.ports = [free_port()]
+        env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(self.ports[0])}
+        if self.persistence_dir is not None:
+            env["YPERSISTENCE"] = str(self.persistence_dir)
+        log = open(log_path(f"{self.label}-node.log"), "ab")  # noqa: SIM115
+        self.procs = [
+            subprocess.Popen(
+                ["node", str(BENCH / "node_modules/@y/websocket-server/src/server.js")],
+                cwd=BENCH,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=on_cpus("server"),
+            )  # fmt: skip
+        ]
+        log.close()
+        wait_listening(self.ports[0], self.procs[0])
+
+    def url(self, room: str, token: str, instance: int = 0) -> str:
+        # The Node server takes the room from the path and ignores the query.
+        return f"ws://127.0.0.1:{self.ports[0]}/{room}?token={token}"
+
+    def create_room(self, mode: str) -> tuple[str, str]:
+        self._rooms += 1
+        name = f"bench-{self._rooms}"
+        return name, self.token(name, Role.OWNER, "owner")
+
+
+@contextmanager
+def running(server: Server) -> Iterator[Server]:
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def sum_memory(servers: list[Server]) -> tuple[float, float]:
+    """(RSS, peak RSS) in MiB over every process of every server."""
+    rss = hwm = 0.0
+    for s in servers:
+        r, h = s.memory()
+        rss, hwm = rss + r, hwm + h
+    return rss, hwm
