@@ -10,6 +10,7 @@ from typing import Any
 
 from bench.report import transport_section
 from bench.stats import percentiles, pool_idle_runs, pool_runs, rates
+from bench.transport import transports_taken
 
 
 def run_row(delays: list[float], cpu_s: float, elapsed_s: float, **extra: Any) -> dict[str, Any]:
@@ -143,3 +144,13 @@ def test_transport_table_gives_no_delivery_ratio_when_a_generator_saturated() ->
     assert rows["CPU µs per delivered update"][0].endswith("⚠")
     assert rows["CPU µs per delivered update"][4] == "n/q"
     assert rows["p99 ms"][4] == "n/q"
+
+
+def test_the_transport_each_connection_took_is_read_from_metrics() -> None:
+    page = (
+        "# HELP codementor_ws_connections_total Websockets admitted, by transport\n"
+        'codementor_ws_connections_total{transport="direct"} 3.0\n'
+        'codementor_ws_connections_total{transport="asgi"} 1.0\n'
+        'codementor_ws_connections_created{transport="asgi"} 1.7e9\n'
+    )
+    assert transports_taken(page) == {"direct": 3.0, "asgi": 1.0}
