@@ -38,7 +38,6 @@ import concurrent.futures
 import json
 import os
 import signal
-import socket
 import string
 import subprocess
 import sys
@@ -55,6 +54,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.support import free_port
 
 LANGUAGES: list[dict[str, Any]] = [
     {"id": 45, "name": "Assembly (NASM 2.14.02)"},
@@ -147,12 +148,6 @@ def ruby_encode64(data: bytes) -> str:
         return ""
     flat = base64.b64encode(data).decode("ascii")
     return "".join(flat[i : i + 60] + "\n" for i in range(0, len(flat), 60))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from crdt import protocol
 from server.settings import SettingsError, from_env
 from tests.serverproc import ServerProcess
-from tests.yclient import YClient, wait_for
+from tests.support import eventually
+from tests.yclient import YClient
 
 MAX_FRAME = 64 * 1024
 # 1013: an update that depends on data the room lacks is refused as a client behind
@@ -55,7 +56,7 @@ async def probe(server: ServerProcess, frame: bytes | str) -> int | None:
         await a.wait_synced()
         await b.wait_synced()
         a.text += "before;"
-        await wait_for(lambda: str(b.text) == "before;")
+        await eventually(lambda: str(b.text) == "before;")
         code = await send_and_wait_close(server.ws_url(room), frame, timeout=1.0)
         if code in ERROR_CODES:
             async with YClient(server.ws_url(room)) as fresh:
@@ -63,11 +64,11 @@ async def probe(server: ServerProcess, frame: bytes | str) -> int | None:
                 assert str(fresh.text) == "before;", "a rejected frame changed the document"
         b.text += "after;"
         if code in ERROR_CODES:
-            await wait_for(lambda: str(a.text) == "before;after;")
+            await eventually(lambda: str(a.text) == "before;after;")
         else:
             # The frame was a valid update (a mutation can produce one): it may have
             # changed the text, but the room goes on and both peers agree.
-            await wait_for(lambda: "after;" in str(a.text) and str(a.text) == str(b.text))
+            await eventually(lambda: "after;" in str(a.text) and str(a.text) == str(b.text))
         assert a.close_code is None and b.close_code is None
     assert server.alive()
     return code
@@ -197,14 +198,14 @@ async def _impossible_update_is_refused(server: ServerProcess) -> None:
             text.insert(0, f"ab😀{i}")
         del text[2:10]
         expected = str(text)
-        await wait_for(lambda: str(b.text) == expected)
+        await eventually(lambda: str(b.text) == expected)
         bad = protocol.update_frame(bytes.fromhex("01010f9221144492210f076162f09f98803400"))
         assert await send_and_wait_close(server.ws_url(room), bad) == 1008
         async with YClient(server.ws_url(room)) as fresh:
             await fresh.wait_synced()
             assert str(fresh.text) == expected
         text.insert(0, "still ")
-        await wait_for(lambda: str(b.text) == "still " + expected)
+        await eventually(lambda: str(b.text) == "still " + expected)
 
 
 def test_structurally_impossible_update_is_refused(small_frames_server: ServerProcess) -> None:

@@ -24,7 +24,7 @@ from rooms.registry import RegistrySettings, RoomRegistry
 from rooms.room import DocumentUnavailable, Room
 from rooms.sqlite_store import SQLiteStore
 from rooms.store import RoomInfo
-from tests.yclient import wait_for
+from tests.support import eventually
 
 pytestmark = pytest.mark.anyio
 CORPUS = Path(__file__).parent / "corpus" / "yrs"
@@ -170,7 +170,7 @@ async def test_an_update_ahead_of_its_dependencies_waits_for_them(tmp_path: Path
         assert not typist.closed, (typist.close_code, typist.close_reason)
         assert "live" not in text_of(room.doc)
         room.receive(typist, protocol.update_frame(offline), 0.0)  # its Step2
-        await wait_for(lambda: text_of(room.doc) == "offline live")
+        await eventually(lambda: text_of(room.doc) == "offline live")
         assert text_of(room.doc) == encoded_text(room.doc) and not typist.closed
         relayed: Doc[Any] = Doc()
         for frame in other.outbox:
