@@ -1,4 +1,7 @@
-"""Awareness, keep-alives, loading, unloading and health, against a real server."""
+"""Awareness, keep-alives, loading, unloading and health, against a real server.
+
+The room's own awareness rules (query answers, spoofed removals) are tested in
+process in ``test_rooms_in_process``."""
 
 from __future__ import annotations
 
@@ -35,30 +38,6 @@ async def test_awareness_snapshot_relay_and_removal(server: ServerProcess) -> No
         await bob.close()
         # Bob's socket closed: his state is removed for everyone else.
         await eventually(lambda: bob.doc.client_id not in alice.awareness)
-
-
-async def test_query_awareness_answers_with_every_state(server: ServerProcess) -> None:
-    url = server.ws_url("query")
-    async with YClient(url) as a, YClient(url) as b:
-        await a.set_awareness({"user": {"name": "a"}})
-        await eventually(lambda: a.doc.client_id in b.awareness)
-        b.awareness.clear()
-        await b.send_raw(b"\x03")
-        await eventually(lambda: b.awareness.get(a.doc.client_id) == {"user": {"name": "a"}})
-
-
-async def test_a_peer_cannot_remove_another_peers_state(server: ServerProcess) -> None:
-    url = server.ws_url("spoof")
-    async with YClient(url) as a, YClient(url) as b, YClient(url) as c:
-        await a.set_awareness({"user": {"name": "a"}})
-        await eventually(lambda: a.doc.client_id in c.awareness)
-        # b sends a removal for a's client id with a higher clock: ignored.
-        from crdt.awareness import Entry, encode_update
-
-        spoof = encode_update([Entry(a.doc.client_id, 99, "null")])
-        await b.send_raw(protocol.awareness_frame(spoof))
-        await a.set_awareness({"user": {"name": "a2"}})
-        await eventually(lambda: c.awareness.get(a.doc.client_id) == {"user": {"name": "a2"}})
 
 
 async def test_idle_peers_get_keepalives(server_factory: Callable[..., ServerProcess]) -> None:
