@@ -69,7 +69,7 @@ class Burst:
         await asyncio.gather(*self._tasks)
 
 
-def union_state(docs: Iterable[Doc]) -> dict[int, int]:
+def union_state(docs: Iterable[Doc[Any]]) -> dict[int, int]:
     """Per client ID, the highest clock any of ``docs`` holds: every edit made."""
     union: dict[int, int] = {}
     for doc in docs:
@@ -78,7 +78,7 @@ def union_state(docs: Iterable[Doc]) -> dict[int, int]:
     return union
 
 
-def missing(doc: Doc, want: dict[int, int]) -> dict[int, tuple[int, int]]:
+def missing(doc: Doc[Any], want: dict[int, int]) -> dict[int, tuple[int, int]]:
     """{client: (have, want)} for every client whose edits ``doc`` does not all hold."""
     have = decode_state_vector(doc.get_state())
     return {c: (have.get(c, 0), k) for c, k in want.items() if have.get(c, 0) < k}
@@ -124,7 +124,7 @@ def logs(servers: list[ServerProcess], interesting: tuple[str, ...] = ()) -> str
     return "\n".join(out)
 
 
-async def fresh_text(server: ServerProcess, room: str) -> tuple[str, Doc]:
+async def fresh_text(server: ServerProcess, room: str) -> tuple[str, Doc[Any]]:
     """What a new client with an empty document syncs from ``server``."""
     client = await YClient(server.ws_url(room)).connect()
     try:
@@ -134,7 +134,7 @@ async def fresh_text(server: ServerProcess, room: str) -> tuple[str, Doc]:
         await client.close()
 
 
-def stored_doc(data_dir: Path, room: str) -> Doc:
+def stored_doc(data_dir: Path, room: str) -> Doc[Any]:
     """The room as the shared SQLite file holds it (stop the servers first)."""
     store = SQLiteStore(data_dir / SQLITE_FILE)
     try:
@@ -150,7 +150,7 @@ def stored_doc(data_dir: Path, room: str) -> Doc:
     return doc
 
 
-def doc_text(doc: Doc) -> str:
+def doc_text(doc: Doc[Any]) -> str:
     return str(doc.get("code", type=Text))
 
 

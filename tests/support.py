@@ -12,8 +12,8 @@ import inspect
 import secrets
 import socket
 import time
-from collections.abc import Awaitable, Callable
-from typing import TypeVar, cast
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from rooms.roles import Role
 from server.auth import issue_token
@@ -60,17 +60,18 @@ def free_port() -> int:
 
 
 async def eventually(
-    check: Callable[[], T | Awaitable[T]],
+    check: Callable[..., Any],
     timeout: float = 10.0,
     what: str = "condition",
     interval: float = 0.02,
-) -> T:
+) -> Any:
     """Poll ``check`` (plain or async) until it returns something truthy, and return
     that; fail after ``timeout`` seconds saying ``what`` and the last value seen."""
     deadline = time.monotonic() + timeout
     while True:
-        result = check()
-        last = cast(T, await result if inspect.isawaitable(result) else result)
+        last = check()
+        if inspect.isawaitable(last):
+            last = await last
         if last:
             return last
         if time.monotonic() > deadline:

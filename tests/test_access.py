@@ -1,4 +1,4 @@
-"""When a token stops opening its room, connections holding it stop too (issue 16):
+"""When a token stops opening its room, connections holding it stop too:
 
 - at the token's ``exp`` the connection is closed with 4401 "token expired", by one
   process-wide schedule (``rooms.access.ExpirySchedule``), never a timer per connection;
@@ -103,7 +103,7 @@ def secured(server_factory: Factory) -> ServerProcess:
 
 
 async def test_a_connection_is_closed_when_its_token_expires(secured: ServerProcess) -> None:
-    """A 3 s token edited after 6 s (issue 16): now it is closed at its ``exp``."""
+    """A 3 s token edited after 6 s: now it is closed at its ``exp``."""
     created = create_room(secured)
     room, owner = created["room"], created["owner_token"]
     short = sign(room, "editor", ttl=3)

@@ -762,7 +762,7 @@ async def test_snapshot_as_text_and_as_yjs(api: Client) -> None:
     binary = api.snapshot(room.name, viewer, "yjs")
     assert binary.status_code == 200
     assert binary.headers["content-type"] == "application/octet-stream"
-    doc = Doc()
+    doc: Doc[Any] = Doc()
     doc.apply_update(binary.content)
     assert str(doc.get("code", type=Text)) == code
     assert schema.meta(doc).to_py()["title"] == "snap"
@@ -834,7 +834,7 @@ def test_fork_needs_a_token_for_the_room(api: Client) -> None:
 
 
 def test_forks_count_against_a_per_user_hourly_limit(api: Client) -> None:
-    """A fork makes a room without the admin token: one viewer made five (issue 16). The
+    """A fork makes a room without the admin token: one viewer once made five. The
     limit (CODEMENTOR_FORKS_PER_USER_PER_HOUR, 3) is per verified user id and room."""
     room = new_room(api, mode="broadcast", title="lecture")
     vera = sign(room.name, "viewer", sub="u-vera", name="Vera")

@@ -149,7 +149,7 @@ def bearer(token: str | None) -> dict[str, bytes]:
 async def attempt(url: str) -> tuple[int | None, list[bytes]]:
     """Connect as a y-websocket client would (Step1, then an edit right away) and read
     until the server closes. Returns the close code and every frame received."""
-    evil = Doc()
+    evil: Doc[Any] = Doc()
     updates: list[bytes] = []
     evil.observe(lambda event: updates.append(event.update))
     evil.get("code", type=Text).insert(0, "EVIL ")

@@ -1,5 +1,5 @@
 """Who wrote what comes from the verified token, and what only the server writes stays
-the server's (issue 16, ``rooms/authorship.py``): against a real server, its AI on the
+the server's (``rooms/authorship.py``): against a real server, its AI on the
 Messages API double and its runner on the Judge0 double, with peers on real websockets.
 """
 
@@ -71,7 +71,7 @@ async def review_pair(server: ServerProcess, room: str) -> AsyncIterator[tuple[Y
 
 
 def entries(peer: YClient) -> list[dict[str, Any]]:
-    return [m.to_py() for m in schema.chat(peer.doc) if isinstance(m, Map)]
+    return [m.to_py() or {} for m in schema.chat(peer.doc) if isinstance(m, Map)]
 
 
 def api(server: ServerProcess, method: str, path: str, token: str, **kw: Any) -> httpx.Response:

@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import re
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -189,7 +190,7 @@ async def _impossible_update_is_refused(server: ServerProcess) -> None:
     # deleted or shared ref type") instead of ValueError for this one.
     from pycrdt import Doc, Text
 
-    author = Doc(client_id=4242)
+    author: Doc[Any] = Doc(client_id=4242)
     text = author.get("code", type=Text)
     room = "impossible"
     async with YClient(server.ws_url(room), doc=author) as a, YClient(server.ws_url(room)) as b:
@@ -215,7 +216,7 @@ def test_structurally_impossible_update_is_refused(small_frames_server: ServerPr
 def _mutations() -> st.SearchStrategy[bytes]:
     from pycrdt import Doc, Text
 
-    doc = Doc(client_id=7)
+    doc: Doc[Any] = Doc(client_id=7)
     updates: list[bytes] = []
     doc.observe(lambda e: updates.append(e.update))
     text = doc.get("code", type=Text)

@@ -134,7 +134,7 @@ def test_the_token_command_says_what_and_where(tmp_path: Path) -> None:
     assert line.startswith("codementor: cannot keep the dev-mode secret")
 
 
-# -- what the server writes is private (issue 16: the SQLite files were 0644) ----------
+# -- what the server writes is private (the SQLite files were once 0644) ----------
 
 
 class Started:

@@ -43,7 +43,7 @@ import crossplane  # type: ignore[import-untyped]
 import httpx
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
-import yaml  # type: ignore[import-untyped]
+import yaml
 from dockerfile_parse import DockerfileParser  # type: ignore[import-untyped]
 from prometheus_client.parser import text_string_to_metric_families
 

@@ -9,6 +9,7 @@ import contextlib
 import signal
 import sqlite3
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -30,7 +31,7 @@ def stored_text(server: ServerProcess, room: str) -> str:
         stored = store.load(room)
     finally:
         store.close()
-    doc: Doc = Doc()
+    doc: Doc[Any] = Doc()
     doc["code"] = text = Text()
     for update in ([stored.snapshot] if stored.snapshot else []) + stored.updates:
         doc.apply_update(update)

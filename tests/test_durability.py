@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from pycrdt import Doc
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.anyio
 WINDOW_MS = 100
 
 
-def covers(stored: Doc, seen: Doc) -> bool:
+def covers(stored: Doc[Any], seen: Doc[Any]) -> bool:
     """Does ``stored`` hold every struct ``seen`` holds?"""
     have = decode_state_vector(stored.get_state())
     want = decode_state_vector(seen.get_state())

@@ -1,7 +1,7 @@
 """Hostile updates against a real server: refused with 1008, logged as one JSON event,
 and the room's document always agrees with its own encoding, before and after a
-restart (issue 16). The updates come from ``tests/corpus/yrs`` (found by
-``tests/fuzz_yrs.py``), from the issue's reproducer, and from hypothesis mutating
+restart. The updates come from ``tests/corpus/yrs`` (found by
+``tests/fuzz_yrs.py``), from a reported reproducer, and from hypothesis mutating
 and forging real updates."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from tests.test_bad_input import send_and_wait_close
 from tests.yclient import YClient
 
 CORPUS = Path(__file__).parent / "corpus" / "yrs"
-REPRO = CORPUS / "repro-issue16.hex"
+REPRO = CORPUS / "repro-reported.hex"
 _rooms = itertools.count()
 # Rooms a test left behind, with the text they must still hold after a restart.
 _expected: dict[str, str] = {}
@@ -131,7 +131,7 @@ def test_a_panic_in_the_reviewer_check_is_caught_and_logged_once(
     hostile_server: ServerProcess,
 ) -> None:
     """A reviewer's update is first applied to a copy of the document (the reviewer
-    check), before any other check: the issue's update panics yrs there. The reviewer
+    check), before any other check: the reported update panics yrs there. The reviewer
     is closed with 1008, one event says so, and Rust's panic report never reaches
     stderr as text."""
     created = httpx.post(

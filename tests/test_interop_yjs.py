@@ -146,7 +146,7 @@ async def node_client(server: ServerProcess, room: str) -> AsyncIterator[NodeCli
 @contextlib.asynccontextmanager
 async def pycrdt_provider(server: ServerProcess, room: str) -> AsyncIterator[Text]:
     """pycrdt's own, unmodified ``Provider`` over httpx-ws; yields its ``code`` text."""
-    doc = Doc()
+    doc: Doc[Any] = Doc()
     text = doc.get("code", type=Text)
     async with (
         aconnect_ws(server.ws_url(room)) as ws,

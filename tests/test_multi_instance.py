@@ -5,7 +5,7 @@ stop + start brings it back empty (no persistence), SIGKILL takes an instance
 down without a flush. Edits are random, concurrent and non-ASCII; "holds every
 edit" means: its state vector covers every client's (``tests.multi``).
 
-The scenarios are numbered as in the issue; the tests after them pin down, one
+The scenarios are numbered; the tests after them pin down, one
 failure each, what the scenarios found.
 """
 
@@ -56,7 +56,7 @@ CONVERGE_TIMEOUT = 20.0
 
 
 async def test_two_instances_share_a_room(
-    server_factory: Callable[..., ServerProcess], redis_server: RedisProcess, tmp_path
+    server_factory: Callable[..., ServerProcess], redis_server: RedisProcess, tmp_path: Path
 ) -> None:
     env = {"CODEMENTOR_REDIS_URL": redis_server.url}
     a = server_factory(data_dir=tmp_path / "shared", CODEMENTOR_INSTANCE_ID="a", **env)
@@ -390,7 +390,7 @@ async def test_compaction_under_one_lease_trims_old_entries_only(
         with redis_server.client() as r:
 
             async def trimmed() -> bool:
-                return r.xlen(key) < int(r.xinfo_stream(key)["entries-added"])
+                return bool(r.xlen(key) < int(r.xinfo_stream(key)["entries-added"]))
 
             await eventually(trimmed, 10.0, "stream trimmed")
             compactions = {
@@ -602,7 +602,7 @@ async def test_publisher_and_reader_survive_an_unexpected_error(redis_server: Re
     received: list[bytes] = []
     presence: list[bytes] = []
     room = FakeRoom(name, doc)
-    room.apply_remote_update = received.append  # type: ignore[method-assign]
+    room.apply_remote_update = received.append  # type: ignore[method-assign, assignment]
     room.apply_remote_awareness = lambda payload, *_: presence.append(payload)  # type: ignore[method-assign]
     broker = RedisBroker(RedisSettings(url=redis_server.url, instance_id="x"), RoomObserver())
     publish = Hiccup(broker._publish_some)

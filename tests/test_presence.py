@@ -1,4 +1,4 @@
-"""Presence (awareness) against a real server, as an attacker would try it (issue 16):
+"""Presence (awareness) against a real server, as an attacker would try it:
 squatting another student's client id, posing as the AI, flooding the room, style
 injection through colours, and reading the class list."""
 
@@ -50,7 +50,7 @@ def grant(server: ServerProcess, room: str, owner: str, conn: str) -> httpx.Resp
 
 
 async def connect(server: ServerProcess, room: str, bearer: str, client_id: int = 0) -> YClient:
-    doc = Doc(client_id=client_id) if client_id else None
+    doc: Doc[Any] | None = Doc(client_id=client_id) if client_id else None
     client = await YClient(server.ws_url(room), doc).connect(f"token={bearer}")
     await client.wait_synced()
     return client

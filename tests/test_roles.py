@@ -84,7 +84,7 @@ def present(doc: Doc[Any], root: str, tag: str) -> bool:
     if root == schema.CHAT:
         return any(isinstance(m, Map) and m.get("id") == tag for m in schema.chat(doc))
     kind = schema.ROOT_TYPES[root]
-    return tag in doc.get(root, type=kind)  # type: ignore[operator]
+    return tag in doc.get(root, type=kind)
 
 
 # -- server, rooms, tokens -------------------------------------------------------------

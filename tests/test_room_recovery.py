@@ -1,7 +1,7 @@
 """A room whose document yrs broke is rebuilt from exactly what it had accepted.
 
 The checks of ``crdt.integrity`` keep every update known to break yrs away from a
-room's document; this is the layer under them (issue 16): whatever still makes yrs
+room's document; this is the layer under them: whatever still makes yrs
 panic or raise while the document changes (a peer's update, a server edit) is caught
 where it happens, and the document is replaced by one rebuilt from the store and the
 updates waiting for it, while what arrives meanwhile waits and is replayed. A real
@@ -31,7 +31,7 @@ CORPUS = Path(__file__).parent / "corpus" / "yrs"
 
 
 def repro() -> tuple[bytes, bytes]:
-    seed, bad = (CORPUS / "repro-issue16.hex").read_text().split()
+    seed, bad = (CORPUS / "repro-reported.hex").read_text().split()
     return bytes.fromhex(seed), bytes.fromhex(bad)
 
 

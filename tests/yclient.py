@@ -23,7 +23,7 @@ REMOTE = "remote"
 
 
 class YClient:
-    def __init__(self, url: str, doc: Doc | None = None) -> None:
+    def __init__(self, url: str, doc: Doc[Any] | None = None) -> None:
         self.url = url
         self.doc = doc or Doc()
         self.text = self.doc.get("code", type=Text)
