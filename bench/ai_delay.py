@@ -17,8 +17,9 @@ import httpx
 
 from tests.anthropic_double import AnthropicDouble, Reply
 from tests.serverproc import ServerProcess
-from tests.test_ai import SECRET, last_ai_text, sign
-from tests.yclient import YClient, wait_for
+from tests.support import SECRET, eventually, sign
+from tests.test_ai import last_ai_text
+from tests.yclient import YClient
 
 
 def _post(url: str, body: dict[str, object], token: str | None = None) -> httpx.Response:
@@ -61,7 +62,7 @@ async def main(deltas: int, gap: float) -> None:
                 if text == expected:
                     break
                 await asyncio.sleep(0.001)
-            await wait_for(lambda: last_ai_text(client) == expected, 5)
+            await eventually(lambda: last_ai_text(client) == expected, 5)
             await client.close()
         finally:
             proc.stop()

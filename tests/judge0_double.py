@@ -38,7 +38,6 @@ import concurrent.futures
 import json
 import os
 import signal
-import socket
 import string
 import subprocess
 import sys
@@ -55,6 +54,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.support import free_port
 
 LANGUAGES: list[dict[str, Any]] = [
     {"id": 45, "name": "Assembly (NASM 2.14.02)"},
@@ -147,12 +148,6 @@ def ruby_encode64(data: bytes) -> str:
         return ""
     flat = base64.b64encode(data).decode("ascii")
     return "".join(flat[i : i + 60] + "\n" for i in range(0, len(flat), 60))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -547,7 +542,6 @@ class Judge0Double:
 
     def _attributes(self, sub: Submission) -> dict[str, Any]:
         result = sub.result
-        done = result is not None
         attributes: dict[str, Any] = {
             "token": sub.token,
             "source_code": sub.source_code,
@@ -559,15 +553,15 @@ class Judge0Double:
             "language": {"id": sub.language_id, "name": LANGUAGE_NAMES[sub.language_id]},
             "created_at": _iso(sub.created_at),
             "finished_at": _iso(sub.finished_at) if sub.finished_at else None,
-            "stdout": result.stdout if done else None,
-            "stderr": result.stderr if done else None,
-            "compile_output": result.compile_output if done else None,
-            "message": result.message if done else None,
-            "time": result.time if done else None,
-            "wall_time": result.wall_time if done else None,
-            "memory": result.memory if done else None,
-            "exit_code": result.exit_code if done else None,
-            "exit_signal": result.exit_signal if done else None,
+            "stdout": result.stdout if result is not None else None,
+            "stderr": result.stderr if result is not None else None,
+            "compile_output": result.compile_output if result is not None else None,
+            "message": result.message if result is not None else None,
+            "time": result.time if result is not None else None,
+            "wall_time": result.wall_time if result is not None else None,
+            "memory": result.memory if result is not None else None,
+            "exit_code": result.exit_code if result is not None else None,
+            "exit_signal": result.exit_signal if result is not None else None,
         }
         for name, value in sub.limits.items():
             attributes[name] = str(value) if "time" in name else int(value)

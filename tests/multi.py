@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from crdt.updates import decode_state_vector
 from rooms.sqlite_store import SQLiteStore
 from server.app import SQLITE_FILE
 from tests.serverproc import ServerProcess
+from tests.support import eventually
 from tests.yclient import YClient
 
 # 1-, 2-, 3- and 4-byte UTF-8 characters: a position computed in the wrong unit
@@ -69,7 +69,7 @@ class Burst:
         await asyncio.gather(*self._tasks)
 
 
-def union_state(docs: Iterable[Doc]) -> dict[int, int]:
+def union_state(docs: Iterable[Doc[Any]]) -> dict[int, int]:
     """Per client ID, the highest clock any of ``docs`` holds: every edit made."""
     union: dict[int, int] = {}
     for doc in docs:
@@ -78,7 +78,7 @@ def union_state(docs: Iterable[Doc]) -> dict[int, int]:
     return union
 
 
-def missing(doc: Doc, want: dict[int, int]) -> dict[int, tuple[int, int]]:
+def missing(doc: Doc[Any], want: dict[int, int]) -> dict[int, tuple[int, int]]:
     """{client: (have, want)} for every client whose edits ``doc`` does not all hold."""
     have = decode_state_vector(doc.get_state())
     return {c: (have.get(c, 0), k) for c, k in want.items() if have.get(c, 0) < k}
@@ -105,14 +105,12 @@ def describe(clients: list[YClient]) -> str:
 
 async def converge(clients: list[YClient], servers: list[ServerProcess], timeout: float) -> None:
     """Wait until ``converged``; on failure say who lacks what, with the server logs."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not converged(clients):
-        if loop.time() > deadline:
-            raise AssertionError(
-                f"clients did not converge within {timeout}s\n{describe(clients)}\n" + logs(servers)
-            )
-        await asyncio.sleep(0.02)
+    try:
+        await eventually(lambda: converged(clients), timeout, "convergence")
+    except AssertionError:
+        raise AssertionError(
+            f"clients did not converge within {timeout}s\n{describe(clients)}\n" + logs(servers)
+        ) from None
 
 
 def logs(servers: list[ServerProcess], interesting: tuple[str, ...] = ()) -> str:
@@ -126,7 +124,7 @@ def logs(servers: list[ServerProcess], interesting: tuple[str, ...] = ()) -> str
     return "\n".join(out)
 
 
-async def fresh_text(server: ServerProcess, room: str) -> tuple[str, Doc]:
+async def fresh_text(server: ServerProcess, room: str) -> tuple[str, Doc[Any]]:
     """What a new client with an empty document syncs from ``server``."""
     client = await YClient(server.ws_url(room)).connect()
     try:
@@ -136,7 +134,7 @@ async def fresh_text(server: ServerProcess, room: str) -> tuple[str, Doc]:
         await client.close()
 
 
-def stored_doc(data_dir: Path, room: str) -> Doc:
+def stored_doc(data_dir: Path, room: str) -> Doc[Any]:
     """The room as the shared SQLite file holds it (stop the servers first)."""
     store = SQLiteStore(data_dir / SQLITE_FILE)
     try:
@@ -152,7 +150,7 @@ def stored_doc(data_dir: Path, room: str) -> Doc:
     return doc
 
 
-def doc_text(doc: Doc) -> str:
+def doc_text(doc: Doc[Any]) -> str:
     return str(doc.get("code", type=Text))
 
 
@@ -176,17 +174,6 @@ async def metric(http: httpx.AsyncClient, server: ServerProcess, name: str) -> f
         if line.startswith(name) and line[len(name)] in " {":
             total += float(line.rsplit(" ", 1)[1])
     return total
-
-
-async def eventually(
-    check: Callable[[], Awaitable[bool]], timeout: float, what: str, interval: float = 0.05
-) -> None:
-    """Poll an async ``check`` until true, or fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout}s")
-        await asyncio.sleep(interval)
 
 
 async def start_instances(

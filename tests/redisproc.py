@@ -10,7 +10,7 @@ from pathlib import Path
 
 import redis
 
-from tests.serverproc import free_port
+from tests.support import free_port
 
 
 class RedisProcess:

@@ -1,4 +1,4 @@
-"""When a token stops opening its room, connections holding it stop too (issue 16):
+"""When a token stops opening its room, connections holding it stop too:
 
 - at the token's ``exp`` the connection is closed with 4401 "token expired", by one
   process-wide schedule (``rooms.access.ExpirySchedule``), never a timer per connection;
@@ -33,26 +33,12 @@ from rooms.registry import RegistrySettings, RoomRegistry
 from rooms.sqlite_store import SQLiteStore
 from tests.redisproc import RedisProcess
 from tests.serverproc import ServerProcess
-from tests.yclient import YClient, wait_for
+from tests.support import SECRET, eventually, sign
+from tests.yclient import YClient
 
 pytestmark = pytest.mark.anyio
 
-SECRET = secrets.token_hex(32)
 Factory = Callable[..., ServerProcess]
-
-
-def sign(room: str, role: str, *, ttl: float = 3600, iat: int | None = None) -> str:
-    now = int(time.time())
-    issued = now if iat is None else iat
-    claims = {
-        "sub": f"u-{secrets.token_hex(3)}",
-        "name": "Tess",
-        "room": room,
-        "role": role,
-        "iat": issued,
-        "exp": int(now + ttl),
-    }
-    return jwt.encode(claims, SECRET, algorithm="HS256")
 
 
 def link_token(link: str) -> str:
@@ -117,7 +103,7 @@ def secured(server_factory: Factory) -> ServerProcess:
 
 
 async def test_a_connection_is_closed_when_its_token_expires(secured: ServerProcess) -> None:
-    """A 3 s token edited after 6 s (issue 16): now it is closed at its ``exp``."""
+    """A 3 s token edited after 6 s: now it is closed at its ``exp``."""
     created = create_room(secured)
     room, owner = created["room"], created["owner_token"]
     short = sign(room, "editor", ttl=3)
@@ -129,7 +115,7 @@ async def test_a_connection_is_closed_when_its_token_expires(secured: ServerProc
         await editor.wait_synced()
         await keeper.wait_synced()
         editor.text += "in time;"
-        await wait_for(lambda: snapshot(secured, room, owner) == "in time;")
+        await eventually(lambda: snapshot(secured, room, owner) == "in time;")
 
         assert await editor.wait_closed(timeout=6) == CLOSE_TOKEN_REFUSED
         closed_at = time.time()
@@ -139,7 +125,7 @@ async def test_a_connection_is_closed_when_its_token_expires(secured: ServerProc
         # Nothing more of it arrives; the connection of the long-lived token stays open.
         editor.text += "too late;"
         keeper.text += "keeper;"
-        await wait_for(lambda: snapshot(secured, room, owner) == "in time;keeper;")
+        await eventually(lambda: snapshot(secured, room, owner) == "in time;keeper;")
         assert not keeper.closed.is_set()
     # A reconnect with the expired token is refused, as at any other time.
     assert await refused(ws(secured, room, short)) == (CLOSE_TOKEN_REFUSED, EXPIRED)
@@ -157,7 +143,7 @@ async def test_the_expiry_schedule_closes_due_peers_only() -> None:
     schedule.add(tokenless, None)
     schedule.discard(gone)
     assert len(schedule) == 1  # only ``soon``: ``later`` is beyond the horizon
-    await wait_for(lambda: soon.closed, timeout=5)
+    await eventually(lambda: soon.closed, timeout=5)
     assert (soon.close_code, soon.close_reason) == (CLOSE_TOKEN_REFUSED, EXPIRED)
     assert not gone.closed and not later.closed and not tokenless.closed
     assert len(schedule) == 0
@@ -169,7 +155,7 @@ async def test_the_expiry_schedule_closes_due_peers_only() -> None:
     schedule.scan([later, tokenless])
     schedule.scan([later])  # scanned twice, timed once
     assert len(schedule) == 1
-    await wait_for(lambda: later.closed, timeout=5)
+    await eventually(lambda: later.closed, timeout=5)
     assert later.close_reason == EXPIRED and not tokenless.closed
 
     # Peers that leave before their expiry leave nothing behind in the schedule.
@@ -198,7 +184,7 @@ async def test_the_registry_times_a_long_token_when_its_expiry_comes_close(
         expires = time.time() + 2.0  # beyond the horizon when it joins
         await registry.join("r", peer, expires)
         assert len(registry.expiry) == 0
-        await wait_for(lambda: peer.closed, timeout=5)
+        await eventually(lambda: peer.closed, timeout=5)
         assert time.time() >= expires
         assert (peer.close_code, peer.close_reason) == (CLOSE_TOKEN_REFUSED, EXPIRED)
     finally:
@@ -222,7 +208,7 @@ async def test_rotation_closes_connections_holding_earlier_tokens(
         await client.connect()
         await client.wait_synced()
     clients[0].text += "kept;"
-    await wait_for(lambda: snapshot(secured, room, owner) == "kept;")
+    await eventually(lambda: snapshot(secured, room, owner) == "kept;")
 
     rotated = rotate(secured, room, owner)
     for client in clients:
@@ -276,7 +262,7 @@ async def test_rotation_reaches_the_other_instances(
     async with YClient(ws(b, room, editor_link)) as on_b:
         await on_b.wait_synced()
         on_b.text += "from b;"
-        await wait_for(lambda: snapshot(a, room, owner) == "from b;")
+        await eventually(lambda: snapshot(a, room, owner) == "from b;")
 
         started = time.monotonic()
         rotated = rotate(a, room, owner)

@@ -5,14 +5,11 @@ watch the answer through real websockets."""
 from __future__ import annotations
 
 import asyncio
-import secrets
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-import jwt
 import pytest
 from pycrdt import Map
 
@@ -20,19 +17,12 @@ from ai_assist.anchors import rebase
 from crdt import schema
 from tests.anthropic_double import AnthropicDouble, Reply
 from tests.serverproc import ServerProcess
-from tests.yclient import YClient, wait_for
+from tests.support import SECRET, eventually, sign
+from tests.yclient import YClient
 
 pytestmark = pytest.mark.anyio
 
-SECRET = secrets.token_hex(32)
 AI = "CodeMentor AI"
-
-
-def sign(room: str, role: str, name: str = "Ada") -> str:
-    now = int(time.time())
-    claims = {"sub": "u-" + name.lower(), "name": name, "room": room, "role": role,
-              "iat": now, "exp": now + 3600}  # fmt: skip
-    return jwt.encode(claims, SECRET, algorithm="HS256")
 
 
 class Server:
@@ -55,7 +45,7 @@ class Server:
         return httpx.post(
             f"{self.url}/api/rooms/{room}/ai",
             json={"prompt": prompt, **extra},
-            headers={"authorization": f"Bearer {sign(room, role, name)}"},
+            headers={"authorization": f"Bearer {sign(room, role, name=name)}"},
             timeout=10,
         )
 
@@ -89,7 +79,7 @@ async def peer(
     server: Server, room: str, role: str = "owner", name: str = "Ada"
 ) -> AsyncIterator[YClient]:
     client = YClient(server.proc.ws_url(room))
-    await client.connect(f"token={sign(room, role, name)}")
+    await client.connect(f"token={sign(room, role, name=name)}")
     await client.wait_synced()
     try:
         yield client
@@ -112,7 +102,7 @@ async def finished(client: YClient, timeout: float = 15.0) -> str:
         entries = [m for m in ai_entries(client) if m.get("kind") != "suggestion"]
         return bool(entries) and entries[-1].get("pending") is not True
 
-    await wait_for(done, timeout)
+    await eventually(done, timeout)
     return last_ai_text(client)
 
 
@@ -130,7 +120,7 @@ async def set_code(server: Server, room: str, client: YClient, code: str) -> Non
         )
         return r.status_code == 200 and r.text == expected
 
-    await wait_for(server_has_it)
+    await eventually(server_has_it)
 
 
 async def test_streamed_text_reaches_two_peers_incrementally(
@@ -158,7 +148,7 @@ async def test_streamed_text_reaches_two_peers_incrementally(
         r = server.ask(room, "what is wrong?", selection={"anchor": 9, "head": 21})
         assert r.status_code == 202, r.text
         assert await finished(ada) == "The bug is on line two."
-        await wait_for(lambda: last_ai_text(bob) == "The bug is on line two.")
+        await eventually(lambda: last_ai_text(bob) == "The bug is on line two.")
         watcher.cancel()
         for who in ("ada", "bob"):
             assert len(seen[who]) >= 4, seen[who]  # grew delta by delta
@@ -201,11 +191,11 @@ async def test_tool_edit_lands_right_while_a_human_types_above(
             schema.meta(ada.doc)["ai_edits"] = True
         await set_code(server, room, ada, "def f():\n    return 1\nprint(f())\n")
         assert server.ask(room, "return 2 please").status_code == 202
-        await wait_for(lambda: last_ai_text(ada).startswith("Fixing"))
+        await eventually(lambda: last_ai_text(ada).startswith("Fixing"))
         with ada.doc.transaction():
             ada.text.insert(0, typed)  # while the AI is still answering
         await finished(ada)
-        await wait_for(lambda: "return 2" in str(ada.text))
+        await eventually(lambda: "return 2" in str(ada.text))
         assert str(ada.text) == typed + "def f():\n    return 2\nprint(f())\n"
         assert "(edited lines 2-2)" in last_ai_text(ada)
 
@@ -221,7 +211,7 @@ async def test_review_mode_yields_a_suggestion_not_an_edit(
         await set_code(server, room, ada, "x = 1\n")
         assert server.ask(room, "imports?", role="reviewer").status_code == 202
         await finished(ada)
-        await wait_for(lambda: any(m.get("kind") == "suggestion" for m in ai_entries(ada)))
+        await eventually(lambda: any(m.get("kind") == "suggestion" for m in ai_entries(ada)))
         assert str(ada.text) == "x = 1\n"  # nothing applied
         entry = next(m for m in ai_entries(ada) if m.get("kind") == "suggestion")
         assert entry.get("status") == "open" and entry.get("new_text") == "import os\n"
@@ -230,17 +220,17 @@ async def test_review_mode_yields_a_suggestion_not_an_edit(
         assert refused.status_code == 403
         applied = server.suggest(url, "apply", sign(room, "owner"))
         assert applied.status_code == 200, applied.text
-        await wait_for(lambda: str(ada.text) == "import os\nx = 1\n")
+        await eventually(lambda: str(ada.text) == "import os\nx = 1\n")
         again = server.suggest(url, "dismiss", sign(room, "owner"))
         assert again.status_code == 409
         # a second suggestion, dismissed
         assert server.ask(room, "again", role="owner").status_code == 202
-        await wait_for(lambda: sum(m.get("kind") == "suggestion" for m in ai_entries(ada)) == 2)
+        await eventually(lambda: sum(m.get("kind") == "suggestion" for m in ai_entries(ada)) == 2)
         second = [m for m in ai_entries(ada) if m.get("kind") == "suggestion"][-1]
         url = f"{server.url}/api/rooms/{room}/ai/suggestions/{second.get('id')}"
         dismissed = server.suggest(url, "dismiss", sign(room, "reviewer"))
         assert dismissed.status_code == 200
-        await wait_for(lambda: second.get("status") == "dismissed")
+        await eventually(lambda: second.get("status") == "dismissed")
         assert str(ada.text) == "import os\nx = 1\n"
     # an editor may not ask in a review room; a viewer never
     assert server.ask(room, "hi", role="editor").status_code == 403
@@ -262,19 +252,19 @@ async def test_errors_and_timeouts_end_with_a_chat_message_and_free_the_room(
         # 429 with retry-after, then success: the SDK retries
         double.script(Reply(status=429, retry_after="0"), Reply([("text", "after 429")]))
         assert server.ask(room, "q2").status_code == 202
-        await wait_for(lambda: last_ai_text(ada) == "after 429", 15)
+        await eventually(lambda: last_ai_text(ada) == "after 429", 15)
         # 529 twice: retries exhausted
         double.script(Reply(status=529), Reply(status=529))
         assert server.ask(room, "q3").status_code == 202
-        await wait_for(lambda: "unavailable" in last_ai_text(ada) and len(ai_entries(ada)) == 3)
+        await eventually(lambda: "unavailable" in last_ai_text(ada) and len(ai_entries(ada)) == 3)
         # a hang: the request timeout answers
         double.script(Reply([("text", "slow"), ("sleep", 5)]))
         assert server.ask(room, "q4").status_code == 202
-        await wait_for(lambda: "timed out" in last_ai_text(ada), 15)
+        await eventually(lambda: "timed out" in last_ai_text(ada), 15)
         # the room is free again
         double.script(Reply([("text", "fine now")]))
         assert server.ask(room, "q5").status_code == 202
-        await wait_for(lambda: last_ai_text(ada) == "fine now", 15)
+        await eventually(lambda: last_ai_text(ada) == "fine now", 15)
 
 
 async def test_breaker_budget_and_queue(
@@ -288,17 +278,19 @@ async def test_breaker_budget_and_queue(
         assert server.ask(room, "q2").status_code == 202  # queued
         busy = server.ask(room, "q3")
         assert busy.status_code == 429
-        await wait_for(lambda: any("still working" in str(m.get("text")) for m in ai_entries(ada)))
-        await wait_for(lambda: "budget" in last_ai_text(ada), 15)  # q2: 110 tokens used
+        await eventually(
+            lambda: any("still working" in str(m.get("text")) for m in ai_entries(ada))
+        )
+        await eventually(lambda: "budget" in last_ai_text(ada), 15)  # q2: 110 tokens used
         calls = len(double.requests)
         assert server.ask(room, "q4").status_code == 202
-        await wait_for(lambda: sum("budget" in str(m.get("text")) for m in ai_entries(ada)) == 2)
+        await eventually(lambda: sum("budget" in str(m.get("text")) for m in ai_entries(ada)) == 2)
         assert len(double.requests) == calls  # no call made over budget
     other = server.room()  # another room has its own budget
     double.script(Reply([("text", "hello other")]))
     async with peer(server, other) as bob:
         assert server.ask(other, "hi").status_code == 202
-        await wait_for(lambda: last_ai_text(bob) == "hello other")
+        await eventually(lambda: last_ai_text(bob) == "hello other")
 
 
 async def answered(server: Server, room: str, client: YClient, question: str) -> str:
@@ -310,7 +302,7 @@ async def answered(server: Server, room: str, client: YClient, question: str) ->
         return len(entries) > before and entries[-1].get("pending") is not True
 
     assert server.ask(room, question).status_code == 202
-    await wait_for(done, 15)
+    await eventually(done, 15)
     return str(ai_entries(client)[-1].get("text"))
 
 
@@ -343,7 +335,7 @@ async def test_after_the_cool_down_one_probe_decides(
         await asyncio.sleep(cooldown + 0.1)
         double.script(Reply([("text", "probing "), ("sleep", 1.5), ("text", "done")]))
         assert server.ask(room, "q6").status_code == 202
-        await wait_for(lambda: last_ai_text(ada).startswith("probing"))
+        await eventually(lambda: last_ai_text(ada).startswith("probing"))
         assert await answered(server, other, bob, "q7") == unavailable
         assert len(double.requests) == calls + 2
         assert await finished(ada) == "probing done"
@@ -364,7 +356,7 @@ async def test_chat_mention_asks_the_ai(
             schema.chat(ada.doc).append(
                 Map({"id": "m1", "author": "Ada", "text": "@ai hello?", "ts": 1.0})
             )
-        await wait_for(lambda: last_ai_text(ada) == "Hi Ada!")
+        await eventually(lambda: last_ai_text(ada) == "Hi Ada!")
         assert "hello?" in double.requests[-1]["body"]["messages"][0]["content"][1]["text"]
 
 
@@ -391,14 +383,14 @@ async def test_the_askers_questions_go_when_the_asker_leaves(
                 assert server.ask(room, "q1", name="Ada").status_code == 202
                 assert server.ask(room, "q2", name="Ada").status_code == 202  # queued
                 assert server.ask(room, "q3", "editor", name="Bob").status_code == 202
-                await wait_for(lambda: last_ai_text(ada).startswith("Thinking"))
+                await eventually(lambda: last_ai_text(ada).startswith("Thinking"))
             # One of Ada's two connections left (the server has seen it): the answer
             # goes on.
-            await wait_for(lambda: owners_connected() == 1)
-            await wait_for(lambda: last_ai_text(bob) == "Thinking more.")
+            await eventually(lambda: owners_connected() == 1)
+            await eventually(lambda: last_ai_text(bob) == "Thinking more.")
         # Ada's last connection left: her answer stops, her queued question goes,
         # Bob's question is answered next.
-        await wait_for(lambda: last_ai_text(bob) == "for Bob")
+        await eventually(lambda: last_ai_text(bob) == "for Bob")
         answered = [str(m.get("text")) for m in ai_entries(bob)]
         assert answered == ["Thinking more.\n\n(stopped: Ada left the room)", "for Bob"]
         prompts = [r["body"]["messages"][0]["content"][1]["text"] for r in double.requests]
@@ -406,7 +398,7 @@ async def test_the_askers_questions_go_when_the_asker_leaves(
         # A question asked from outside the room (no connection) is not tied to presence.
         double.script(Reply([("text", "to nobody "), ("sleep", 0.5), ("text", "done")]))
         assert server.ask(room, "q4", name="Cy").status_code == 202
-        await wait_for(lambda: last_ai_text(bob) == "to nobody done")
+        await eventually(lambda: last_ai_text(bob) == "to nobody done")
 
 
 def test_without_a_key_the_ai_is_off(server_factory: Callable[..., ServerProcess]) -> None:

@@ -23,11 +23,11 @@ from crdt import schema
 from server.app import create_app
 from server.settings import Settings
 from tests.serverproc import ServerProcess
-from tests.yclient import YClient, wait_for
+from tests.support import SECRET, eventually, sign
+from tests.yclient import YClient
 
 pytestmark = pytest.mark.anyio
 
-SECRET = secrets.token_hex(32)
 ADMIN = secrets.token_hex(16)
 KiB = 1024
 JOIN_ROLE = {"pair": "editor", "review": "reviewer", "broadcast": "viewer"}
@@ -132,12 +132,6 @@ def assert_error(response: httpx.Response, status: int, *fields: str) -> list[di
     return listed
 
 
-def sign(room: str, role: str, sub: str = "u-test", name: str = "Tester", ttl: int = 3600) -> str:
-    now = int(time.time())
-    payload = {"sub": sub, "name": name, "room": room, "role": role, "iat": now, "exp": now + ttl}
-    return jwt.encode(payload, SECRET, algorithm="HS256")
-
-
 def decode(token: str) -> dict[str, Any]:
     claims: dict[str, Any] = jwt.decode(token, SECRET, algorithms=["HS256"])
     return claims
@@ -231,18 +225,18 @@ async def test_create_room_in_each_mode(api: Client, mode: str) -> None:
         expected = dict.fromkeys(ROLES, 0)
         expected["owner"] += 1
         expected[join] += 1
-        await wait_for(lambda: count(peers(api, room, owner)) == expected)
+        await eventually(lambda: count(peers(api, room, owner)) == expected)
         listing = peers(api, room, owner)
         assert listing["owner"][0]["name"] == "owner"
         assert listing[join][0]["name"] == join
         # ...and the role holds: only an editor's code edit reaches the owner.
         j.text += "from the join link;"
         if join == "editor":
-            await wait_for(lambda: str(o.text) == "from the join link;")
+            await eventually(lambda: str(o.text) == "from the join link;")
         else:
-            await wait_for(lambda: j.denials != [])
+            await eventually(lambda: j.denials != [])
             o.text += "owner;"
-            await wait_for(lambda: "owner;" in str(j.text))
+            await eventually(lambda: "owner;" in str(j.text))
             assert str(o.text) == "owner;"
 
 
@@ -330,7 +324,7 @@ async def test_get_room_lists_peers_by_role_and_times(api: Client) -> None:
         for client in (o, r1, r2, v):
             await client.wait_synced()
         want = {"owner": 1, "editor": 0, "reviewer": 2, "viewer": 1}
-        await wait_for(lambda: count(peers(api, room.name, viewer)) == want)
+        await eventually(lambda: count(peers(api, room.name, viewer)) == want)
         listing = peers(api, room.name, viewer)
         assert [(p["id"], p["name"]) for p in listing["viewer"]] == [("u-vera", "Vera")]
         # Two connections through one link: one user id, two connection ids.
@@ -345,9 +339,9 @@ async def test_get_room_lists_peers_by_role_and_times(api: Client) -> None:
         def vera_clients() -> list[int]:
             return list(peers(api, room.name, viewer)["viewer"][0]["clients"])
 
-        await wait_for(lambda: vera_clients() == [v.doc.client_id])
+        await eventually(lambda: vera_clients() == [v.doc.client_id])
         assert all(p["clients"] == [] for p in peers(api, room.name, viewer)["reviewer"])
-    await wait_for(lambda: count(peers(api, room.name, viewer)) == dict.fromkeys(ROLES, 0))
+    await eventually(lambda: count(peers(api, room.name, viewer)) == dict.fromkeys(ROLES, 0))
 
 
 async def test_updated_at_advances_after_an_edit_is_flushed(api: Client) -> None:
@@ -359,13 +353,13 @@ async def test_updated_at_advances_after_an_edit_is_flushed(api: Client) -> None
 
     created = api.get(room.name, room.owner).json()["created_at"]
     # The room's seed (its meta map) is flushed first; wait for that to settle.
-    await wait_for(lambda: updated() > created)
+    await eventually(lambda: updated() > created)
     before = updated()
     async with YClient(api.ws(room.name, room.owner) + "&receipts=1") as editor:
         await editor.wait_synced()
         editor.text += "x = 1\n"
-        await wait_for(lambda: editor.receipts != [])  # durable in the store
-        await wait_for(lambda: updated() > before)
+        await eventually(lambda: editor.receipts != [])  # durable in the store
+        await eventually(lambda: updated() > before)
     assert before < updated() <= time.time() + 1
     assert api.get(room.name, room.owner).json()["created_at"] == created
 
@@ -393,16 +387,16 @@ async def test_patch_changes_title_and_language_and_the_meta_map(api: Client) ->
         response = api.patch(room.name, room.owner, json={"title": "after"})
         assert response.status_code == 200, response.text
         assert (response.json()["title"], response.json()["language"]) == ("after", "python")
-        await wait_for(lambda: meta.to_py().get("title") == "after")
+        await eventually(lambda: meta.to_py().get("title") == "after")
         assert meta.to_py()["language"] == "python"
 
         response = api.patch(room.name, room.owner, json={"language": "go"})
         assert (response.json()["title"], response.json()["language"]) == ("after", "go")
-        await wait_for(lambda: meta.to_py().get("language") == "go")
+        await eventually(lambda: meta.to_py().get("language") == "go")
 
         both = api.patch(room.name, room.owner, json={"title": "", "language": "c#"})
         assert (both.json()["title"], both.json()["language"]) == ("", "c#")
-        await wait_for(lambda: (meta.get("title"), meta.get("language")) == ("", "c#"))
+        await eventually(lambda: (meta.get("title"), meta.get("language")) == ("", "c#"))
         assert meta.to_py()["mode"] == "pair"
 
     # Nothing in the body changes nothing.
@@ -422,9 +416,9 @@ async def test_patch_ai_edits_in_pair_rooms_only(api: Client) -> None:
         assert "ai_edits" not in meta.to_py()
         on = api.patch(room.name, room.owner, json={"ai_edits": True})
         assert on.status_code == 200, on.text
-        await wait_for(lambda: meta.get("ai_edits") is True)
+        await eventually(lambda: meta.get("ai_edits") is True)
         assert api.patch(room.name, room.owner, json={"ai_edits": False}).status_code == 200
-        await wait_for(lambda: meta.get("ai_edits") is False)
+        await eventually(lambda: meta.get("ai_edits") is False)
     assert_error(api.patch(room.name, sign(room.name, "editor"), json={"ai_edits": True}), 403)
     assert_error(api.patch(room.name, room.owner, json={"ai_edits": "yes"}), 422, "ai_edits")
     for mode in ("review", "broadcast"):
@@ -477,7 +471,7 @@ async def test_owner_issues_tokens_that_work_with_their_role(api: Client, role: 
     assert claims["exp"] - claims["iat"] == 600
     async with YClient(api.ws(room.name, token)) as client:
         await client.wait_synced()
-        await wait_for(
+        await eventually(
             lambda: [p["name"] for p in peers(api, room.name, room.owner)[role]] == ["Ada"]
         )
 
@@ -568,7 +562,7 @@ async def test_two_people_joining_through_one_link_get_distinct_identities(
     ):
         await s.wait_synced()
         await a.wait_synced()
-        await wait_for(lambda: len(peers(api, room.name, room.owner)["viewer"]) == 2)
+        await eventually(lambda: len(peers(api, room.name, room.owner)["viewer"]) == 2)
         listed = {(p["id"], p["name"]) for p in peers(api, room.name, room.owner)["viewer"]}
         assert listed == {(sam["user_id"], "Sam"), (ann["user_id"], "Ann")}
 
@@ -651,21 +645,21 @@ async def test_change_role_of_one_connection(api: Client) -> None:
     ):
         await e.wait_synced()
         await o.wait_synced()
-        await wait_for(lambda: len(peers(api, room.name, room.owner)["editor"]) == 1)
+        await eventually(lambda: len(peers(api, room.name, room.owner)["editor"]) == 1)
         conn = peers(api, room.name, room.owner)["editor"][0]["conn"]
 
         response = api.role(room.name, conn, room.owner, json={"role": "viewer"})
         assert response.status_code == 200, response.text
         assert response.json() == {"changed": 1, "role": "viewer", "expires_at": None}
-        await wait_for(lambda: e.role_notices == [{"role": "viewer", "expires": None}])
+        await eventually(lambda: e.role_notices == [{"role": "viewer", "expires": None}])
         listing = peers(api, room.name, room.owner)
         assert [p["conn"] for p in listing["viewer"]] == [conn]
         assert listing["editor"] == []
         # The new role holds: a viewer's edit is refused and reaches nobody.
         e.text += "not allowed"
-        await wait_for(lambda: e.denials != [])
+        await eventually(lambda: e.denials != [])
         o.text += "owner;"
-        await wait_for(lambda: "owner;" in str(e.text))
+        await eventually(lambda: "owner;" in str(e.text))
         assert str(o.text) == "owner;"
 
 
@@ -679,7 +673,7 @@ async def test_change_role_of_every_connection_of_a_user_for_a_while(api: Client
     ):
         await a.wait_synced()
         await b.wait_synced()
-        await wait_for(lambda: len(peers(api, room.name, room.owner)["viewer"]) == 2)
+        await eventually(lambda: len(peers(api, room.name, room.owner)["viewer"]) == 2)
         started = time.time()
         response = api.role(room.name, user, room.owner, json={"role": "editor", "ttl": 1})
         assert response.status_code == 200, response.text
@@ -689,12 +683,12 @@ async def test_change_role_of_every_connection_of_a_user_for_a_while(api: Client
         # Both connections were told of the timed grant, then of its end: back to the
         # token's role.
         for client in (a, b):
-            await wait_for(
+            await eventually(
                 lambda c=client: [n["role"] for n in c.role_notices] == ["editor", "viewer"]
             )
             granted, reverted = client.role_notices
             assert granted["expires"] is not None and reverted["expires"] is None
-        await wait_for(lambda: len(peers(api, room.name, room.owner)["viewer"]) == 2)
+        await eventually(lambda: len(peers(api, room.name, room.owner)["viewer"]) == 2)
 
 
 async def test_a_timed_change_to_the_tokens_own_role_has_no_expiry(api: Client) -> None:
@@ -702,12 +696,12 @@ async def test_a_timed_change_to_the_tokens_own_role_has_no_expiry(api: Client) 
     room = new_room(api)
     async with YClient(api.ws(room.name, room.link_token("editor"))) as e:
         await e.wait_synced()
-        await wait_for(lambda: len(peers(api, room.name, room.owner)["editor"]) == 1)
+        await eventually(lambda: len(peers(api, room.name, room.owner)["editor"]) == 1)
         conn = peers(api, room.name, room.owner)["editor"][0]["conn"]
         response = api.role(room.name, conn, room.owner, json={"role": "editor", "ttl": 60})
         assert response.status_code == 200, response.text
         assert response.json()["expires_at"] is None
-        await wait_for(lambda: e.role_notices == [{"role": "editor", "expires": None}])
+        await eventually(lambda: e.role_notices == [{"role": "editor", "expires": None}])
 
 
 @pytest.mark.parametrize(
@@ -730,7 +724,7 @@ async def test_change_role_errors(api: Client) -> None:
     assert_error(api.role(room.name, "c999999", room.owner, json=body), 404)
     async with YClient(api.ws(room.name, room.link_token("editor"))) as e:
         await e.wait_synced()
-        await wait_for(lambda: len(peers(api, room.name, room.owner)["editor"]) == 1)
+        await eventually(lambda: len(peers(api, room.name, room.owner)["editor"]) == 1)
         conn = peers(api, room.name, room.owner)["editor"][0]["conn"]
         assert_error(api.role(room.name, "nobody", room.owner, json=body), 404)
         assert_error(api.role(room.name, "c999999", room.owner, json=body), 404)
@@ -758,7 +752,7 @@ async def test_snapshot_as_text_and_as_yjs(api: Client) -> None:
     code = "def f():\n    return 'é😀'\n"
     await write(api, room.name, room.owner, code)
     viewer = sign(room.name, "viewer")
-    await wait_for(lambda: api.snapshot(room.name, viewer).text == code)
+    await eventually(lambda: api.snapshot(room.name, viewer).text == code)
 
     text = api.snapshot(room.name, viewer)
     assert text.status_code == 200
@@ -768,7 +762,7 @@ async def test_snapshot_as_text_and_as_yjs(api: Client) -> None:
     binary = api.snapshot(room.name, viewer, "yjs")
     assert binary.status_code == 200
     assert binary.headers["content-type"] == "application/octet-stream"
-    doc = Doc()
+    doc: Doc[Any] = Doc()
     doc.apply_update(binary.content)
     assert str(doc.get("code", type=Text)) == code
     assert schema.meta(doc).to_py()["title"] == "snap"
@@ -791,7 +785,7 @@ async def test_fork_a_broadcast_room(api: Client) -> None:
     code = "package main\n"
     await write(api, room.name, room.owner, code)
     viewer = room.link_token("viewer")
-    await wait_for(lambda: api.snapshot(room.name, viewer).text == code)
+    await eventually(lambda: api.snapshot(room.name, viewer).text == code)
 
     response = api.fork(room.name, viewer)
     assert response.status_code == 201, response.text
@@ -840,7 +834,7 @@ def test_fork_needs_a_token_for_the_room(api: Client) -> None:
 
 
 def test_forks_count_against_a_per_user_hourly_limit(api: Client) -> None:
-    """A fork makes a room without the admin token: one viewer made five (issue 16). The
+    """A fork makes a room without the admin token: one viewer once made five. The
     limit (CODEMENTOR_FORKS_PER_USER_PER_HOUR, 3) is per verified user id and room."""
     room = new_room(api, mode="broadcast", title="lecture")
     vera = sign(room.name, "viewer", sub="u-vera", name="Vera")
@@ -888,7 +882,7 @@ async def test_forks_setting_is_mirrored_in_meta(api: Client) -> None:
     async with YClient(api.ws(room.name, room.link_token("viewer"))) as student:
         await student.wait_synced()
         assert api.patch(room.name, room.owner, json={"forks": False}).status_code == 200
-        await wait_for(lambda: schema.meta(student.doc).to_py().get("forks") is False)
+        await eventually(lambda: schema.meta(student.doc).to_py().get("forks") is False)
 
 
 # -- POST /api/rooms/{room}/rotate ----------------------------------------------------
@@ -931,12 +925,7 @@ def test_rotate_refuses_a_token_of_the_same_second(api: Client) -> None:
     before it, must not survive it; one minted after the rotation answered must work."""
     room = new_room(api)
     before = int(time.time())
-    same_second = jwt.encode(
-        {"sub": "u-x", "name": "x", "room": room.name, "role": "editor", "iat": before,
-         "exp": before + 3600},
-        SECRET,
-        algorithm="HS256",
-    )  # fmt: skip
+    same_second = sign(room.name, "editor", name="x", iat=before)
     rotated = api.rotate(room.name, room.owner)
     assert rotated.status_code == 200, rotated.text
     assert_error(api.get(room.name, same_second), 401)

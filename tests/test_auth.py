@@ -29,7 +29,8 @@ from pycrdt import Doc, Text
 
 from crdt import protocol
 from tests.serverproc import ROOT, ServerProcess
-from tests.yclient import YClient, wait_for
+from tests.support import eventually
+from tests.yclient import YClient
 
 pytestmark = pytest.mark.anyio
 
@@ -70,7 +71,7 @@ def claims(for_room: str, **changes: Any) -> dict[str, Any]:
     return out
 
 
-def sign(payload: dict[str, Any], key: str = SECRET, algorithm: str = "HS256") -> str:
+def encode_claims(payload: dict[str, Any], key: str = SECRET, algorithm: str = "HS256") -> str:
     token = jwt.encode(payload, key, algorithm=algorithm)
     ISSUED.append(token)
     return token
@@ -85,14 +86,14 @@ def crafted(header: dict[str, Any], payload: dict[str, Any], signature: bytes = 
 
 def tampered(room: str) -> str:
     """A genuine viewer token whose payload was swapped for an owner's."""
-    header, _, signature = sign(claims(room, role="viewer")).split(".")
+    header, _, signature = encode_claims(claims(room, role="viewer")).split(".")
     token = f"{header}.{b64json(claims(room, role='owner'))}.{signature}"
     ISSUED.append(token)
     return token
 
 
 def owner_of(room: str) -> str:
-    return sign(claims(room, sub="u-owner", name="Olive", role="owner"))
+    return encode_claims(claims(room, sub="u-owner", name="Olive", role="owner"))
 
 
 # -- the secured server -------------------------------------------------------------
@@ -148,7 +149,7 @@ def bearer(token: str | None) -> dict[str, bytes]:
 async def attempt(url: str) -> tuple[int | None, list[bytes]]:
     """Connect as a y-websocket client would (Step1, then an edit right away) and read
     until the server closes. Returns the close code and every frame received."""
-    evil = Doc()
+    evil: Doc[Any] = Doc()
     updates: list[bytes] = []
     evil.observe(lambda event: updates.append(event.update))
     evil.get("code", type=Text).insert(0, "EVIL ")
@@ -204,10 +205,10 @@ REFUSALS: dict[str, tuple[Maker, int]] = {
     # id: (token for ctx.room, HTTP status; the websocket closes with 4000 + status)
     "missing": (lambda c: None, 401),
     "empty": (lambda c: "", 401),
-    "expired": (lambda c: sign(claims(c.room, iat=_now() - 7200, exp=_now() - 120)), 401),
-    "not-yet-valid": (lambda c: sign(claims(c.room, nbf=_now() + 3600)), 401),
-    "wrong-room": (lambda c: sign(claims(c.other_room, role="owner")), 403),
-    "bad-signature": (lambda c: sign(claims(c.room, role="owner"), key=OTHER_SECRET), 401),
+    "expired": (lambda c: encode_claims(claims(c.room, iat=_now() - 7200, exp=_now() - 120)), 401),
+    "not-yet-valid": (lambda c: encode_claims(claims(c.room, nbf=_now() + 3600)), 401),
+    "wrong-room": (lambda c: encode_claims(claims(c.other_room, role="owner")), 403),
+    "bad-signature": (lambda c: encode_claims(claims(c.room, role="owner"), key=OTHER_SECRET), 401),
     "tampered-payload": (lambda c: tampered(c.room), 401),
     "alg-none": (
         lambda c: crafted({"alg": "none", "typ": "JWT"}, claims(c.room, role="owner")),
@@ -218,8 +219,8 @@ REFUSALS: dict[str, tuple[Maker, int]] = {
         lambda c: crafted({"alg": "none"}, claims(c.room, role="owner"), b"\x01" * 32),
         401,
     ),
-    "hs512": (lambda c: sign(claims(c.room), algorithm="HS512"), 401),
-    "hs384": (lambda c: sign(claims(c.room), algorithm="HS384"), 401),
+    "hs512": (lambda c: encode_claims(claims(c.room), algorithm="HS512"), 401),
+    "hs384": (lambda c: encode_claims(claims(c.room), algorithm="HS384"), 401),
     "rs256-shaped": (
         lambda c: crafted(
             {"alg": "RS256", "typ": "JWT"}, claims(c.room, role="owner"), os.urandom(256)
@@ -228,25 +229,25 @@ REFUSALS: dict[str, tuple[Maker, int]] = {
     ),
     "malformed-word": (lambda c: "garbage", 401),
     "malformed-dots": (lambda c: "a.b.c", 401),
-    "malformed-two-parts": (lambda c: sign(claims(c.room)).rsplit(".", 1)[0], 401),
-    "malformed-four-parts": (lambda c: sign(claims(c.room)) + ".AAAA", 401),
+    "malformed-two-parts": (lambda c: encode_claims(claims(c.room)).rsplit(".", 1)[0], 401),
+    "malformed-four-parts": (lambda c: encode_claims(claims(c.room)) + ".AAAA", 401),
     "malformed-unicode": (lambda c: "ключ.😀.токен", 401),
     "malformed-json-payload": (
         lambda c: f"{b64json({'alg': 'HS256'})}.{b64(b'not json')}.{b64(b'x' * 32)}",
         401,
     ),
-    "missing-exp": (lambda c: sign(claims(c.room, exp=DROP)), 401),
-    "missing-sub": (lambda c: sign(claims(c.room, sub=DROP)), 401),
-    "missing-room": (lambda c: sign(claims(c.room, room=DROP)), 401),
-    "missing-role": (lambda c: sign(claims(c.room, role=DROP)), 401),
-    "empty-sub": (lambda c: sign(claims(c.room, sub="")), 401),
-    "numeric-sub": (lambda c: sign(claims(c.room, sub=7)), 401),
-    "numeric-room": (lambda c: sign(claims(c.room, room=7)), 401),
-    "non-numeric-exp": (lambda c: sign(claims(c.room, exp="tomorrow")), 401),
-    "unknown-role": (lambda c: sign(claims(c.room, role="admin")), 401),
-    "uppercase-role": (lambda c: sign(claims(c.room, role="OWNER")), 401),
-    "null-role": (lambda c: sign(claims(c.room, role=None)), 401),
-    "list-role": (lambda c: sign(claims(c.room, role=["owner"])), 401),
+    "missing-exp": (lambda c: encode_claims(claims(c.room, exp=DROP)), 401),
+    "missing-sub": (lambda c: encode_claims(claims(c.room, sub=DROP)), 401),
+    "missing-room": (lambda c: encode_claims(claims(c.room, room=DROP)), 401),
+    "missing-role": (lambda c: encode_claims(claims(c.room, role=DROP)), 401),
+    "empty-sub": (lambda c: encode_claims(claims(c.room, sub="")), 401),
+    "numeric-sub": (lambda c: encode_claims(claims(c.room, sub=7)), 401),
+    "numeric-room": (lambda c: encode_claims(claims(c.room, room=7)), 401),
+    "non-numeric-exp": (lambda c: encode_claims(claims(c.room, exp="tomorrow")), 401),
+    "unknown-role": (lambda c: encode_claims(claims(c.room, role="admin")), 401),
+    "uppercase-role": (lambda c: encode_claims(claims(c.room, role="OWNER")), 401),
+    "null-role": (lambda c: encode_claims(claims(c.room, role=None)), 401),
+    "list-role": (lambda c: encode_claims(claims(c.room, role=["owner"])), 401),
 }
 
 
@@ -305,8 +306,8 @@ def test_other_authorization_schemes_count_as_missing(secured: Secured) -> None:
 
 
 async def test_valid_tokens_are_accepted_with_their_role(secured: Secured) -> None:
-    viewer = sign(claims(secured.room, sub="u-vic", name="Vic", role="viewer"))
-    nameless = sign(claims(secured.room, sub="u-nameless", role="reviewer", name=DROP))
+    viewer = encode_claims(claims(secured.room, sub="u-vic", name="Vic", role="viewer"))
+    nameless = encode_claims(claims(secured.room, sub="u-nameless", role="reviewer", name=DROP))
     url = secured.api(f"/rooms/{secured.room}")
     async with YClient(secured.ws(secured.room, viewer)) as v:
         async with YClient(secured.ws(secured.room, nameless)) as r:
@@ -319,7 +320,7 @@ async def test_valid_tokens_are_accepted_with_their_role(secured: Secured) -> No
                 result: dict[str, Any] = response.json()["peers"]
                 return result
 
-            await wait_for(lambda: len(peers()["viewer"]) == 1 and len(peers()["reviewer"]) == 1)
+            await eventually(lambda: len(peers()["viewer"]) == 1 and len(peers()["reviewer"]) == 1)
             listed = peers()
             assert [(p["id"], p["name"]) for p in listed["viewer"]] == [("u-vic", "Vic")]
             # No name claim: the display name falls back to the subject.
@@ -327,12 +328,12 @@ async def test_valid_tokens_are_accepted_with_their_role(secured: Secured) -> No
                 ("u-nameless", "u-nameless")
             ]
             v.text += "viewer edit"  # refused, not applied
-            await wait_for(lambda: v.denials != [])
+            await eventually(lambda: v.denials != [])
     assert await room_text(secured, secured.room) == SEED
 
 
 async def test_star_token_opens_every_existing_room(secured: Secured) -> None:
-    star = sign(claims("*", sub="u-star", role="editor"))
+    star = encode_claims(claims("*", sub="u-star", role="editor"))
     for room in (secured.room, secured.other_room):
         async with YClient(secured.ws(room, star)) as client:
             await client.wait_synced()
@@ -350,7 +351,7 @@ async def test_refusals_are_counted(secured: Secured) -> None:
     before_401 = refused_metric(secured.server, "401")
     before_403 = refused_metric(secured.server, "403")
     before_total = secured.server.metric("codementor_auth_refused_total")
-    wrong_room = sign(claims(secured.other_room))
+    wrong_room = encode_claims(claims(secured.other_room))
     assert (await attempt(secured.ws(secured.room, "garbage")))[0] == 4401
     assert (await attempt(secured.ws(secured.room, None)))[0] == 4401
     assert (await attempt(secured.ws(secured.room, wrong_room)))[0] == 4403
@@ -358,7 +359,7 @@ async def test_refusals_are_counted(secured: Secured) -> None:
     assert fetch(path, "garbage").status_code == 401
     assert fetch(path, wrong_room).status_code == 403
     # Accepted requests are not counted.
-    editor = sign(claims(secured.room))
+    editor = encode_claims(claims(secured.room))
     async with YClient(secured.ws(secured.room, editor)) as ok:
         await ok.wait_synced()
     assert fetch(path, editor).status_code == 200
@@ -458,7 +459,7 @@ def test_generated_dotted_base64_is_refused(secured: Secured, token: str) -> Non
 def test_generated_mutations_of_valid_tokens_are_refused(
     secured: Secured, role: str, edits: list[tuple[str, int, str]]
 ) -> None:
-    original = sign(claims(secured.room, role=role, exp=int(time.time()) + 3600))
+    original = encode_claims(claims(secured.room, role=role, exp=int(time.time()) + 3600))
     token = mutate(original, edits)
     assume(not same_token(original, token))
     check_refused(secured, token)
@@ -517,7 +518,7 @@ async def test_dev_mode_tokenless_connections_are_editors(dev: ServerProcess) ->
         await a.wait_synced()
         await b.wait_synced()
         a.text += "hello"
-        await wait_for(lambda: str(b.text) == "hello")
+        await eventually(lambda: str(b.text) == "hello")
         assert a.denials == [] and b.denials == []
 
         def editors() -> list[dict[str, str]]:
@@ -526,7 +527,7 @@ async def test_dev_mode_tokenless_connections_are_editors(dev: ServerProcess) ->
             result: list[dict[str, str]] = response.json()["peers"]["editor"]
             return result
 
-        await wait_for(lambda: len(editors()) == 2)
+        await eventually(lambda: len(editors()) == 2)
         assert {p["id"] for p in editors()} == {"anonymous"}
     details = fetch(f"{dev.http_url}/api/rooms/{room}").json()
     assert details["mode"] == "pair"
@@ -556,9 +557,9 @@ async def test_cli_token_is_accepted_by_the_dev_server(dev: ServerProcess) -> No
             peers = fetch(url, token).json()["peers"]
             return [p["name"] for p in peers["reviewer"]]
 
-        await wait_for(lambda: reviewers() == ["Rita"])
+        await eventually(lambda: reviewers() == ["Rita"])
     # A token signed with any other secret is still refused in dev mode.
-    forged = sign(claims(room), key=OTHER_SECRET)
+    forged = encode_claims(claims(room), key=OTHER_SECRET)
     assert await attempt(dev.ws_url(room, "token=" + forged)) == (4401, [])
 
 

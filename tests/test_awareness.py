@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -51,7 +52,7 @@ def test_encoding_matches_y_protocols_bytes() -> None:
 
 
 def test_interoperates_with_pycrdt_awareness() -> None:
-    doc = Doc()
+    doc: Doc[Any] = Doc()
     theirs = Awareness(doc)
     theirs.set_local_state({"user": {"name": "ü😀"}, "cursor": None})
     payload = theirs.encode_awareness_update([doc.client_id])

@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import re
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -16,7 +17,8 @@ from hypothesis import strategies as st
 from crdt import protocol
 from server.settings import SettingsError, from_env
 from tests.serverproc import ServerProcess
-from tests.yclient import YClient, wait_for
+from tests.support import eventually
+from tests.yclient import YClient
 
 MAX_FRAME = 64 * 1024
 # 1013: an update that depends on data the room lacks is refused as a client behind
@@ -55,7 +57,7 @@ async def probe(server: ServerProcess, frame: bytes | str) -> int | None:
         await a.wait_synced()
         await b.wait_synced()
         a.text += "before;"
-        await wait_for(lambda: str(b.text) == "before;")
+        await eventually(lambda: str(b.text) == "before;")
         code = await send_and_wait_close(server.ws_url(room), frame, timeout=1.0)
         if code in ERROR_CODES:
             async with YClient(server.ws_url(room)) as fresh:
@@ -63,11 +65,11 @@ async def probe(server: ServerProcess, frame: bytes | str) -> int | None:
                 assert str(fresh.text) == "before;", "a rejected frame changed the document"
         b.text += "after;"
         if code in ERROR_CODES:
-            await wait_for(lambda: str(a.text) == "before;after;")
+            await eventually(lambda: str(a.text) == "before;after;")
         else:
             # The frame was a valid update (a mutation can produce one): it may have
             # changed the text, but the room goes on and both peers agree.
-            await wait_for(lambda: "after;" in str(a.text) and str(a.text) == str(b.text))
+            await eventually(lambda: "after;" in str(a.text) and str(a.text) == str(b.text))
         assert a.close_code is None and b.close_code is None
     assert server.alive()
     return code
@@ -188,7 +190,7 @@ async def _impossible_update_is_refused(server: ServerProcess) -> None:
     # deleted or shared ref type") instead of ValueError for this one.
     from pycrdt import Doc, Text
 
-    author = Doc(client_id=4242)
+    author: Doc[Any] = Doc(client_id=4242)
     text = author.get("code", type=Text)
     room = "impossible"
     async with YClient(server.ws_url(room), doc=author) as a, YClient(server.ws_url(room)) as b:
@@ -197,14 +199,14 @@ async def _impossible_update_is_refused(server: ServerProcess) -> None:
             text.insert(0, f"ab😀{i}")
         del text[2:10]
         expected = str(text)
-        await wait_for(lambda: str(b.text) == expected)
+        await eventually(lambda: str(b.text) == expected)
         bad = protocol.update_frame(bytes.fromhex("01010f9221144492210f076162f09f98803400"))
         assert await send_and_wait_close(server.ws_url(room), bad) == 1008
         async with YClient(server.ws_url(room)) as fresh:
             await fresh.wait_synced()
             assert str(fresh.text) == expected
         text.insert(0, "still ")
-        await wait_for(lambda: str(b.text) == "still " + expected)
+        await eventually(lambda: str(b.text) == "still " + expected)
 
 
 def test_structurally_impossible_update_is_refused(small_frames_server: ServerProcess) -> None:
@@ -214,7 +216,7 @@ def test_structurally_impossible_update_is_refused(small_frames_server: ServerPr
 def _mutations() -> st.SearchStrategy[bytes]:
     from pycrdt import Doc, Text
 
-    doc = Doc(client_id=7)
+    doc: Doc[Any] = Doc(client_id=7)
     updates: list[bytes] = []
     doc.observe(lambda e: updates.append(e.update))
     text = doc.get("code", type=Text)

@@ -17,13 +17,12 @@ import pytest
 from crdt import protocol, schema
 from crdt.offsets import utf8_len
 from rooms.roles import Role
-from server.auth import issue_token
 from tests.serverproc import ServerProcess
-from tests.yclient import YClient, wait_for
+from tests.support import SECRET, eventually, sign
+from tests.yclient import YClient
 
 pytestmark = pytest.mark.anyio
 
-SECRET = "broadcast-test-secret-0123456789abcdef"
 STUDENTS = 50
 TEACHER_CODE = "def greet(name):\n    return f'hello, {name}'\n"
 
@@ -52,12 +51,6 @@ async def create_broadcast_room(server: ServerProcess) -> tuple[str, str]:
     return created.json()["room"], created.json()["owner_token"]
 
 
-def student_token(room: str, i: int) -> str:
-    return issue_token(
-        SECRET, room=room, role=Role.VIEWER, name=f"s{i}", user_id=f"student-{i}", ttl=3600
-    )
-
-
 async def test_fifty_students_see_only_the_teacher(
     server_factory: Callable[..., ServerProcess],
 ) -> None:
@@ -67,11 +60,13 @@ async def test_fifty_students_see_only_the_teacher(
     teacher_id = teacher.doc.client_id
     await teacher.set_awareness({"user": {"name": "teacher"}, "cursor": 0})
     awareness_in = 'codementor_frames_total{direction="in",type="awareness"}'
-    await wait_for(lambda: server.metric(awareness_in) >= 1)  # the room has the teacher's state
+    await eventually(lambda: server.metric(awareness_in) >= 1)  # the room has the teacher's state
 
     students: list[YClient] = []
     for i in range(STUDENTS):
-        student = await join(server, room, student_token(room, i))
+        student = await join(
+            server, room, sign(room, Role.VIEWER, name=f"s{i}", sub=f"student-{i}")
+        )
         # The join snapshot, which arrives before the sync reply, holds the stage only.
         assert student.awareness == {teacher_id: {"user": {"name": "teacher"}, "cursor": 0}}
         await student.set_awareness({"user": {"name": f"s{i}"}})
@@ -83,7 +78,7 @@ async def test_fifty_students_see_only_the_teacher(
             for i, s in enumerate(students)
         )
 
-    await wait_for(teacher_sees_everyone)
+    await eventually(teacher_sees_everyone)
     assert len(teacher.awareness) == STUDENTS
     assert awareness_frames(teacher) >= STUDENTS
 
@@ -92,14 +87,14 @@ async def test_fifty_students_see_only_the_teacher(
     await teacher.set_awareness({"user": {"name": "teacher"}, "cursor": 1})
     only_teacher: dict[int, Any] = {teacher_id: {"user": {"name": "teacher"}, "cursor": 1}}
     for student in students:
-        await wait_for(lambda student=student: student.awareness == only_teacher)
+        await eventually(lambda student=student: student.awareness == only_teacher)
 
     # QueryAwareness answers with the stage only.
     for student in students:
         student.awareness.clear()
         await student.send_raw(bytes([protocol.MessageType.QUERY_AWARENESS]))
     for student in students:
-        await wait_for(lambda student=student: student.awareness == only_teacher)
+        await eventually(lambda student=student: student.awareness == only_teacher)
 
     # Join snapshot + the teacher's update + the query's answer, whatever the class size.
     assert [awareness_frames(s) for s in students] == [3] * STUDENTS
@@ -107,11 +102,11 @@ async def test_fifty_students_see_only_the_teacher(
     # A student leaves: the teacher sees the state removed; classmates are not told.
     leaving = students.pop()
     await leaving.close()
-    await wait_for(lambda: leaving.doc.client_id not in teacher.awareness)
+    await eventually(lambda: leaving.doc.client_id not in teacher.awareness)
     await teacher.set_awareness({"user": {"name": "teacher"}, "cursor": 2})
     only_teacher = {teacher_id: {"user": {"name": "teacher"}, "cursor": 2}}
     for student in students:
-        await wait_for(lambda student=student: student.awareness == only_teacher)
+        await eventually(lambda student=student: student.awareness == only_teacher)
     assert [awareness_frames(s) for s in students] == [4] * (STUDENTS - 1)
     assert len(teacher.awareness) == STUDENTS - 1
 
@@ -126,9 +121,9 @@ async def test_a_student_forks_the_lecture_into_an_own_pair_room(
     room, owner_token = await create_broadcast_room(server)
     teacher = await join(server, room, owner_token)
     schema.code(teacher.doc).insert(0, TEACHER_CODE)
-    student_credential = student_token(room, 7)
+    student_credential = sign(room, Role.VIEWER, name="s7", sub="student-7")
     student = await join(server, room, student_credential)
-    await wait_for(lambda: schema.code_text(student.doc) == TEACHER_CODE)
+    await eventually(lambda: schema.code_text(student.doc) == TEACHER_CODE)
 
     auth = {"Authorization": f"Bearer {student_credential}"}
     async with httpx.AsyncClient(base_url=server.http_url, headers=auth, timeout=10) as http:
@@ -149,7 +144,7 @@ async def test_a_student_forks_the_lecture_into_an_own_pair_room(
     text.insert(utf8_len(str(text)), "print(greet('me'))\n")
     # The edit is applied by the server: a second client of the fork gets it.
     partner = await join(server, body["room"], body["owner_token"])
-    await wait_for(lambda: schema.code_text(partner.doc) == TEACHER_CODE + "print(greet('me'))\n")
+    await eventually(lambda: schema.code_text(partner.doc) == TEACHER_CODE + "print(greet('me'))\n")
     assert own.denials == []
     # The lecture itself is untouched.
     assert schema.code_text(teacher.doc) == TEACHER_CODE

@@ -12,6 +12,7 @@ import asyncio
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import mongomock
 import pytest
@@ -45,7 +46,7 @@ class Editor:
     """A client document that records the update of every transaction."""
 
     def __init__(self, client_id: int, base: Sequence[bytes] = ()) -> None:
-        self.doc = Doc(client_id=client_id)
+        self.doc: Doc[Any] = Doc(client_id=client_id)
         for update in base:
             self.doc.apply_update(update)
         self.text = self.doc.get("code", type=Text)
@@ -63,15 +64,15 @@ class Editor:
 
 
 def text_of(*updates: bytes) -> str:
-    doc = Doc()
+    doc: Doc[Any] = Doc()
     for update in updates:
         doc.apply_update(update)
     return str(doc.get("code", type=Text))
 
 
-def doc_from_store(store: Store) -> Doc:
+def doc_from_store(store: Store) -> Doc[Any]:
     stored = store.load(ROOM)
-    doc = Doc()
+    doc: Doc[Any] = Doc()
     if stored.snapshot is not None:
         doc.apply_update(stored.snapshot)
     for update in stored.updates:
@@ -79,7 +80,7 @@ def doc_from_store(store: Store) -> Doc:
     return doc
 
 
-def compact_from(store: Store, server: Doc, upto: int) -> None:
+def compact_from(store: Store, server: Doc[Any], upto: int) -> None:
     compact_room(store, ROOM, server.get_update(), server.get_state(), upto)
 
 
@@ -88,7 +89,7 @@ def compact_from(store: Store, server: Doc, upto: int) -> None:
 
 def test_compaction_keeps_the_text_and_empties_the_log(store: Store) -> None:
     alice = Editor(1)
-    server = Doc()
+    server: Doc[Any] = Doc()
     seq = 0
     for chunk in ["def f():\n", "    return 'é😀'\n", "\n# done"]:
         update = alice.append(chunk)
@@ -110,7 +111,7 @@ def test_compaction_keeps_the_text_and_empties_the_log(store: Store) -> None:
 
 def test_compaction_keeps_batches_after_upto(store: Store) -> None:
     alice = Editor(1)
-    server = Doc()
+    server: Doc[Any] = Doc()
     u1 = alice.append("one ")
     server.apply_update(u1)
     s1 = store.append(ROOM, [u1])
@@ -126,7 +127,7 @@ def test_compaction_keeps_batches_after_upto(store: Store) -> None:
 
 def test_compacting_twice(store: Store) -> None:
     alice = Editor(1)
-    server = Doc()
+    server: Doc[Any] = Doc()
     for round_ in range(2):
         seq = 0
         for i in range(3):
@@ -183,7 +184,7 @@ def test_pending_update_survives_compaction(
 ) -> None:
     u1, u2 = make()
     expected = text_of(u1, u2)
-    server = Doc()
+    server: Doc[Any] = Doc()
     server.apply_update(u2)  # u1 never arrived: u2 stays pending in the server doc
     assert str(server.get("code", type=Text)) == ""
     seq = store.append(ROOM, [u2])
@@ -202,11 +203,11 @@ def test_pending_update_survives_two_compactions(
     """The second compaction must also carry over what the first snapshot preserved."""
     u1, u2 = make()
     expected = text_of(u1, u2)
-    server = Doc()
+    server: Doc[Any] = Doc()
     server.apply_update(u2)
     compact_from(store, server, store.append(ROOM, [u2]))
     # More, unrelated traffic, then another compaction while u1 is still missing.
-    other = Doc(client_id=3)
+    other: Doc[Any] = Doc(client_id=3)
     other.get("notes", type=Text).insert(0, "unrelated")
     note = other.get_update()
     server.apply_update(note)
@@ -224,7 +225,7 @@ def test_pending_update_integrated_later_compacts_normally(
 ) -> None:
     u1, u2 = make()
     expected = text_of(u1, u2)
-    server = Doc()
+    server: Doc[Any] = Doc()
     server.apply_update(u2)
     s2 = store.append(ROOM, [u2])
     server.apply_update(u1)
@@ -245,27 +246,27 @@ def test_uncovered_keeps_what_a_pending_update_holds(
     """The predicate compact_room relies on: a pending update is never "covered",
     and what it reports, merged into the document's state, restores the update."""
     u1, u2 = make()
-    server = Doc()
+    server: Doc[Any] = Doc()
     server.apply_update(u2)
     part = uncovered(u2, server.get_state())
     assert part is not None
-    fresh = Doc()
+    fresh: Doc[Any] = Doc()
     fresh.apply_update(merge_updates(server.get_update(), part))
     fresh.apply_update(u1)
-    full = Doc()
+    full: Doc[Any] = Doc()
     full.apply_update(u1)
     full.apply_update(u2)
     assert str(fresh.get("code", type=Text)) == str(full.get("code", type=Text))
 
 
 def test_uncovered_is_none_for_an_integrated_insert() -> None:
-    a = Doc()
+    a: Doc[Any] = Doc()
     text = a.get("code", type=Text)
     updates: list[bytes] = []
     a.observe(lambda e: updates.append(e.update))
     text += "hello"
     text += " world"
-    server = Doc()
+    server: Doc[Any] = Doc()
     for u in updates:
         server.apply_update(u)
     assert all(uncovered(u, server.get_state()) is None for u in updates)
@@ -330,7 +331,7 @@ class Harness:
         store: Store,
         settings: PersistenceSettings,
         preload: Sequence[bytes] = (),
-        doc: Doc | None = None,
+        doc: Doc[Any] | None = None,
     ) -> None:
         self.store = store
         self.doc = doc if doc is not None else Doc()
@@ -443,7 +444,7 @@ async def test_update_count_threshold_triggers_compaction(store: Store) -> None:
     await h.worker.close()
 
 
-class MisencodingDoc(Doc):
+class MisencodingDoc(Doc[Any]):
     """A document whose full encoding leaves out its last change: what a yrs bug (seen
     with a fuzzed, hostile update) would hand compaction."""
 
@@ -492,13 +493,13 @@ async def test_compaction_compares_state_vectors_by_value(store: Store) -> None:
     copy of itself. Compared as bytes, that refused every compaction of such rooms
     (seen in the server: the meta write at creation, then a writer)."""
     h = Harness(store, settings(compact_updates=3))
-    server = Doc(client_id=70733227773274)
+    server: Doc[Any] = Doc(client_id=70733227773274)
     server.get("meta", type=Map)["mode"] = "pair"
     h.doc.apply_update(server.get_update())
     writer = Editor(5796844669695366, [h.doc.get_update()])
     for letter in "abc":
         h.doc.apply_update(writer.append(letter))
-    fresh: Doc = Doc()
+    fresh: Doc[Any] = Doc()
     fresh.apply_update(h.doc.get_update())
     assert fresh.get_state() != h.doc.get_state()  # the same vector, written differently
     assert await h.writer.flush()  # 4 updates: compaction

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from crdt.offsets import codepoint_to_utf8
 from tests.serverproc import ServerProcess
-from tests.yclient import YClient, wait_for
+from tests.support import eventually
+from tests.yclient import YClient
 
 ALPHABET = st.sampled_from(list("ab \n{}éß中😀"))
 insert = st.tuples(st.just("insert"), st.floats(0, 1), st.text(ALPHABET, min_size=1, max_size=5))
@@ -61,10 +62,10 @@ async def run_script(
                 await client.connect()
         for c in clients:
             await c.wait_synced()
-        await wait_for(lambda: len({str(c.text) for c in clients}) == 1, timeout=15)
+        await eventually(lambda: len({str(c.text) for c in clients}) == 1, timeout=15)
         async with YClient(url) as server_copy:
             await server_copy.wait_synced()
-            await wait_for(lambda: str(server_copy.text) == str(clients[0].text), timeout=15)
+            await eventually(lambda: str(server_copy.text) == str(clients[0].text), timeout=15)
     finally:
         for c in clients:
             await c.close()

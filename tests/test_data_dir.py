@@ -19,15 +19,15 @@ import sqlite3
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from rooms.sqlite_store import SQLiteStore
-from tests.serverproc import ROOT, free_port
-from tests.yclient import YClient, wait_for
+from tests.serverproc import ROOT
+from tests.support import eventually, free_port, wait_until
+from tests.yclient import YClient
 
 SECRET = secrets.token_hex(32)
 STORE = "codementor.sqlite3"
@@ -134,7 +134,7 @@ def test_the_token_command_says_what_and_where(tmp_path: Path) -> None:
     assert line.startswith("codementor: cannot keep the dev-mode secret")
 
 
-# -- what the server writes is private (issue 16: the SQLite files were 0644) ----------
+# -- what the server writes is private (the SQLite files were once 0644) ----------
 
 
 class Started:
@@ -150,15 +150,15 @@ class Started:
             cwd=ROOT, env=environment(CODEMENTOR_PORT=str(self.port), **env),
             stdout=self._log, stderr=subprocess.STDOUT, umask=0o022,
         )  # fmt: skip
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
+
+        def healthy() -> bool:
             assert self.proc.poll() is None, log.read_text()
             try:
-                if httpx.get(self.url + "/healthz", timeout=0.5).status_code == 200:
-                    return
+                return httpx.get(self.url + "/healthz", timeout=0.5).status_code == 200
             except httpx.HTTPError:
-                time.sleep(0.05)
-        raise AssertionError("the server did not start")
+                return False
+
+        wait_until(healthy, 20, "the server to start")
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -181,7 +181,7 @@ async def test_the_data_dir_and_the_store_files_are_private(tmp_path: Path) -> N
         async with YClient(f"ws://127.0.0.1:{server.port}/ws/{room}") as client:
             await client.wait_synced()
             client.text += "private"
-            await wait_for(lambda: Path(f"{data_dir / STORE}-wal").exists())
+            await eventually(lambda: Path(f"{data_dir / STORE}-wal").exists())
         files = [data_dir / STORE, Path(f"{data_dir / STORE}-wal"), Path(f"{data_dir / STORE}-shm")]
         assert mode(data_dir) == 0o700
         assert {f.name: mode(f) for f in [*files, data_dir / "secret"]} == {

@@ -20,13 +20,13 @@ OURS: list[str] = PROJECT["tool"]["setuptools"]["packages"]
 
 
 def declared(requirements: list[str]) -> dict[str, Requirement]:
-    return {canonicalize_name(r.name): r for r in map(Requirement, requirements)}
+    return {str(canonicalize_name(r.name)): r for r in map(Requirement, requirements)}
 
 
 def locked(path: Path) -> dict[str, str]:
     """name -> exact version, from a ``uv pip compile`` lock."""
     pins = re.findall(r"^([A-Za-z0-9_.\-]+)==([^\s;\\]+)", path.read_text(), re.MULTILINE)
-    return {canonicalize_name(name): version for name, version in pins}
+    return {str(canonicalize_name(name)): version for name, version in pins}
 
 
 def imported_modules() -> set[str]:
@@ -77,7 +77,7 @@ def test_the_environment_is_the_lock() -> None:
     from importlib.metadata import distributions
 
     dev_lock = locked(ROOT / "requirements-dev.lock")
-    installed = {canonicalize_name(d.metadata["Name"]): d.version for d in distributions()}
+    installed = {str(canonicalize_name(d.metadata["Name"])): d.version for d in distributions()}
     differs = {
         name: (version, installed[name])
         for name, version in dev_lock.items()

@@ -43,14 +43,15 @@ import crossplane  # type: ignore[import-untyped]
 import httpx
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
-import yaml  # type: ignore[import-untyped]
+import yaml
 from dockerfile_parse import DockerfileParser  # type: ignore[import-untyped]
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.anthropic_double import AnthropicDouble
 from tests.judge0_double import Judge0Double
 from tests.redisproc import RedisProcess
-from tests.serverproc import ServerProcess, free_port
+from tests.serverproc import ServerProcess
+from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKER = ROOT / "docker"

@@ -9,6 +9,7 @@ import contextlib
 import signal
 import sqlite3
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -18,7 +19,8 @@ from pycrdt import Doc, Text
 from rooms.sqlite_store import SQLiteStore
 from server.app import SQLITE_FILE
 from tests.serverproc import ServerProcess
-from tests.yclient import YClient, wait_for
+from tests.support import eventually
+from tests.yclient import YClient
 
 pytestmark = pytest.mark.anyio
 
@@ -29,7 +31,7 @@ def stored_text(server: ServerProcess, room: str) -> str:
         stored = store.load(room)
     finally:
         store.close()
-    doc: Doc = Doc()
+    doc: Doc[Any] = Doc()
     doc["code"] = text = Text()
     for update in ([stored.snapshot] if stored.snapshot else []) + stored.updates:
         doc.apply_update(update)
@@ -54,7 +56,7 @@ async def typed_unstored(server: ServerProcess, room: str, text: str) -> YClient
     client = await YClient(server.ws_url(room)).connect()
     await client.wait_synced()
     client.text += text
-    await wait_for(lambda: server.metric("codementor_frames_total") > 0)
+    await eventually(lambda: server.metric("codementor_frames_total") > 0)
     return client
 
 
@@ -73,14 +75,14 @@ async def test_sigterm_drains_flush_before_1012(
     await writer.wait_synced()
     await watcher.wait_synced()
     writer.text += "every keystroke is kept 😀"
-    await wait_for(lambda: str(watcher.text) == "every keystroke is kept 😀")
+    await eventually(lambda: str(watcher.text) == "every keystroke is kept 😀")
     assert stored_text(server, "drained") == ""  # relayed, not yet stored
     assert readiness(server) == (200, "ready")
 
     # Hold the database's write lock so the drain's flush waits on it.
     with store_locked(server):
         server.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
-        await wait_for(lambda: readiness(server) == (503, "draining"))
+        await eventually(lambda: readiness(server) == (503, "draining"))
         # A newcomer is turned away to another replica...
         async with websockets.connect(server.ws_url("drained")) as late:
             with pytest.raises(websockets.ConnectionClosed) as closed:
@@ -105,7 +107,7 @@ async def test_a_second_signal_does_not_wait_for_the_drain(
     client = await typed_unstored(server, "stuck", "x")
     with store_locked(server):
         server.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
-        await wait_for(lambda: readiness(server) == (503, "draining"))
+        await eventually(lambda: readiness(server) == (503, "draining"))
         server.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
         # uvicorn's shutdown now runs although the drain's flush is still blocked.
         assert await client.wait_closed() == 1012
@@ -123,6 +125,6 @@ async def test_a_drain_past_its_time_ends_and_loses_nothing(
         server.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
         # The store stays locked: after 1 s the drain gives up and the shutdown goes on.
         assert await client.wait_closed() == 1012
-        await wait_for(lambda: any(e["event"] == "drain_timeout" for e in server.events()))
+        await eventually(lambda: any(e["event"] == "drain_timeout" for e in server.events()))
     assert server.wait_exit() in (0, -signal.SIGTERM)
     assert stored_text(server, "slow-store") == "kept"  # the last flush stored it

@@ -6,20 +6,22 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from pycrdt import Doc
 
 from crdt.updates import decode_state_vector
 from tests.serverproc import ServerProcess
-from tests.yclient import YClient, wait_for
+from tests.support import eventually
+from tests.yclient import YClient
 
 pytestmark = pytest.mark.anyio
 
 WINDOW_MS = 100
 
 
-def covers(stored: Doc, seen: Doc) -> bool:
+def covers(stored: Doc[Any], seen: Doc[Any]) -> bool:
     """Does ``stored`` hold every struct ``seen`` holds?"""
     have = decode_state_vector(stored.get_state())
     want = decode_state_vector(seen.get_state())
@@ -48,7 +50,7 @@ async def test_sigkill_after_the_durability_window_loses_nothing(
             if i % 20 == 0:
                 await asyncio.sleep(0)
         expected = str(writer.text)
-        await wait_for(lambda: str(observer.text) == expected)
+        await eventually(lambda: str(observer.text) == expected)
         # The server applied every edit (the observer saw them relayed); now let the
         # durability window, plus time for one flush, pass and kill without warning.
         await asyncio.sleep(WINDOW_MS / 1000 + 0.5)
@@ -78,7 +80,7 @@ async def test_save_receipt_means_durable_across_sigkill(
             for r in writer.receipts
         )
 
-    await wait_for(durable)
+    await eventually(durable)
     server.kill()
     await writer.wait_closed()
     restarted = server_factory(data_dir=server.data_dir)
@@ -95,9 +97,9 @@ async def test_stock_clients_get_no_receipts(server: ServerProcess) -> None:
         client.text += "x"
         probe = await YClient(server.ws_url("noreceipt")).connect("receipts=1")
         try:
-            await wait_for(lambda: len(probe.receipts) > 0 or str(probe.text) == "x")
+            await eventually(lambda: len(probe.receipts) > 0 or str(probe.text) == "x")
             probe.text += "y"
-            await wait_for(lambda: len(probe.receipts) > 0)
+            await eventually(lambda: len(probe.receipts) > 0)
         finally:
             await probe.close()
         assert client.receipts == []
@@ -122,7 +124,7 @@ async def test_sigterm_mid_burst_loses_nothing(
             await asyncio.sleep(0.001)
 
     task = asyncio.create_task(burst())
-    await wait_for(lambda: len(str(observer.text)) > 2000)
+    await eventually(lambda: len(str(observer.text)) > 2000)
     server.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
     assert await observer.wait_closed() == 1012
     stop.set()
@@ -141,7 +143,7 @@ async def test_sigterm_mid_burst_loses_nothing(
         writer.url = restarted.ws_url("burst")
         await writer.connect()
         await writer.wait_synced()
-        await wait_for(lambda: str(reader.text) == str(writer.text))
+        await eventually(lambda: str(reader.text) == str(writer.text))
     finally:
         await reader.close()
         await writer.close()

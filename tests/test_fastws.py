@@ -26,7 +26,8 @@ from pycrdt import Doc, Text, TransactionEvent
 from crdt import protocol
 from server.ping_wheel import PingWheel
 from tests.serverproc import ServerProcess
-from tests.yclient import YClient, wait_for
+from tests.support import eventually
+from tests.yclient import YClient
 
 MAX_FRAME = 4096
 _rooms = itertools.count()
@@ -147,7 +148,7 @@ async def _any_chunking(server: ServerProcess, order: list[int], cuts: list[int]
         raw = await RawClient.connect(server, room)
         try:
             await raw.write(chunks)
-            await wait_for(lambda: str(watcher.text) == expected)
+            await eventually(lambda: str(watcher.text) == expected)
             raw.writer.write(client_frame(struct.pack("!H", 1000), opcode=0x8))
             answered = await raw.frames()
         finally:
@@ -184,7 +185,7 @@ def test_byte_by_byte(small_frames_server: ServerProcess) -> None:
                     raw.writer.write(data[i : i + 7])
                     await raw.writer.drain()
                     await asyncio.sleep(0.001)
-                await wait_for(lambda: str(watcher.text) == expected)
+                await eventually(lambda: str(watcher.text) == expected)
             finally:
                 raw.close()
 
@@ -205,12 +206,12 @@ async def _closed_by(server: ServerProcess, bad: bytes, same_segment: bool) -> i
                 raw.writer.write(client_frame(frames[0]) + bad)
             else:
                 raw.writer.write(client_frame(frames[0]))
-                await wait_for(lambda: str(watcher.text) == "kept")
+                await eventually(lambda: str(watcher.text) == "kept")
                 raw.writer.write(bad)
             code = close_code(await raw.frames())
         finally:
             raw.close()
-        await wait_for(lambda: str(watcher.text) == "kept")
+        await eventually(lambda: str(watcher.text) == "kept")
     return code
 
 
@@ -298,7 +299,7 @@ def test_a_failing_ping_does_not_stop_the_others() -> None:
             each.ping_slot = wheel.schedule(each, 0.0)
         assert cancelled.ping_slot is not None
         wheel.cancel(cancelled, cancelled.ping_slot)
-        await wait_for(lambda: fine.pings == 1, timeout=3.0)
+        await eventually(lambda: fine.pings == 1, timeout=3.0)
         return broken, fine, cancelled
 
     with structlog.testing.capture_logs() as logs:

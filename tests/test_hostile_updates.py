@@ -1,7 +1,7 @@
 """Hostile updates against a real server: refused with 1008, logged as one JSON event,
 and the room's document always agrees with its own encoding, before and after a
-restart (issue 16). The updates come from ``tests/corpus/yrs`` (found by
-``tests/fuzz_yrs.py``), from the issue's reproducer, and from hypothesis mutating
+restart. The updates come from ``tests/corpus/yrs`` (found by
+``tests/fuzz_yrs.py``), from a reported reproducer, and from hypothesis mutating
 and forging real updates."""
 
 from __future__ import annotations
@@ -24,11 +24,12 @@ from crdt import protocol
 from crdt.protocol import write_var_uint
 from tests import fuzz_yrs
 from tests.serverproc import ServerProcess
+from tests.support import eventually
 from tests.test_bad_input import send_and_wait_close
-from tests.yclient import YClient, wait_for
+from tests.yclient import YClient
 
 CORPUS = Path(__file__).parent / "corpus" / "yrs"
-REPRO = CORPUS / "repro-issue16.hex"
+REPRO = CORPUS / "repro-reported.hex"
 _rooms = itertools.count()
 # Rooms a test left behind, with the text they must still hold after a restart.
 _expected: dict[str, str] = {}
@@ -95,15 +96,15 @@ async def hostile_round(server: ServerProcess, seed: bytes, bad: list[bytes]) ->
         await honest.send_raw(protocol.update_frame(seed))
         honest.doc.apply_update(seed)
         expected = str(honest.text)
-        await wait_for(lambda: views(server, room)[0] == expected)
+        await eventually(lambda: views(server, room)[0] == expected)
         for update in bad:
             code = await send(url, update)
             assert code in (None, 1008, 1013), f"closed with {code}"
             text = assert_consistent(server, room)
             # The honest peer still agrees with the room (it got whatever was accepted).
-            await wait_for(lambda: str(honest.text) == views(server, room)[0])  # noqa: B023
+            await eventually(lambda: str(honest.text) == views(server, room)[0])  # noqa: B023
         honest.text += "after;"
-        await wait_for(lambda: views(server, room)[0].endswith("after;"))
+        await eventually(lambda: views(server, room)[0].endswith("after;"))
         assert honest.close_code is None
         text = assert_consistent(server, room)
     return room, text
@@ -130,7 +131,7 @@ def test_a_panic_in_the_reviewer_check_is_caught_and_logged_once(
     hostile_server: ServerProcess,
 ) -> None:
     """A reviewer's update is first applied to a copy of the document (the reviewer
-    check), before any other check: the issue's update panics yrs there. The reviewer
+    check), before any other check: the reported update panics yrs there. The reviewer
     is closed with 1008, one event says so, and Rust's panic report never reaches
     stderr as text."""
     created = httpx.post(
@@ -146,13 +147,13 @@ def test_a_panic_in_the_reviewer_check_is_caught_and_logged_once(
             await owner.wait_synced()
             await owner.send_raw(protocol.update_frame(seed))
             owner.doc.apply_update(seed)
-            await wait_for(lambda: "hello" in httpx.get(
+            await eventually(lambda: "hello" in httpx.get(
                 f"{hostile_server.http_url}/api/rooms/{room}/snapshot",
                 headers={"Authorization": f"Bearer {created['owner_token']}"}, timeout=10,
             ).text)  # fmt: skip
             code = await send(hostile_server.ws_url(room, f"token={reviewer}"), bad)
             owner.text += "!"
-            await wait_for(lambda: str(owner.text).endswith("!"))
+            await eventually(lambda: str(owner.text).endswith("!"))
             assert owner.close_code is None
             return code
 

@@ -14,12 +14,11 @@ import pytest
 import websockets
 
 from rooms.roles import Role
-from server.auth import issue_token
 from tests.serverproc import ServerProcess
-from tests.yclient import YClient, wait_for
+from tests.support import SECRET, eventually, sign
+from tests.yclient import YClient
 
 pytestmark = pytest.mark.anyio
-SECRET = "hypercorn-test-secret-0123456789abcdef"
 
 
 class HypercornProcess(ServerProcess):
@@ -33,7 +32,9 @@ class HypercornProcess(ServerProcess):
 
 def start(data_dir: Path) -> HypercornProcess:
     env = {"CODEMENTOR_DATA_DIR": str(data_dir), "CODEMENTOR_SECRET": SECRET}
-    return HypercornProcess(data_dir, env).start()
+    server = HypercornProcess(data_dir, env)
+    server.start()
+    return server
 
 
 @pytest.fixture
@@ -59,7 +60,7 @@ def create_room(server: ServerProcess) -> tuple[str, str]:
 
 
 def token(room: str, role: Role) -> str:
-    return issue_token(SECRET, room=room, role=role, name=role.value, ttl=600)
+    return sign(room, role, name=role.value)
 
 
 async def test_two_editors_a_viewer_and_awareness(hypercorn: HypercornProcess) -> None:
@@ -74,19 +75,19 @@ async def test_two_editors_a_viewer_and_awareness(hypercorn: HypercornProcess) -
         for client in (a, b, viewer):
             await client.wait_synced()
         a.text += "print('hypercorn')\n"
-        await wait_for(lambda: str(b.text) == str(viewer.text) == "print('hypercorn')\n")
+        await eventually(lambda: str(b.text) == str(viewer.text) == "print('hypercorn')\n")
         b.text.insert(0, "# ")
-        await wait_for(lambda: str(a.text).startswith("# print"))
+        await eventually(lambda: str(a.text).startswith("# print"))
 
         viewer.text += "not allowed"
-        await wait_for(lambda: len(viewer.denials) == 1)
+        await eventually(lambda: len(viewer.denials) == 1)
         assert "permission denied" in viewer.denials[0]
         a.text += "# after\n"
-        await wait_for(lambda: str(b.text).endswith("# after\n"))
+        await eventually(lambda: str(b.text).endswith("# after\n"))
         assert "not allowed" not in str(a.text) + str(b.text)
 
         await a.set_awareness({"user": {"name": "owner"}, "cursor": None})
-        await wait_for(lambda: a.doc.client_id in b.awareness)
+        await eventually(lambda: a.doc.client_id in b.awareness)
         assert b.awareness[a.doc.client_id]["user"] == {"name": "owner"}
     finally:
         for client in (a, b, viewer):

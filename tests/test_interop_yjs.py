@@ -24,7 +24,8 @@ from crdt import protocol
 from crdt.awareness import decode_update
 from crdt.offsets import codepoint_to_utf8
 from tests.serverproc import ServerProcess
-from tests.yclient import YClient, wait_for
+from tests.support import eventually
+from tests.yclient import YClient
 
 pytestmark = pytest.mark.anyio
 
@@ -90,16 +91,18 @@ class NodeClient:
 
     async def wait_state(self, predicate: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
         """Poll the node client's state until ``predicate`` holds; return that state."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + TIMEOUT
-        while True:
+
+        async def matching() -> dict[str, Any] | None:
             state = await self.state()
             assert not self.errors, self.diagnostics()
-            if predicate(state):
-                return state
-            if loop.time() > deadline:
-                raise AssertionError(f"node state {state} not as expected: {self.diagnostics()}")
-            await asyncio.sleep(0.02)
+            return state if predicate(state) else None
+
+        try:
+            found = await eventually(matching, TIMEOUT, "node state")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}: {self.diagnostics()}") from None
+        assert found is not None
+        return found
 
     async def wait_synced(self) -> None:
         try:
@@ -143,7 +146,7 @@ async def node_client(server: ServerProcess, room: str) -> AsyncIterator[NodeCli
 @contextlib.asynccontextmanager
 async def pycrdt_provider(server: ServerProcess, room: str) -> AsyncIterator[Text]:
     """pycrdt's own, unmodified ``Provider`` over httpx-ws; yields its ``code`` text."""
-    doc = Doc()
+    doc: Doc[Any] = Doc()
     text = doc.get("code", type=Text)
     async with (
         aconnect_ws(server.ws_url(room)) as ws,
@@ -186,7 +189,7 @@ async def test_yjs_and_pycrdt_clients_converge(server: ServerProcess) -> None:
         insert_py(prov, round1[1], at="end")
         insert_py(yc.text, round1[2], at="start")
         pieces += round1
-        await wait_for(texts_seen(*round1))
+        await eventually(texts_seen(*round1))
         await js.wait_state(lambda s: all(p in s["text"] for p in round1))
 
         # Round 2: each inserts right after another client's emoji-bearing piece,
@@ -196,7 +199,7 @@ async def test_yjs_and_pycrdt_clients_converge(server: ServerProcess) -> None:
         insert_py(prov, round2[1], after=round1[2])
         insert_py(yc.text, round2[2], after=round1[0])
         pieces += round2
-        await wait_for(texts_seen(*round2))
+        await eventually(texts_seen(*round2))
         await js.wait_state(lambda s: all(p in s["text"] for p in round2))
 
         # Round 3, concurrent and interleaved: two pieces each, in turn, at the same
@@ -246,7 +249,7 @@ async def test_awareness_between_yjs_and_pycrdt(server: ServerProcess, ending: s
 
         # yjs -> pycrdt
         await js.send(op="awareness", field="user", value=node_user["user"])
-        await wait_for(lambda: early.awareness.get(js_id) == node_user)
+        await eventually(lambda: early.awareness.get(js_id) == node_user)
 
         # pycrdt -> yjs
         await early.set_awareness(py_user)
@@ -254,7 +257,7 @@ async def test_awareness_between_yjs_and_pycrdt(server: ServerProcess, ending: s
 
         # A late joiner gets everyone's state in the join snapshot, without asking.
         async with YClient(server.ws_url(room)) as late:
-            await wait_for(
+            await eventually(
                 lambda: (
                     late.awareness.get(js_id) == node_user
                     and late.awareness.get(early.doc.client_id) == py_user
@@ -274,7 +277,7 @@ async def test_awareness_between_yjs_and_pycrdt(server: ServerProcess, ending: s
                 await js.close()
             else:
                 await js.kill()
-            await wait_for(lambda: js_id not in early.awareness and js_id not in late.awareness)
+            await eventually(lambda: js_id not in early.awareness and js_id not in late.awareness)
             assert late.awareness.get(early.doc.client_id) == py_user
         assert not js.server_closes and not js.errors, js.diagnostics()
 
@@ -290,7 +293,7 @@ async def test_late_yjs_client_receives_full_text(server: ServerProcess) -> None
 
         await first.insert("# ünïcode 🚀\n", index=0)
         expected = "# ünïcode 🚀\ndef héllo():  # 😀\n    return '🎉'\n"
-        await wait_for(lambda: str(yc.text) == expected)
+        await eventually(lambda: str(yc.text) == expected)
 
         async with node_client(server, room) as second:
             await second.wait_synced()

@@ -12,7 +12,8 @@ import pytest
 import websockets
 
 from tests.serverproc import ServerProcess
-from tests.yclient import YClient, wait_for
+from tests.support import eventually
+from tests.yclient import YClient
 
 pytestmark = pytest.mark.anyio
 
@@ -43,14 +44,14 @@ async def test_newcomers_past_the_limit_are_shed(
         assert server.metric("codementor_connections_shed_total") == 2
         # The peers in the room are untouched.
         clients[0].text += "still editing"
-        await wait_for(lambda: str(clients[2].text) == "still editing")
+        await eventually(lambda: str(clients[2].text) == "still editing")
         # One leaves: ready again, and the next newcomer gets in.
         await clients[1].close()
-        await wait_for(lambda: server.metric("codementor_connections") == 2)
+        await eventually(lambda: server.metric("codementor_connections") == 2)
         assert (await http.get("/readyz")).status_code == 200
         async with YClient(server.ws_url("shed-0")) as late:
             await late.wait_synced()
-            await wait_for(lambda: str(late.text) == "still editing")
+            await eventually(lambda: str(late.text) == "still editing")
     for client in (clients[0], clients[2]):
         await client.close()
 

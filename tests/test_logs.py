@@ -5,31 +5,22 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx
-import jwt
 import pytest
 from pycrdt import Map
 
 from crdt import protocol, schema
 from tests.serverproc import ServerProcess
-from tests.yclient import YClient, wait_for
+from tests.support import SECRET, eventually, sign
+from tests.yclient import YClient
 
 pytestmark = pytest.mark.anyio
 
-SECRET = secrets.token_hex(32)
 CONTENT = "print('classified-" + secrets.token_hex(8) + "')"
 CHAT = "chat-" + secrets.token_hex(8)
-
-
-def sign(room: str, role: str = "owner", name: str = "Ada") -> str:
-    now = int(time.time())
-    claims = {"sub": "u-" + name.lower(), "name": name, "room": room, "role": role,
-              "iat": now, "exp": now + 600}  # fmt: skip
-    return jwt.encode(claims, SECRET, algorithm="HS256")
 
 
 def lines_of(server: ServerProcess) -> list[dict[str, Any]]:
@@ -49,7 +40,7 @@ async def test_json_lines_with_request_room_and_peer_ids(
     async with httpx.AsyncClient(base_url=server.http_url, timeout=5) as http:
         created = await http.post("/api/rooms", json={"mode": "pair"})
         room = created.json()["room"]
-        token = sign(room)
+        token = sign(room, "owner")
         # A caller's request id is kept and echoed; a malformed one is replaced.
         ok = await http.get(f"/api/rooms/{room}", headers={
             "authorization": f"Bearer {token}", "x-request-id": "trace-42"})  # fmt: skip
@@ -66,9 +57,9 @@ async def test_json_lines_with_request_room_and_peer_ids(
     with client.doc.transaction():
         client.text += CONTENT
         schema.chat(client.doc).append(Map({"id": "m1", "author": "Ada", "text": CHAT}))
-    watcher = await YClient(server.ws_url(room)).connect(f"token={sign(room, 'viewer', 'Vi')}")
+    watcher = await YClient(server.ws_url(room)).connect(f"token={sign(room, 'viewer', name='Vi')}")
     await watcher.wait_synced()
-    await wait_for(lambda: str(watcher.text) == CONTENT)
+    await eventually(lambda: str(watcher.text) == CONTENT)
     await client.send_raw(bytes([protocol.MessageType.SYNC, 9]))  # an unknown sync step
     assert await client.wait_closed() == 1008
     await watcher.close()
@@ -76,7 +67,7 @@ async def test_json_lines_with_request_room_and_peer_ids(
     def logged(event: str) -> bool:
         return any(e.get("event") == event for e in lines_of(server))
 
-    await wait_for(lambda: logged("frame_rejected"))
+    await eventually(lambda: logged("frame_rejected"))
     events = lines_of(server)
     for entry in events:
         assert {"timestamp", "level", "logger", "event"} <= entry.keys(), entry
@@ -101,7 +92,7 @@ async def test_text_format_for_people(server_factory: Callable[..., ServerProces
         await client.wait_synced()
         await client.send_raw(bytes([protocol.MessageType.SYNC, 9]))
         assert await client.wait_closed() == 1008
-    await wait_for(lambda: "frame_rejected" in server.log())
+    await eventually(lambda: "frame_rejected" in server.log())
     line = next(x for x in server.log().splitlines() if "frame_rejected" in x)
     assert not line.startswith("{")
     assert "room=texty" in line and "request_id=" in line and "peer=" in line
@@ -122,6 +113,6 @@ async def test_forwarded_for_is_trusted_only_from_configured_proxies(
         return next((e for e in lines_of(server) if e.get("request_id") == request_id
                      and e["logger"] == "uvicorn.access"), None)  # fmt: skip
 
-    await wait_for(lambda: access_line() is not None)
+    await eventually(lambda: access_line() is not None)
     line = access_line()
     assert line is not None and line["event"].startswith(seen + ":")

@@ -5,7 +5,7 @@ stop + start brings it back empty (no persistence), SIGKILL takes an instance
 down without a flush. Edits are random, concurrent and non-ASCII; "holds every
 edit" means: its state vector covers every client's (``tests.multi``).
 
-The scenarios are numbered as in the issue; the tests after them pin down, one
+The scenarios are numbered; the tests after them pin down, one
 failure each, what the scenarios found.
 """
 
@@ -34,7 +34,6 @@ from tests.multi import (
     connect_all,
     converge,
     doc_text,
-    eventually,
     fresh_text,
     logs,
     metric,
@@ -47,7 +46,8 @@ from tests.multi import (
 )
 from tests.redisproc import RedisProcess
 from tests.serverproc import ROOT, ServerProcess
-from tests.yclient import YClient, wait_for
+from tests.support import eventually
+from tests.yclient import YClient
 
 pytestmark = pytest.mark.anyio
 
@@ -56,7 +56,7 @@ CONVERGE_TIMEOUT = 20.0
 
 
 async def test_two_instances_share_a_room(
-    server_factory: Callable[..., ServerProcess], redis_server: RedisProcess, tmp_path
+    server_factory: Callable[..., ServerProcess], redis_server: RedisProcess, tmp_path: Path
 ) -> None:
     env = {"CODEMENTOR_REDIS_URL": redis_server.url}
     a = server_factory(data_dir=tmp_path / "shared", CODEMENTOR_INSTANCE_ID="a", **env)
@@ -65,11 +65,11 @@ async def test_two_instances_share_a_room(
         await ca.wait_synced()
         await cb.wait_synced()
         ca.text += "from a;"
-        await wait_for(lambda: str(cb.text) == "from a;")
+        await eventually(lambda: str(cb.text) == "from a;")
         cb.text += "from b;"
-        await wait_for(lambda: str(ca.text) == "from a;from b;")
+        await eventually(lambda: str(ca.text) == "from a;from b;")
         await ca.set_awareness({"user": {"name": "alice"}})
-        await wait_for(lambda: ca.doc.client_id in cb.awareness)
+        await eventually(lambda: ca.doc.client_id in cb.awareness)
 
 
 async def check_everything_everywhere(
@@ -159,7 +159,7 @@ async def test_redis_unreachable_mid_burst_loses_nothing(
             me = writer.doc.client_id
             for _ in range(3):
                 mine = {me: union_state([writer.doc])[me]}
-                await wait_for(lambda mine=mine: not missing(reader.doc, mine), timeout=1.0)
+                await eventually(lambda mine=mine: not missing(reader.doc, mine), timeout=1.0)
                 await asyncio.sleep(0.2)
 
         done = asyncio.Event()
@@ -334,8 +334,8 @@ async def test_new_instance_joins_busy_room_without_gaps(
     await task
     final = str(writer.text)
     assert final == "".join(f"{i};" for i in range(count))
-    await wait_for(lambda: str(joiner.text) == final, timeout=10)
-    await wait_for(lambda: str(watcher.text) == final, timeout=10)
+    await eventually(lambda: str(joiner.text) == final, timeout=10)
+    await eventually(lambda: str(watcher.text) == final, timeout=10)
     await close_all([writer, watcher, joiner])
     assert joined_at > 50 and count > joined_at + 50, (joined_at, count)
     assert len(joiner.samples) > 10
@@ -390,7 +390,7 @@ async def test_compaction_under_one_lease_trims_old_entries_only(
         with redis_server.client() as r:
 
             async def trimmed() -> bool:
-                return r.xlen(key) < int(r.xinfo_stream(key)["entries-added"])
+                return bool(r.xlen(key) < int(r.xinfo_stream(key)["entries-added"]))
 
             await eventually(trimmed, 10.0, "stream trimmed")
             compactions = {
@@ -436,7 +436,7 @@ async def test_publish_queue_overflow_during_a_short_outage_folds_into_a_reseed(
     a, b = await start_instances(server_factory, redis_server.url, data, "ab")
     writer, local, remote = await connect_all([a.ws_url(room), a.ws_url(room), b.ws_url(room)])
     writer.text += "start;"
-    await wait_for(lambda: str(remote.text) == "start;")
+    await eventually(lambda: str(remote.text) == "start;")
     assert redis_server.proc is not None
     os.kill(redis_server.proc.pid, signal.SIGSTOP)
     stopped_at = time.monotonic()
@@ -448,7 +448,7 @@ async def test_publish_queue_overflow_during_a_short_outage_folds_into_a_reseed(
                 sent += 1
             await asyncio.sleep(0.001)  # paces the burst; lets frames go out
         # Instance A applied every one of them (its other client saw them)...
-        await wait_for(lambda: len(str(local.text)) == len("start;") + sent, timeout=4.0)
+        await eventually(lambda: len(str(local.text)) == len("start;") + sent, timeout=4.0)
         assert sent >= 12_000, f"only {sent} updates before the outage had to end"
         assert time.monotonic() - stopped_at < 4.5, "the in-flight publish timed out"
     finally:
@@ -456,7 +456,7 @@ async def test_publish_queue_overflow_during_a_short_outage_folds_into_a_reseed(
     # ...and, with Redis back, instance B must get them too.
     expected = str(writer.text)
     try:
-        await wait_for(lambda: str(remote.text) == expected, timeout=15.0)
+        await eventually(lambda: str(remote.text) == expected, timeout=15.0)
     except AssertionError:
         raise AssertionError(
             f"instance B stuck at {len(str(remote.text))} of {len(expected)} chars after "
@@ -477,7 +477,7 @@ async def test_restart_is_detected_even_when_a_new_entry_lands_first(
     x, y = await start_instances(server_factory, redis_server.url, data, "xy")
     cx, cy = await connect_all([x.ws_url(room), y.ws_url(room)])
     cx.text += "before;"
-    await wait_for(lambda: str(cy.text) == "before;")
+    await eventually(lambda: str(cy.text) == "before;")
     assert y.proc is not None
     with redis_server.client() as r:
         length = r.xlen(key)
@@ -487,18 +487,18 @@ async def test_restart_is_detected_even_when_a_new_entry_lands_first(
             # so Redis holds no outstanding read of Y's to push u into.
             await asyncio.sleep(0.8)
             cx.text += "u;"
-            await wait_for(lambda: r.xlen(key) > length)  # u is in Redis, unread by Y
+            await eventually(lambda: r.xlen(key) > length)  # u is in Redis, unread by Y
             await asyncio.to_thread(redis_server.stop)
             # Down long enough for the readers' reconnect backoff to grow past 1 s.
             await asyncio.sleep(2.0)
             await asyncio.to_thread(redis_server.start)
             with redis_server.client() as fresh:
                 cx.text += "w;"
-                await wait_for(lambda: fresh.xlen(key) > 0, timeout=5.0)
+                await eventually(lambda: fresh.xlen(key) > 0, timeout=5.0)
         finally:
             y.proc.send_signal(signal.SIGCONT)
     try:
-        await wait_for(lambda: str(cy.text) == "before;u;w;", timeout=10.0)
+        await eventually(lambda: str(cy.text) == "before;u;w;", timeout=10.0)
     except AssertionError:
         raise AssertionError(
             f"Y's client has {str(cy.text)!r}, X's {str(cx.text)!r}\n"
@@ -556,7 +556,7 @@ async def test_update_made_while_a_reseed_is_sent_is_published(
     room = FakeRoom(name, FullStateHook(doc, lambda: edit("late;")))
     await broker.start()
     try:
-        await broker.attach(room)  # type: ignore[arg-type]
+        await broker.attach(room)
         for i in range(5):  # the fourth overflows the queue: a re-seed replaces it
             edit(f"{i};")
         with redis_server.client() as r:
@@ -568,7 +568,7 @@ async def test_update_made_while_a_reseed_is_sent_is_published(
                 return str(replica.get("code", type=Text))
 
             try:
-                await wait_for(lambda: published() == "0;1;2;3;4;late;", timeout=5.0)
+                await eventually(lambda: published() == "0;1;2;3;4;late;", timeout=5.0)
             except AssertionError:
                 raise AssertionError(
                     f"Redis holds {published()!r}, the room {str(text)!r}"
@@ -602,7 +602,7 @@ async def test_publisher_and_reader_survive_an_unexpected_error(redis_server: Re
     received: list[bytes] = []
     presence: list[bytes] = []
     room = FakeRoom(name, doc)
-    room.apply_remote_update = received.append  # type: ignore[method-assign]
+    room.apply_remote_update = received.append  # type: ignore[method-assign, assignment]
     room.apply_remote_awareness = lambda payload, *_: presence.append(payload)  # type: ignore[method-assign]
     broker = RedisBroker(RedisSettings(url=redis_server.url, instance_id="x"), RoomObserver())
     publish = Hiccup(broker._publish_some)
@@ -613,15 +613,15 @@ async def test_publisher_and_reader_survive_an_unexpected_error(redis_server: Re
     broker._pubsub.get_message = listen  # type: ignore[method-assign]
     await broker.start()
     try:
-        await broker.attach(room)  # type: ignore[arg-type]
+        await broker.attach(room)
         before = doc.get_state()
         text.insert(0, "kept")
         broker.publish_update(name, doc.get_update(before))
         with redis_server.client() as r:
-            await wait_for(lambda: r.xlen(f"codementor:room:{name}") == 1, timeout=5.0)
+            await eventually(lambda: r.xlen(f"codementor:room:{name}") == 1, timeout=5.0)
             # Another instance's entry: the reader, past its own error, must deliver it.
             r.xadd(f"codementor:room:{name}", {"u": b"from-y", "src": b"y"})
-        await wait_for(lambda: received == [b"from-y"], timeout=5.0)
+        await eventually(lambda: received == [b"from-y"], timeout=5.0)
         # And the awareness listener, past its own error, delivers another's presence.
         with redis_server.client() as r:
 
@@ -630,7 +630,7 @@ async def test_publisher_and_reader_survive_an_unexpected_error(redis_server: Re
                 r.publish(f"codementor:aw:{name}", b"y\x001\x00cursor")
                 return bool(presence)
 
-            await wait_for(announced, timeout=5.0, interval=0.05)
+            await eventually(announced, timeout=5.0, interval=0.05)
         assert set(presence) == {b"cursor"}
         assert publish.raised and read.raised and listen.raised
     finally:

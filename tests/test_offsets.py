@@ -7,6 +7,8 @@ for the unit counts, and a real pycrdt ``Text`` (whose indices are UTF-8 bytes i
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -51,8 +53,8 @@ def utf16_boundaries(s: str) -> dict[int, int]:
     return {len(s[:i].encode("utf-16-le")) // 2: i for i in range(len(s) + 1)}
 
 
-def text_doc(s: str) -> tuple[Doc, Text]:
-    doc = Doc()
+def text_doc(s: str) -> tuple[Doc[Any], Text]:
+    doc: Doc[Any] = Doc()
     text = doc.get("code", type=Text)
     text += s
     return doc, text
@@ -122,7 +124,7 @@ def test_codepoint_to_utf8_is_the_pycrdt_insert_index(case: tuple[str, int], x: 
     assert str(text) == s[:i] + x + s[i:]
     # The emitted update must also be integrable by a fresh replica: a mid-character
     # index would produce an update other peers hold pending forever.
-    replica = Doc()
+    replica: Doc[Any] = Doc()
     replica.apply_update(doc.get_update())
     assert str(replica.get("code", type=Text)) == s[:i] + x + s[i:]
 

@@ -21,7 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.serverproc import ROOT, ServerProcess, free_port
+from tests.serverproc import ROOT, ServerProcess
+from tests.support import free_port
 
 pytestmark = pytest.mark.anyio
 

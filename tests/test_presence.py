@@ -1,39 +1,24 @@
-"""Presence (awareness) against a real server, as an attacker would try it (issue 16):
+"""Presence (awareness) against a real server, as an attacker would try it:
 squatting another student's client id, posing as the AI, flooding the room, style
 injection through colours, and reading the class list."""
 
 from __future__ import annotations
 
 import json
-import secrets
-import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx
-import jwt
 import pytest
 from pycrdt import Doc
 
 from crdt import protocol
 from crdt.awareness import Entry, decode_update, encode_update
 from tests.serverproc import ServerProcess
-from tests.yclient import YClient, wait_for
+from tests.support import SECRET, eventually, sign
+from tests.yclient import YClient
 
 pytestmark = pytest.mark.anyio
-
-SECRET = secrets.token_hex(32)
-
-
-def token(room: str, role: str, sub: str, name: str, personal: bool = True) -> str:
-    """A token as the server signs them; ``personal`` adds the ``prs`` claim."""
-    now = int(time.time())
-    claims: dict[str, Any] = {
-        "sub": sub, "name": name, "room": room, "role": role, "iat": now, "exp": now + 3600,
-    }  # fmt: skip
-    if personal:
-        claims["prs"] = True
-    return jwt.encode(claims, SECRET, algorithm="HS256")
 
 
 def create_room(server: ServerProcess, mode: str) -> dict[str, Any]:
@@ -65,7 +50,7 @@ def grant(server: ServerProcess, room: str, owner: str, conn: str) -> httpx.Resp
 
 
 async def connect(server: ServerProcess, room: str, bearer: str, client_id: int = 0) -> YClient:
-    doc = Doc(client_id=client_id) if client_id else None
+    doc: Doc[Any] | None = Doc(client_id=client_id) if client_id else None
     client = await YClient(server.ws_url(room), doc).connect(f"token={bearer}")
     await client.wait_synced()
     return client
@@ -90,7 +75,9 @@ async def settled(teacher: YClient, marker: int) -> None:
     await teacher.set_awareness({"user": {"name": "Ms Tan"}, "marker": marker})
     teacher.awareness.pop(teacher.doc.client_id, None)
     await teacher.send_raw(bytes([protocol.MessageType.QUERY_AWARENESS]))
-    await wait_for(lambda: teacher.awareness.get(teacher.doc.client_id, {}).get("marker") == marker)
+    await eventually(
+        lambda: teacher.awareness.get(teacher.doc.client_id, {}).get("marker") == marker
+    )
 
 
 @pytest.fixture
@@ -106,23 +93,23 @@ async def test_a_students_client_id_cannot_be_squatted_after_they_leave(
 ) -> None:
     created = create_room(server, "broadcast")
     room, owner = created["room"], created["owner_token"]
-    sam_token = token(room, "viewer", "u-sam", "Sam")
-    mallory_token = token(room, "viewer", "u-mallory", "Mallory")
+    sam_token = sign(room, "viewer", name="Sam", personal=True)
+    mallory_token = sign(room, "viewer", name="Mallory", personal=True)
     teacher = await connect(server, room, owner)
     await teacher.set_awareness({"user": {"name": "Ms Tan"}})
 
     sam = await connect(server, room, sam_token, client_id=4242)
     await sam.set_awareness({"user": {"name": "Sam"}, "hand": False})
-    await wait_for(lambda: 4242 in teacher.awareness)
+    await eventually(lambda: 4242 in teacher.awareness)
     await sam.close()
-    await wait_for(lambda: 4242 not in teacher.awareness)
+    await eventually(lambda: 4242 not in teacher.awareness)
 
     # Mallory announces Sam's client id with a raised hand (a newer clock, as if Sam).
     mallory = await connect(server, room, mallory_token)
     squat = encode_update([Entry(4242, 50, json.dumps({"user": {"name": "Sam"}, "hand": True}))])
     await mallory.send_raw(protocol.awareness_frame(squat))
     await mallory.set_awareness({"user": {"name": "Mallory"}, "hand": False})
-    await wait_for(lambda: mallory.doc.client_id in teacher.awareness)
+    await eventually(lambda: mallory.doc.client_id in teacher.awareness)
     await settled(teacher, 1)
     assert states_seen(teacher, 4242) == [{"user": {"name": "Sam"}, "hand": False}]
     listing = details(server, room, owner)["peers"]["viewer"]
@@ -132,7 +119,7 @@ async def test_a_students_client_id_cannot_be_squatted_after_they_leave(
     await sam.connect(f"token={sam_token}")
     await sam.wait_synced()
     await sam.set_awareness({"user": {"name": "Sam"}, "hand": True})
-    await wait_for(lambda: teacher.awareness.get(4242, {}).get("hand") is True)
+    await eventually(lambda: teacher.awareness.get(4242, {}).get("hand") is True)
     listing = details(server, room, owner)["peers"]["viewer"]
     holder = [p for p in listing if 4242 in p["clients"]]
     assert [p["id"] for p in holder] == ["u-sam"]
@@ -140,7 +127,7 @@ async def test_a_students_client_id_cannot_be_squatted_after_they_leave(
     # The teacher's "Let edit" goes to the connection holding the hand: Sam's.
     granted = grant(server, room, owner, holder[0]["conn"])
     assert granted.status_code == 200, granted.text
-    await wait_for(lambda: [n["role"] for n in sam.role_notices] == ["editor"])
+    await eventually(lambda: [n["role"] for n in sam.role_notices] == ["editor"])
     assert mallory.role_notices == []
     for client in (sam, mallory, teacher):
         await client.close()
@@ -153,16 +140,16 @@ async def test_a_reconnect_before_the_old_socket_closed_keeps_the_presence(
     connection's close, noticed later, removes nothing."""
     created = create_room(server, "broadcast")
     room, owner = created["room"], created["owner_token"]
-    sam_token = token(room, "viewer", "u-sam", "Sam")
+    sam_token = sign(room, "viewer", name="Sam", personal=True)
     teacher = await connect(server, room, owner)
     old = await connect(server, room, sam_token, client_id=777)
     await old.set_awareness({"user": {"name": "Sam"}, "n": 1})
-    await wait_for(lambda: teacher.awareness.get(777) == {"user": {"name": "Sam"}, "n": 1})
+    await eventually(lambda: teacher.awareness.get(777) == {"user": {"name": "Sam"}, "n": 1})
 
     new = await connect(server, room, sam_token, client_id=777)
     new._clock = 1
     await new.set_awareness({"user": {"name": "Sam"}, "n": 2})
-    await wait_for(lambda: teacher.awareness.get(777) == {"user": {"name": "Sam"}, "n": 2})
+    await eventually(lambda: teacher.awareness.get(777) == {"user": {"name": "Sam"}, "n": 2})
     await old.close()
     await settled(teacher, 1)
     assert teacher.awareness.get(777) == {"user": {"name": "Sam"}, "n": 2}
@@ -179,11 +166,12 @@ async def test_echoes_of_everyones_presence_are_ignored(server: ServerProcess) -
     room, owner = created["room"], created["owner_token"]
     teacher = await connect(server, room, owner)
     students = [
-        await connect(server, room, token(room, "viewer", f"u-{i}", f"s{i}")) for i in range(6)
+        await connect(server, room, sign(room, "viewer", sub=f"u-{i}", name=f"s{i}", personal=True))
+        for i in range(6)
     ]
     for i, student in enumerate(students):
         await student.set_awareness({"user": {"name": f"s{i}", "color": "#1f7a3a"}})
-    await wait_for(lambda: len(teacher.awareness) == 6)
+    await eventually(lambda: len(teacher.awareness) == 6)
     echo = encode_update(
         [Entry(cid, 1, json.dumps(value)) for cid, value in teacher.awareness.items()]
         + [Entry(teacher.doc.client_id, 1, json.dumps({"user": {"name": "Ms Tan"}}))]
@@ -214,7 +202,7 @@ async def test_nobody_but_the_server_is_the_ai(server: ServerProcess, state: byt
     room, owner = created["room"], created["owner_token"]
     teacher = await connect(server, room, owner)
     await teacher.set_awareness({"user": {"name": "Ms Tan"}})
-    eve = await connect(server, room, token(room, "editor", "u-eve", "Eve"))
+    eve = await connect(server, room, sign(room, "editor", name="Eve", personal=True))
     payload = b"\x01" + protocol.write_var_uint(eve.doc.client_id) + b"\x01"
     await eve.send_raw(protocol.awareness_frame(payload + protocol.var_bytes(state)))
     assert await eve.wait_closed() == protocol.CLOSE_POLICY_VIOLATION
@@ -239,7 +227,7 @@ async def test_a_flood_of_client_ids_is_refused_and_dropped(server: ServerProces
     assert set(teacher.awareness) == {teacher.doc.client_id}
     # A newcomer's snapshot holds the teacher's state only.
     late = await connect(server, room, owner)
-    await wait_for(lambda: teacher.doc.client_id in late.awareness)
+    await eventually(lambda: teacher.doc.client_id in late.awareness)
     assert set(late.awareness) == {teacher.doc.client_id}
     for client in (late, teacher):
         await client.close()
@@ -249,12 +237,14 @@ async def test_an_oversize_state_is_refused_and_dropped(server: ServerProcess) -
     created = create_room(server, "broadcast")
     room, owner = created["room"], created["owner_token"]
     teacher = await connect(server, room, owner)
-    viewer = await connect(server, room, token(room, "viewer", "u-v", "Vera"))
+    viewer = await connect(
+        server, room, sign(room, "viewer", sub="u-v", name="Vera", personal=True)
+    )
     await viewer.set_awareness({"user": {"name": "Vera"}, "pad": "x" * 16_000})  # fits 16 KiB
-    await wait_for(lambda: viewer.doc.client_id in teacher.awareness)
+    await eventually(lambda: viewer.doc.client_id in teacher.awareness)
     await viewer.set_awareness({"user": {"name": "Vera"}, "pad": "x" * 16_400})
     assert await viewer.wait_closed() == protocol.CLOSE_POLICY_VIOLATION
-    await wait_for(lambda: viewer.doc.client_id not in teacher.awareness)
+    await eventually(lambda: viewer.doc.client_id not in teacher.awareness)
     assert all(len(s.get("pad", "")) <= 16_000 for s in states_seen(teacher, viewer.doc.client_id))
     await teacher.close()
 
@@ -268,20 +258,22 @@ async def test_the_rooms_presence_is_bounded(
     teacher = await connect(server, room, owner)
     students = []
     for i in range(3):
-        student = await connect(server, room, token(room, "viewer", f"u-{i}", f"s{i}"))
+        student = await connect(
+            server, room, sign(room, "viewer", sub=f"u-{i}", name=f"s{i}", personal=True)
+        )
         await student.set_awareness({"user": {"name": f"s{i}"}, "pad": "x" * 550})
-        await wait_for(lambda student=student: student.doc.client_id in teacher.awareness)
+        await eventually(lambda student=student: student.doc.client_id in teacher.awareness)
         students.append(student)
-    fourth = await connect(server, room, token(room, "viewer", "u-3", "s3"))
+    fourth = await connect(server, room, sign(room, "viewer", sub="u-3", name="s3", personal=True))
     await fourth.set_awareness({"user": {"name": "s3"}, "pad": "x" * 550})
     assert await fourth.wait_closed() == protocol.CLOSE_POLICY_VIOLATION
     await settled(teacher, 1)
     assert fourth.doc.client_id not in teacher.awareness
     # Someone leaving frees room for the next.
     await students.pop().close()
-    again = await connect(server, room, token(room, "viewer", "u-3", "s3"))
+    again = await connect(server, room, sign(room, "viewer", sub="u-3", name="s3", personal=True))
     await again.set_awareness({"user": {"name": "s3"}, "pad": "x" * 550})
-    await wait_for(lambda: again.doc.client_id in teacher.awareness)
+    await eventually(lambda: again.doc.client_id in teacher.awareness)
     for client in (*students, again, teacher):
         await client.close()
 
@@ -297,7 +289,7 @@ async def test_deeply_nested_json_closes_1008_and_is_logged_once(
     )
     created = create_room(server, "pair")
     room, owner = created["room"], created["owner_token"]
-    attacker = await connect(server, room, token(room, "editor", "u-x", "X"))
+    attacker = await connect(server, room, sign(room, "editor", name="X", personal=True))
     nested = ("[" * 100_000 + "]" * 100_000).encode()
     frame = protocol.awareness_frame(
         b"\x01" + protocol.write_var_uint(attacker.doc.client_id) + b"\x01"
@@ -336,7 +328,7 @@ async def test_colours_that_are_not_hex_never_reach_other_browsers(
     room, owner = created["room"], created["owner_token"]
     teacher = await connect(server, room, owner)
     await teacher.set_awareness({"user": {"name": "Ms Tan", "color": "#b85300"}})
-    eve = await connect(server, room, token(room, "editor", "u-eve", "Eve"))
+    eve = await connect(server, room, sign(room, "editor", name="Eve", personal=True))
     await eve.set_awareness({"user": user})
     assert await eve.wait_closed() == protocol.CLOSE_POLICY_VIOLATION
     await settled(teacher, 1)
@@ -351,9 +343,9 @@ async def test_students_see_only_the_stage_and_themselves(server: ServerProcess)
     created = create_room(server, "broadcast")
     room, owner = created["room"], created["owner_token"]
     link = created["links"]["viewer"].split("token=", 1)[1]
-    sam = token(room, "viewer", "u-sam", "Sam")
-    ann = token(room, "viewer", "u-ann", "Ann")
-    helper = token(room, "editor", "u-helper", "Helper")
+    sam = sign(room, "viewer", name="Sam", personal=True)
+    ann = sign(room, "viewer", name="Ann", personal=True)
+    helper = sign(room, "editor", name="Helper", personal=True)
     clients = [await connect(server, room, t) for t in (owner, helper, sam, ann, link, link)]
 
     def names(bearer: str) -> dict[str, list[str]]:
@@ -361,7 +353,7 @@ async def test_students_see_only_the_stage_and_themselves(server: ServerProcess)
         return {role: sorted(p["name"] for p in entries) for role, entries in listing.items()}
 
     stage = {"owner": ["owner"], "editor": ["Helper"], "reviewer": []}
-    await wait_for(lambda: len(names(owner)["viewer"]) == 4)
+    await eventually(lambda: len(names(owner)["viewer"]) == 4)
     assert names(owner)["viewer"] == ["Ann", "Sam", "viewer", "viewer"]
     assert names(helper)["viewer"] == ["Ann", "Sam", "viewer", "viewer"]
     assert names(sam) == {**stage, "viewer": ["Sam"]}
@@ -375,9 +367,9 @@ async def test_students_see_only_the_stage_and_themselves(server: ServerProcess)
 async def test_in_pair_rooms_everyone_is_listed(server: ServerProcess) -> None:
     created = create_room(server, "pair")
     room, owner = created["room"], created["owner_token"]
-    ann = token(room, "editor", "u-ann", "Ann")
-    bob = token(room, "editor", "u-bob", "Bob")
+    ann = sign(room, "editor", name="Ann", personal=True)
+    bob = sign(room, "editor", name="Bob", personal=True)
     clients = [await connect(server, room, t) for t in (owner, ann, bob)]
-    await wait_for(lambda: len(details(server, room, ann)["peers"]["editor"]) == 2)
+    await eventually(lambda: len(details(server, room, ann)["peers"]["editor"]) == 2)
     for client in clients:
         await client.close()

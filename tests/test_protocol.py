@@ -6,6 +6,8 @@ docstring) and cross-checked against pycrdt's own builders.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pycrdt
 import pytest
 from hypothesis import example, given
@@ -41,7 +43,7 @@ MESSAGE_TYPES = (SyncStep1, DocUpdate, AwarenessUpdate, QueryAwareness)
 
 def real_update(size: int = 300) -> bytes:
     """A genuine v1 update, long enough to need a two-byte length prefix."""
-    doc = Doc(client_id=7)
+    doc: Doc[Any] = Doc(client_id=7)
     doc.get("code", type=Text).insert(0, "x" * size)
     return doc.get_update()
 
@@ -110,7 +112,7 @@ def test_builders_produce_the_documented_bytes() -> None:
 
 
 def test_builders_agree_with_pycrdt() -> None:
-    doc = Doc()
+    doc: Doc[Any] = Doc()
     doc.get("code", type=Text).insert(0, "héllo 😀" * 40)
     assert sync_step1(doc.get_state()) == pycrdt.create_sync_message(doc)
     update = doc.get_update()

@@ -22,7 +22,8 @@ import httpx
 import pytest
 
 from tests.serverproc import ServerProcess
-from tests.yclient import YClient, wait_for
+from tests.support import eventually
+from tests.yclient import YClient
 
 pytestmark = pytest.mark.anyio
 
@@ -60,13 +61,13 @@ async def test_failing_writes_make_the_server_not_ready_and_every_error_is_json(
         async with YClient(server.ws_url(room)) as client:
             await client.wait_synced()
             client.text += "stored"
-            await wait_for(lambda: stored_code(db, room) == 1)
+            await eventually(lambda: stored_code(db, room) == 1)
             assert (await http.get("/readyz")).status_code == 200
 
             break_writes(db)
             failing_from = time.monotonic()
             client.text += " then refused"  # the flusher keeps it and retries
-            await wait_for(lambda: server.metric("codementor_store_flush_failures_total") >= 1)
+            await eventually(lambda: server.metric("codementor_store_flush_failures_total") >= 1)
             ready = await http.get("/readyz")
             # Not at the first failure: a store that fails once and recovers is ready.
             assert ready.status_code == 200 or time.monotonic() - failing_from > 2
@@ -95,7 +96,7 @@ async def test_failing_writes_make_the_server_not_ready_and_every_error_is_json(
             assert "Traceback" not in refused.text and FAILING not in refused.text
 
             mend_writes(db)
-            await wait_for(lambda: stored_code(db, room) == 2, timeout=15)
+            await eventually(lambda: stored_code(db, room) == 2, timeout=15)
             assert (await http.get("/readyz")).status_code == 200
             snapshot = await http.get(f"/api/rooms/{room}/snapshot")
             assert snapshot.text == "stored then refused"  # nothing was lost meanwhile

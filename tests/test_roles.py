@@ -19,13 +19,12 @@ from pycrdt import Array, Doc, Map
 from crdt import schema
 from crdt.offsets import utf8_len
 from rooms.roles import Role
-from server.auth import issue_token
 from tests.serverproc import ServerProcess
-from tests.yclient import YClient, wait_for
+from tests.support import SECRET, eventually, sign
+from tests.yclient import YClient
 
 pytestmark = pytest.mark.anyio
 
-SECRET = "roles-test-secret-0123456789abcdef"
 ENV = {"CODEMENTOR_SECRET": SECRET}
 REPEATS = 3  # refused updates per connection: the sender is still told only once
 REFUSED = "codementor_writes_refused_total"
@@ -85,14 +84,10 @@ def present(doc: Doc[Any], root: str, tag: str) -> bool:
     if root == schema.CHAT:
         return any(isinstance(m, Map) and m.get("id") == tag for m in schema.chat(doc))
     kind = schema.ROOT_TYPES[root]
-    return tag in doc.get(root, type=kind)  # type: ignore[operator]
+    return tag in doc.get(root, type=kind)
 
 
 # -- server, rooms, tokens -------------------------------------------------------------
-
-
-def token(room: str, role: Role, user_id: str | None = None) -> str:
-    return issue_token(SECRET, room=room, role=role, name=role.value, user_id=user_id, ttl=3600)
 
 
 async def create_room(server: ServerProcess, mode: str) -> tuple[str, str]:
@@ -134,7 +129,7 @@ async def assert_dropped(
 ) -> None:
     """``count`` updates of ``sender`` (holding ``sent`` = [(root, tag)]) were refused:
     counted, told once, and not relayed to ``observer`` before a later allowed change."""
-    await wait_for(
+    await eventually(
         lambda: (
             refused(server, role) >= refused_before + count
             or any(present(observer.doc, root, tag) for root, tag in sent)
@@ -145,8 +140,8 @@ async def assert_dropped(
     assert refused(server, role) == refused_before + count
     marker = f"marker-{sent[0][1]}"
     set_meta(marker_author.doc, marker)
-    await wait_for(lambda: present(observer.doc, schema.META, marker))
-    await wait_for(lambda: present(sender.doc, schema.META, marker))
+    await eventually(lambda: present(observer.doc, schema.META, marker))
+    await eventually(lambda: present(sender.doc, schema.META, marker))
     relayed = [(root, tag) for root, tag in sent if present(observer.doc, root, tag)]
     assert relayed == [], f"a {role.value}'s refused change reached another peer"
     assert len(sender.denials) == 1, sender.denials
@@ -183,13 +178,13 @@ async def change_root(
     def undone() -> bool:
         return root in UNDONE[role] and not any(present(actor.doc, root, t) for t in tags)
 
-    await wait_for(
+    await eventually(
         lambda: refused(server, role) >= before + REPEATS or relayed() == tags or undone()
     )
     marker = f"marker-{role.value}-{root}"
     set_meta(owner.doc, marker)  # a later allowed change, seen after any relay
-    await wait_for(lambda: present(observer.doc, schema.META, marker))
-    await wait_for(lambda: present(actor.doc, schema.META, marker))
+    await eventually(lambda: present(observer.doc, schema.META, marker))
+    await eventually(lambda: present(actor.doc, schema.META, marker))
     seen = relayed()
     assert seen in ([], tags), f"only some of {tags} were relayed: {seen}"
     return Cell(
@@ -203,8 +198,8 @@ async def change_root(
 async def test_role_matrix(server_factory: Callable[..., ServerProcess], role: Role) -> None:
     server = server_factory(**ENV)
     room, owner_token = await create_room(server, "pair")
-    credential = owner_token if role is Role.OWNER else token(room, role)
-    observer = await join(server, room, token(room, Role.EDITOR, user_id="observer"))
+    credential = owner_token if role is Role.OWNER else sign(room, role, name=role.value)
+    observer = await join(server, room, sign(room, Role.EDITOR, name="editor", sub="observer"))
     owner = await join(server, room, owner_token)
 
     tags = {root: [f"{role.value}-{root}-{i}" for i in range(REPEATS)] for root in schema.ROOTS}
@@ -235,7 +230,7 @@ async def test_role_matrix(server_factory: Callable[..., ServerProcess], role: R
         return [t for root in tags for t in tags[root] if present(client.doc, root, t)]
 
     wanted = {root: root in ALLOWED[role] for root in schema.ROOTS}
-    fresh = await join(server, room, token(room, Role.EDITOR))
+    fresh = await join(server, room, sign(room, Role.EDITOR, name="editor"))
     assert holdings(fresh) == wanted
     assert sorted(held_tags(fresh)) == sorted(t for root in ALLOWED[role] for t in tags[root]), (
         "a refused change was applied to the room's document"
@@ -245,7 +240,7 @@ async def test_role_matrix(server_factory: Callable[..., ServerProcess], role: R
 
     server.stop()
     restarted = server_factory(data_dir=server.data_dir, **ENV)
-    reloaded = await join(restarted, room, token(room, Role.EDITOR))
+    reloaded = await join(restarted, room, sign(room, Role.EDITOR, name="editor"))
     assert holdings(reloaded) == wanted
     assert sorted(held_tags(reloaded)) == sorted(t for root in ALLOWED[role] for t in tags[root]), (
         "a refused change was stored"
@@ -257,16 +252,16 @@ async def test_a_reviewer_update_touching_chat_and_code_is_dropped_whole(
     shared: ServerProcess,
 ) -> None:
     room, owner_token = await create_room(shared, "review")
-    observer = await join(shared, room, token(room, Role.EDITOR))
+    observer = await join(shared, room, sign(room, Role.EDITOR, name="editor"))
     owner = await join(shared, room, owner_token)
-    reviewer = await join(shared, room, token(room, Role.REVIEWER))
+    reviewer = await join(shared, room, sign(room, Role.REVIEWER, name="reviewer"))
     before = refused(shared, Role.REVIEWER)
     with reviewer.doc.transaction():  # one update touching both roots
         append_chat(reviewer.doc, "mixed-chat")
         append_code(reviewer.doc, "mixed-code")
     sent = [(schema.CHAT, "mixed-chat"), (schema.CODE, "mixed-code")]
     await assert_dropped(shared, Role.REVIEWER, before, 1, reviewer, observer, owner, sent)
-    fresh = await join(shared, room, token(room, Role.EDITOR))
+    fresh = await join(shared, room, sign(room, Role.EDITOR, name="editor"))
     assert not present(fresh.doc, schema.CHAT, "mixed-chat")
     assert not present(fresh.doc, schema.CODE, "mixed-code")
     for client in (fresh, reviewer, owner, observer):
@@ -277,7 +272,7 @@ async def test_every_role_has_awareness_in_a_pair_room(shared: ServerProcess) ->
     room, owner_token = await create_room(shared, "pair")
     clients: dict[Role, YClient] = {}
     for role in Role:
-        credential = owner_token if role is Role.OWNER else token(room, role)
+        credential = owner_token if role is Role.OWNER else sign(room, role, name=role.value)
         clients[role] = await join(shared, room, credential)
         await clients[role].set_awareness({"user": {"name": role.value}})
     for role, client in clients.items():
@@ -286,12 +281,12 @@ async def test_every_role_has_awareness_in_a_pair_room(shared: ServerProcess) ->
             for other_role, other in clients.items()
             if other_role is not role
         }
-        await wait_for(lambda client=client, others=others: client.awareness == others)
+        await eventually(lambda client=client, others=others: client.awareness == others)
     # Explicitly: the owner sees the viewer's state.
     viewer_id = clients[Role.VIEWER].doc.client_id
     assert clients[Role.OWNER].awareness[viewer_id] == {"user": {"name": "viewer"}}
     await clients[Role.VIEWER].close()
-    await wait_for(lambda: viewer_id not in clients[Role.OWNER].awareness)
+    await eventually(lambda: viewer_id not in clients[Role.OWNER].awareness)
     for role in (Role.OWNER, Role.EDITOR, Role.REVIEWER):
         await clients[role].close()
 
@@ -299,8 +294,8 @@ async def test_every_role_has_awareness_in_a_pair_room(shared: ServerProcess) ->
 async def test_a_timed_promotion_of_a_connected_viewer(shared: ServerProcess) -> None:
     room, owner_token = await create_room(shared, "broadcast")
     owner = await join(shared, room, owner_token)
-    observer = await join(shared, room, token(room, Role.EDITOR, user_id="helper"))
-    viewer = await join(shared, room, token(room, Role.VIEWER, user_id="student-1"))
+    observer = await join(shared, room, sign(room, Role.EDITOR, name="editor", sub="helper"))
+    viewer = await join(shared, room, sign(room, Role.VIEWER, name="viewer", sub="student-1"))
     auth = {"Authorization": f"Bearer {owner_token}"}
     async with httpx.AsyncClient(base_url=shared.http_url, headers=auth, timeout=10) as http:
 
@@ -316,18 +311,18 @@ async def test_a_timed_promotion_of_a_connected_viewer(shared: ServerProcess) ->
         assert changed.status_code == 200, changed.text
         assert changed.json()["changed"] == 1 and changed.json()["expires_at"] is not None
 
-        await wait_for(lambda: len(viewer.role_notices) >= 1)
+        await eventually(lambda: len(viewer.role_notices) >= 1)
         assert viewer.role_notices[0]["role"] == "editor"
         assert viewer.role_notices[0]["expires"] is not None
         assert conn in await conns(Role.EDITOR) and await conns(Role.VIEWER) == []
 
         # Same connection, no reconnect: the next edit is applied and relayed.
         append_code(viewer.doc, "while-promoted")
-        await wait_for(lambda: present(observer.doc, schema.CODE, "while-promoted"))
+        await eventually(lambda: present(observer.doc, schema.CODE, "while-promoted"))
         assert viewer.denials == []
 
         # The grant runs out: a notice with the token's role, and writes are dropped again.
-        await wait_for(lambda: len(viewer.role_notices) >= 2, timeout=10)
+        await eventually(lambda: len(viewer.role_notices) >= 2, timeout=10)
         assert viewer.role_notices[1] == {"role": "viewer", "expires": None}
         assert await conns(Role.VIEWER) == [conn] and conn not in await conns(Role.EDITOR)
 
@@ -348,16 +343,16 @@ async def test_edits_refused_before_a_promotion_arrive_after_it(shared: ServerPr
     arrives, now allowed, and the room holds nothing pending: everyone converges."""
     room, owner_token = await create_room(shared, "broadcast")
     owner = await join(shared, room, owner_token)
-    viewer = await join(shared, room, token(room, Role.VIEWER, user_id="student-2"))
+    viewer = await join(shared, room, sign(room, Role.VIEWER, name="viewer", sub="student-2"))
     append_code(viewer.doc, "before-promotion")
-    await wait_for(lambda: len(viewer.denials) == 1)
+    await eventually(lambda: len(viewer.denials) == 1)
     auth = {"Authorization": f"Bearer {owner_token}"}
     async with httpx.AsyncClient(base_url=shared.http_url, headers=auth, timeout=10) as http:
         changed = await http.put(f"/api/rooms/{room}/peers/student-2/role", json={"role": "editor"})
         assert changed.status_code == 200, changed.text
-    await wait_for(lambda: len(viewer.role_notices) == 1)
+    await eventually(lambda: len(viewer.role_notices) == 1)
     append_code(viewer.doc, "after-promotion")
-    await wait_for(lambda: str(schema.code(owner.doc)) == str(schema.code(viewer.doc)))
+    await eventually(lambda: str(schema.code(owner.doc)) == str(schema.code(viewer.doc)))
     assert present(owner.doc, schema.CODE, "before-promotion")
     assert present(owner.doc, schema.CODE, "after-promotion")
     await owner.close()

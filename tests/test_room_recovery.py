@@ -1,7 +1,7 @@
 """A room whose document yrs broke is rebuilt from exactly what it had accepted.
 
 The checks of ``crdt.integrity`` keep every update known to break yrs away from a
-room's document; this is the layer under them (issue 16): whatever still makes yrs
+room's document; this is the layer under them: whatever still makes yrs
 panic or raise while the document changes (a peer's update, a server edit) is caught
 where it happens, and the document is replaced by one rebuilt from the store and the
 updates waiting for it, while what arrives meanwhile waits and is replayed. A real
@@ -24,14 +24,14 @@ from rooms.registry import RegistrySettings, RoomRegistry
 from rooms.room import DocumentUnavailable, Room
 from rooms.sqlite_store import SQLiteStore
 from rooms.store import RoomInfo
-from tests.yclient import wait_for
+from tests.support import eventually
 
 pytestmark = pytest.mark.anyio
 CORPUS = Path(__file__).parent / "corpus" / "yrs"
 
 
 def repro() -> tuple[bytes, bytes]:
-    seed, bad = (CORPUS / "repro-issue16.hex").read_text().split()
+    seed, bad = (CORPUS / "repro-reported.hex").read_text().split()
     return bytes.fromhex(seed), bytes.fromhex(bad)
 
 
@@ -170,7 +170,7 @@ async def test_an_update_ahead_of_its_dependencies_waits_for_them(tmp_path: Path
         assert not typist.closed, (typist.close_code, typist.close_reason)
         assert "live" not in text_of(room.doc)
         room.receive(typist, protocol.update_frame(offline), 0.0)  # its Step2
-        await wait_for(lambda: text_of(room.doc) == "offline live")
+        await eventually(lambda: text_of(room.doc) == "offline live")
         assert text_of(room.doc) == encoded_text(room.doc) and not typist.closed
         relayed: Doc[Any] = Doc()
         for frame in other.outbox:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import secrets
 import signal
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -23,7 +22,6 @@ from typing import Any
 
 import httpx
 import jsonschema
-import jwt
 import pytest
 import yaml
 from pycrdt import Map
@@ -33,11 +31,11 @@ from runner import records
 from server.settings import Settings, SettingsError
 from tests.judge0_double import Judge0Double, Submission
 from tests.serverproc import ROOT, ServerProcess
-from tests.yclient import YClient, wait_for
+from tests.support import SECRET, eventually, sign
+from tests.yclient import YClient
 
 pytestmark = pytest.mark.anyio
 
-SECRET = secrets.token_hex(32)
 JUDGE0_TOKEN = "judge0-secret-token"
 # What each test's server gets unless it says otherwise: small limits so the limit tests
 # are quick (the double enforces them on the real Python subprocess).
@@ -55,12 +53,6 @@ OBSERVED: list[tuple[str, str, int, bytes]] = []  # (method, template, status, b
 
 
 # -- plumbing ---------------------------------------------------------------------------
-
-
-def sign(room: str, role: str, sub: str = "u-ada", name: str = "Ada") -> str:
-    now = int(time.time())
-    claims = {"sub": sub, "name": name, "room": room, "role": role, "iat": now, "exp": now + 3600}
-    return jwt.encode(claims, SECRET, algorithm="HS256")
 
 
 class Api:
@@ -159,10 +151,10 @@ class Peer:
         with self.client.doc.transaction():
             del text[0 : len(text)]
             text.insert(0, code)
-        await wait_for(lambda: snapshot(api, room) == code, timeout=10, interval=0.02)
+        await eventually(lambda: snapshot(api, room) == code, timeout=10, interval=0.02)
 
     async def final(self, run_id: str, timeout: float = 20.0) -> dict[str, Any]:
-        await wait_for(
+        await eventually(
             lambda: self.run(run_id).get("status") in records.FINAL, timeout, interval=0.005
         )
         self._look()
@@ -249,7 +241,7 @@ async def test_two_peers_see_the_run_progress_and_its_result(
     owner_token = sign(room, "owner")
     async with peer(api, room, "owner", "Ada") as ada, peer(api, room, "editor", "Bob") as bob:
         await ada.set_code(api, room, "name = input()\nprint(f'hello {name[::-1]}')\n")
-        await wait_for(lambda: "hello" in str(bob.client.text))
+        await eventually(lambda: "hello" in str(bob.client.text))
         state_before = ada.client.doc.get_state()
         double.queue_delay = double.processing_delay = 0.4  # long enough to see each state
         run_id = api.started(room, owner_token, stdin="ydob")
@@ -298,7 +290,7 @@ async def test_every_final_status(env: tuple[Api, Judge0Double]) -> None:
             results[expected] = await watcher.final(run_id)
             assert results[expected]["status"] == expected, results[expected]
         api.language(room, "c")
-        await wait_for(lambda: schema.meta(watcher.client.doc).get("language") == "c")
+        await eventually(lambda: schema.meta(watcher.client.doc).get("language") == "c")
         await watcher.set_code(api, room, "int main( {\n  return 0;\n}\n")
         results["compile_error"] = await watcher.final(api.started(room, token))
     assert results["accepted"]["stdout"] == "42\n"
@@ -433,7 +425,7 @@ async def test_global_cap_on_concurrent_runs(
             await watcher.set_code(api, room, f"print('{room}')")
         double.processing_delay = 1.0
         first = api.started(rooms[0], sign(rooms[0], "owner"))
-        await wait_for(lambda: a.run(first).get("status") == "running")
+        await eventually(lambda: a.run(first).get("status") == "running")
         second = api.started(rooms[1], sign(rooms[1], "owner"))
         busy = api.run(rooms[2], sign(rooms[2], "owner"))
         assert busy.status_code == 503 and busy.headers["retry-after"].isdigit()
@@ -515,7 +507,7 @@ async def test_a_slow_judge0(start_server: Callable[..., Api], double: Judge0Dou
         double.hang = True
         late = api.started(room, token)
         timeouts = 'codementor_judge0_errors_total{kind="timeout"}'
-        await wait_for(lambda: api.server.metric(timeouts) >= 2, interval=0.1)
+        await eventually(lambda: api.server.metric(timeouts) >= 2, interval=0.1)
         double.hang = False
         assert (await watcher.final(late))["stdout"] == "slowly\n"
         # Never answering: the run ends unavailable at its deadline.
@@ -544,7 +536,7 @@ async def test_a_dead_judge0_opens_the_breaker_which_closes_again(
     )
     room = api.create_room()
     token = sign(room, "owner")
-    await wait_for(lambda: api.readyz().json()["runner"]["languages"] > 0)
+    await eventually(lambda: api.readyz().json()["runner"]["languages"] > 0)
     async with peer(api, room) as watcher:
         await watcher.set_code(api, room, "print('back')")
         double.kill()
@@ -568,7 +560,7 @@ async def test_a_dead_judge0_opens_the_breaker_which_closes_again(
         assert "failed 3 times in a row" in refused["message"]
         assert len(double.calls) == calls
         # After the cool-down the probe finds Judge0 and closes the breaker.
-        await wait_for(lambda: api.readyz().json()["checks"]["runner"] == "ok", timeout=10)
+        await eventually(lambda: api.readyz().json()["checks"]["runner"] == "ok", timeout=10)
         assert double.calls[calls:][0] == ("GET", "languages", 200)
         assert api.server.metric("codementor_runner_breaker_open") == 0
         back = await watcher.final(api.started(room, token))
@@ -592,7 +584,7 @@ async def test_a_restart_in_the_middle_of_a_run_ends_it_interrupted(
         await watcher.set_code(api, room, "print('never seen')")
         double.processing_delay = 30.0
         run_id = api.started(room, token)
-        await wait_for(lambda: watcher.run(run_id).get("status") == "running")
+        await eventually(lambda: watcher.run(run_id).get("status") == "running")
         await asyncio.sleep(0.5)  # past the durability window: "running" is stored
         api.server.stop(how)
     after = start_server(data)

@@ -10,7 +10,8 @@ import websockets
 
 from crdt import protocol
 from tests.serverproc import ServerProcess
-from tests.yclient import YClient, wait_for
+from tests.support import eventually
+from tests.yclient import YClient
 
 pytestmark = pytest.mark.anyio
 
@@ -36,10 +37,10 @@ async def test_stalled_reader_is_closed_and_others_get_everything(
             if i % 10 == 0:
                 await asyncio.sleep(0)
         expected_len = UPDATES * (4 + len(CHUNK))
-        await wait_for(lambda: len(str(reader.text)) == expected_len, timeout=60)
+        await eventually(lambda: len(str(reader.text)) == expected_len, timeout=60)
         assert str(reader.text) == str(writer.text)
         assert reader.close_code is None
-        await wait_for(
+        await eventually(
             lambda: server.metric('codementor_peers_dropped_total{reason="send_queue_full"}') >= 1
         )
     # Reading again, the stalled peer finds what the socket buffered, then the close.

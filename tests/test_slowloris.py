@@ -34,8 +34,9 @@ from server.uvicorn_fast import (
     GuardedH11Protocol,
     GuardedHttpToolsProtocol,
 )
-from tests.serverproc import ServerProcess, free_port
-from tests.yclient import YClient, wait_for
+from tests.serverproc import ServerProcess
+from tests.support import eventually, free_port
+from tests.yclient import YClient
 
 pytestmark = pytest.mark.anyio
 
@@ -163,7 +164,7 @@ async def test_an_unfinished_request_is_closed_at_the_deadline(
     raw.close()
     assert took is not None, "the server held an unfinished request past the deadline"
     assert took >= TIMEOUT - 0.3
-    await wait_for(lambda: server.limit.half_open == 0)
+    await eventually(lambda: server.limit.half_open == 0)
     assert server.metrics.handshake_timeouts._value.get() == 1
 
 
@@ -193,7 +194,7 @@ async def test_finished_requests_and_open_websockets_outlive_the_deadline(
         client.text += "still here"
         async with YClient(f"ws://127.0.0.1:{server.port}/ws/steady") as other:
             await other.wait_synced()
-            await wait_for(lambda: str(other.text) == "still here")
+            await eventually(lambda: str(other.text) == "still here")
     # A keep-alive HTTP connection that idles between requests is uvicorn's (5 s), and
     # a request made on it within that is answered.
     async with httpx.AsyncClient(base_url=server.url, timeout=5) as http:
@@ -212,7 +213,7 @@ async def test_half_open_connections_count_toward_the_limit(
     slow = [Raw(server.port) for _ in range(2)]
     for raw in slow:
         raw.send(b"GET /healthz HTTP/1.1\r\n")
-    await wait_for(lambda: server.limit.half_open == 2)
+    await eventually(lambda: server.limit.half_open == 2)
     async with httpx.AsyncClient(base_url=server.url, timeout=5) as http:
         ready = await http.get("/readyz")
         assert ready.status_code == 503
@@ -227,7 +228,7 @@ async def test_half_open_connections_count_toward_the_limit(
         # Past the limit and its headroom, a new connection gets 503 before it sends a byte.
         cap = 3 + server.limit.HEADROOM  # with the open websocket
         slow += [Raw(server.port) for _ in range(cap - 1 - 2)]
-        await wait_for(lambda: server.limit.half_open == cap - 1)
+        await eventually(lambda: server.limit.half_open == cap - 1)
         refused = Raw(server.port)
         refused.sock.settimeout(5)
         answer = refused.sock.recv(65536)
@@ -240,7 +241,7 @@ async def test_half_open_connections_count_toward_the_limit(
         # They go: room for everyone again.
         for raw in slow:
             raw.close()
-        await wait_for(lambda: server.limit.half_open == 0)
+        await eventually(lambda: server.limit.half_open == 0)
         assert (await http.get("/readyz")).status_code == 200
     async with YClient(f"ws://127.0.0.1:{server.port}/ws/counted") as late:
         await late.wait_synced()

@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 from tests.serverproc import ServerProcess
-from tests.yclient import YClient, wait_for
+from tests.support import eventually
+from tests.yclient import YClient
 
 pytestmark = pytest.mark.anyio
 
@@ -13,6 +14,6 @@ async def test_two_clients_share_a_room(server: ServerProcess) -> None:
         await a.wait_synced()
         await b.wait_synced()
         a.text += "héllo 😀 "
-        await wait_for(lambda: str(b.text) == "héllo 😀 ")
+        await eventually(lambda: str(b.text) == "héllo 😀 ")
         b.text.insert(0, "// ")
-        await wait_for(lambda: str(a.text) == "// héllo 😀 ")
+        await eventually(lambda: str(a.text) == "// héllo 😀 ")

@@ -21,8 +21,9 @@ from websockets.protocol import Protocol
 
 from server import transport, uvicorn_fast
 from server.settings import Settings, SettingsError
-from tests.serverproc import ROOT, ServerProcess, free_port
-from tests.yclient import YClient, wait_for
+from tests.serverproc import ROOT, ServerProcess
+from tests.support import eventually, free_port
+from tests.yclient import YClient
 
 # Run in a fresh interpreter before the server's CLI: uvicorn's websocket protocol sets
 # one attribute more, as a later uvicorn might.
@@ -182,7 +183,7 @@ async def test_the_server_serves_each_connection_on_the_chosen_transport(
         await a.wait_synced()
         await b.wait_synced()
         a.text += "over " + mode
-        await wait_for(lambda: str(b.text) == "over " + mode)
+        await eventually(lambda: str(b.text) == "over " + mode)
     counts = transports(server)
     assert counts[taken] == 2
     assert sum(counts.values()) == 2

@@ -15,7 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.serverproc import ROOT, ServerProcess, free_port
+from tests.serverproc import ROOT, ServerProcess
+from tests.support import free_port
 
 SHORT = "weak-" + "s" * 26  # 31 bytes
 assert len(SHORT.encode()) == 31

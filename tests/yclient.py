@@ -23,7 +23,7 @@ REMOTE = "remote"
 
 
 class YClient:
-    def __init__(self, url: str, doc: Doc | None = None) -> None:
+    def __init__(self, url: str, doc: Doc[Any] | None = None) -> None:
         self.url = url
         self.doc = doc or Doc()
         self.text = self.doc.get("code", type=Text)
@@ -171,13 +171,3 @@ class YClient:
     async def wait_closed(self, timeout: float = 10.0) -> int | None:
         await asyncio.wait_for(self.closed.wait(), timeout)
         return self.close_code
-
-
-async def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.01) -> None:
-    """Poll ``predicate`` until true or fail after ``timeout`` seconds (no fixed sleeps)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(interval)

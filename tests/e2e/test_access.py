@@ -6,17 +6,16 @@ warned before, told why after."""
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-import jwt
 import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import SECRET, WIDE, create_room
-from tests.e2e.helpers import editor, open_room, type_at_end, wait_until
+from tests.e2e.helpers import editor, open_room, type_at_end
+from tests.support import sign, wait_until
 
 PHONE = {"width": 390, "height": 844}
 SIZES = [pytest.param(WIDE, id="desktop"), pytest.param(PHONE, id="phone")]
@@ -142,10 +141,7 @@ def test_a_link_that_expires_while_open_says_so(
     e2e_server: Any, people: Any, screenshot: Any
 ) -> None:
     room = create_room(e2e_server, "pair", "python", "Short")
-    now = int(time.time())
-    claims = {"sub": "u-kim", "name": "Kim", "room": room["room"], "role": "editor",
-              "iat": now, "exp": now + 4}  # fmt: skip
-    short = jwt.encode(claims, SECRET, algorithm="HS256")
+    short = sign(room["room"], "editor", name="Kim", ttl=4, secret=SECRET)
     page = open_room(
         people.page("Kim", "#1f7a3a"), f"{e2e_server.http_url}/r/{room['room']}?token={short}"
     )

@@ -12,8 +12,9 @@ from playwright.sync_api import Page, expect
 
 from tests.anthropic_double import AnthropicDouble, Reply
 from tests.e2e.conftest import SECRET, create_room, personal_link, snapshot
-from tests.e2e.helpers import editor, editor_text, open_room, type_at_end, wait_until
+from tests.e2e.helpers import editor, editor_text, open_room, type_at_end
 from tests.serverproc import ServerProcess
+from tests.support import wait_until
 
 AI = "CodeMentor AI"
 ANSWER = "The bug is on line two: it returns 1, not 2."

@@ -8,7 +8,8 @@ from typing import Any
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import create_room, snapshot
-from tests.e2e.helpers import editor, open_room, type_at_end, wait_until
+from tests.e2e.helpers import editor, open_room, type_at_end
+from tests.support import wait_until
 
 LINES = 200
 LONG_FILE = "\n".join(f"step_{i:03d} = {i} * 2  # line {i + 1}" for i in range(LINES))

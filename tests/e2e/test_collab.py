@@ -7,8 +7,9 @@ from typing import Any
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import create_room, personal_link, room_details, snapshot
-from tests.e2e.helpers import editor, editor_text, open_room, type_at_end, wait_until
+from tests.e2e.helpers import editor, editor_text, open_room, type_at_end
 from tests.serverproc import ServerProcess
+from tests.support import wait_until
 
 
 def test_two_people_see_each_others_text_and_cursors(

@@ -1,5 +1,5 @@
 """Colours written by peers (chat and comment entries in the document) reach `style`
-attributes only when they are hex colours (issue 16, CSS injection)."""
+attributes only when they are hex colours (against CSS injection)."""
 
 from __future__ import annotations
 

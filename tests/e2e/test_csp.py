@@ -10,8 +10,9 @@ from typing import Any
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import create_room
-from tests.e2e.helpers import editor, open_room, type_at_end, wait_until
+from tests.e2e.helpers import editor, open_room, type_at_end
 from tests.serverproc import ServerProcess
+from tests.support import wait_until
 
 WATCH_CSP = """
 window.__csp = [];

@@ -8,7 +8,8 @@ import httpx
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import create_room
-from tests.e2e.helpers import editor, type_at_end, wait_until
+from tests.e2e.helpers import editor, type_at_end
+from tests.support import wait_until
 
 
 def test_create_a_room_and_open_it_from_links(

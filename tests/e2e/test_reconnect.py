@@ -7,8 +7,9 @@ from typing import Any
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import SECRET, create_room, snapshot
-from tests.e2e.helpers import open_room, type_at_end, wait_until
+from tests.e2e.helpers import open_room, type_at_end
 from tests.serverproc import ServerProcess
+from tests.support import wait_until
 
 
 def test_edits_made_while_the_server_is_down_survive_a_restart(

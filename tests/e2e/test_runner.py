@@ -10,9 +10,10 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import SECRET, create_room, personal_link, snapshot
-from tests.e2e.helpers import editor, open_room, type_at_end, wait_until
+from tests.e2e.helpers import editor, open_room, type_at_end
 from tests.judge0_double import Judge0Double
 from tests.serverproc import ServerProcess
+from tests.support import wait_until
 
 JUDGE0_TOKEN = "e2e-judge0-token"
 
