@@ -27,6 +27,7 @@ import contextlib
 import secrets
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,6 +112,7 @@ class RedisBroker(Broker):
         self._wakeup = asyncio.Event()
         self._rooms_changed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
         self._inflight: set[asyncio.Task[None]] = set()  # fire-and-forget, kept referenced
         self.connected = False
 
@@ -124,6 +126,7 @@ class RedisBroker(Broker):
         ]
 
     async def close(self) -> None:
+        self._closing = True
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self.settings.timeout):
                 while self._outbox and self.connected:
@@ -131,12 +134,15 @@ class RedisBroker(Broker):
                     await asyncio.sleep(0.01)
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        # redis-py can turn the cancellation of a blocked XREAD into a timeout error,
+        # which the read loop would retry: it stops on ``_closing`` instead. The
+        # connections are closed under it, and the wait is bounded all the same.
         for client in (self._pubsub, self._redis, self._reader_redis):
             with contextlib.suppress(Exception):
                 await client.aclose()
+        pending = await _settle(self._tasks, self.settings.timeout)
+        if pending:
+            log.warning("redis_tasks_not_stopped", tasks=[t.get_name() for t in pending])
 
     async def check(self) -> None:
         try:
@@ -294,7 +300,7 @@ class RedisBroker(Broker):
     async def _read_loop(self) -> None:
         delay = 0.05
         recovering = True  # check for a wiped Redis on the first connection too
-        while True:
+        while not self._closing:
             if not self._rooms:
                 self._rooms_changed.clear()
                 await self._rooms_changed.wait()
@@ -311,6 +317,8 @@ class RedisBroker(Broker):
                     streams, count=READ_COUNT, block=READ_BLOCK_MS
                 )
             except Exception as exc:  # a reader that died would stop following others
+                if self._closing:
+                    return
                 if not isinstance(exc, CONNECTION_ERRORS):
                     log.exception("read_failed")
                 elif not recovering:
@@ -436,3 +444,16 @@ class RedisBroker(Broker):
             if connected:
                 log.info("redis_connected", instance=self.instance_id)
                 self._wakeup.set()
+
+
+async def _settle(tasks: Iterable[asyncio.Task[None]], seconds: float) -> set[asyncio.Task[None]]:
+    """Wait up to ``seconds`` for ``tasks`` to end; the ones still running. Their
+    exceptions (a cancellation included) are theirs: the broker is closing."""
+    tasks = set(tasks)
+    if not tasks:
+        return set()
+    done, pending = await asyncio.wait(tasks, timeout=seconds)
+    for task in done:
+        if not task.cancelled():
+            task.exception()  # retrieved, so asyncio does not log it as never retrieved
+    return pending

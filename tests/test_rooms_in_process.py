@@ -311,10 +311,6 @@ async def test_two_registries_share_a_room_through_redis(
     assert stored_text(tmp_path, "shared") == "from one;from two;"
 
 
-@pytest.mark.skip(
-    reason="RedisBroker.close can wait forever on its cancelled XREAD (seen 2 runs in 3); "
-    "enable once close bounds that wait"
-)
 async def test_a_room_loaded_later_catches_up_from_the_stream(
     tmp_path: Path, redis_server: RedisProcess
 ) -> None:
