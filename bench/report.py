@@ -343,7 +343,7 @@ def transport_section(rows: list[Row]) -> list[str]:
         "## Transport: our websocket fast path off / auto (ours only)",
         "",
         "Our server under `CODEMENTOR_WS_FAST_PATH=off` (stock uvicorn websockets through "
-        "plain ASGI) and `auto` (`server/fastws.py` when its start-up probe passes), the "
+        "plain ASGI) and `auto` (`server/uvicorn_fast.py` when its start-up probe passes), the "
         "settings taking turns, one fresh server each. Ratio off / auto: above 1 is what the "
         "fast path saves. Delivery rows whose generator saturated get no ratio (⚠); memory "
         "and CPU per connection are read with the generator idle and are always given.",

@@ -26,7 +26,7 @@ What the transport adds to uvicorn's websockets-sansio protocol, and why:
   receive queue and the writable event; the parsed request, the response and the parked
   websockets parser let go once the 101 is out; keepalive pings from one
   ``server.ping_wheel.PingWheel`` per loop instead of a timer per connection. The
-  savings are measured in bench/README.md ("Idle memory").
+  savings are measured in bench/README.md ("Things tried").
 - Half-open connections (``server.handshake``): both of uvicorn's HTTP protocols give a
   connection a deadline and a place in the connection count until its request is in,
   or, for a websocket, until the answer to its upgrade is out.
