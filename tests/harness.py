@@ -21,7 +21,7 @@ from typing import Any
 from pycrdt import Doc, Text, TransactionEvent
 
 from crdt import protocol
-from crdt.awareness import Entry, decode_update, encode_update
+from crdt.awareness import Entry, encode_update
 from rooms.broker import Broker
 from rooms.observer import RoomObserver
 from rooms.peer import Peer
@@ -32,6 +32,7 @@ from rooms.roles import Role
 from rooms.room import Room
 from rooms.sqlite_store import SQLiteStore
 from rooms.store import StoredRoom
+from tests.yclient import Notices
 
 STORE_FILE = "rooms.sqlite3"
 
@@ -85,7 +86,7 @@ def stored_text(path: Path, room: str) -> str:
     return str(doc.get("code", type=Text))
 
 
-class FakeClient:
+class FakeClient(Notices):
     """One y-websocket client in one room, without the websocket.
 
     Its ``peer`` is what the room holds: frames the room sends it wait in the peer's
@@ -97,13 +98,11 @@ class FakeClient:
     def __init__(
         self, role: Role = Role.EDITOR, name: str = "Ada", user_id: str | None = None
     ) -> None:
+        super().__init__()
         self.peer = Peer(role=role, name=name, user_id=user_id or f"u-{name.lower()}")
         self.doc: Doc[Any] = Doc()
         self.text = self.doc.get("code", type=Text)
         self.room: Room | None = None
-        self.awareness: dict[int, Any] = {}
-        self.denials: list[str] = []
-        self.role_notices: list[dict[str, Any]] = []
         self.synced = False  # a Step2 from the room arrived
         self.frames: list[bytes] = []  # everything the room sent, in order
         self._clock = 0
@@ -186,18 +185,8 @@ class FakeClient:
                 finally:
                     self._applying = False
                 self.synced = self.synced or message.is_step2
-        elif kind == protocol.MessageType.AWARENESS:
-            message = protocol.parse_frame(frame)
-            assert isinstance(message, protocol.AwarenessUpdate)
-            for entry in decode_update(message.payload):
-                if entry.state == "null":
-                    self.awareness.pop(entry.client_id, None)
-                else:
-                    self.awareness[entry.client_id] = json.loads(entry.state)
-        elif kind == protocol.MessageType.AUTH:
-            self.denials.append(protocol.Reader(frame, 2).read_var_string())
-        elif kind == protocol.MessageType.ROLE_CHANGED:
-            self.role_notices.append(json.loads(protocol.Reader(frame, 1).read_var_string()))
+        else:
+            self.note(frame)
 
     def updates(self) -> list[bytes]:
         """The document updates among the frames received so far."""

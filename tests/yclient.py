@@ -22,8 +22,38 @@ from crdt.awareness import Entry, decode_update, encode_update
 REMOTE = "remote"
 
 
-class YClient:
+class Notices:
+    """What a client keeps of the room's messages other than the document: awareness
+    states, permission denials, save receipts and role changes. Shared by this client
+    and the in-process one (``tests.harness.FakeClient``)."""
+
+    def __init__(self) -> None:
+        self.awareness: dict[int, Any] = {}
+        self.denials: list[str] = []
+        self.receipts: list[bytes] = []
+        self.role_notices: list[dict[str, Any]] = []
+
+    def note(self, frame: bytes) -> None:
+        kind = frame[0]
+        if kind == protocol.MessageType.AWARENESS:
+            message = protocol.parse_frame(frame)
+            assert isinstance(message, protocol.AwarenessUpdate)
+            for entry in decode_update(message.payload):
+                if entry.state == "null":
+                    self.awareness.pop(entry.client_id, None)
+                else:
+                    self.awareness[entry.client_id] = json.loads(entry.state)
+        elif kind == protocol.MessageType.AUTH:
+            self.denials.append(protocol.Reader(frame, 2).read_var_string())
+        elif kind == protocol.MessageType.SAVE_RECEIPT:
+            self.receipts.append(protocol.Reader(frame, 1).read_var_bytes())
+        elif kind == protocol.MessageType.ROLE_CHANGED:
+            self.role_notices.append(json.loads(protocol.Reader(frame, 1).read_var_string()))
+
+
+class YClient(Notices):
     def __init__(self, url: str, doc: Doc[Any] | None = None) -> None:
+        super().__init__()
         self.url = url
         self.doc = doc or Doc()
         self.text = self.doc.get("code", type=Text)
@@ -33,10 +63,6 @@ class YClient:
         self.close_code: int | None = None
         self.close_reason: str | None = None
         self.received: list[bytes] = []
-        self.awareness: dict[int, Any] = {}
-        self.receipts: list[bytes] = []
-        self.denials: list[str] = []
-        self.role_notices: list[dict[str, Any]] = []
         self._clock = 0
         self._reader: asyncio.Task[None] | None = None
         self._writer: asyncio.Task[None] | None = None
@@ -118,22 +144,8 @@ class YClient:
                     self._remote = False
                 if message.is_step2:
                     self.synced.set()
-        elif kind == protocol.MessageType.AWARENESS:
-            message = protocol.parse_frame(frame)
-            assert isinstance(message, protocol.AwarenessUpdate)
-            for entry in decode_update(message.payload):
-                if entry.state == "null":
-                    self.awareness.pop(entry.client_id, None)
-                else:
-                    self.awareness[entry.client_id] = json.loads(entry.state)
-        elif kind == protocol.MessageType.AUTH:
-            self.denials.append(protocol.Reader(frame, 2).read_var_string())
-        elif kind == protocol.MessageType.SAVE_RECEIPT:
-            reader = protocol.Reader(frame, 1)
-            self.receipts.append(reader.read_var_bytes())
-        elif kind == protocol.MessageType.ROLE_CHANGED:
-            reader = protocol.Reader(frame, 1)
-            self.role_notices.append(json.loads(reader.read_var_string()))
+        else:
+            self.note(frame)
 
     async def set_awareness(self, state: dict[str, Any] | None) -> None:
         self._clock += 1
