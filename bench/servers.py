@@ -122,27 +122,9 @@ class Ours(Server):
             env = dict(base)
             if self.redis_url:
                 env["CODEMENTOR_INSTANCE_ID"] = f"bench-{'ab'[i]}"
-            log = open(log_path(f"{self.label}-ours-{i}.log"), "ab")  # noqa: SIM115
-            self.procs.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "server",
-                        "serve",
-                        "--port",
-                        str(port),
-                        "--data-dir",
-                        str(self.data_dir),
-                    ],
-                    cwd=ROOT,
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    preexec_fn=on_cpus("server"),
-                )  # fmt: skip
-            )
-            log.close()
+            argv = [sys.executable, "-m", "server", "serve", "--port", str(port),
+                    "--data-dir", str(self.data_dir)]  # fmt: skip
+            self.procs.append(spawn(argv, ROOT, env, f"{self.label}-ours-{i}.log"))
         for port, proc in zip(self.ports, self.procs, strict=True):
             wait_listening(port, proc)
             deadline = time.monotonic() + 30
@@ -176,6 +158,17 @@ def create_room(http: httpx.Client, mode: str) -> tuple[str, str]:
     return str(created["room"]), str(created["owner_token"])
 
 
+def spawn(
+    argv: list[str], cwd: Path, env: dict[str, str], log_name: str
+) -> subprocess.Popen[bytes]:
+    """A server process on the server's CPUs (``--pin``), its output in ``log_name``."""
+    with open(log_path(log_name), "ab") as log:
+        return subprocess.Popen(
+            argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
+            preexec_fn=on_cpus("server"),
+        )  # fmt: skip
+
+
 class NodeServer(Server):
     name = NODE
     tag = "node"
@@ -191,18 +184,8 @@ class NodeServer(Server):
         env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(self.ports[0])}
         if self.persistence_dir is not None:
             env["YPERSISTENCE"] = str(self.persistence_dir)
-        log = open(log_path(f"{self.label}-node.log"), "ab")  # noqa: SIM115
-        self.procs = [
-            subprocess.Popen(
-                ["node", str(BENCH / "node_modules/@y/websocket-server/src/server.js")],
-                cwd=BENCH,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                preexec_fn=on_cpus("server"),
-            )  # fmt: skip
-        ]
-        log.close()
+        server_js = str(BENCH / "node_modules/@y/websocket-server/src/server.js")
+        self.procs = [spawn(["node", server_js], BENCH, env, f"{self.label}-node.log")]
         wait_listening(self.ports[0], self.procs[0])
 
     def url(self, room: str, token: str, instance: int = 0) -> str:
