@@ -123,7 +123,7 @@ class AnthropicDouble:
                     pass  # the client went away (cancelled, timed out)
 
             def _frames(self, body: dict[str, Any], reply: Reply) -> None:
-                message = {
+                message: dict[str, Any] = {
                     "id": "msg_" + uuid.uuid4().hex[:24], "type": "message", "role": "assistant",
                     "model": body.get("model"), "content": [], "stop_reason": None,
                     "stop_sequence": None,

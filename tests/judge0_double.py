@@ -591,7 +591,7 @@ def _text_in(value: Any, encoded: bool) -> bytes:
 
 
 def _is_python(sub: Submission) -> bool:
-    return LANGUAGE_NAMES[sub.language_id].startswith("Python (3")
+    return str(LANGUAGE_NAMES[sub.language_id]).startswith("Python (3")
 
 
 def _echo(sub: Submission) -> Result:

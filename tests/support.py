@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from pycrdt import Map
+
 from rooms.roles import Role
 from server.auth import issue_token
 
@@ -91,3 +93,11 @@ def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not within {timeout}s; last value: {last!r}")
         time.sleep(interval)
+
+
+def plain(shared: Map[Any]) -> dict[str, Any]:
+    """A shared map as a dict: pycrdt types ``Map.to_py`` as optional, a map is never
+    None."""
+    value = shared.to_py()
+    assert value is not None
+    return value

@@ -23,7 +23,7 @@ from crdt import schema
 from server.app import create_app
 from server.settings import Settings
 from tests.serverproc import ServerProcess
-from tests.support import SECRET, eventually, sign
+from tests.support import SECRET, eventually, plain, sign
 from tests.yclient import YClient
 
 pytestmark = pytest.mark.anyio
@@ -158,10 +158,10 @@ def new_room(client: Client, token: str | None = ADMIN, **body: Any) -> Room:
     return Room(data["room"], data["owner_token"], data["links"])
 
 
-def peers(client: Client, room: str, token: str) -> dict[str, list[dict[str, str]]]:
+def peers(client: Client, room: str, token: str) -> dict[str, list[dict[str, Any]]]:
     response = client.get(room, token)
     assert response.status_code == 200, response.text
-    result: dict[str, list[dict[str, str]]] = response.json()["peers"]
+    result: dict[str, list[dict[str, Any]]] = response.json()["peers"]
     return result
 
 
@@ -220,7 +220,7 @@ async def test_create_room_in_each_mode(api: Client, mode: str) -> None:
     ):
         await o.wait_synced()
         await j.wait_synced()
-        meta = schema.meta(o.doc).to_py()
+        meta = plain(schema.meta(o.doc))
         assert (meta["mode"], meta["language"], meta["title"]) == (mode, "rust", f"{mode} session")
         expected = dict.fromkeys(ROLES, 0)
         expected["owner"] += 1
@@ -382,22 +382,22 @@ async def test_patch_changes_title_and_language_and_the_meta_map(api: Client) ->
     async with YClient(api.ws(room.name, room.link_token("editor"))) as watcher:
         await watcher.wait_synced()
         meta = schema.meta(watcher.doc)
-        assert meta.to_py()["title"] == "before"
+        assert plain(meta)["title"] == "before"
 
         response = api.patch(room.name, room.owner, json={"title": "after"})
         assert response.status_code == 200, response.text
         assert (response.json()["title"], response.json()["language"]) == ("after", "python")
-        await eventually(lambda: meta.to_py().get("title") == "after")
-        assert meta.to_py()["language"] == "python"
+        await eventually(lambda: plain(meta).get("title") == "after")
+        assert plain(meta)["language"] == "python"
 
         response = api.patch(room.name, room.owner, json={"language": "go"})
         assert (response.json()["title"], response.json()["language"]) == ("after", "go")
-        await eventually(lambda: meta.to_py().get("language") == "go")
+        await eventually(lambda: plain(meta).get("language") == "go")
 
         both = api.patch(room.name, room.owner, json={"title": "", "language": "c#"})
         assert (both.json()["title"], both.json()["language"]) == ("", "c#")
         await eventually(lambda: (meta.get("title"), meta.get("language")) == ("", "c#"))
-        assert meta.to_py()["mode"] == "pair"
+        assert plain(meta)["mode"] == "pair"
 
     # Nothing in the body changes nothing.
     unchanged = api.request("PATCH", "/api/rooms/{room}", room.owner, content=b"", room=room.name)
@@ -413,7 +413,7 @@ async def test_patch_ai_edits_in_pair_rooms_only(api: Client) -> None:
     async with YClient(api.ws(room.name, room.link_token("editor"))) as watcher:
         await watcher.wait_synced()
         meta = schema.meta(watcher.doc)
-        assert "ai_edits" not in meta.to_py()
+        assert "ai_edits" not in plain(meta)
         on = api.patch(room.name, room.owner, json={"ai_edits": True})
         assert on.status_code == 200, on.text
         await eventually(lambda: meta.get("ai_edits") is True)
@@ -437,7 +437,7 @@ async def test_patch_is_owner_only(api: Client) -> None:
     assert api.get(room.name, room.owner).json()["title"] == "kept"
     async with YClient(api.ws(room.name, room.owner)) as check:
         await check.wait_synced()
-        assert schema.meta(check.doc).to_py()["title"] == "kept"
+        assert plain(schema.meta(check.doc))["title"] == "kept"
 
 
 @pytest.mark.parametrize(
@@ -765,7 +765,7 @@ async def test_snapshot_as_text_and_as_yjs(api: Client) -> None:
     doc: Doc[Any] = Doc()
     doc.apply_update(binary.content)
     assert str(doc.get("code", type=Text)) == code
-    assert schema.meta(doc).to_py()["title"] == "snap"
+    assert plain(schema.meta(doc))["title"] == "snap"
 
 
 def test_snapshot_errors(api: Client) -> None:
@@ -882,7 +882,7 @@ async def test_forks_setting_is_mirrored_in_meta(api: Client) -> None:
     async with YClient(api.ws(room.name, room.link_token("viewer"))) as student:
         await student.wait_synced()
         assert api.patch(room.name, room.owner, json={"forks": False}).status_code == 200
-        await eventually(lambda: schema.meta(student.doc).to_py().get("forks") is False)
+        await eventually(lambda: plain(schema.meta(student.doc)).get("forks") is False)
 
 
 # -- POST /api/rooms/{room}/rotate ----------------------------------------------------

@@ -141,9 +141,9 @@ def fetch(url: str, token: str | None = None) -> httpx.Response:
     return httpx.get(url, headers=bearer(token), timeout=5)
 
 
-def bearer(token: str | None) -> dict[str, bytes]:
+def bearer(token: str | None) -> dict[bytes, bytes]:
     """The Authorization header (UTF-8; HTTP forbids trailing whitespace in a value)."""
-    return {} if token is None else {"authorization": f"Bearer {token}".strip().encode()}
+    return {} if token is None else {b"authorization": f"Bearer {token}".strip().encode()}
 
 
 async def attempt(url: str) -> tuple[int | None, list[bytes]]:

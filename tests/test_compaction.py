@@ -23,7 +23,7 @@ from rooms.mongo_store import MongoStore
 from rooms.observer import RoomObserver
 from rooms.persistence import PersistenceSettings, RoomWriter, StoreWorker, compact_room
 from rooms.sqlite_store import SQLiteStore
-from rooms.store import Store, StoredRoom, StoreError
+from rooms.store import RoomInfo, Store, StoredRoom, StoreError
 
 ROOM = "room"
 
@@ -53,7 +53,7 @@ class Editor:
         self.updates: list[bytes] = []
         self.doc.observe(lambda event: self.updates.append(event.update))
 
-    def edit(self, fn: Callable[[Text], None]) -> bytes:
+    def edit(self, fn: Callable[[Text], object]) -> bytes:
         before = len(self.updates)
         fn(self.text)
         assert len(self.updates) == before + 1
@@ -315,6 +315,18 @@ class FlakyStore:
 
     def compact(self, room: str, snapshot: bytes, upto: int) -> None:
         self.inner.compact(room, snapshot, upto)
+
+    def create_room(self, info: RoomInfo) -> bool:
+        return self.inner.create_room(info)
+
+    def room_info(self, room: str) -> RoomInfo | None:
+        return self.inner.room_info(room)
+
+    def update_room_info(self, room: str, **fields: Any) -> None:
+        self.inner.update_room_info(room, **fields)
+
+    def rotated_since(self, since: float) -> dict[str, float]:
+        return self.inner.rotated_since(since)
 
     def ping(self) -> None:
         self.inner.ping()

@@ -101,7 +101,7 @@ class NodeClient:
             found = await eventually(matching, TIMEOUT, "node state")
         except AssertionError as exc:
             raise AssertionError(f"{exc}: {self.diagnostics()}") from None
-        assert found is not None
+        assert isinstance(found, dict)
         return found
 
     async def wait_synced(self) -> None:
@@ -149,7 +149,7 @@ async def pycrdt_provider(server: ServerProcess, room: str) -> AsyncIterator[Tex
     doc: Doc[Any] = Doc()
     text = doc.get("code", type=Text)
     async with (
-        aconnect_ws(server.ws_url(room)) as ws,
+        aconnect_ws(server.ws_url(room)) as ws,  # type: ignore[var-annotated]
         Provider(doc, HttpxWebsocket(ws, room)) as provider,
     ):
         await asyncio.wait_for(provider.synced.wait(), TIMEOUT)

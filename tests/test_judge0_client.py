@@ -132,7 +132,7 @@ async def test_non_utf8_output_and_cutting(client: Judge0Client, double: Judge0D
 
 
 async def test_runs_to_each_status(client: Judge0Client, double: Judge0Double) -> None:
-    limits = {"cpu_time_limit": 1.0, "wall_time_limit": 2.0, "memory_limit_kb": 65536}
+    limits = {"cpu_time_limit": 1.0, "wall_time_limit": 2.0, "memory_limit_kb": 65536.0}
     cases = {
         "raise SystemExit(3)": (11, "runtime_error"),
         "while True: pass": (5, "time_limit"),
@@ -142,7 +142,7 @@ async def test_runs_to_each_status(client: Judge0Client, double: Judge0Double) -
         "print(1)": (3, "accepted"),
     }
     for source, (status_id, ours) in cases.items():
-        sub = await finished(client, await client.submit(python(source, **limits)))
+        sub = await finished(client, await client.submit(python(source, "", **limits)))
         assert sub.status_id == status_id, (source, sub)
         assert records.final_status(sub, 65536) == ours, source
     double.script("int main(", status_id=6, compile_output="main.c:1: error: expected ')'")

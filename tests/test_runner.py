@@ -31,7 +31,7 @@ from runner import records
 from server.settings import Settings, SettingsError
 from tests.judge0_double import Judge0Double, Submission
 from tests.serverproc import ROOT, ServerProcess
-from tests.support import SECRET, eventually, sign
+from tests.support import SECRET, eventually, plain, sign
 from tests.yclient import YClient
 
 pytestmark = pytest.mark.anyio
@@ -633,7 +633,7 @@ def test_stale_runs_of_other_instances_wait_for_their_deadline() -> None:
         return room
 
     def statuses(room: FakeRoom) -> dict[str, str]:
-        return {k: v["status"] for k, v in schema.runs(room.doc).to_py().items()}
+        return {k: v["status"] for k, v in plain(schema.runs(room.doc)).items()}
 
     shared_room = seeded()
     pending = interrupt_stale_runs(
