@@ -92,6 +92,17 @@ class ServerProcess:
                 out.append(json.loads(line))
         return out
 
+    def room_details(self, room: str, token: str) -> dict[str, Any]:
+        """``GET /api/rooms/{room}`` as ``token``'s holder; it must answer 200."""
+        response = httpx.get(
+            f"{self.http_url}/api/rooms/{room}",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+        details: dict[str, Any] = response.json()
+        return details
+
     def metrics(self) -> str:
         return httpx.get(self.http_url + "/metrics", timeout=5).text
 

@@ -28,17 +28,6 @@ def create_room(server: ServerProcess, mode: str) -> dict[str, Any]:
     return created
 
 
-def details(server: ServerProcess, room: str, bearer: str) -> dict[str, Any]:
-    response = httpx.get(
-        f"{server.http_url}/api/rooms/{room}",
-        headers={"Authorization": f"Bearer {bearer}"},
-        timeout=10,
-    )
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
 def grant(server: ServerProcess, room: str, owner: str, conn: str) -> httpx.Response:
     """The teacher's "Let edit": the connection ``conn`` becomes an editor for a minute."""
     return httpx.put(
@@ -112,7 +101,7 @@ async def test_a_students_client_id_cannot_be_squatted_after_they_leave(
     await eventually(lambda: mallory.doc.client_id in teacher.awareness)
     await settled(teacher, 1)
     assert states_seen(teacher, 4242) == [{"user": {"name": "Sam"}, "hand": False}]
-    listing = details(server, room, owner)["peers"]["viewer"]
+    listing = server.room_details(room, owner)["peers"]["viewer"]
     assert [(p["id"], p["clients"]) for p in listing] == [("u-mallory", [mallory.doc.client_id])]
 
     # Sam comes back (same document, same client id) and gets the id back.
@@ -120,7 +109,7 @@ async def test_a_students_client_id_cannot_be_squatted_after_they_leave(
     await sam.wait_synced()
     await sam.set_awareness({"user": {"name": "Sam"}, "hand": True})
     await eventually(lambda: teacher.awareness.get(4242, {}).get("hand") is True)
-    listing = details(server, room, owner)["peers"]["viewer"]
+    listing = server.room_details(room, owner)["peers"]["viewer"]
     holder = [p for p in listing if 4242 in p["clients"]]
     assert [p["id"] for p in holder] == ["u-sam"]
 
@@ -153,7 +142,7 @@ async def test_a_reconnect_before_the_old_socket_closed_keeps_the_presence(
     await old.close()
     await settled(teacher, 1)
     assert teacher.awareness.get(777) == {"user": {"name": "Sam"}, "n": 2}
-    holders = [p["id"] for p in details(server, room, owner)["peers"]["viewer"] if p["clients"]]
+    holders = [p["id"] for p in server.room_details(room, owner)["peers"]["viewer"] if p["clients"]]
     assert holders == ["u-sam"]
     await new.close()
     await teacher.close()
@@ -180,7 +169,7 @@ async def test_echoes_of_everyones_presence_are_ignored(server: ServerProcess) -
     teacher._clock = 1  # the echo carried the teacher's own first state
     await settled(teacher, 2)
     assert not teacher.closed.is_set()
-    listing = details(server, room, owner)["peers"]
+    listing = server.room_details(room, owner)["peers"]
     assert listing["owner"][0]["clients"] == [teacher.doc.client_id]
     for client in (*students, teacher):
         await client.close()
@@ -349,7 +338,7 @@ async def test_students_see_only_the_stage_and_themselves(server: ServerProcess)
     clients = [await connect(server, room, t) for t in (owner, helper, sam, ann, link, link)]
 
     def names(bearer: str) -> dict[str, list[str]]:
-        listing = details(server, room, bearer)["peers"]
+        listing = server.room_details(room, bearer)["peers"]
         return {role: sorted(p["name"] for p in entries) for role, entries in listing.items()}
 
     stage = {"owner": ["owner"], "editor": ["Helper"], "reviewer": []}
@@ -370,6 +359,6 @@ async def test_in_pair_rooms_everyone_is_listed(server: ServerProcess) -> None:
     ann = sign(room, "editor", name="Ann", personal=True)
     bob = sign(room, "editor", name="Bob", personal=True)
     clients = [await connect(server, room, t) for t in (owner, ann, bob)]
-    await eventually(lambda: len(details(server, room, ann)["peers"]["editor"]) == 2)
+    await eventually(lambda: len(server.room_details(room, ann)["peers"]["editor"]) == 2)
     for client in clients:
         await client.close()

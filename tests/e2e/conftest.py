@@ -158,11 +158,5 @@ def snapshot(server: ServerProcess, created: dict[str, Any]) -> str:
 
 
 def room_details(server: ServerProcess, created: dict[str, Any]) -> dict[str, Any]:
-    response = httpx.get(
-        f"{server.http_url}/api/rooms/{created['room']}",
-        headers={"Authorization": f"Bearer {created['owner_token']}"},
-        timeout=10,
-    )
-    assert response.status_code == 200, response.text
-    details: dict[str, Any] = response.json()
-    return details
+    """The room as its owner sees it over REST."""
+    return server.room_details(created["room"], created["owner_token"])
