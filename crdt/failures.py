@@ -19,6 +19,9 @@ class, so it is recognised by name.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
 
 def is_panic(exc: BaseException) -> bool:
     """Is ``exc`` a Rust panic surfaced by pyo3?"""
@@ -35,6 +38,20 @@ def is_yrs_failure(exc: BaseException) -> bool:
 def leaves_doc_intact(exc: BaseException) -> bool:
     """True when the failed call cannot have changed the document (decoding failed)."""
     return isinstance(exc, ValueError)
+
+
+@contextmanager
+def raised_as(error: Callable[[str], Exception]) -> Iterator[None]:
+    """A yrs failure in the block is raised as ``error(describe(failure))``, an error the
+    caller's callers expect; anything else passes unchanged. For calls whose failure
+    cannot hurt the live document (a read, a throwaway copy): ``except Exception``
+    would let a panic through."""
+    try:
+        yield
+    except BaseException as exc:
+        if not is_yrs_failure(exc):
+            raise
+        raise error(describe(exc)) from exc
 
 
 def describe(exc: BaseException) -> str:

@@ -85,14 +85,10 @@ def compact_room(
     made yrs encode a document that differs from the one it holds). Otherwise
     ``SnapshotMismatch`` is raised and the log stays. Runs on the store thread."""
     check: Doc[Any] = Doc()
-    try:
+    # This runs on the store thread: a panic is said as the refusal it is rather than
+    # let it end the flusher.
+    with failures.raised_as(lambda failure: SnapshotMismatch(f"room {room!r}: {failure}")):
         check.apply_update(doc_update)
-    except BaseException as exc:
-        # A panic is a BaseException, and this runs on the store thread: say it as the
-        # refusal it is rather than let it end the flusher.
-        if not failures.is_yrs_failure(exc):
-            raise
-        raise SnapshotMismatch(f"room {room!r}: {failures.describe(exc)}") from exc
     # Compared decoded: yrs writes a state vector's clients in no fixed order.
     if decode_state_vector(check.get_state()) != decode_state_vector(doc_state):
         raise SnapshotMismatch(f"room {room!r}: the encoded document's state vector differs")

@@ -117,16 +117,11 @@ class RoomRegistry:
             stored = await self.worker.run(self.worker.store.load, name)
             mode = Mode(info.mode) if info is not None else Mode.PAIR
             doc: Doc[Any] = Doc()
-            try:
+            with failures.raised_as(lambda failure: RoomLoadError(f"stored history: {failure}")):
                 if stored.snapshot is not None:
                     doc.apply_update(stored.snapshot)
                 for update in stored.updates:
                     doc.apply_update(update)
-            except BaseException as exc:
-                if not failures.is_yrs_failure(exc):
-                    raise
-                # A panic is a BaseException: say it here, as an error a load may raise.
-                raise RoomLoadError(f"stored history: {failures.describe(exc)}") from exc
             room = Room(
                 name,
                 doc,

@@ -175,15 +175,9 @@ class Room:
         if isinstance(message, DocUpdate):
             self._apply_update(peer, frame, message, received_at)
         elif isinstance(message, SyncStep1):
-            try:
+            # A read: the document is unchanged whatever yrs did.
+            with failures.raised_as(_violation("undecodable state vector")):
                 reply = self.doc.get_update(message.state_vector)
-            except BaseException as exc:
-                if not failures.is_yrs_failure(exc):
-                    raise
-                # A read: the document is unchanged whatever yrs did.
-                raise ProtocolError(
-                    CLOSE_POLICY_VIOLATION, "undecodable state vector", failures.describe(exc)
-                ) from exc
             self._send(peer, protocol.sync_step2(reply))
         elif isinstance(message, AwarenessUpdate):
             relay = self.awareness.apply(
@@ -413,15 +407,9 @@ class Room:
             return False
         if self._reviewer_check is None:
             self._reviewer_check = ReviewerCheck(self.doc)
-        try:
+        # Only the check's throwaway copy sees it (and is dropped): the document is intact.
+        with failures.raised_as(_violation("invalid update")):
             return self._reviewer_check.allows(update)
-        except BaseException as exc:
-            if not failures.is_yrs_failure(exc):
-                raise
-            # Only the check's throwaway copy saw it (and is dropped): the document is intact.
-            raise ProtocolError(
-                CLOSE_POLICY_VIOLATION, "invalid update", failures.describe(exc)
-            ) from exc
 
     def _refuse_write(self, peer: Peer) -> None:
         """Drop the update (not applied, relayed or stored); say so once per connection."""
@@ -725,3 +713,8 @@ class Room:
         if self._rebuild is not None:
             self._rebuild.cancel()
         return await self.writer.close()
+
+
+def _violation(reason: str) -> Callable[[str], ProtocolError]:
+    """A 1008 close with ``reason``, the yrs failure as its detail."""
+    return lambda failure: ProtocolError(CLOSE_POLICY_VIOLATION, reason, failure)
