@@ -494,12 +494,11 @@ class _Probe:
         try:
             await self.drive()
         finally:
-            # A failed check leaves the app waiting: end it as a lost connection would.
-            protocol = self.sock.get_protocol()
-            if not self.sock.is_closing():
-                self.sock.close()
-                protocol.connection_lost(None)
-            tasks: set[asyncio.Task[None]] = getattr(protocol, "tasks", set())
+            # A failed check leaves the app waiting: closing the socket reports the
+            # connection lost (as a real transport does, on the next loop turn), which
+            # ends it.
+            self.sock.close()
+            tasks: set[asyncio.Task[None]] = getattr(self.sock.get_protocol(), "tasks", set())
             if tasks:
                 await asyncio.wait(tasks, timeout=1.0)
 
