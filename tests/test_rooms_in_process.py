@@ -9,7 +9,6 @@ behaviour end to end.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -262,7 +261,10 @@ async def test_a_joined_room_does_not_unload(tmp_path: Path) -> None:
     async with started(tmp_path, config=config) as registry:
         ada = await FakeClient().join(registry, "busy")
         room = registry.rooms["busy"]
-        await asyncio.sleep(config.idle_unload_seconds * 4)  # several sweeps go by
+        # A room left empty beside it: once that one is unloaded, sweeps have run.
+        bob = await FakeClient(name="Bob").join(registry, "left")
+        bob.leave(registry)
+        await eventually(lambda: "left" not in registry.rooms, 5, "the empty room to unload")
         assert registry.rooms.get("busy") is room and not ada.peer.closed
 
 
