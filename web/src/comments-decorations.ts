@@ -25,10 +25,11 @@ function build(
   const ranges: { from: number; to: number; deco: Decoration }[] = []
   const lines = new Set<number>()
   for (const c of comments) {
-    if (c.resolved || c.from === null || c.to === null) continue
+    // Deleted code has no line left: highlighting where it was would mark the next line.
+    if (c.resolved || c.state === 'deleted' || c.from === null || c.to === null) continue
     const from = Math.min(c.from, length)
     const to = Math.min(c.to, length)
-    const cls = `cm-comment-range${c.id === active ? ' cm-comment-active' : ''}`
+    const cls = `cm-comment-range${c.id === active ? ' cm-comment-active' : ''}${c.state === 'changed' ? ' cm-comment-changed' : ''}`
     const lineStart = doc.lineAt(from).from
     if (!lines.has(lineStart)) {
       lines.add(lineStart)
@@ -55,4 +56,5 @@ export const commentTheme: Extension = EditorView.baseTheme({
   },
   '.cm-comment-active': { backgroundColor: 'rgba(255, 170, 0, 0.5)' },
   '.cm-comment-line': { boxShadow: 'inset 3px 0 0 #e0a800' },
+  '.cm-comment-changed': { borderBottomStyle: 'dashed' },
 })

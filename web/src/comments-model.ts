@@ -1,8 +1,13 @@
 /**
  * Review comments in the shared `comments` map: id -> Y.Map {anchor, head, author,
- * text, resolved, replies: Y.Array<{author, text, ts}>, ts}. `anchor` and `head` are
- * Yjs relative positions into `code` (JSON, or encoded bytes from other clients), so a
- * comment stays on its code while lines are inserted or deleted around it.
+ * text, resolved, replies: Y.Array<{author, text, ts}>, ts, snippet, line}. `anchor` and
+ * `head` are Yjs relative positions into `code` (JSON, or encoded bytes from other
+ * clients), so a comment stays on its code while lines are inserted or deleted around it.
+ *
+ * `snippet` (the code as commented) and `line` (where it was) let a comment say when its
+ * code changed or was deleted: a relative position whose characters are gone resolves to
+ * where they were, which reads as the next line, so without them a comment on deleted
+ * code would silently claim a line it never meant.
  */
 import * as Y from 'yjs'
 
@@ -22,7 +27,17 @@ export interface CommentView {
   resolved: boolean
   replies: Reply[]
   ts: number
+  /** The code as it was when commented on (comments made before it was kept: null). */
+  snippet: string | null
+  /** The first line number when commented on, or null. */
+  line: number | null
+  /** `current`: the code is as commented; `changed`: edited since; `deleted`: gone. */
+  state: CommentState
 }
+
+export type CommentState = 'current' | 'changed' | 'deleted'
+
+export const SNIPPET_MAX = 2000
 
 export function resolvePosition(stored: unknown, doc: Y.Doc, ytext: Y.Text): number | null {
   if (stored == null) return null
@@ -38,14 +53,55 @@ export function resolvePosition(stored: unknown, doc: Y.Doc, ytext: Y.Text): num
   }
 }
 
+/** Whether the character a stored relative position points at has been deleted. */
+function pointsAtDeleted(stored: unknown, doc: Y.Doc): boolean {
+  if (stored == null) return false
+  try {
+    const rpos =
+      stored instanceof Uint8Array
+        ? Y.decodeRelativePosition(stored)
+        : Y.createRelativePositionFromJSON(stored)
+    if (rpos.item === null) return false
+    const clock = Y.getState(doc.store, rpos.item.client)
+    if (rpos.item.clock >= clock) return false // not arrived yet
+    return Y.getItem(doc.store, rpos.item).deleted
+  } catch {
+    return false
+  }
+}
+
+function commentState(
+  stored: Y.Map<unknown>,
+  doc: Y.Doc,
+  text: string,
+  from: number | null,
+  to: number | null,
+  snippet: string | null,
+): CommentState {
+  if (from === null || to === null) return 'deleted'
+  const anchorGone = pointsAtDeleted(stored.get('anchor'), doc)
+  const headGone = pointsAtDeleted(stored.get('head'), doc)
+  if (from === to && (anchorGone || headGone || !!snippet)) return 'deleted'
+  if (snippet !== null) {
+    // A long snippet was kept cut short: compare what was kept.
+    const now = text.slice(from, to)
+    return (snippet.length >= SNIPPET_MAX ? now.slice(0, SNIPPET_MAX) : now) === snippet ? 'current' : 'changed'
+  }
+  return anchorGone || headGone ? 'changed' : 'current'
+}
+
 export function readComments(comments: Y.Map<unknown>, doc: Y.Doc, ytext: Y.Text): CommentView[] {
   const out: CommentView[] = []
+  let text: string | null = null
   comments.forEach((value, id) => {
     if (!(value instanceof Y.Map)) return
     const from = resolvePosition(value.get('anchor'), doc, ytext)
     const headPos = value.has('head') ? resolvePosition(value.get('head'), doc, ytext) : from
     const to = from !== null && headPos !== null ? Math.max(from, headPos) : headPos
     const replies = value.get('replies')
+    const snippet = typeof value.get('snippet') === 'string' ? (value.get('snippet') as string) : null
+    const line = Number(value.get('line'))
+    text ??= ytext.toString()
     out.push({
       id,
       from,
@@ -56,6 +112,9 @@ export function readComments(comments: Y.Map<unknown>, doc: Y.Doc, ytext: Y.Text
       resolved: value.get('resolved') === true,
       replies: replies instanceof Y.Array ? (replies.toArray() as Reply[]) : [],
       ts: Number(value.get('ts') ?? 0),
+      snippet,
+      line: Number.isInteger(line) && line > 0 ? line : null,
+      state: commentState(value, doc, text, from, to, snippet),
     })
   })
   return out
@@ -83,7 +142,7 @@ export function addComment(
   doc: Y.Doc,
   comments: Y.Map<unknown>,
   at: PendingAnchor,
-  fields: { author: string; color: string; text: string },
+  fields: { author: string; color: string; text: string; snippet: string; line: number },
 ): string {
   const id = newId()
   doc.transact(() => {
@@ -97,6 +156,8 @@ export function addComment(
     comment.set('resolved', false)
     comment.set('replies', new Y.Array<Reply>())
     comment.set('ts', Date.now())
+    comment.set('snippet', fields.snippet.slice(0, SNIPPET_MAX))
+    comment.set('line', fields.line)
   })
   return id
 }

@@ -14,6 +14,7 @@ import {
   type PendingAnchor,
 } from './comments-model'
 import type { Session } from './session'
+import './comments.css'
 
 export interface CommentsPanel {
   element: HTMLElement
@@ -54,7 +55,7 @@ export function commentsPanel(
   const items = new Map<string, { li: HTMLElement; render: (c: CommentView) => void }>()
 
   // -- composing ---------------------------------------------------------------
-  let pending: PendingAnchor | null = null
+  let pending: (PendingAnchor & { snippet: string; line: number }) | null = null
   const textarea = h('textarea', {
     id: 'comment-text',
     rows: 3,
@@ -86,7 +87,7 @@ export function commentsPanel(
     const text = textarea.value.trim()
     if (!text || !pending) return
     const { name, color } = me()
-    active = addComment(doc, comments, pending, { author: name, color, text })
+    active = addComment(doc, comments, pending, { author: name, color, text, snippet: pending.snippet, line: pending.line })
     composer.hidden = true
     pending = null
     textarea.value = ''
@@ -107,8 +108,8 @@ export function commentsPanel(
       from = line.from
       to = line.to
     }
-    pending = anchorRange(ytext, from, to)
     const first = v.state.doc.lineAt(from).number
+    pending = { ...anchorRange(ytext, from, to), snippet: v.state.sliceDoc(from, to), line: first }
     const last = v.state.doc.lineAt(to).number
     const snippet = v.state.sliceDoc(from, Math.min(to, from + 60)).replace(/\s+/g, ' ').trim()
     replace(
@@ -135,6 +136,9 @@ export function commentsPanel(
     const lineButton = h('button', { type: 'button', class: 'comment-line' })
     const author = h('span', { class: 'author' })
     const time = h('time', { class: 'muted small' })
+    const outdated = h('span', { class: 'badge outdated', hidden: true }, 'Outdated')
+    const original = h('pre', { class: 'comment-snippet', hidden: true })
+    const originalLabel = h('p', { class: 'small muted snippet-label', hidden: true })
     const body = h('p', { class: 'comment-text' })
     const replies = h('ul', { class: 'replies', 'aria-label': 'Replies' })
     const resolve = h('button', { type: 'button', class: 'btn small subtle' })
@@ -148,7 +152,9 @@ export function commentsPanel(
     const li = h(
       'li',
       { class: 'comment', 'data-id': id },
-      h('div', { class: 'comment-head' }, lineButton, author, time),
+      h('div', { class: 'comment-head' }, lineButton, outdated, author, time),
+      originalLabel,
+      original,
       body,
       replies,
       h('div', { class: 'comment-actions' }, replyForm, resolve),
@@ -166,14 +172,29 @@ export function commentsPanel(
     })
     const render = (c: CommentView) => {
       current = c
-      const line = lineOf(c.from)
+      const deleted = c.state === 'deleted'
+      const line = deleted ? null : lineOf(c.from)
       const endLine = lineOf(c.to)
+      const was = c.line !== null ? ` (was line ${c.line})` : ''
       lineButton.textContent =
-        line === null ? 'Code deleted' : endLine !== null && endLine !== line ? `Lines ${line}–${endLine}` : `Line ${line}`
+        line === null
+          ? `Code deleted${was}`
+          : endLine !== null && endLine !== line
+            ? `Lines ${line}–${endLine}`
+            : `Line ${line}`
       lineButton.setAttribute('aria-label', `${lineButton.textContent}: show in the editor`)
       lineButton.disabled = line === null
       li.dataset.line = line === null ? '' : String(line)
+      li.dataset.state = c.state
+      outdated.hidden = c.state === 'current'
+      outdated.title = deleted ? 'The code this comment was on has been deleted.' : 'The code changed since this comment.'
+      // What the comment was about, once the code no longer shows it.
+      const showOriginal = c.state !== 'current' && !!c.snippet
+      original.hidden = originalLabel.hidden = !showOriginal
+      original.textContent = showOriginal ? clip(c.snippet ?? '') : ''
+      originalLabel.textContent = deleted ? 'The code, as commented on:' : 'Originally:'
       li.classList.toggle('resolved', c.resolved)
+      li.classList.toggle('outdated', c.state !== 'current')
       li.classList.toggle('active', c.id === active)
       author.textContent = c.author
       author.style.color = safeColor(c.color, '') // written by peers: hex colours only
@@ -196,6 +217,15 @@ export function commentsPanel(
       resolve.hidden = !canAct
     }
     return { li, render }
+  }
+
+  /** At most 8 lines, without the indentation they share. */
+  const clip = (code: string): string => {
+    let lines = code.split('\n')
+    const indents = lines.filter((l) => l.trim()).map((l) => l.length - l.trimStart().length)
+    const common = indents.length ? Math.min(...indents) : 0
+    lines = lines.map((l) => l.slice(Math.min(common, l.length - l.trimStart().length)))
+    return lines.length > 8 ? `${lines.slice(0, 8).join('\n')}\n…` : lines.join('\n')
   }
 
   const lineOf = (pos: number | null): number | null => {
