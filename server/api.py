@@ -22,9 +22,10 @@ from starlette.routing import Route
 
 from crdt import schema
 from crdt.awareness import is_server_name
-from rooms.registry import RoomRegistry
+from rooms.registry import RoomLoadError, RoomRegistry
 from rooms.roles import Mode, Role
 from rooms.store import RoomInfo
+from server import implicit_rooms
 from server.auth import (
     Authenticator,
     AuthError,
@@ -429,7 +430,17 @@ class Api:
         name: the same room, role, iat and exp; the same user id when the bearer was
         already personal (a rename keeps the person), else a new one (a join link's
         user id is everyone's who opened it). Dev mode with anonymous joins: a
-        tokenless call gets a personal editor token."""
+        tokenless call gets a personal editor token (and, like a tokenless websocket, makes
+        a room that does not exist yet)."""
+        name = request.path_params["room"]
+        makes_room = implicit_rooms.implicit(
+            self.auth.anonymous, _bearer(request), self.settings.admin_token
+        )
+        if makes_room and valid_room_name(name):
+            try:
+                await implicit_rooms.room_exists(self.registry, name, implicit=True)
+            except RoomLoadError as exc:
+                raise ApiError(503, "the room store is unavailable; retry later") from exc
         name, _, identity = await self._room(request)
         body = await _body(request, JoinRoom)
         if _bearer(request) is None:  # dev mode, anonymous joins on (else _room refused)

@@ -37,9 +37,8 @@ from crdt.protocol import (
 from rooms.access import ROTATED, LinksRotated
 from rooms.peer import Peer
 from rooms.registry import RoomLoadError, RoomRegistry
-from rooms.roles import Mode
 from rooms.room import Room
-from rooms.store import RoomInfo
+from server import implicit_rooms
 from server.auth import CLOSE_UNAUTHENTICATED, Authenticator, AuthError
 from server.logs import bind, get_logger
 from server.metrics import Metrics
@@ -215,9 +214,9 @@ async def _admit(websocket: WebSocket, send: Send) -> tuple[Peer, Room, _Sender]
     )
     bind(peer=peer.conn_id, user=identity.user_id)
     # With an admin token, rooms are made only through the REST API.
-    implicit = auth.anonymous and not token and not app_state.settings.admin_token
+    makes_room = implicit_rooms.implicit(auth.anonymous, token, app_state.settings.admin_token)
     try:
-        if not await _room_exists(registry, name, implicit=implicit):
+        if not await implicit_rooms.room_exists(registry, name, implicit=makes_room):
             await websocket.close(CLOSE_UNKNOWN_ROOM, "unknown room")
             return None
         # Wired before joining: the join itself sends the first frames.
@@ -238,25 +237,6 @@ async def _admit(websocket: WebSocket, send: Send) -> tuple[Peer, Room, _Sender]
         await websocket.close(CLOSE_INTERNAL_ERROR, "room could not be loaded; retry later")
         return None
     return peer, room, sender
-
-
-async def _room_exists(registry: RoomRegistry, name: str, *, implicit: bool) -> bool:
-    """Rooms are made through the REST API; in dev mode a tokenless join makes a pair room
-    (``implicit``), unless an admin token guards room creation."""
-    if name in registry.rooms:
-        return True  # loaded, so it exists: no store round trip per connection
-    try:
-        if await registry.room_info(name) is not None:
-            return True
-        if not implicit:
-            return False
-        now = time.time()
-        await registry.create_room(RoomInfo(name, Mode.PAIR.value, "python", name, now, now))
-        return True
-    except RoomLoadError:
-        raise
-    except Exception as exc:
-        raise RoomLoadError(f"room {name!r}: store unavailable") from exc
 
 
 class ConnectionLimit:

@@ -627,6 +627,18 @@ def test_a_tokenless_join_in_dev_mode_is_a_personal_editor(
         "editor", created["room"], True, "Dev",
     )  # fmt: skip
     assert first.json()["user_id"] != second.json()["user_id"]
+    # A room opened by name before anyone made it: made by the join, as by the websocket.
+    fresh = httpx.post(f"{server.http_url}/api/rooms/scratch-pad/join", json={"name": "Dev"})
+    assert fresh.status_code == 201, fresh.text
+    details = httpx.get(
+        f"{server.http_url}/api/rooms/scratch-pad",
+        headers={"Authorization": f"Bearer {fresh.json()['token']}"},
+    ).json()
+    assert (details["mode"], details["title"]) == ("pair", "scratch-pad")
+    # A bad name is still no room, and a token never makes one.
+    assert (
+        httpx.post(f"{server.http_url}/api/rooms/a%20b/join", json={"name": "x"}).status_code == 404
+    )
     off = server_factory(CODEMENTOR_ANONYMOUS="off")
     room = httpx.post(off.http_url + "/api/rooms", json={}, timeout=10).json()["room"]
     refused = httpx.post(f"{off.http_url}/api/rooms/{room}/join", json={"name": "x"}, timeout=10)

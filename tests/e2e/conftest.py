@@ -71,12 +71,30 @@ def e2e_server(server_factory: Callable[..., ServerProcess]) -> ServerProcess:
 
 
 class People:
-    """Browser contexts for one test, one per person, closed at teardown."""
+    """Browser contexts for one test, one per person, closed at teardown.
+
+    A page must not log a console error: what a person does normally leaves the console
+    clean. A test that provokes one on purpose (a refused link, a server stopped under
+    the page) names what it expects with ``allow_console``.
+    """
 
     def __init__(self, browser: Any) -> None:
         self.browser = browser
         self.contexts: list[Any] = []
         self.errors: list[str] = []  # uncaught exceptions in any page
+        self.console: list[str] = []  # console errors not allowed by the test
+        self._allowed: list[re.Pattern[str]] = []
+
+    def allow_console(self, pattern: str) -> None:
+        """Console errors matching ``pattern`` (a regex) are expected in this test."""
+        self._allowed.append(re.compile(pattern))
+
+    def _on_console(self, name: str, message: Any) -> None:
+        if message.type != "error":
+            return
+        text = str(message.text)
+        if not any(p.search(text) for p in self._allowed):
+            self.console.append(f"{name}: {text}")
 
     def page(
         self, name: str, color: str = "#2f5bd3", viewport: dict[str, int] | None = None
@@ -90,6 +108,7 @@ class People:
         self.contexts.append(context)
         page = context.new_page()
         page.on("pageerror", lambda error: self.errors.append(f"{name}: {error}"))
+        page.on("console", lambda message: self._on_console(name, message))
         return page
 
     def close(self) -> None:
@@ -103,6 +122,7 @@ def people(browser: Any) -> Iterator[People]:
     yield crowd
     crowd.close()
     assert not crowd.errors, f"uncaught errors in the page: {crowd.errors}"
+    assert not crowd.console, f"console errors in the page: {crowd.console}"
 
 
 @pytest.fixture

@@ -39,6 +39,8 @@ def test_owner_rotates_links_from_the_share_panel(
     e2e_server: Any, people: Any, screenshot: Any, viewport: dict[str, int]
 ) -> None:
     room = create_room(e2e_server, "broadcast", "python", "Leaky")
+    # The old links are refused after the rotation: that refusal is what is tested.
+    people.allow_console(r"status of 401 \(Unauthorized\)")
     name = room["room"]
     old_owner, old_viewer = room["links"]["owner"], room["links"]["viewer"]
     teacher = open_room(people.page("Ms Tan", "#b85300", viewport), old_owner)

@@ -56,6 +56,8 @@ class Watched:
 def test_the_client_runs_under_its_csp_and_sends_no_referer(
     e2e_server: ServerProcess, people: Any, screenshot: Any
 ) -> None:
+    # The test runs an inline script on purpose: the policy's refusal is what it checks.
+    people.allow_console(r"Executing inline script violates")
     watched = Watched(people)
     ada = watched.page("Ada", "#c4314b")
     response = ada.goto(e2e_server.http_url + "/")

@@ -55,6 +55,7 @@ def test_a_refused_link_says_why(e2e_server: Any, people: Any, screenshot: Any) 
     room = create_room(e2e_server, "pair")
     header, payload, _signature = room["owner_token"].split(".")
     forged = f"{e2e_server.http_url}/r/{room['room']}?token={header}.{payload}.AAAA"
+    people.allow_console(r"status of 401 \(Unauthorized\)")  # the forged token, refused
     page = people.page("Mallory")
     page.goto(forged)
     expect(page.locator(".conn")).to_have_attribute("data-state", "closed")

@@ -16,6 +16,8 @@ def test_edits_made_while_the_server_is_down_survive_a_restart(
     e2e_server: ServerProcess, people: Any, screenshot: Any
 ) -> None:
     room = create_room(e2e_server, "pair", "python", "Restart")
+    # While the server is down, the browser reports each reconnect attempt that fails.
+    people.allow_console(r"WebSocket connection to .* failed")
     page = open_room(people.page("Remy"), room["links"]["owner"])
     type_at_end(page, "before = 1\n")
     wait_until(lambda: snapshot(e2e_server, room) == "before = 1\n", what="first edit")

@@ -114,7 +114,10 @@ export function createEditor(
     view,
     undoManager,
     setReadOnly(ro) {
-      view.dispatch({ effects: readOnly.reconfigure(readOnlyExtension(ro)) })
+      // Called from Yjs observers (the room's meta, a role change): dispatching there, before
+      // the binding has put the same transaction's text into the editor, makes the remote
+      // cursor plugin read positions past the editor's end, and crash for good.
+      queueMicrotask(() => view.dispatch({ effects: readOnly.reconfigure(readOnlyExtension(ro)) }))
     },
     async setLanguage(id) {
       const request = ++languageRequest

@@ -184,13 +184,15 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
 
   // -- identity ------------------------------------------------------------------
   const renderMe = () => {
-    const label = `You: ${identity.name}, ${ROLE_LABELS[session.role]}. Change name and colour`
+    // The name starts with the visible text (WCAG 2.5.3, "label in name").
+    const label = `${identity.name} ${ROLE_LABELS[session.role]}: you. Change name and colour`
     meButton.setAttribute('aria-label', label)
     meButton.title = 'Change your name and colour'
     replace(
       meButton,
       h('span', { class: 'dot', style: `background:${identity.color}`, 'aria-hidden': 'true' }),
       h('span', { class: 'me-name' }, identity.name),
+      ' ',
       h('span', { class: `badge role-${session.role}` }, ROLE_LABELS[session.role]),
     )
   }

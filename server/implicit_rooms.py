@@ -1,0 +1,36 @@
+"""Dev mode's rooms made by opening them: a tokenless join to a room that does not
+exist yet makes it a pair room, whether the join is the websocket or the page's
+``POST /join`` that comes first (a 404 there would be a console error on every new
+scratch room). Never with an admin token: then rooms are made only through the API."""
+
+from __future__ import annotations
+
+import time
+
+from rooms.registry import RoomLoadError, RoomRegistry
+from rooms.roles import Mode
+from rooms.store import RoomInfo
+
+
+def implicit(anonymous: bool, token: str | None, admin_token: str | None) -> bool:
+    """Whether a join with ``token`` may make the room it names."""
+    return anonymous and not token and not admin_token
+
+
+async def room_exists(registry: RoomRegistry, name: str, *, implicit: bool) -> bool:
+    """Whether ``name`` exists, after making it when ``implicit``. Raises RoomLoadError
+    when the store cannot say."""
+    if name in registry.rooms:
+        return True  # loaded, so it exists: no store round trip per connection
+    try:
+        if await registry.room_info(name) is not None:
+            return True
+        if not implicit:
+            return False
+        now = time.time()
+        await registry.create_room(RoomInfo(name, Mode.PAIR.value, "python", name, now, now))
+        return True
+    except RoomLoadError:
+        raise
+    except Exception as exc:
+        raise RoomLoadError(f"room {name!r}: store unavailable") from exc
