@@ -5,7 +5,8 @@ Collections:
 - ``updates``: ``{room, seq, data}``, one document per flushed batch, unique on (room, seq);
 - ``snapshots``: ``{_id: room, upto, gen, chunks}``, the pointer to the current snapshot;
 - ``rooms``: ``{_id: name, mode, language, title, created_at, updated_at, tokens_after,
-  forks}`` (documents written before the last two existed read as 0 and true);
+  forks, reviewers_run}`` (documents written before the last three existed read as 0,
+  true and null: the mode's default);
 - ``snapshot_chunks``: ``{room, gen, i, data}``, the snapshot cut into pieces, because
   a MongoDB document is capped at 16 MB and a large room's snapshot need not be.
 
@@ -151,6 +152,7 @@ class MongoStore:
                     "updated_at": info.updated_at,
                     "tokens_after": info.tokens_after,
                     "forks": info.forks,
+                    "reviewers_run": info.reviewers_run,
                 }
             )
         except DuplicateKeyError:
@@ -175,6 +177,7 @@ class MongoStore:
             updated_at=float(doc["updated_at"]),
             tokens_after=float(doc.get("tokens_after", 0.0)),
             forks=bool(doc.get("forks", True)),
+            reviewers_run=_optional_bool(doc.get("reviewers_run")),
         )
 
     def update_room_info(
@@ -185,12 +188,14 @@ class MongoStore:
         language: str | None = None,
         forks: bool | None = None,
         tokens_after: float | None = None,
+        reviewers_run: bool | None = None,
     ) -> None:
         given = (
             ("title", title),
             ("language", language),
             ("forks", forks),
             ("tokens_after", tokens_after),
+            ("reviewers_run", reviewers_run),
         )
         changes = {k: v for k, v in given if v is not None}
         if not changes:
@@ -216,3 +221,7 @@ class MongoStore:
 
     def close(self) -> None:
         self._client.close()
+
+
+def _optional_bool(value: object) -> bool | None:
+    return None if value is None else bool(value)

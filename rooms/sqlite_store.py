@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS rooms (
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
     tokens_after REAL NOT NULL DEFAULT 0,
-    forks INTEGER NOT NULL DEFAULT 1
+    forks INTEGER NOT NULL DEFAULT 1,
+    reviewers_run INTEGER
 );
 CREATE TABLE IF NOT EXISTS snapshots (
     room TEXT PRIMARY KEY,
@@ -47,9 +48,12 @@ CREATE TABLE IF NOT EXISTS snapshots (
 ADDED_ROOM_COLUMNS = {
     "tokens_after": "REAL NOT NULL DEFAULT 0",
     "forks": "INTEGER NOT NULL DEFAULT 1",
+    "reviewers_run": "INTEGER",  # NULL: the mode's default
 }
 INDEXES = "CREATE INDEX IF NOT EXISTS rooms_tokens_after ON rooms (tokens_after);"
-ROOM_COLUMNS = "name, mode, language, title, created_at, updated_at, tokens_after, forks"
+ROOM_COLUMNS = (
+    "name, mode, language, title, created_at, updated_at, tokens_after, forks, reviewers_run"
+)
 
 OPEN_TIMEOUT = 10.0
 ROWS_PER_STATEMENT = 256  # rows per multi-row INSERT / names per IN (...)
@@ -221,7 +225,7 @@ class SQLiteStore:
     def create_room(self, info: RoomInfo) -> bool:
         try:
             cursor = self._db.execute(
-                f"INSERT OR IGNORE INTO rooms ({ROOM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT OR IGNORE INTO rooms ({ROOM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     info.name,
                     info.mode,
@@ -231,6 +235,7 @@ class SQLiteStore:
                     info.updated_at,
                     info.tokens_after,
                     info.forks,
+                    info.reviewers_run,
                 ),
             )
         except sqlite3.Error as exc:
@@ -246,10 +251,11 @@ class SQLiteStore:
             raise StoreError(f"cannot read room {room!r}: {exc}") from exc
         if row is None:
             return None
-        name, mode, language, title, created_at, updated_at, tokens_after, forks = row
+        name, mode, language, title, created_at, updated_at, tokens_after, forks, reviewers = row
         return RoomInfo(
-            name, mode, language, title, created_at, updated_at, tokens_after, bool(forks)
-        )
+            name, mode, language, title, created_at, updated_at, tokens_after, bool(forks),
+            None if reviewers is None else bool(reviewers),
+        )  # fmt: skip
 
     def update_room_info(
         self,
@@ -259,13 +265,14 @@ class SQLiteStore:
         language: str | None = None,
         forks: bool | None = None,
         tokens_after: float | None = None,
+        reviewers_run: bool | None = None,
     ) -> None:
         try:
             self._db.execute(
                 "UPDATE rooms SET title = COALESCE(?, title), language = COALESCE(?, language),"
-                " forks = COALESCE(?, forks), tokens_after = COALESCE(?, tokens_after)"
-                " WHERE name = ?",
-                (title, language, forks, tokens_after, room),
+                " forks = COALESCE(?, forks), tokens_after = COALESCE(?, tokens_after),"
+                " reviewers_run = COALESCE(?, reviewers_run) WHERE name = ?",
+                (title, language, forks, tokens_after, reviewers_run, room),
             )
         except sqlite3.Error as exc:
             raise StoreError(f"cannot update room {room!r}: {exc}") from exc

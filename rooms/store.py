@@ -38,6 +38,12 @@ class RoomInfo:
     # the room's links. 0: never rotated.
     tokens_after: float = 0.0
     forks: bool = True  # broadcast rooms: whether students may fork the code
+    # Whether reviewers may run the code; None: the mode's default (on in review rooms).
+    reviewers_run: bool | None = None
+
+    @property
+    def reviewers_may_run(self) -> bool:
+        return self.mode == "review" if self.reviewers_run is None else self.reviewers_run
 
 
 @dataclass(slots=True)
@@ -82,6 +88,7 @@ class Store(Protocol):
         language: str | None = None,
         forks: bool | None = None,
         tokens_after: float | None = None,
+        reviewers_run: bool | None = None,
     ) -> None:
         """Change the fields given (None: keep)."""
         ...

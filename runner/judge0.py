@@ -1,8 +1,9 @@
 """A Judge0 CE client on one shared ``httpx.AsyncClient``.
 
-Only the three endpoints the runner needs: ``GET /languages``, ``POST /submissions``
-(always ``base64_encoded=true&wait=false``) and ``GET /submissions/{token}`` (always
-``base64_encoded=true``, with an explicit ``fields`` list). Every call has the
+Only the endpoints the runner needs: ``GET /languages``, ``POST /submissions``
+(always ``base64_encoded=true&wait=false``), ``GET /submissions/{token}`` (always
+``base64_encoded=true``, with an explicit ``fields`` list) and, for a stopped run,
+``DELETE /submissions/{token}``. Every call has the
 client's timeout. Nothing here retries: a failed call raises ``Judge0Error``,
 whose ``kind`` says whether a retry can help (``retryable``) and whether the
 failure says Judge0 is unwell (``counts_as_failure``, for the circuit breaker).
@@ -13,6 +14,15 @@ Wire facts (integrations.md, Part 1): booleans must be the lowercase string
 decimal strings, ``memory`` integer KB; a full queue answers ``503 {"error":
 "queue is full"}``; a wrong ``X-Auth-Token`` answers ``401`` with an empty body;
 invalid submissions answer ``422 {field: [messages]}``.
+
+``DELETE /submissions/{token}`` (submissions_controller.rb of 1.13.1) is refused unless
+Judge0 runs with ``ENABLE_SUBMISSION_DELETE=true`` (``400 {"error": "delete not
+allowed"}``) and the request carries its ``AUTHZ_TOKEN`` in the ``AUTHZ_HEADER``
+(default ``X-Auth-User``; ``403`` with an empty body otherwise, and always when Judge0
+has no ``AUTHZ_TOKEN``); a submission still ``1 In Queue`` or ``2 Processing`` is
+refused with ``400 {"error": "submission cannot be deleted because its status is 1
+(In Queue)"}``; an unknown token is ``404``. A deleted one answers ``200`` with the
+submission (base64).
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ from typing import Any
 import httpx
 
 AUTH_HEADER = "X-Auth-Token"
+AUTHZ_HEADER = "X-Auth-User"  # Judge0's default AUTHZ_HEADER
 FIELDS = (
     "token,status,stdout,stderr,compile_output,message,time,wall_time,memory,exit_code,exit_signal"
 )
@@ -46,6 +57,8 @@ class ErrorKind(enum.StrEnum):
     INVALID = "invalid"  # 422: Judge0 refused the submission's fields
     NOT_FOUND = "not_found"  # 404: Judge0 does not know the submission
     PROTOCOL = "protocol"  # an answer we cannot read, or any other status
+    REFUSED = "refused"  # DELETE: 400 (deletes disabled) or 403 (no authorization)
+    STILL_RUNNING = "still_running"  # DELETE: 400, the submission is queued or processing
 
     @property
     def retryable(self) -> bool:
@@ -55,7 +68,18 @@ class ErrorKind(enum.StrEnum):
     def counts_as_failure(self) -> bool:
         """Does this failure say Judge0 is unwell (circuit breaker)? A full queue or a
         rate limit is Judge0 answering, busy: back off, but do not open the breaker."""
-        return self not in (ErrorKind.QUEUE_FULL, ErrorKind.RATE_LIMITED, ErrorKind.INVALID)
+        return self not in _ANSWERED
+
+
+_ANSWERED = frozenset(
+    {
+        ErrorKind.QUEUE_FULL,
+        ErrorKind.RATE_LIMITED,
+        ErrorKind.INVALID,
+        ErrorKind.REFUSED,
+        ErrorKind.STILL_RUNNING,
+    }
+)
 
 
 _RETRYABLE = frozenset(
@@ -142,7 +166,11 @@ class Judge0Client:
         timeout: float = 10.0,
         max_connections: int = 20,
         transport: httpx.AsyncBaseTransport | None = None,
+        authz_token: str | None = None,
+        authz_header: str = AUTHZ_HEADER,
     ) -> None:
+        # Sent with DELETE only: the one call that needs Judge0's authorization.
+        self._authz = {authz_header: authz_token} if authz_token else None
         headers = {"Accept": "application/json"}
         if token:
             headers[AUTH_HEADER] = token
@@ -191,6 +219,33 @@ class Judge0Client:
         )
         if not isinstance(data, dict):
             raise Judge0Error(ErrorKind.PROTOCOL, "GET /submissions/{token} did not answer JSON")
+        return parse_submission(data, token)
+
+    @property
+    def can_delete(self) -> bool:
+        """Without an authorization token Judge0 refuses every DELETE (403): not tried."""
+        return self._authz is not None
+
+    async def delete(self, token: str) -> Submission:
+        """Delete a finished submission (its code, input and outputs) from Judge0.
+        Raises ``Judge0Error``: ``STILL_RUNNING`` while it is queued or processing,
+        ``REFUSED`` when Judge0 does not allow deletes or this client, ``NOT_FOUND``."""
+        try:
+            data = await self._call(
+                "DELETE", f"/submissions/{token}", params={"fields": "token,status"},
+                headers=self._authz or {},
+            )  # fmt: skip
+        except Judge0Error as exc:
+            if exc.status == 400:
+                still = "cannot be deleted because its status" in exc.message
+                kind = ErrorKind.STILL_RUNNING if still else ErrorKind.REFUSED
+                raise Judge0Error(kind, exc.message, exc.status) from exc
+            if exc.status == 403:
+                message = "Judge0 refused the delete (HTTP 403: wrong or no authorization token)"
+                raise Judge0Error(ErrorKind.REFUSED, message, exc.status) from exc
+            raise
+        if not isinstance(data, dict):
+            raise Judge0Error(ErrorKind.PROTOCOL, "DELETE /submissions/{token} did not answer JSON")
         return parse_submission(data, token)
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:

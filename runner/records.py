@@ -9,7 +9,7 @@ but ``id``, ``status``, ``ts``):
 | ``id`` | str | the run id (also the key in ``runs``) |
 | ``status`` | str | ``queued``, ``running``, then one of ``FINAL`` |
 | ``language`` | str | ``meta.language`` at the snapshot |
-| ``by``, ``by_id`` | str | who asked: display name and user id |
+| ``by``, ``by_id`` | str | who asked: display name and user id (the verified token's) |
 | ``ts`` | float | when it was asked (unix seconds) |
 | ``state`` | str | base64 Yjs state vector of the document the code was taken from |
 | ``code_bytes`` | float | size of the snapshotted code |
@@ -23,6 +23,7 @@ but ``id``, ``status``, ``ts``):
 | ``exit_code``, ``exit_signal`` | float | the program's exit code / fatal signal |
 | ``judge0_status`` | str | Judge0's own status description |
 | ``runner``, ``deadline`` | str, float | the server process that owns it, and when it gives up |
+| ``cancelled_by``, ``cancelled_by_id`` | str | who stopped it (status ``cancelled``) |
 """
 
 from __future__ import annotations
@@ -41,11 +42,12 @@ MEMORY_LIMIT = "memory_limit"
 INTERNAL_ERROR = "internal_error"
 UNAVAILABLE = "unavailable"
 INTERRUPTED = "interrupted"
+CANCELLED = "cancelled"  # someone pressed Stop
 
 IN_FLIGHT = frozenset({QUEUED, RUNNING})
 FINAL = (
     ACCEPTED, COMPILE_ERROR, RUNTIME_ERROR, TIME_LIMIT, MEMORY_LIMIT,
-    INTERNAL_ERROR, UNAVAILABLE, INTERRUPTED,
+    INTERNAL_ERROR, UNAVAILABLE, INTERRUPTED, CANCELLED,
 )  # fmt: skip
 STATUSES = (QUEUED, RUNNING, *FINAL)
 

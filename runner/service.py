@@ -22,6 +22,14 @@ still ``queued``/``running`` there that this process does not own end
 may belong to a live sibling, so such a run is interrupted only once its own
 ``deadline`` has passed (a timer is set for it). A clean shutdown marks its own
 runs ``interrupted`` before the rooms are flushed.
+
+Stop: ``cancel_run`` writes ``cancelled`` into the run's entry (the first final status
+written wins: a late result never overwrites it) and, when this process runs it, ends
+its task at once: no more polling. A run another instance owns stops at that
+instance's next poll, which sees the entry cancelled. The submission is then deleted
+from Judge0 where Judge0 allows it (``_delete_submission``): Judge0 refuses to delete
+one still queued or processing, so the delete is tried again after the wall-time
+limit, a few times; a refusal is logged and counted, never shown to the room.
 """
 
 from __future__ import annotations
@@ -91,6 +99,9 @@ class RunnerSettings:
     retry_first: float = 0.2  # first retry delay after a failed call, then doubling...
     retry_max: float = 5.0  # ...up to this
     runs_kept: int = 20  # finished runs kept in a room's document
+    judge0_authz_token: str | None = None  # Judge0's AUTHZ_TOKEN: lets a stopped run be deleted
+    judge0_authz_header: str = "X-Auth-User"
+    delete_attempts: int = 3  # DELETEs of a stopped run's submission, wall_time + 1 s apart
 
 
 class RunnerObserver:
@@ -107,6 +118,9 @@ class RunnerObserver:
     def breaker_changed(self, state: str) -> None: ...
 
     def runs_in_flight(self, count: int) -> None: ...
+
+    def judge0_delete(self, outcome: str) -> None:
+        """A stopped run's submission: deleted, refused, not_found, failed or skipped."""
 
 
 class RunRefused(Exception):
@@ -126,6 +140,10 @@ class RunConflict(RunRefused):
 
 class RunnerBusy(RunRefused):
     status = 503
+
+
+class RunNotFound(RunRefused):
+    status = 404
 
 
 class RunInvalid(RunRefused):
@@ -152,6 +170,12 @@ class _Run:
     last_error: str = ""
     last_status: int = 0  # Judge0's status id when last polled
     finished: bool = field(default=False)
+    token: str | None = None  # Judge0's submission token, once submitted
+    cancelled: bool = False
+
+
+class _StoppedElsewhere(Exception):
+    """Another instance wrote ``cancelled`` into this run's entry."""
 
 
 class Runner:
@@ -172,6 +196,8 @@ class Runner:
             timeout=settings.http_timeout,
             max_connections=settings.concurrency + 2,
             transport=transport,
+            authz_token=settings.judge0_authz_token,
+            authz_header=settings.judge0_authz_header,
         )
         self._wake = asyncio.Event()
         self.breaker = CircuitBreaker(
@@ -187,6 +213,7 @@ class Runner:
         self._by_room: dict[str, str] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}  # room -> recheck of foreign runs
         self._monitor: asyncio.Task[None] | None = None
+        self._deletes: set[asyncio.Task[None]] = set()  # stopped runs' submissions
         self._closing = False
 
     # -- lifecycle ---------------------------------------------------------------
@@ -211,6 +238,9 @@ class Runner:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for task in list(self._deletes):
+            task.cancel()
+        await asyncio.gather(*self._deletes, return_exceptions=True)
         for run in runs:
             if not run.finished:
                 await self._finish(
@@ -240,6 +270,67 @@ class Runner:
 
     def active_run(self, room: str) -> str | None:
         return self._by_room.get(room)
+
+    def cancel_run(self, room: Room, run_id: str, *, by_id: str, by_name: str) -> dict[str, Any]:
+        """Stop a run: ``cancelled`` for everyone, no more polling, the submission deleted
+        from Judge0 where it allows. Synchronous, so nothing changes between the check
+        and the write. Raises ``RunNotFound`` or ``RunConflict`` (it already ended)."""
+        record = mark_cancelled(room, run_id, by_id=by_id, by_name=by_name)
+        run = self._active.get(run_id)
+        if run is not None and not run.finished:
+            self._stopped(run)
+            if run.task is not None:
+                run.task.cancel()
+        return record
+
+    def _stopped(self, run: _Run) -> None:
+        """A cancelled run of this process: forget it and delete its submission."""
+        run.cancelled = True
+        run.finished = True
+        self._active.pop(run.id, None)
+        if self._by_room.get(run.room) == run.id:
+            del self._by_room[run.room]
+        self.observer.runs_in_flight(len(self._active))
+        self.observer.run_finished(records.CANCELLED)
+        log.info("run_cancelled", room=run.room, run=run.id, submitted=run.token is not None)
+        if run.token is not None and not self._closing:
+            task = asyncio.create_task(self._delete_submission(run.token), name=f"delete:{run.id}")
+            self._deletes.add(task)
+            task.add_done_callback(self._deletes.discard)
+
+    async def _delete_submission(self, token: str) -> None:
+        """Ask Judge0 to delete a stopped run's submission (its code and outputs). Judge0
+        refuses while it is queued or processing: tried again after the wall-time limit,
+        ``delete_attempts`` times in all. Every outcome is logged and counted; none is
+        the room's business."""
+        if not self.client.can_delete:
+            self.observer.judge0_delete("skipped")
+            log.info("judge0_delete_skipped", token=token, reason="no Judge0 authorization token")
+            return
+        for attempt in range(1, self.settings.delete_attempts + 1):
+            if self.breaker.state is BreakerState.OPEN:
+                self.observer.judge0_delete("skipped")
+                log.info("judge0_delete_skipped", token=token, reason="breaker open")
+                return
+            try:
+                await self.client.delete(token)
+            except Judge0Error as exc:
+                last = attempt == self.settings.delete_attempts
+                if exc.kind is ErrorKind.STILL_RUNNING and not last:
+                    log.info("judge0_delete_later", token=token, attempt=attempt)
+                    await asyncio.sleep(self.settings.wall_time + 1.0)
+                    continue
+                outcome = {
+                    ErrorKind.REFUSED: "refused",
+                    ErrorKind.STILL_RUNNING: "refused",
+                    ErrorKind.NOT_FOUND: "not_found",
+                }.get(exc.kind, "failed")
+                self.observer.judge0_delete(outcome)
+                log.info("judge0_delete_refused", token=token, outcome=outcome, error=exc.message)
+                return
+            self.observer.judge0_delete("deleted")
+            log.info("judge0_deleted", token=token)
+            return
 
     # -- requests ----------------------------------------------------------------
 
@@ -357,7 +448,12 @@ class Runner:
                 fields = _unavailable(exc.reason)
             except Judge0Error as exc:
                 fields = _refused(exc)
+        except _StoppedElsewhere:
+            self._stopped(run)
+            return
         except asyncio.CancelledError:
+            if run.cancelled:  # Stop: cancel_run wrote the end and cleaned up
+                return
             raise  # shutting down: close() writes "interrupted"
         except Exception:  # a bug must still end the run
             log.exception("run_failed", room=run.room, run=run.id)
@@ -375,9 +471,12 @@ class Runner:
             memory_limit_kb=self.settings.memory_kb,
         )
         token = await self._call(lambda: self.client.submit(request), run)
+        run.token = token
         delay = self.settings.poll_first
         while True:
             await asyncio.sleep(delay)
+            if self._cancelled_in_doc(run):
+                raise _StoppedElsewhere
             sub = await self._call(lambda: self.client.get(token), run)
             run.last_status = sub.status_id
             if sub.status_id >= PROCESSING and run.started is None:
@@ -444,6 +543,11 @@ class Runner:
                 run.last_error = ""
             return result
 
+    def _cancelled_in_doc(self, run: _Run) -> bool:
+        room = self.registry.rooms.get(run.room)
+        entry = schema.runs(room.doc).get(run.id) if room is not None else None
+        return isinstance(entry, Map) and entry.get("status") == records.CANCELLED
+
     async def _finish(self, run: _Run, fields: dict[str, Any]) -> None:
         run.finished = True
         fields = {**fields, "finished_at": time.time()}
@@ -470,7 +574,8 @@ class Runner:
 
         def change(doc: Doc[Any]) -> None:
             entry = schema.runs(doc).get(run.id)
-            if isinstance(entry, Map):  # an editor may have deleted it: then nothing to do
+            # An editor may have deleted it; someone may have stopped it (final): nothing to do.
+            if isinstance(entry, Map) and entry.get("status") != records.CANCELLED:
                 for key, value in fields.items():
                     entry[key] = value
 
@@ -568,6 +673,34 @@ def interrupt_stale_runs(
         room.edit(interrupt, origin="runner")
         log.info("runs_interrupted", room=room.name, runs=stale)
     return pending
+
+
+def mark_cancelled(room: Room, run_id: str, *, by_id: str, by_name: str) -> dict[str, Any]:
+    """Write ``cancelled`` into a run still queued or running (whoever runs it: this
+    process, another instance, or nobody any more); returns the record. Raises
+    ``RunNotFound``, or ``RunConflict`` when it already ended."""
+    entry = schema.runs(room.doc).get(run_id)
+    if not isinstance(entry, Map):
+        raise RunNotFound("unknown run")
+    status = entry.get("status")
+    if status not in records.IN_FLIGHT:
+        raise RunConflict(f"the run already ended ({status})")
+    now = time.time()
+
+    def cancel(doc: Doc[Any]) -> None:
+        target = schema.runs(doc).get(run_id)
+        if isinstance(target, Map):
+            target["status"] = records.CANCELLED
+            target["message"] = f"stopped by {by_name}"
+            target["cancelled_by"] = by_name
+            target["cancelled_by_id"] = by_id
+            target["finished_at"] = now
+            for name in records.OUTPUT_FIELDS:
+                if target.get(name) is None:
+                    target[name] = ""
+
+    room.edit(cancel, origin="runner")
+    return records.as_json(schema.runs(room.doc).get(run_id))
 
 
 def _in_flight(doc: Doc[Any]) -> list[tuple[str, Map[Any]]]:

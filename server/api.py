@@ -86,6 +86,8 @@ class UpdateRoom(Strict):
     ai_edits: bool | None = None
     # Broadcast rooms only: whether students may fork the code (``meta.forks``).
     forks: bool | None = None
+    # Whether reviewers may run the code (``meta.reviewers_run``); default: review rooms.
+    reviewers_run: bool | None = None
 
 
 class CreateToken(Strict):
@@ -167,6 +169,7 @@ class RoomDetails(BaseModel):
     created_at: float
     updated_at: float
     forks: bool  # whether POST /fork is open to this room's participants
+    reviewers_run: bool  # whether reviewers may POST runs (on by default in review rooms)
 
 
 class TokenIssued(BaseModel):
@@ -372,12 +375,14 @@ class Api:
             created_at=info.created_at,
             updated_at=info.updated_at,
             forks=info.mode == Mode.BROADCAST.value and info.forks,
+            reviewers_run=info.reviewers_may_run,
         )
         return JSONResponse(details.model_dump(mode="json"))
 
     async def update_room(self, request: Request) -> Response:
-        """Owner only: change the title, the language or (pair rooms) whether the AI
-        edits the code itself; all are written to ``meta`` too."""
+        """Owner only: change the title, the language, (pair rooms) whether the AI edits
+        the code itself, (broadcast rooms) forks, or whether reviewers may run the code;
+        all are written to ``meta`` too."""
         name, info, identity = await self._room(request)
         _require(identity, Role.OWNER)
         body = await _body(request, UpdateRoom)
@@ -393,6 +398,7 @@ class Api:
             title=body.title,
             language=body.language,
             forks=body.forks,
+            reviewers_run=body.reviewers_run,
         )
         room = await self.registry.loaded(name)
 
@@ -406,6 +412,8 @@ class Api:
                 meta["ai_edits"] = body.ai_edits
             if body.forks is not None:
                 meta["forks"] = body.forks  # for clients to show or hide Fork; REST decides
+            if body.reviewers_run is not None:
+                meta["reviewers_run"] = body.reviewers_run  # for clients; runs.py decides
 
         room.edit(write_meta)
         return await self.get_room(request)

@@ -36,6 +36,7 @@ FAST_BUCKETS = (
 
 # Run delays: 10 milliseconds to two minutes.
 RUN_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
+JUDGE0_DELETE_OUTCOMES = ("deleted", "refused", "not_found", "failed", "skipped")
 JUDGE0_ERROR_KINDS = (
     "timeout", "connect", "server_error", "queue_full", "rate_limited", "auth", "invalid",
     "not_found", "protocol",
@@ -205,6 +206,13 @@ class Metrics(RoomObserver, RunnerObserver, AIObserver):
             ["kind"],
             registry=r,
         )
+        self.judge0_deletes = Counter(
+            "codementor_judge0_deletes",
+            "Deletes of stopped runs' submissions by outcome (deleted, refused, not_found, "
+            "failed, skipped).",
+            ["outcome"],
+            registry=r,
+        )
         self.runner_breaker_open = Gauge(
             "codementor_runner_breaker_open",
             "1 while the runner's circuit breaker keeps calls away from Judge0.",
@@ -221,6 +229,8 @@ class Metrics(RoomObserver, RunnerObserver, AIObserver):
             self.runs.labels(status)
         for kind in JUDGE0_ERROR_KINDS:
             self.judge0_errors.labels(kind)
+        for outcome in JUDGE0_DELETE_OUTCOMES:
+            self.judge0_deletes.labels(outcome)
 
     def render(self) -> bytes:
         if multiprocess_mode():
@@ -303,6 +313,9 @@ class Metrics(RoomObserver, RunnerObserver, AIObserver):
 
     def judge0_error(self, kind: str) -> None:
         self.judge0_errors.labels(kind).inc()
+
+    def judge0_delete(self, outcome: str) -> None:
+        self.judge0_deletes.labels(outcome).inc()
 
     def breaker_changed(self, state: str) -> None:
         self.runner_breaker_open.set(0 if state == "closed" else 1)

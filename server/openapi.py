@@ -173,8 +173,9 @@ def build() -> dict[str, Any]:
             },
             "/api/rooms/{room}/runs": {
                 "post": _operation(
-                    "Owner and editor (broadcast: owner): run the code on Judge0; the run's "
-                    "progress and result are written into the document's runs map",
+                    "Owner and editor (broadcast: owner), and reviewers when the room's "
+                    "reviewers_run is on: run the code on Judge0; the run's progress and "
+                    "result are written into the document's runs map",
                     (202, _json(runs.RunAccepted)),
                     (*room_errors, 409, 413, 422, 503),
                     body=runs.RunRequest,
@@ -185,6 +186,16 @@ def build() -> dict[str, Any]:
                     "One run, as stored in the runs map",
                     (200, _json(runs.RunRecord)),
                     room_errors,
+                    params=(ROOM, RUN_ID),
+                )
+            },
+            "/api/rooms/{room}/runs/{run_id}/cancel": {
+                "post": _operation(
+                    "The person who started the run, owners and editors: stop a run still "
+                    "queued or running; it ends cancelled for everyone (404 unknown run, 409 "
+                    "it already ended)",
+                    (200, _json(runs.RunRecord)),
+                    (*room_errors, 409),
                     params=(ROOM, RUN_ID),
                 )
             },

@@ -1,9 +1,16 @@
-"""``/api/rooms/{room}/runs``: run the room's code on Judge0 (``runner``), and read a run.
+"""``/api/rooms/{room}/runs``: run the room's code on Judge0 (``runner``), read a run,
+stop one.
 
 The runner itself lives in ``runner/``; this module only wires it to HTTP: who may
-run (owner and editor; in broadcast rooms the owner only), the per-user run rate
-limit, and the answers. The result reaches everyone through the document (the
-``runs`` map); ``GET .../runs/{id}`` returns the same record.
+run (owner and editor; in broadcast rooms the owner only; reviewers too when the room's
+``reviewers_run`` setting is on), who may stop a run (the person who started it, and
+owners and editors), the per-user run rate limit, and the answers. The result reaches
+everyone through the document (the ``runs`` map); ``GET .../runs/{id}`` returns the
+same record.
+
+Stopping is ``POST .../runs/{id}/cancel``, not ``DELETE .../runs/{id}``: the run is not
+removed (its record stays, ``cancelled``, with what it printed so far), and a second
+stop of the same run is a 409, not the idempotent success a DELETE promises.
 """
 
 from __future__ import annotations
@@ -23,14 +30,21 @@ from rooms.registry import RoomRegistry
 from rooms.roles import Mode, Role
 from rooms.room import Room
 from runner import records
-from runner.service import RunInvalid, Runner, RunnerObserver, RunRefused, interrupt_stale_runs
+from runner.service import (
+    RunInvalid,
+    Runner,
+    RunnerObserver,
+    RunRefused,
+    interrupt_stale_runs,
+    mark_cancelled,
+)
 from server.api import MAX_BODY_BYTES, Api, ApiError, Strict, _body
 from server.ratelimit import RateLimiter, retry_after_header
 from server.settings import Settings
 
 RunStatus = Literal[
     "queued", "running", "accepted", "compile_error", "runtime_error", "time_limit",
-    "memory_limit", "internal_error", "unavailable", "interrupted",
+    "memory_limit", "internal_error", "unavailable", "interrupted", "cancelled",
 ]  # fmt: skip
 assert set(RunStatus.__args__) == set(records.STATUSES)  # type: ignore[attr-defined]
 
@@ -76,6 +90,8 @@ class RunRecord(BaseModel):
     judge0_status: str | None = None
     runner: str | None = None
     deadline: float | None = None
+    cancelled_by: str | None = None
+    cancelled_by_id: str | None = None
 
 
 def open_runner(
@@ -120,15 +136,22 @@ class RunsApi:
         return [
             Route("/api/rooms/{room}/runs", h(self.create_run), methods=["POST"]),
             Route("/api/rooms/{room}/runs/{run_id}", h(self.get_run), methods=["GET"]),
+            Route("/api/rooms/{room}/runs/{run_id}/cancel", h(self.cancel_run), methods=["POST"]),
         ]
 
     async def create_run(self, request: Request) -> Response:
-        """Owner and editor (broadcast rooms: the owner): run the room's code as it is now.
-        Answers ``{run_id}`` at once; the run's progress is written into ``runs``."""
+        """Owner and editor (broadcast rooms: the owner), and reviewers when the room lets
+        them: run the room's code as it is now. Answers ``{run_id}`` at once; the run's
+        progress is written into ``runs``."""
         name, info, identity = await self.api._room(request)
-        allowed = {Role.OWNER} if info.mode == Mode.BROADCAST.value else {Role.OWNER, Role.EDITOR}
+        broadcast = info.mode == Mode.BROADCAST.value
+        allowed = {Role.OWNER} if broadcast else {Role.OWNER, Role.EDITOR}
+        if info.reviewers_may_run:
+            allowed.add(Role.REVIEWER)
         if identity.role not in allowed:
-            who = "the owner" if info.mode == Mode.BROADCAST.value else "owners and editors"
+            who = "the owner" if broadcast else "owners and editors"
+            if info.reviewers_may_run:
+                who += " and reviewers"
             raise ApiError(403, f"only {who} may run this room's code")
         body = await _body(request, RunRequest)
         runner = self._runner_of()
@@ -170,3 +193,31 @@ class RunsApi:
         if not isinstance(entry, Map):
             raise ApiError(404, "unknown run")
         return JSONResponse(records.as_json(entry))
+
+    async def cancel_run(self, request: Request) -> Response:
+        """Stop a run still queued or running: the person who started it (the verified
+        token id), owners and editors. It ends ``cancelled`` for everyone; answers the
+        record. 403 anyone else, 404 an unknown run, 409 one that already ended."""
+        name, _, identity = await self.api._room(request)
+        room = await self.api.registry.loaded(name)
+        run_id = request.path_params["run_id"]
+        entry = schema.runs(room.doc).get(run_id)
+        if not isinstance(entry, Map):
+            raise ApiError(404, "unknown run")
+        # A join link's id is everyone's who opened it: only a personal token is one person.
+        started_it = identity.personal and entry.get("by_id") == identity.user_id
+        if not started_it and identity.role not in (Role.OWNER, Role.EDITOR):
+            raise ApiError(
+                403, "only the person who started the run, owners and editors may stop it"
+            )
+        runner = self._runner_of()
+        try:
+            if runner is not None:
+                record = runner.cancel_run(
+                    room, run_id, by_id=identity.user_id, by_name=identity.name
+                )
+            else:  # nobody here runs it (another instance may): the document says stop
+                record = mark_cancelled(room, run_id, by_id=identity.user_id, by_name=identity.name)
+        except RunRefused as exc:
+            raise ApiError(exc.status, exc.message) from exc
+        return JSONResponse(record)

@@ -74,6 +74,8 @@ class Settings:
     drain_seconds: float = 10.0
     judge0_url: str | None = None
     judge0_token: str | None = None
+    judge0_authz_token: str | None = None
+    judge0_authz_header: str = "X-Auth-User"
     runner_cpu_time_seconds: float = 5.0
     runner_wall_time_seconds: float = 10.0
     runner_memory_mb: int = 256
@@ -122,6 +124,8 @@ class Settings:
         return RunnerSettings(
             url=self.judge0_url,
             token=self.judge0_token,
+            judge0_authz_token=self.judge0_authz_token,
+            judge0_authz_header=self.judge0_authz_header,
             cpu_time=self.runner_cpu_time_seconds,
             wall_time=self.runner_wall_time_seconds,
             memory_kb=self.runner_memory_mb * 1024,
@@ -379,6 +383,13 @@ FIELDS: tuple[FieldDoc, ...] = (
     ),
     FieldDoc("judge0_url", "Judge0 CE base URL (http://judge0:2358); turns the runner on"),
     FieldDoc("judge0_token", "sent to Judge0 as X-Auth-Token (its AUTHN_TOKEN)", secret=True),
+    FieldDoc(
+        "judge0_authz_token",
+        "Judge0's AUTHZ_TOKEN: lets the runner delete a stopped run's submission (Judge0 also "
+        "needs ENABLE_SUBMISSION_DELETE=true); unset: stopped runs' submissions are kept",
+        secret=True,
+    ),
+    FieldDoc("judge0_authz_header", "the header Judge0 reads AUTHZ_TOKEN from (its AUTHZ_HEADER)"),
     FieldDoc("runner_cpu_time_seconds", "CPU time limit of one run (Judge0 allows up to 15)"),
     FieldDoc("runner_wall_time_seconds", "wall-clock limit of one run (Judge0 allows 1-20)"),
     FieldDoc("runner_memory_mb", "memory limit of one run in MB (Judge0 allows 2-500)"),

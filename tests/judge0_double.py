@@ -12,6 +12,12 @@ event loop in a thread) speaking Judge0's wire format for the endpoints the runn
   ``fields`` subset or ``*``; text fields base64 the Ruby way (``encode64``: a newline
   every 60 characters and at the end), ``time``/``wall_time`` decimal strings, ``memory``
   an int (KB); without ``base64_encoded=true`` a non-UTF-8 output is Judge0's 400.
+- ``DELETE /submissions/{token}``, as submissions_controller.rb of 1.13.1 has it: ``403``
+  (empty body) unless ``authz_token`` is set and the request carries it in
+  ``authz_header`` (``X-Auth-User``); ``400 {"error": "delete not allowed"}`` unless
+  ``delete_enabled`` (``ENABLE_SUBMISSION_DELETE``); ``404`` for an unknown token;
+  ``400 {"error": "submission cannot be deleted because its status is 1 (In Queue)"}``
+  (or ``2 (Processing)``); else the submission is forgotten and answered (base64 forced).
 - Authentication: with ``auth_token`` set, a request without that ``X-Auth-Token``
   (header, or query parameter of the same name) gets ``401`` with an empty body.
 
@@ -25,9 +31,10 @@ compile errors, internal errors, or an answer without running anything).
 Control from tests (plain attributes, read on every request): ``response_delay`` (slow
 mode: every answer waits), ``hang`` (requests are never answered while set), ``kill()``
 / ``revive()`` (the port closes: connection refused; reopens on the same port, with the
-same submissions), ``inject(status, ...)`` (the next answers of an endpoint), and
-``queue_limit``. Observations: ``calls`` (method, endpoint, status of each request),
-``submissions``, ``max_in_flight``.
+same submissions), ``inject(status, ...)`` (the next answers of an endpoint),
+``queue_limit`` and ``hold`` (submissions stay ``2 Processing`` while set).
+Observations: ``calls`` (method, endpoint, status of each request), ``submissions``,
+``deleted``, ``max_in_flight``.
 """
 
 from __future__ import annotations
@@ -251,8 +258,17 @@ def execute_python(source: bytes, stdin: bytes, cpu: float, wall: float, memory_
 
 
 class Judge0Double:
-    def __init__(self, auth_token: str | None = "double-token", port: int | None = None) -> None:
+    def __init__(
+        self,
+        auth_token: str | None = "double-token",
+        port: int | None = None,
+        authz_token: str | None = None,
+        delete_enabled: bool = False,
+    ) -> None:
         self.auth_token = auth_token
+        self.authz_token = authz_token  # Judge0's AUTHZ_TOKEN
+        self.authz_header = "X-Auth-User"  # Judge0's AUTHZ_HEADER default
+        self.delete_enabled = delete_enabled  # Judge0's ENABLE_SUBMISSION_DELETE
         self.port = port or free_port()
         # controls
         self.response_delay = 0.0
@@ -261,9 +277,11 @@ class Judge0Double:
         self.processing_delay = 0.0
         self.queue_limit = 100
         self.allow_wait = False
+        self.hold = False
         # observations
         self.calls: list[tuple[str, str, int]] = []
         self.submissions: dict[str, Submission] = {}
+        self.deleted: dict[str, Submission] = {}  # token -> what DELETE removed
         self.in_flight = 0
         self.max_in_flight = 0
         self._scripts: list[Script] = []
@@ -278,6 +296,7 @@ class Judge0Double:
                 Route("/languages", self._languages, methods=["GET"]),
                 Route("/submissions", self._create, methods=["POST"]),
                 Route("/submissions/{token}", self._show, methods=["GET"]),
+                Route("/submissions/{token}", self._destroy, methods=["DELETE"]),
             ]
         )
 
@@ -355,8 +374,8 @@ class Judge0Double:
         body: Any = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        """The next ``times`` requests to ``endpoint`` ("languages", "submit", "get", None:
-        any) answer ``status`` with ``body`` (JSON; None: an empty body)."""
+        """The next ``times`` requests to ``endpoint`` ("languages", "submit", "get",
+        "delete", None: any) answer ``status`` with ``body`` (JSON; None: an empty body)."""
         for _ in range(times):
             self._injections.append(Injection(status, endpoint, body, dict(headers or {})))
 
@@ -398,6 +417,34 @@ class Judge0Double:
     async def _show(self, request: Request) -> Response:
         gated = await self._gate(request, "get")
         return self._record(request, "get", gated or self._show_submission(request))
+
+    async def _destroy(self, request: Request) -> Response:
+        gated = await self._gate(request, "delete")
+        return self._record(request, "delete", gated or self._destroy_submission(request))
+
+    def _destroy_submission(self, request: Request) -> Response:
+        """The before_actions, then ``destroy``, in Judge0's order."""
+        given = request.headers.get(self.authz_header) or request.query_params.get(
+            self.authz_header
+        )
+        if not self.authz_token or given != self.authz_token:
+            return Response(status_code=403)
+        bad_fields = _invalid_fields(request.query_params.get("fields"))
+        if bad_fields:
+            return JSONResponse({"error": f"invalid fields: [{', '.join(bad_fields)}]"}, 400)
+        if not self.delete_enabled:
+            return JSONResponse({"error": "delete not allowed"}, 400)
+        sub = self.submissions.get(request.path_params["token"])
+        if sub is None:
+            return JSONResponse({"error": "Couldn't find Submission"}, 404)
+        if sub.status_id in (1, 2):
+            status = f"{sub.status_id} ({STATUSES[sub.status_id]})"
+            return JSONResponse(
+                {"error": f"submission cannot be deleted because its status is {status}"}, 400
+            )
+        del self.submissions[sub.token]
+        self.deleted[sub.token] = sub
+        return self._render(sub, request.query_params.get("fields"), encoded=True)
 
     async def _create_submission(self, request: Request) -> Response:
         params = request.query_params
@@ -475,13 +522,16 @@ class Judge0Double:
         bad_fields = _invalid_fields(requested)
         if bad_fields:
             return JSONResponse({"error": f"invalid fields: [{', '.join(bad_fields)}]"}, 400)
+        encoded = request.query_params.get("base64_encoded") == "true"
+        return self._render(sub, requested, encoded)
+
+    def _render(self, sub: Submission, requested: str | None, encoded: bool) -> Response:
         if not requested:
             names: tuple[str, ...] = DEFAULT_FIELDS
         elif requested.strip() == "*":
             names = ALL_FIELDS
         else:
             names = tuple(n.strip() for n in requested.split(",") if n.strip())
-        encoded = request.query_params.get("base64_encoded") == "true"
         raw = self._attributes(sub)
         out: dict[str, Any] = {}
         for name in names:
@@ -511,6 +561,8 @@ class Judge0Double:
             await asyncio.sleep(self.queue_delay)
             sub.status_id = 2
             await asyncio.sleep(self.processing_delay + (scripted.delay if scripted else 0.0))
+            while self.hold:  # noqa: ASYNC110 - set from the test's thread
+                await asyncio.sleep(0.02)
             if scripted is not None:
                 result = scripted.result
             elif _is_python(sub):

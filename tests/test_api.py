@@ -310,8 +310,10 @@ async def test_get_room_lists_peers_by_role_and_times(api: Client) -> None:
         "created_at",
         "updated_at",
         "forks",
+        "reviewers_run",
     }
     assert details["forks"] is False  # forks exist only in broadcast rooms
+    assert details["reviewers_run"] is True  # review rooms: on by default
     assert details["room"] == room.name
     assert abs(details["created_at"] - time.time()) < 60
     assert details["updated_at"] >= details["created_at"]

@@ -249,3 +249,45 @@ def test_ruby_base64_is_decoded() -> None:
     assert decode_b64(wrapped) == data
     assert decode_b64(base64.b64encode(b"plain").decode()) == b"plain"
     assert decode_b64(None) == b"" and decode_b64("") == b""
+
+
+async def test_delete_as_judge0_allows_it(double: Judge0Double) -> None:
+    """DELETE /submissions/{token}: authorization, ENABLE_SUBMISSION_DELETE, the status."""
+    double.authz_token = "authz"
+    without = Judge0Client(double.url, TOKEN, timeout=2.0)
+    wrong = Judge0Client(double.url, TOKEN, timeout=2.0, authz_token="nope")
+    client = Judge0Client(double.url, TOKEN, timeout=2.0, authz_token="authz")
+    try:
+        assert not without.can_delete and client.can_delete
+        double.hold = True
+        token = await client.submit(python("print('kept')"))
+        # Wrong authorization: 403 with an empty body, before anything else.
+        with pytest.raises(Judge0Error) as refused:
+            await wrong.delete(token)
+        assert refused.value.kind is ErrorKind.REFUSED and refused.value.status == 403
+        assert not refused.value.kind.counts_as_failure and not refused.value.kind.retryable
+        # Deletes disabled (Judge0's default).
+        with pytest.raises(Judge0Error) as disabled:
+            await client.delete(token)
+        assert disabled.value.kind is ErrorKind.REFUSED and "delete not allowed" in str(
+            disabled.value
+        )
+        double.delete_enabled = True
+        # Still processing: refused with Judge0's own sentence.
+        await asyncio.sleep(0.1)
+        with pytest.raises(Judge0Error) as running:
+            await client.delete(token)
+        assert running.value.kind is ErrorKind.STILL_RUNNING
+        assert "its status is 2 (Processing)" in str(running.value)
+        double.hold = False
+        await finished(client, token)
+        deleted = await client.delete(token)
+        assert deleted.token == token and deleted.status_id == 3
+        assert token in double.deleted and token not in double.submissions
+        with pytest.raises(Judge0Error) as gone:
+            await client.delete(token)
+        assert gone.value.kind is ErrorKind.NOT_FOUND
+        assert [s for m, e, s in double.calls if e == "delete"] == [403, 400, 400, 200, 404]
+    finally:
+        for judge0 in (without, wrong, client):
+            await judge0.close()

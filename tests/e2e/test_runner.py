@@ -88,6 +88,6 @@ def test_run_button_shows_the_result_to_the_whole_room(
         expect(page.locator(".run-status")).to_have_text("Runtime error")
         expect(page.locator(".run-stream.stderr .run-output")).to_contain_text("ValueError: oops")
         expect(page.locator(".run-stream.stdout .run-output")).to_have_text("Hello, Ada!\n")
-        expect(page.locator(".run-facts")).to_contain_text("by Bob")
+        expect(page.locator(".run-who")).to_contain_text("Run by Bob")
         expect(page.locator(".run-facts")).to_contain_text("exit code 1")
     screenshot(ada)

@@ -42,14 +42,25 @@ export interface RoomDetails {
   updated_at: number
   /** Whether POST /fork is open to this room's participants (broadcast rooms). */
   forks: boolean
+  /** Whether reviewers may run the code (on by default in review rooms). */
+  reviewers_run: boolean
 }
 
 export class ApiError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** Seconds, from a `Retry-After` header (429, 503). */
+    readonly retryAfter: number | null = null,
   ) {
     super(message)
+  }
+}
+
+/** The request never got an answer: offline, or the network failed (fetch's TypeError). */
+export class NetworkError extends Error {
+  constructor(readonly offline: boolean) {
+    super(offline ? 'offline' : 'network error')
   }
 }
 
@@ -57,11 +68,17 @@ async function call<T>(method: string, path: string, token: string | null, body?
   const headers: Record<string, string> = { Accept: 'application/json' }
   if (token) headers.Authorization = `Bearer ${token}`
   if (body !== undefined) headers['Content-Type'] = 'application/json'
-  const response = await fetch(path, {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-  })
+  let response: Response
+  try {
+    response = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    })
+  } catch (err) {
+    if (err instanceof DOMException && err.name === 'AbortError') throw err
+    throw new NetworkError(!navigator.onLine)
+  }
   const text = await response.text()
   let data: unknown = null
   try {
@@ -72,7 +89,8 @@ async function call<T>(method: string, path: string, token: string | null, body?
   if (!response.ok) {
     const message =
       data && typeof data === 'object' && 'error' in data ? String((data as { error: unknown }).error) : response.statusText
-    throw new ApiError(response.status, message)
+    const retry = Number(response.headers.get('Retry-After'))
+    throw new ApiError(response.status, message, Number.isFinite(retry) && retry > 0 ? retry : null)
   }
   return data as T
 }
@@ -87,7 +105,7 @@ export const api = {
   updateRoom: (
     room: string,
     token: string | null,
-    patch: { language?: string; title?: string; ai_edits?: boolean; forks?: boolean },
+    patch: { language?: string; title?: string; ai_edits?: boolean; forks?: boolean; reviewers_run?: boolean },
   ) =>
     call<RoomDetails>('PATCH', `/api/rooms/${enc(room)}`, token, patch),
   /** Exchange a join-link token (or, in dev mode, none) for a personal one named `name`;
@@ -110,6 +128,9 @@ export const api = {
   /** Run the room's code on Judge0; the result arrives in the document's `runs` map. */
   run: (room: string, token: string | null, stdin: string) =>
     call<{ run_id: string }>('POST', `/api/rooms/${enc(room)}/runs`, token, { stdin }),
+  /** Stop a run still queued or running (its starter, owners, editors): it ends `cancelled`. */
+  cancelRun: (room: string, token: string | null, runId: string) =>
+    call<Record<string, unknown>>('POST', `/api/rooms/${enc(room)}/runs/${enc(runId)}/cancel`, token),
   /** Ask the AI pair-programmer; the answer streams into the chat. Selection in UTF-16 indices. */
   askAi: (room: string, token: string | null, prompt: string, selection?: { anchor: number; head: number }) =>
     call<{ request_id: string; ahead: number }>(

@@ -1,5 +1,5 @@
 /** Modal dialogs: the participant's name and colour; the owner's invite links, fork
- * setting and link rotation. */
+ * setting, whether reviewers may run the code, and link rotation. */
 import { api, ApiError, type Mode, type Role, type RoomCreated } from './api'
 import { copyButton, h, replace } from './dom'
 import { COLORS, type Identity } from './identity'
@@ -83,6 +83,8 @@ export interface OwnerActions {
   /** Broadcast rooms: may students fork? */
   forks: () => boolean
   setForks: (allowed: boolean) => Promise<void>
+  /** With the runner on: may reviewers run the code? */
+  reviewersRun?: { reviewersRun: () => boolean; setReviewersRun: (allowed: boolean) => Promise<void> }
   /** Rotate the links; the page switches to the new owner token before this resolves. */
   rotate: () => Promise<RoomCreated>
 }
@@ -134,6 +136,30 @@ export function shareDialog(room: string, token: () => string | null, mode: () =
       forksNote.textContent = `Could not change it: ${err instanceof ApiError ? err.message : String(err)}`
     } finally {
       forks.disabled = false
+    }
+  })
+
+  // -- may reviewers run the code? --------------------------------------------------------
+  const reviewers = h('input', { type: 'checkbox', id: 'share-reviewers-run' })
+  const reviewersNote = h('p', { class: 'muted small', 'aria-live': 'polite' })
+  const reviewersSection = h(
+    'div',
+    { class: 'share-section', hidden: !owner.reviewersRun },
+    h('h3', {}, 'Reviewers'),
+    h('label', { class: 'check', for: 'share-reviewers-run' }, reviewers, 'Reviewers may run the code to check a fix'),
+    reviewersNote,
+  )
+  reviewers.addEventListener('change', async () => {
+    const wanted = reviewers.checked
+    reviewers.disabled = true
+    try {
+      await owner.reviewersRun?.setReviewersRun(wanted)
+      reviewersNote.textContent = wanted ? 'Reviewers see the Run button.' : 'Run is hidden from reviewers and refused by the server.'
+    } catch (err) {
+      reviewers.checked = !wanted
+      reviewersNote.textContent = `Could not change it: ${err instanceof ApiError ? err.message : String(err)}`
+    } finally {
+      reviewers.disabled = false
     }
   })
 
@@ -194,7 +220,7 @@ export function shareDialog(room: string, token: () => string | null, mode: () =
     }
   })
 
-  body.append(saved, form, forksSection, rotateSection)
+  body.append(saved, form, forksSection, reviewersSection, rotateSection)
   const renderSaved = () => {
     const join = JOIN_ROLE[mode()]
     const link = rotatedLinks?.[join] ?? findRecent(room)?.links[join]
@@ -231,6 +257,8 @@ export function shareDialog(room: string, token: () => string | null, mode: () =
     forksSection.hidden = mode() !== 'broadcast'
     forks.checked = owner.forks()
     replace(forksNote)
+    reviewers.checked = owner.reviewersRun?.reviewersRun() ?? false
+    replace(reviewersNote)
     showConfirm(false)
     replace(rotateResult)
     dialog.showModal()

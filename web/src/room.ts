@@ -17,7 +17,8 @@ import { peoplePanel } from './people'
 import { exchange, forgetToken, storedToken, storeToken } from './personal'
 import { Presence } from './presence'
 import { replaceRecentLinks } from './recent'
-import { runnerPanel } from './runner'
+import { runMarks } from './run-marks'
+import { runnerPanel, type RunnerUi } from './runner'
 import { SaveTracker } from './saved'
 import { ROLE_LABELS, Session } from './session'
 import { studentControls } from './student'
@@ -50,7 +51,8 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
   // is everyone's who opens it, so it is exchanged for one of this person's own, kept per
   // room: a reload is the same person. A personal link already is one.
   let token = storedToken(room, link)
-  if (linkClaims?.personal !== true && decodeToken(token ?? '')?.name !== identity.name) {
+  const tokenName = decodeToken(token ?? '')?.name
+  if ((linkClaims?.personal !== true || isGenericName(linkClaims.name)) && (tokenName ?? '') !== identity.name) {
     const joined = await exchange(room, token ?? link, identity.name)
     if (joined) {
       token = joined.token
@@ -162,7 +164,7 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
       { key: 'Mod-Alt-m', run: () => (commentsUi?.startComment(), true) },
       { key: 'Mod-Enter', run: () => runCode?.() ?? false },
     ],
-    extensions: [commentField, commentTheme, aiEditField],
+    extensions: [commentField, commentTheme, aiEditField, runMarks],
   })
   // The AI's edits flash briefly; not the ones the first sync loads (they are old news).
   let firstSyncDone = provider.synced
@@ -174,10 +176,11 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
   commentsUi = commentsPanel(doc, ytext, comments, () => editor.view, session, me)
   side.append(peoplePanel(presence, session, notices), commentsUi.element, chatPanel(chat, session, me, { ai: config.ai, notices, selection: () => editor.view.state.selection.main, meta }))
 
-  let runButton: HTMLButtonElement | null = null
+  let runButton: HTMLElement | null = null
+  let runner: RunnerUi | null = null
   if (config.runner) {
-    const runner = runnerPanel(runs, session)
-    runButton = runner.button
+    runner = runnerPanel(runs, session, { view: () => editor.view, meta })
+    runButton = runner.controls
     runCode = runner.run
     side.prepend(runner.panel)
   }
@@ -304,6 +307,7 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
       const details = await api.updateRoom(room, session.token, { forks })
       session.update({ forks: details.forks })
     },
+    reviewersRun: runner ?? undefined,
     rotate: rotateLinks,
   })
   shareButton.addEventListener('click', openShare)

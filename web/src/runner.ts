@@ -5,13 +5,21 @@
  * run's progress and result into the shared `runs` map (id -> {status, stdout, stderr,
  * compile_output, message, time, memory, exit_code, by, ts, ..._cut}), so everyone in the
  * room sees the same output panel change live. Owners and editors may run (in broadcast
- * rooms the owner only); Ctrl/Cmd+Enter runs from the editor or the input box.
+ * rooms the owner only), reviewers too when the owner lets them (`reviewers_run`);
+ * Ctrl/Cmd+Enter runs from the editor or the input box. Stop (`POST .../runs/{id}/cancel`)
+ * is offered to the person who started the run, owners and editors; the run then ends
+ * `cancelled` for everyone. Each run shows who ran it (the server's verified name) and
+ * the input it used; its error lines are marked in the editor (`run-marks.ts`). A request
+ * that fails says so in a plain sentence, cleared by the next run.
  */
+import type { EditorView } from '@codemirror/view'
 import * as Y from 'yjs'
-import { api, ApiError } from './api'
+import { api, ApiError, NetworkError } from './api'
 import { formatTime, h, replace } from './dom'
 import { icon } from './icons'
+import { clearRunMarks, parseRunErrors, showRunMarks } from './run-marks'
 import type { Session } from './session'
+import './runs.css'
 
 const LABELS: Record<string, string> = {
   queued: 'Queued',
@@ -24,6 +32,7 @@ const LABELS: Record<string, string> = {
   internal_error: 'Runner error',
   unavailable: 'Runner unavailable',
   interrupted: 'Interrupted',
+  cancelled: 'Stopped',
 }
 const IN_FLIGHT = new Set(['queued', 'running'])
 
@@ -31,9 +40,67 @@ type Run = Record<string, unknown>
 
 export interface RunnerUi {
   button: HTMLButtonElement
+  stopButton: HTMLButtonElement
+  /** Run and Stop, for the toolbar. */
+  controls: HTMLElement
   panel: HTMLElement
   /** Start a run if this participant may; false when nothing happened (key fall-through). */
   run(): boolean
+  /** The owner's setting: may reviewers run? (for the Share dialog) */
+  reviewersRun(): boolean
+  setReviewersRun(allowed: boolean): Promise<void>
+}
+
+export interface RunnerOptions {
+  /** The editor, to mark a run's error lines in. */
+  view?: () => EditorView | null
+  /** The room's `meta` map: `reviewers_run` changes live there. */
+  meta?: Y.Map<unknown>
+}
+
+const STDIN_SHOWN = 60
+
+/** The input a run used, on one line: cut at a few dozen characters. */
+export function stdinSummary(stdin: string): string {
+  if (!stdin) return ''
+  const lines = stdin.replace(/\n$/, '').split('\n')
+  let shown = lines.join(' ⏎ ')
+  if (shown.length > STDIN_SHOWN) shown = `${shown.slice(0, STDIN_SHOWN - 1)}…`
+  return shown
+}
+
+/** A failed request as one plain sentence (never `TypeError: Failed to fetch`). */
+export function problemSentence(err: unknown, action: 'run' | 'stop'): { text: string; kind: string } {
+  const verb = action === 'run' ? 'run' : 'stop the run'
+  if (err instanceof NetworkError) {
+    return err.offline
+      ? { text: `You are offline; ${action === 'run' ? 'run again' : 'try again'} when reconnected.`, kind: 'offline' }
+      : { text: `Could not reach the server (network error); check your connection and ${verb} again.`, kind: 'offline' }
+  }
+  if (err instanceof ApiError) {
+    const wait = err.retryAfter ? ` Try again in ${Math.ceil(err.retryAfter)} s.` : ' Try again in a moment.'
+    switch (err.status) {
+      case 429:
+        return { text: `Too many runs in a short time.${wait}`, kind: 'busy' }
+      case 503:
+        return { text: `The runner is unavailable right now (${err.message}).${wait}`, kind: 'busy' }
+      case 403:
+        return { text: `You are not allowed to ${verb}: ${err.message}.`, kind: 'denied' }
+      case 401:
+        return { text: 'Your link is no longer valid: reload the page, or ask the owner for a new link.', kind: 'denied' }
+      case 404:
+        return { text: action === 'run' ? 'This room no longer exists.' : 'That run is no longer in this room.', kind: 'error' }
+      case 409:
+        return action === 'run'
+          ? { text: 'A run is already in progress in this room.', kind: 'busy' }
+          : { text: 'The run had already finished.', kind: 'busy' }
+      case 422:
+        return { text: `Nothing to run: ${err.message}.`, kind: 'error' }
+      default:
+        return { text: `The server could not ${verb} (HTTP ${err.status}): ${err.message}.`, kind: 'error' }
+    }
+  }
+  return { text: `Could not ${verb}; try again.`, kind: 'error' }
 }
 
 function text(run: Run, key: string): string {
@@ -69,17 +136,28 @@ function outputBlock(title: string, run: Run, key: string, cls: string): HTMLEle
 }
 
 /** Mirrors the server, which checks the token's role (a live role change does not grant runs). */
-export function canRun(session: Session): boolean {
+export function canRun(session: Session, reviewersRun = false): boolean {
   const role = session.tokenRole
-  return role === 'owner' || (role === 'editor' && session.state.mode !== 'broadcast')
+  return (
+    role === 'owner' || (role === 'editor' && session.state.mode !== 'broadcast') || (role === 'reviewer' && reviewersRun)
+  )
 }
 
-export function runnerPanel(runs: Y.Map<unknown>, session: Session): RunnerUi {
+/** Mirrors the server: the person who started it (a personal token), owners and editors. */
+function canStop(session: Session, run: Run): boolean {
+  const role = session.tokenRole
+  return role === 'owner' || role === 'editor' || (text(run, 'by_id') !== '' && text(run, 'by_id') === session.userId)
+}
+
+export function runnerPanel(runs: Y.Map<unknown>, session: Session, options: RunnerOptions = {}): RunnerUi {
   const statusEl = h('span', { class: 'run-status', role: 'status', 'aria-live': 'polite' })
   const facts = h('p', { class: 'run-facts muted small' })
   const message = h('p', { class: 'run-message small', hidden: true })
   const outputs = h('div', { class: 'run-outputs' }, h('p', { class: 'muted small empty' }, 'No runs yet.'))
-  const refusal = h('p', { class: 'run-refusal error small', role: 'alert', hidden: true })
+  const refusal = h('p', { class: 'run-problem', role: 'alert', hidden: true })
+  const who = h('p', { class: 'run-who', hidden: true })
+  const stdinUsed = h('p', { class: 'run-stdin-used', hidden: true })
+  const marksNote = h('p', { class: 'run-marks-note', hidden: true })
   const stdin = h('textarea', {
     id: 'run-stdin',
     class: 'run-stdin',
@@ -95,8 +173,11 @@ export function runnerPanel(runs: Y.Map<unknown>, session: Session): RunnerUi {
     h('div', { class: 'panel-head' }, h('h2', { id: 'runs-heading' }, 'Output'), statusEl),
     stdinField,
     refusal,
+    who,
+    stdinUsed,
     facts,
     message,
+    marksNote,
     outputs,
   )
   const button = h(
@@ -111,30 +192,43 @@ export function runnerPanel(runs: Y.Map<unknown>, session: Session): RunnerUi {
     h('span', { class: 'run-label' }, 'Run'),
   )
 
+  const stopButton = h(
+    'button',
+    { type: 'button', class: 'btn run-stop', hidden: true, title: 'Stop the run for everyone' },
+    h('span', { class: 'run-stop-glyph', 'aria-hidden': 'true' }, '■'),
+    h('span', {}, 'Stop'),
+  )
+  const controls = h('span', { class: 'run-actions' }, button, stopButton)
+
+  let reviewersRun = false
   let inFlight = false
   let requesting = false
+  let stopping = false
+  let latestInFlight: Run | null = null
   const updateButton = () => {
     button.disabled = inFlight || requesting
     const label = button.querySelector('.run-label')
     if (label) label.textContent = inFlight ? 'Running…' : 'Run'
+    stopButton.hidden = !(inFlight && latestInFlight && canStop(session, latestInFlight))
+    stopButton.disabled = stopping
+  }
+  const showProblem = (err: unknown, action: 'run' | 'stop') => {
+    const problem = problemSentence(err, action)
+    refusal.textContent = problem.text
+    refusal.dataset.kind = problem.kind
+    refusal.hidden = false
   }
 
   const run = (): boolean => {
-    if (!canRun(session) || inFlight || requesting || document.body.dataset.closed === 'true') return false
+    if (!canRun(session, reviewersRun) || inFlight || requesting || document.body.dataset.closed === 'true') return false
     requesting = true
     refusal.hidden = true
+    const view = options.view?.()
+    if (view) clearRunMarks(view)
     updateButton()
     api
       .run(session.room, session.token, stdin.value)
-      .catch((err: unknown) => {
-        refusal.textContent =
-          err instanceof ApiError
-            ? err.status === 429
-              ? `Too many runs: ${err.message}. Try again in a moment.`
-              : `Run refused: ${err.message}`
-            : `Run failed: ${String(err)}`
-        refusal.hidden = false
-      })
+      .catch((err: unknown) => showProblem(err, 'run'))
       .finally(() => {
         requesting = false
         updateButton()
@@ -142,6 +236,20 @@ export function runnerPanel(runs: Y.Map<unknown>, session: Session): RunnerUi {
     return true
   }
   button.addEventListener('click', () => run())
+  stopButton.addEventListener('click', () => {
+    const target = latestInFlight
+    if (!target || stopping) return
+    stopping = true
+    refusal.hidden = true
+    updateButton()
+    api
+      .cancelRun(session.room, session.token, text(target, 'id'))
+      .catch((err: unknown) => showProblem(err, 'stop'))
+      .finally(() => {
+        stopping = false
+        updateButton()
+      })
+  })
   stdin.addEventListener('keydown', (event) => {
     if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) {
       event.preventDefault()
@@ -149,20 +257,59 @@ export function runnerPanel(runs: Y.Map<unknown>, session: Session): RunnerUi {
     }
   })
 
+  let markedRun: string | null = null
+  const mark = (latest: Run, status: string) => {
+    const view = options.view?.()
+    if (!view) return
+    const id = text(latest, 'id')
+    if (IN_FLIGHT.has(status)) {
+      if (markedRun !== id) clearRunMarks(view)
+      markedRun = id
+      marksNote.hidden = true
+      return
+    }
+    if (markedRun === `${id}:done`) return // marked once: a fixed line stays unmarked
+    markedRun = `${id}:done`
+    const found =
+      status === 'compile_error' || status === 'runtime_error'
+        ? parseRunErrors(text(latest, 'language'), {
+            stderr: text(latest, 'stderr'),
+            compile_output: text(latest, 'compile_output'),
+            stdout: text(latest, 'stdout'),
+          })
+        : []
+    showRunMarks(view, found)
+    marksNote.hidden = found.length === 0
+    marksNote.textContent =
+      found.length === 1 ? `Marked line ${found[0].line} in the editor.` : `Marked lines ${found.map((m) => m.line).join(', ')} in the editor.`
+  }
+
   const render = () => {
     const latest = latestRun(runs)
     inFlight = latest !== null && IN_FLIGHT.has(text(latest, 'status'))
+    latestInFlight = inFlight ? latest : null
     updateButton()
     if (!latest) return
     const status = text(latest, 'status')
     statusEl.textContent = LABELS[status] ?? status
     statusEl.dataset.status = status
     panel.dataset.status = status
-    const parts: string[] = []
+    mark(latest, status)
     const by = text(latest, 'by')
-    if (by) parts.push(`by ${by}`)
     const ts = num(latest, 'ts')
-    if (ts) parts.push(`at ${formatTime(ts * 1000)}`)
+    replace(
+      who,
+      'Run by ',
+      h('strong', { class: 'run-by' }, by || 'someone'),
+      ts ? ` at ${formatTime(ts * 1000)}` : '',
+      status === 'cancelled' && text(latest, 'cancelled_by') ? ` · stopped by ${text(latest, 'cancelled_by')}` : '',
+    )
+    who.hidden = false
+    const input = text(latest, 'stdin')
+    stdinUsed.hidden = !input
+    replace(stdinUsed, 'Input:', h('code', { title: input.length > 2000 ? `${input.slice(0, 2000)}…` : input }, stdinSummary(input)))
+    if (input && latest.stdin_cut === true) stdinUsed.append(' (cut)')
+    const parts: string[] = []
     const time = num(latest, 'time')
     if (time !== null) parts.push(`${time.toFixed(3)} s`)
     const memory = num(latest, 'memory')
@@ -171,7 +318,7 @@ export function runnerPanel(runs: Y.Map<unknown>, session: Session): RunnerUi {
     if (exitCode !== null && exitCode !== 0) parts.push(`exit code ${exitCode}`)
     facts.textContent = parts.join(' · ')
     const note = text(latest, 'message')
-    message.hidden = !note || status === 'accepted'
+    message.hidden = !note || status === 'accepted' || status === 'cancelled'
     message.textContent = note
     const blocks = [
       outputBlock('Compiler', latest, 'compile_output', 'compile'),
@@ -179,7 +326,7 @@ export function runnerPanel(runs: Y.Map<unknown>, session: Session): RunnerUi {
       outputBlock('Errors', latest, 'stderr', 'stderr'),
     ].filter((b): b is HTMLElement => b !== null)
     if (blocks.length === 0) {
-      const empty = IN_FLIGHT.has(status) ? 'Waiting for the result…' : '(no output)'
+      const empty = IN_FLIGHT.has(status) ? 'Waiting for the result…' : status === 'cancelled' ? 'Stopped before it finished.' : '(no output)'
       replace(outputs, h('p', { class: 'muted small empty' }, empty))
     } else {
       replace(outputs, ...blocks)
@@ -187,10 +334,43 @@ export function runnerPanel(runs: Y.Map<unknown>, session: Session): RunnerUi {
   }
   runs.observeDeep(render)
   render()
-  session.watch(() => {
-    const allowed = canRun(session)
+  const applyAllowed = () => {
+    const allowed = canRun(session, reviewersRun)
     button.hidden = !allowed
     stdinField.hidden = !allowed
+    updateButton()
+  }
+  session.watch(applyAllowed)
+
+  // The owner's reviewers_run: the REST view first, then live from meta.
+  const setReviewers = (value: boolean) => {
+    reviewersRun = value
+    applyAllowed()
+  }
+  options.meta?.observe((event) => {
+    const value = options.meta?.get('reviewers_run')
+    if (event.keysChanged.has('reviewers_run') && typeof value === 'boolean') setReviewers(value)
   })
-  return { button, panel, run }
+  const fromMeta = options.meta?.get('reviewers_run')
+  if (typeof fromMeta === 'boolean') setReviewers(fromMeta)
+  else
+    api
+      .room(session.room, session.token)
+      .then((details) => {
+        if (typeof options.meta?.get('reviewers_run') !== 'boolean') setReviewers(details.reviewers_run === true)
+      })
+      .catch(() => undefined)
+
+  return {
+    button,
+    stopButton,
+    controls,
+    panel,
+    run,
+    reviewersRun: () => reviewersRun,
+    setReviewersRun: async (allowed: boolean) => {
+      const details = await api.updateRoom(session.room, session.token, { reviewers_run: allowed })
+      setReviewers(details.reviewers_run === true)
+    },
+  }
 }
