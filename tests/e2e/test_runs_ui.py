@@ -103,6 +103,8 @@ def test_failed_requests_say_a_plain_sentence_cleared_by_the_next_run(
     runner_server: ServerProcess, judge0: Judge0Double, people: Any, screenshot: Any
 ) -> None:
     room = create_room(runner_server, "pair", "python", "Offline")
+    # The failures are provoked: the browser logs each one it saw.
+    people.allow_console(r"ERR_INTERNET_DISCONNECTED|status of 429")
     page = people.page("Ada", "#c4314b")
     open_room(page, room["links"]["owner"])
     set_code(page, runner_server, room, "print('back online')")
