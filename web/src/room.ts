@@ -366,7 +366,7 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
   commentButton.addEventListener('click', startComment)
   const download = downloadButton(
     () => ytext.toString(),
-    () => titleUi.title(),
+    () => (titleUi.title() === room ? '' : titleUi.title()), // the room id is no name
     () => currentLanguage,
   )
 
