@@ -35,3 +35,10 @@ def type_at_end(page: Page, text: str) -> None:
     editor(page).click()
     page.keyboard.press("Control+End")
     page.keyboard.insert_text(text)
+
+
+def show_tab(page: Page, name: str) -> None:
+    """Show one of the room page's side tabs (Output, People, Comments, Chat)."""
+    tab = page.get_by_role("tab", name=name)
+    tab.click()
+    expect(tab).to_have_attribute("aria-selected", "true")

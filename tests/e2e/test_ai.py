@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 
 from tests.anthropic_double import AnthropicDouble, Reply
 from tests.e2e.conftest import SECRET, create_room, personal_link, snapshot
-from tests.e2e.helpers import editor, editor_text, open_room, type_at_end
+from tests.e2e.helpers import editor, editor_text, open_room, show_tab, type_at_end
 from tests.serverproc import ServerProcess
 from tests.support import wait_until
 
@@ -108,6 +108,8 @@ def test_suggestion_applied_from_the_browser_in_a_review_room(
     expect(editor(rita)).to_contain_text("print(f())")
 
     # The reviewer asks; the reviewer may not apply, the owner may.
+    show_tab(rita, "Chat")  # review rooms open on Comments
+    show_tab(olga, "Chat")
     rita.get_by_role("textbox", name="Chat message").fill("Should f return 2?")
     rita.get_by_role("button", name="Ask AI").click()
     suggestion = olga.locator(".chat-message.suggestion-entry").last
@@ -150,6 +152,7 @@ def test_stop_ends_a_pending_answer(
 def test_ask_ai_without_a_question_shows_a_hint(ai_server: ServerProcess, people: Any) -> None:
     room = create_room(ai_server, "review", "python", "AI hint")
     olga = open_room(people.page("Olga", "#c43f3f"), room["links"]["owner"])
+    show_tab(olga, "Chat")
     olga.get_by_role("button", name="Ask AI").click()  # empty message box: no request
     expect(olga.locator(".notice")).to_contain_text("Type your question")
     # A viewer may not ask (nor chat): no Ask AI button.
@@ -194,6 +197,7 @@ def test_ai_edit_is_highlighted_briefly_and_the_ai_is_listed(
     assert marked_text(bob) == "    return 2"
 
     # The people panel lists the AI after the owner, badged "AI", with nothing to click.
+    show_tab(bob, "People")
     rows = bob.locator(".people-list .person")
     expect(rows).to_have_count(3)
     expect(rows.nth(0)).to_contain_text("Ada")
@@ -210,6 +214,7 @@ def test_ai_edit_is_highlighted_briefly_and_the_ai_is_listed(
     expect(ai_row).to_be_visible()  # still present until it has been idle a while
     # Someone who joins later sees the AI's text unmarked: loading it is not news.
     cleo = open_room(people.page("Cleo", "#c4314b"), room["links"]["editor"])
+    show_tab(cleo, "People")
     expect(cleo.locator(".person.ai")).to_be_visible()
     expect(editor(cleo)).to_contain_text("return 2")
     # Counted at once (not awaited): a mark made while loading would last 2.5 s.

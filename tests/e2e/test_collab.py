@@ -7,7 +7,7 @@ from typing import Any
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import create_room, personal_link, room_details, snapshot
-from tests.e2e.helpers import editor, editor_text, open_room, type_at_end
+from tests.e2e.helpers import editor, editor_text, open_room, show_tab, type_at_end
 from tests.serverproc import ServerProcess
 from tests.support import wait_until
 
@@ -41,6 +41,7 @@ def test_two_people_see_each_others_text_and_cursors(
     screenshot(bob, "identity-dialog")
     dialog.get_by_role("button", name="Save").click()
     expect(dialog).to_be_hidden()
+    show_tab(ada, "People")
     expect(ada.locator(".person", has_text="Bobby T.")).to_be_visible()
     bob.locator(".cm-content").click()
     expect(ada.locator(".cm-ySelectionInfo", has_text="Bobby T.")).to_be_visible()

@@ -11,7 +11,7 @@ from pycrdt import Array, Map
 
 from crdt import schema
 from tests.e2e.conftest import create_room
-from tests.e2e.helpers import open_room
+from tests.e2e.helpers import open_room, show_tab
 from tests.serverproc import ServerProcess
 from tests.yclient import YClient
 
@@ -46,6 +46,7 @@ def test_peer_written_colours_that_are_not_hex_are_not_applied(
     write_entries(e2e_server, room["room"], room["owner_token"])
     messages = page.locator(".chat-message")
     messages.nth(1).wait_for()
+    show_tab(page, "Comments")
     comment = page.locator(".comment", has_text="look here")
     comment.wait_for()
     styles = page.evaluate(

@@ -10,7 +10,7 @@ from typing import Any
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import create_room
-from tests.e2e.helpers import editor, open_room, type_at_end
+from tests.e2e.helpers import editor, open_room, show_tab, type_at_end
 from tests.serverproc import ServerProcess
 from tests.support import wait_until
 
@@ -75,6 +75,7 @@ def test_the_client_runs_under_its_csp_and_sends_no_referer(
     type_at_end(ada, "def greet(name):\n    return f'hi {name}'\n")
     expect(editor(bob)).to_contain_text("return f'hi {name}'")
     # Remote carets and the people list: the inline colour styles.
+    show_tab(ada, "People")
     expect(
         ada.locator(".cm-ySelectionInfo", has_text="Bob").or_(
             ada.locator(".person", has_text="Bob")

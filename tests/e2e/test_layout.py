@@ -7,7 +7,7 @@ from typing import Any
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import create_room
-from tests.e2e.helpers import editor, open_room, type_at_end
+from tests.e2e.helpers import editor, open_room, show_tab, type_at_end
 from tests.serverproc import ServerProcess
 
 PHONE = {"width": 390, "height": 844}
@@ -18,6 +18,7 @@ def test_room_page_fits_a_phone(e2e_server: ServerProcess, people: Any, screensh
     teacher = open_room(people.page("Teacher"), room["links"]["owner"])
     long_line = "const message = '" + "a very long string literal " * 8 + "'"
     type_at_end(teacher, "function hello(name) {\n  return `hi ${name}`\n}\n" + long_line)
+    show_tab(teacher, "Chat")  # a teacher's page opens on People
     chat = teacher.get_by_role("textbox", name="Chat message")
     chat.fill("Welcome! Follow along on your phone.")
     chat.press("Enter")
@@ -32,10 +33,10 @@ def test_room_page_fits_a_phone(e2e_server: ServerProcess, people: Any, screensh
         "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
     )
     assert widths[0] <= widths[1] == PHONE["width"], widths
-    # The panels stack under the editor instead of sitting beside it.
+    # The side tabs stack under the editor instead of sitting beside it.
     editor_box = student.locator(".editor-pane").bounding_box()
-    people_box = student.locator(".panel.people").bounding_box()
-    assert editor_box and people_box and people_box["y"] >= editor_box["y"] + editor_box["height"]
+    tabs_box = student.get_by_role("tablist").bounding_box()
+    assert editor_box and tabs_box and tabs_box["y"] >= editor_box["y"] + editor_box["height"]
     screenshot(student, full_page=True)
 
     # The start page fits too.

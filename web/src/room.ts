@@ -23,6 +23,13 @@ import { SaveTracker } from './saved'
 import { ROLE_LABELS, Session } from './session'
 import { studentControls } from './student'
 import { decodeToken, isGenericName, roomPath } from './token'
+import { downloadButton } from './download'
+import { roomLayout } from './layout'
+import { showLoadingFrame, syncPlaceholder } from './loading'
+import { stickToBottom } from './stick-to-bottom'
+import { createTabs, type TabSpec } from './tabs'
+import { roomTitle } from './title'
+import { countUnread } from './unread'
 import * as Y from 'yjs'
 
 const MODES: Mode[] = ['pair', 'review', 'broadcast']
@@ -32,6 +39,7 @@ const MODE_LABELS: Record<Mode, string> = { pair: 'Pair', review: 'Review', broa
 
 export async function roomPage(app: HTMLElement, room: string): Promise<void> {
   document.body.classList.add('room-page')
+  showLoadingFrame(app, room)
   const link = new URLSearchParams(window.location.search).get('token')
   const config = await getConfig()
   const linkClaims = link ? decodeToken(link) : null
@@ -82,7 +90,7 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
   // -- top bar -------------------------------------------------------------------
   const conn = connectionIndicator()
   const saved = saveIndicator()
-  const titleEl = h('h1', { class: 'room-title' }, room)
+  const titleUi = roomTitle(session, room)
   const modeBadge = h('span', { class: 'badge mode' })
   const languageSlot = h('span', { class: 'language-slot' })
   const meButton = h('button', { type: 'button', class: 'me' })
@@ -91,7 +99,7 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
     'header',
     { class: 'topbar' },
     h('a', { class: 'brand', href: '/', 'aria-label': 'CodeMentor Collab home' }, h('span', { class: 'logo', 'aria-hidden': 'true' }, '</>'), h('span', { class: 'brand-text' }, 'CodeMentor')),
-    h('div', { class: 'room-heading' }, titleEl, modeBadge),
+    h('div', { class: 'room-heading' }, titleUi.element, modeBadge),
     h('div', { class: 'topbar-right' }, languageSlot, conn.element, saved.element, shareButton, meButton),
   )
 
@@ -151,7 +159,7 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
   )
   const editorPane = h('section', { class: 'editor-pane', 'aria-label': 'Code' }, toolbar, editorHelp, editorHost)
   const side = h('aside', { class: 'side', 'aria-label': 'Room panels' })
-  const main = h('main', { id: 'main', class: 'room-layout', tabindex: -1 }, editorPane, side)
+  const main = roomLayout(editorPane, side).element
   replace(app, topbar, main, notices.element)
 
   let commentsUi: ReturnType<typeof commentsPanel> | null = null
@@ -161,7 +169,7 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
     label: 'Code editor',
     describedBy: 'editor-help',
     extraKeys: [
-      { key: 'Mod-Alt-m', run: () => (commentsUi?.startComment(), true) },
+      { key: 'Mod-Alt-m', run: () => (startComment(), true) },
       { key: 'Mod-Enter', run: () => runCode?.() ?? false },
     ],
     extensions: [commentField, commentTheme, aiEditField, runMarks],
@@ -172,17 +180,37 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
     if (synced) firstSyncDone = true
   })
   highlightAiEdits(editor.view, ytext, provider.awareness, () => firstSyncDone)
+  syncPlaceholder(editorHost, (done) => (provider.synced ? done() : provider.once('sync', done)))
   const me = () => identity
   commentsUi = commentsPanel(doc, ytext, comments, () => editor.view, session, me)
-  side.append(peoplePanel(presence, session, notices), commentsUi.element, chatPanel(chat, session, me, { ai: config.ai, notices, selection: () => editor.view.state.selection.main, meta }))
+  const chatEl = chatPanel(chat, session, me, { ai: config.ai, notices, selection: () => editor.view.state.selection.main, meta })
+  const chatLog = chatEl.querySelector<HTMLElement>('.chat-log')
+  if (chatLog) stickToBottom(chatLog)
 
+  // -- side tabs: Output (with the runner), People, Comments, Chat ----------------------
   let runButton: HTMLElement | null = null
   let runner: RunnerUi | null = null
+  const tabSpecs: TabSpec[] = []
   if (config.runner) {
-    runner = runnerPanel(runs, session, { view: () => editor.view, meta })
-    runButton = runner.controls
-    runCode = runner.run
-    side.prepend(runner.panel)
+    const ui = runnerPanel(runs, session, { view: () => editor.view, meta })
+    runner = ui
+    runButton = ui.controls
+    // Whoever runs wants to see the result.
+    runCode = () => ui.run() && (tabs.show('output'), true)
+    ui.button.addEventListener('click', () => tabs.show('output'))
+    tabSpecs.push({ id: 'output', label: 'Output', panel: ui.panel })
+  }
+  tabSpecs.push(
+    { id: 'people', label: 'People', panel: peoplePanel(presence, session, notices) },
+    { id: 'comments', label: 'Comments', panel: commentsUi.element },
+    { id: 'chat', label: 'Chat', panel: chatEl },
+  )
+  const tabs = createTabs(tabSpecs, defaultTab(config.runner, session), `codementor.tab.${room}`)
+  side.append(tabs.element)
+  countUnread(tabs, { chat, comments, runs }, () => firstSyncDone)
+  const startComment = () => {
+    tabs.show('comments')
+    commentsUi?.startComment()
   }
 
   // -- identity ------------------------------------------------------------------
@@ -239,7 +267,7 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
   let currentLanguage: string | undefined
   const applyMeta = () => {
     const title = typeof meta.get('title') === 'string' && meta.get('title') ? String(meta.get('title')) : room
-    titleEl.textContent = title
+    titleUi.set(title)
     document.title = `${title} · CodeMentor Collab`
     const mode = meta.get('mode') as Mode
     if (MODES.includes(mode) && mode !== session.state.mode) session.update({ mode })
@@ -264,7 +292,7 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
     .then((details) => {
       session.update({ forks: details.forks })
       if (!meta.has('mode') && details.mode !== session.state.mode) session.update({ mode: details.mode })
-      if (!meta.has('title') && details.title) titleEl.textContent = details.title
+      if (!meta.has('title') && details.title) titleUi.set(details.title)
       if (!meta.has('language') && details.language && !currentLanguage) {
         currentLanguage = details.language
         void editor.setLanguage(details.language)
@@ -342,7 +370,12 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
     icon('comment'),
     'Comment',
   )
-  commentButton.addEventListener('click', () => commentsUi?.startComment())
+  commentButton.addEventListener('click', startComment)
+  const download = downloadButton(
+    () => ytext.toString(),
+    () => (titleUi.title() === room ? '' : titleUi.title()), // the room id is no name
+    () => currentLanguage,
+  )
 
   session.watch((state) => {
     modeBadge.textContent = MODE_LABELS[state.mode]
@@ -355,7 +388,9 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
     commentButton.hidden = !session.canComment
     if (session.isStudent && !student) student = studentControls(presence, doc, ytext, editor.view, session, notices)
     roleNote.textContent = roleNoteText(state.role, state.roleExpires)
-    replace(toolbar, runButton, commentButton, student, roleNote)
+    titleUi.setEditable(session.isOwner && !!session.token)
+    if (!tabs.chosen()) tabs.show(defaultTab(config.runner, session), false, false)
+    replace(toolbar, runButton, commentButton, student, download, roleNote)
     renderMe()
   })
 
@@ -376,6 +411,14 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
 
   // The room keeps going with no server: y-websocket retries and merges on reconnect.
   window.addEventListener('beforeunload', () => provider.destroy())
+}
+
+/** The tab a first visit opens on: the output where code runs, else what the mode is for. */
+function defaultTab(runner: boolean, session: Session): string {
+  if (runner) return 'output'
+  if (session.state.mode === 'review') return 'comments'
+  if (session.state.mode === 'broadcast' && session.isOwner) return 'people'
+  return 'chat'
 }
 
 function roleNoteText(role: Role, expires: number | null): string {
