@@ -211,6 +211,16 @@ def build() -> dict[str, Any]:
                     params=(ROOM, ENTRY_ID),
                 )
             },
+            "/api/rooms/{room}/ai/changes/{entry_id}/undo": {
+                "post": _operation(
+                    "Owner and editor: revert the AI code change recorded on a chat entry "
+                    "(an AI edit, an applied suggestion) as one unit (409 when already undone "
+                    "or its text was edited since)",
+                    (200, _json(ai.ChangeUndone)),
+                    (*room_errors, 409, 503),
+                    params=(ROOM, ENTRY_ID),
+                )
+            },
             "/api/rooms/{room}/fork": {
                 "post": _operation(
                     "Broadcast rooms: fork into a new pair room owned by the caller (403 when "
