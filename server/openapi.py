@@ -30,6 +30,7 @@ MODELS: tuple[type[BaseModel], ...] = (
     ai.AskAccepted,
     ai.SuggestionAction,
     ai.SuggestionResolved,
+    ai.ChangeUndone,
 )
 
 ROOM = {"name": "room", "in": "path", "required": True, "schema": {"type": "string"}}
