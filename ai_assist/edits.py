@@ -120,8 +120,8 @@ def undo(member: Participant, entry_id: str, by: Author) -> None:
     if entry is None or entry.get("ai") is not True or not entry.get("change"):
         raise AIRefused("unknown AI change", 404)
     if entry.get("undone") is True:
-        raise AIRefused(f"this AI change was already undone by {entry.get('undone_by')}", 409)
+        raise AIRefused(f"it was already undone by {entry.get('undone_by')}", 409)
     try:
         member.revert(entry_id, by)
     except RevertRefused as exc:
-        raise AIRefused(f"cannot undo this AI change: {exc}", 409) from exc
+        raise AIRefused(str(exc), 409) from exc
