@@ -13,10 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
-from pycrdt import Map
+from pycrdt import Doc, Map
 
 from ai_assist import changes
-from crdt import schema
+from crdt import offsets, schema
+from crdt.updates import decode_state_vector
 from tests.anthropic_double import AnthropicDouble, Reply
 from tests.serverproc import ServerProcess
 from tests.support import SECRET, eventually, sign
@@ -199,3 +200,35 @@ def snapshot(server: Server, room: str) -> str:
         timeout=5,
     )
     return response.text
+
+
+def test_locating_the_ai_text_inside_merged_non_ascii_blocks() -> None:
+    """Two adjacent AI insertions in one answer can merge into one Yjs block; both are
+    found (pycrdt's sticky index is only exact at a block's start) and reverted."""
+    people: Doc[Any] = Doc(client_id=11)
+    ai: Doc[Any] = Doc(client_id=22)
+    text = schema.code(people)
+    text.insert(0, "é😀 start\nend ü\n")
+    ai.apply_update(people.get_update())
+    ai_text = schema.code(ai)
+    recorded: list[changes.Edit] = []
+    for at, new in ((len("é😀 start\n"), "αβ😀\n"), (len("é😀 start\nαβ😀\n"), "γδ ✓\n")):
+        current = str(ai_text)
+        clock = _next_clock(ai, 22)
+        ai_text.insert(offsets.codepoint_to_utf8(current, at), new)
+        recorded.append(changes.Edit(22, clock, offsets.utf16_len(new), new, ""))
+    people.apply_update(ai.get_update(people.get_state()))
+    merged = [b for b in changes.Locator(people).structs if b.client == 22]
+    assert len(merged) == 1  # one block: the second edit's start is inside it
+    with people.transaction():
+        text.insert(0, "# ñ 😀\n")  # people type above and below
+        text += "tail ✓\n"
+    assert str(text) == "# ñ 😀\né😀 start\nαβ😀\nγδ ✓\nend ü\ntail ✓\n"
+    steps = changes.plan(people, recorded)
+    with people.transaction():
+        changes.apply(text, steps)
+    assert str(text) == "# ñ 😀\né😀 start\nend ü\ntail ✓\n"
+
+
+def _next_clock(doc: Doc[Any], client: int) -> int:
+    return decode_state_vector(doc.get_state()).get(client, 0)
