@@ -37,6 +37,8 @@ class Ask:
     selection: tuple[int, int] | None  # code points in the snapshot
     last_run: dict[str, Any] | None
     chat: list[tuple[str, str]]
+    # The asker's verified user id, present or not: whom the AI's edits are done for.
+    asker_uid: str | None = None
     asked_at: float = field(default_factory=time.monotonic)
 
 
@@ -74,6 +76,7 @@ def capture(
         selection=sel,
         last_run=_last_run(schema.runs(doc)),
         chat=_recent_chat(schema.chat(doc), chat_context),
+        asker_uid=asker_id or None,
     )
 
 

@@ -1,6 +1,8 @@
 """The AI's tool calls turned into code changes. In pair rooms that allow AI edits
-(``meta.ai_edits``) a change is applied at once; otherwise it becomes a suggestion chat
-entry (``kind: "suggestion"``) that a person applies or dismisses."""
+(``meta.ai_edits``) a change is applied at once; otherwise it becomes a suggestion that a
+person applies or dismisses: the answer's own chat entry turns into the suggestion card
+(``kind: "suggestion"``), so the explanation, the change and its state are one entry.
+Either way the change is recorded on that entry (``changes``) so it can be undone."""
 
 from __future__ import annotations
 
@@ -9,10 +11,12 @@ from typing import Any
 
 from ai_assist import anchors as anchors_mod
 from ai_assist.anchors import Anchors
+from ai_assist.changes import RevertRefused
 from ai_assist.context import Ask
 from ai_assist.participant import Participant, find_entry
 from ai_assist.policy import AIRefused
 from crdt import schema
+from rooms.authorship import Author
 from rooms.roles import Mode
 
 
@@ -31,9 +35,10 @@ def use_tool(
     request: Ask,
     name: str,
     args: dict[str, Any],
+    entry_id: str,
 ) -> str:
     """Apply or suggest the change a tool call asks for; returns the note shown at the
-    end of the AI's answer."""
+    end of the AI's answer (``entry_id``), empty when the entry itself shows it."""
     anchors = request.anchors
     try:
         if name == "replace_range":
@@ -53,25 +58,35 @@ def use_tool(
     except (KeyError, TypeError, ValueError) as exc:
         return f"(could not use {name}: {exc})"
     if request.mode is Mode.PAIR and request.ai_edits:
-        member.edit(anchors, start, end, new_text)
+        member.edit(anchors, start, end, new_text, record=(entry_id, request.asker_uid or ""))
         return f"(edited {where})"
     suggestion = Suggestion(anchors, start, end, new_text, anchors.snapshot[start:end])
-    entry_id = member.post(
-        f"Suggested edit ({where}):\n{new_text}",
-        kind="suggestion",
-        status="open",
-        start_line=float(anchors.snapshot.count("\n", 0, start) + 1),
-        old_text=suggestion.old_text,
-        new_text=new_text,
-    )
-    suggestions[entry_id] = suggestion
-    return f"(suggested an edit {where}: apply or dismiss it below)"
+    fields: dict[str, Any] = {
+        "kind": "suggestion",
+        "status": "open",
+        "start_line": float(anchors.snapshot.count("\n", 0, start) + 1),
+        "old_text": suggestion.old_text,
+        "new_text": new_text,
+    }
+    answer = find_entry(schema.chat(member.room.doc), entry_id)
+    if answer is not None and answer.get("kind") != "suggestion":
+        member.update_entry(entry_id, **fields)  # the answer becomes the card
+        suggestions[entry_id] = suggestion
+        return ""
+    # A second change in one answer: a card of its own.
+    suggestions[member.post(f"Another suggested edit ({where}).", **fields)] = suggestion
+    return ""
 
 
 def resolve(
-    member: Participant, suggestions: dict[str, Suggestion], entry_id: str, apply: bool
+    member: Participant,
+    suggestions: dict[str, Suggestion],
+    entry_id: str,
+    apply: bool,
+    by: Author,
 ) -> str:
-    """Apply or dismiss a suggestion entry; returns its new status. Raises AIRefused."""
+    """Apply or dismiss a suggestion entry (``by``: who clicked); returns its new status.
+    Raises AIRefused."""
     room = member.room
     entry = find_entry(schema.chat(room.doc), entry_id)
     # ``ai`` and ``kind`` are the AI's alone (a peer's are stripped: rooms.authorship).
@@ -90,8 +105,23 @@ def resolve(
             at = current.index(old)
             suggestion = Suggestion(anchors_mod.capture(schema.code(room.doc)), at,
                                     at + len(old), new, old)  # fmt: skip
-        member.edit(suggestion.anchors, suggestion.start, suggestion.end, suggestion.new_text)
-    status = "applied" if apply else "dismissed"
-    member.update_entry(entry_id, status=status)
+        member.edit(suggestion.anchors, suggestion.start, suggestion.end, suggestion.new_text,
+                    record=(entry_id, by.user_id), status="applied")  # fmt: skip
+    else:
+        member.update_entry(entry_id, status="dismissed")
     suggestions.pop(entry_id, None)
-    return status
+    return "applied" if apply else "dismissed"
+
+
+def undo(member: Participant, entry_id: str, by: Author) -> None:
+    """Revert the AI change recorded on ``entry_id`` (``by``: who asked for it). Raises
+    AIRefused: 404 for no such change, 409 when it cannot be reverted any more."""
+    entry = find_entry(schema.chat(member.room.doc), entry_id)
+    if entry is None or entry.get("ai") is not True or not entry.get("change"):
+        raise AIRefused("unknown AI change", 404)
+    if entry.get("undone") is True:
+        raise AIRefused(f"it was already undone by {entry.get('undone_by')}", 409)
+    try:
+        member.revert(entry_id, by)
+    except RevertRefused as exc:
+        raise AIRefused(str(exc), 409) from exc

@@ -19,9 +19,12 @@ from typing import Any
 
 from pycrdt import Array, Decoder, Doc, Map
 
+from ai_assist import changes
 from ai_assist.anchors import Anchors
-from crdt import failures, offsets, schema
+from ai_assist.changes import Edit, RevertRefused
+from crdt import failures, offsets, schema, structs
 from crdt.awareness import NULL_STATE, Entry, encode_update
+from rooms.authorship import Author
 from rooms.room import Room
 
 AI_NAME = "CodeMentor AI"
@@ -122,12 +125,28 @@ class Participant:
 
     def post(self, text: str, **extra: Any) -> str:
         """A new chat entry by the AI; returns its id."""
-        entry_id = f"ai{int(time.time() * 1000):x}{random.randrange(16**4):04x}"
+        entry_id = _new_id()
 
         def change(doc: Doc[Any]) -> None:
             fields: dict[str, Any] = {
                 "id": entry_id, "author": AI_NAME, "color": AI_COLOR, "text": text,
                 "ts": float(int(time.time() * 1000)), "ai": True, **extra,
+            }  # fmt: skip
+            schema.chat(doc).append(Map(fields))
+
+        self.me.write(change)
+        self.last_active = time.monotonic()
+        return entry_id
+
+    def post_for(self, author: Author, text: str) -> str:
+        """A chat entry in ``author``'s name (a verified identity): the question someone
+        asked through the REST API, shown before its answer."""
+        entry_id = _new_id()
+
+        def change(doc: Doc[Any]) -> None:
+            fields: dict[str, Any] = {
+                "id": entry_id, "author": author.name, "author_id": author.user_id,
+                "author_role": author.role, "text": text, "ts": float(int(time.time() * 1000)),
             }  # fmt: skip
             schema.chat(doc).append(Map(fields))
 
@@ -145,9 +164,20 @@ class Participant:
         self.me.write(change)
         self.last_active = time.monotonic()
 
-    def edit(self, anchors: Anchors, start: int, end: int, new: str) -> None:
+    def edit(
+        self,
+        anchors: Anchors,
+        start: int,
+        end: int,
+        new: str,
+        record: tuple[str, str] | None = None,
+        **entry_values: Any,
+    ) -> None:
         """Resolve the snapshot range ``start``-``end`` (code points) in the current text
-        and replace it, in one transaction; then set the AI's cursor after the new text."""
+        and replace it, in one transaction; then set the AI's cursor after the new text.
+        ``record``: (chat entry id, user id it was done for): the change is added to that
+        entry's ``change`` record (``changes``), with ``entry_values``, in the same
+        transaction, so it can be reverted later as one unit."""
         me = self.me
         cursor: dict[str, Any] = {}
 
@@ -157,24 +187,69 @@ class Participant:
             b = max(a, anchors.resolve(text, end, before=True)) if end != start else a
             current = str(text)
             ua, ub = offsets.codepoint_to_utf8(current, a), offsets.codepoint_to_utf8(current, b)
+            tombs: list[changes.Range] = []
             if ub > ua:
+                # A pure deletion is found again later by the ids of what it deleted.
+                before = structs.parse(doc.get_update()).deletes if not new else []
                 del text[ua:ub]
+                if not new:
+                    after = structs.parse(doc.get_update()).deletes
+                    tombs = changes.new_deletions(before, after)[:16]
+            clock = _state_vector(doc).get(me.client_id, 0)
             if new:
-                clock = _state_vector(doc).get(me.client_id, 0)
                 text.insert(ua, new)
                 last = clock + offsets.utf16_len(new) - 1
                 pos = {"type": None, "tname": None, "item": {"client": me.client_id,
                        "clock": last}, "assoc": -1}  # fmt: skip
                 cursor.update(anchor=pos, head=pos)
+            if record is not None:
+                entry = find_entry(schema.chat(doc), record[0])
+                if entry is not None:
+                    try:
+                        done = changes.load(entry.get("change"))
+                    except RevertRefused:
+                        done = []
+                    done.append(Edit(me.client_id, clock, offsets.utf16_len(new), new,
+                                     current[a:b], tuple(tombs)))  # fmt: skip
+                    entry["change"] = changes.dump(done)
+                    entry["change_for"] = record[1]
+                    for key, value in entry_values.items():
+                        entry[key] = value
 
         me.write(change)
         self.last_active = time.monotonic()
         me.announce(cursor or None)
 
+    def revert(self, entry_id: str, by: Author) -> None:
+        """Undo the code change recorded on ``entry_id`` in one transaction, and mark the
+        entry undone by ``by``. Raises ``RevertRefused`` (nothing changed)."""
+        me = self.me
+        me.sync()
+        entry = find_entry(schema.chat(me.doc), entry_id)
+        if entry is None:
+            raise RevertRefused("unknown AI change")
+        steps = changes.plan(me.doc, changes.load(entry.get("change")))
+
+        def change(doc: Doc[Any]) -> None:
+            changes.apply(schema.code(doc), steps)
+            target = find_entry(schema.chat(doc), entry_id)
+            if target is not None:
+                target["undone"] = True
+                target["undone_by"] = by.name
+                target["undone_by_id"] = by.user_id
+
+        me.write(change)  # synchronous since ``plan``: the positions still hold
+        self.last_active = time.monotonic()
+        me.announce(None)
+
     def leave_if_idle(self, now: float, idle_leave: float) -> None:
         if self.replica is not None and now - self.last_active >= idle_leave:
             self.replica.leave()
             self.replica = None
+
+
+def _new_id() -> str:
+    return f"ai{int(time.time() * 1000):x}{random.randrange(16**4):04x}"
 
 
 def find_entry(chat: Array[Any], entry_id: str) -> Map[Any] | None:

@@ -64,7 +64,9 @@ class ReplyStream:
             block = event.content_block
             if block.type == "tool_use":
                 self.flush()
-                self.notes.append(self._on_tool(block.name, dict(block.input)))
+                note = self._on_tool(block.name, dict(block.input))
+                if note:
+                    self.notes.append(note)
 
     def _text(self, text: str) -> None:
         if self.first_token is None:

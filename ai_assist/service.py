@@ -35,6 +35,7 @@ from ai_assist.policy import AIRefused, may_apply, may_ask
 from ai_assist.prompt import SYSTEM, TOOLS, messages_for
 from ai_assist.reply import ReplyStream
 from ai_assist.settings import AIObserver, AISettings
+from rooms.authorship import Author
 from rooms.breaker import BreakerOpen, CircuitBreaker
 from rooms.peer import Peer
 from rooms.registry import RoomRegistry
@@ -182,11 +183,14 @@ class AIService:
         asker: str,
         selection: tuple[int, int] | None = None,
         asker_id: str | None = None,
+        question_by: Author | None = None,
     ) -> tuple[str, int]:
         """Queue a question. ``selection`` is (anchor, head) in UTF-16 units (browser
         indices). ``asker_id`` (a user id) ties the request to the asker's presence:
-        it is kept only if that user is connected to the room here. Returns (request
-        id, requests ahead of it). Synchronous: the snapshot is the document now."""
+        it is kept only if that user is connected to the room here. ``question_by``:
+        post the question in chat in that verified name first (asked through the REST
+        API; an ``@ai`` message already is in chat). Returns (request id, requests
+        ahead of it). Synchronous: the snapshot is the document now."""
         state = self.state(room)
         busy = (1 if state.current is not None else 0) + len(state.queue)
         if self.budgets.queue_full(busy):
@@ -201,6 +205,8 @@ class AIService:
             self.settings.chat_context,
         )  # fmt: skip
         self._seq += 1
+        if question_by is not None:
+            state.member.post_for(question_by, prompt)
         state.queue.append(request)
         if state.task is None or state.task.done():
             state.task = asyncio.create_task(self._work(state), name=f"ai:{room.name}")
@@ -215,10 +221,14 @@ class AIService:
         state.task.cancel()
         return True
 
-    def resolve_suggestion(self, room: Room, entry_id: str, apply: bool) -> str:
+    def resolve_suggestion(self, room: Room, entry_id: str, apply: bool, by: Author) -> str:
         """Apply or dismiss a suggestion entry; returns its new status. Raises AIRefused."""
         state = self.state(room)
-        return edits.resolve(state.member, state.suggestions, entry_id, apply)
+        return edits.resolve(state.member, state.suggestions, entry_id, apply, by)
+
+    def undo_change(self, room: Room, entry_id: str, by: Author) -> None:
+        """Revert the AI code change recorded on a chat entry. Raises AIRefused."""
+        edits.undo(self.state(room).member, entry_id, by)
 
     async def _work(self, state: RoomAI) -> None:
         """Answer the queue in order. Each answer is a task of its own, so one can be
@@ -273,7 +283,9 @@ class AIService:
         entry_id = member.post("", pending=True, asker=request.asker)
         reply = ReplyStream(
             lambda text: member.update_entry(entry_id, text=text),
-            lambda name, args: edits.use_tool(member, state.suggestions, request, name, args),
+            lambda name, args: edits.use_tool(
+                member, state.suggestions, request, name, args, entry_id
+            ),
             self.observer.ai_first_token,
             self.settings.flush_interval,
         )

@@ -32,8 +32,12 @@ from pycrdt import Array, Doc, Map
 from crdt import schema
 
 AUTHOR_FIELDS = ("author", "author_id", "author_role")
-# Written by the AI (or the server for it) only: a suggestion's shape and state.
-AI_FIELDS = ("ai", "kind", "pending", "asker", "old_text", "new_text", "start_line", "status")
+# Written by the AI (or the server for it) only: a suggestion's shape and state, and the
+# record of an AI code change (what it inserted and removed, for whom, who undid it).
+AI_FIELDS = (
+    "ai", "kind", "pending", "asker", "old_text", "new_text", "start_line", "status",
+    "change", "change_for", "undone", "undone_by", "undone_by_id",
+)  # fmt: skip
 PROTECTED = frozenset(AUTHOR_FIELDS + AI_FIELDS)
 
 

@@ -1,5 +1,5 @@
-"""``/api/rooms/{room}/ai``: ask the AI pair-programmer (``ai_assist``), cancel it, and
-apply or dismiss its suggestions.
+"""``/api/rooms/{room}/ai``: ask the AI pair-programmer (``ai_assist``), cancel it,
+apply or dismiss its suggestions, and undo its code changes.
 
 The AI itself lives in ``ai_assist/``; this module wires it to HTTP. Who may ask follows
 the room (pair: owners and editors; review: owner and reviewers; broadcast: the owner).
@@ -19,9 +19,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ai_assist.service import AIObserver, AIRefused, AIService, may_apply, may_ask
+from rooms.authorship import Author
 from rooms.registry import RoomRegistry
 from rooms.roles import Mode
 from server.api import Api, ApiError, Strict, _body
+from server.auth import Identity
 from server.settings import Settings
 
 
@@ -46,6 +48,14 @@ class SuggestionAction(Strict):
 
 class SuggestionResolved(BaseModel):
     status: Literal["applied", "dismissed"]
+
+
+class ChangeUndone(BaseModel):
+    undone: bool
+
+
+def _author(identity: Identity) -> Author:
+    return Author(identity.name, identity.user_id, identity.role.value)
 
 
 def open_ai(settings: Settings, registry: RoomRegistry, observer: AIObserver) -> AIService | None:
@@ -78,6 +88,7 @@ class AiApi:
             Route(
                 "/api/rooms/{room}/ai/suggestions/{entry_id}", h(self.suggestion), methods=["POST"]
             ),
+            Route("/api/rooms/{room}/ai/changes/{entry_id}/undo", h(self.undo), methods=["POST"]),
         ]
 
     def _service(self) -> AIService:
@@ -98,7 +109,12 @@ class AiApi:
         selection = (body.selection.anchor, body.selection.head) if body.selection else None
         try:
             request_id, ahead = service.ask(
-                room, body.prompt, identity.name, selection, asker_id=identity.user_id
+                room,
+                body.prompt,
+                identity.name,
+                selection,
+                asker_id=identity.user_id,
+                question_by=_author(identity),
             )
         except AIRefused as exc:
             raise ApiError(exc.status, exc.message) from exc
@@ -127,8 +143,22 @@ class AiApi:
         room = await self.api.registry.loaded(name)
         try:
             status = service.resolve_suggestion(
-                room, request.path_params["entry_id"], body.action == "apply"
+                room, request.path_params["entry_id"], body.action == "apply", _author(identity)
             )
         except AIRefused as exc:
             raise ApiError(exc.status, exc.message) from exc
         return JSONResponse({"status": status})
+
+    async def undo(self, request: Request) -> Response:
+        """Revert an AI code change (an AI edit, an applied suggestion) as one unit:
+        whoever may edit the code. 404 unknown, 409 already undone or edited since."""
+        name, _info, identity = await self.api._room(request)
+        if not identity.role.writes_everything:
+            raise ApiError(403, "only people who may edit the code may undo the AI's changes")
+        service = self._service()
+        room = await self.api.registry.loaded(name)
+        try:
+            service.undo_change(room, request.path_params["entry_id"], _author(identity))
+        except AIRefused as exc:
+            raise ApiError(exc.status, exc.message) from exc
+        return JSONResponse(ChangeUndone(undone=True).model_dump())

@@ -30,6 +30,7 @@ MODELS: tuple[type[BaseModel], ...] = (
     ai.AskAccepted,
     ai.SuggestionAction,
     ai.SuggestionResolved,
+    ai.ChangeUndone,
 )
 
 ROOM = {"name": "room", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -219,6 +220,16 @@ def build() -> dict[str, Any]:
                     (200, _json(ai.SuggestionResolved)),
                     (*room_errors, 409, 422, 503),
                     body=ai.SuggestionAction,
+                    params=(ROOM, ENTRY_ID),
+                )
+            },
+            "/api/rooms/{room}/ai/changes/{entry_id}/undo": {
+                "post": _operation(
+                    "Owner and editor: revert the AI code change recorded on a chat entry "
+                    "(an AI edit, an applied suggestion) as one unit (409 when already undone "
+                    "or its text was edited since)",
+                    (200, _json(ai.ChangeUndone)),
+                    (*room_errors, 409, 503),
                     params=(ROOM, ENTRY_ID),
                 )
             },

@@ -210,10 +210,12 @@ async def test_review_mode_yields_a_suggestion_not_an_edit(
     async with peer(server, room) as ada:
         await set_code(server, room, ada, "x = 1\n")
         assert server.ask(room, "imports?", role="reviewer").status_code == 202
-        await finished(ada)
         await eventually(lambda: any(m.get("kind") == "suggestion" for m in ai_entries(ada)))
+        await eventually(lambda: ai_entries(ada)[-1].get("pending") is False)
         assert str(ada.text) == "x = 1\n"  # nothing applied
-        entry = next(m for m in ai_entries(ada) if m.get("kind") == "suggestion")
+        # One entry: the answer is the suggestion card (no second entry, no note).
+        [entry] = ai_entries(ada)
+        assert entry.get("kind") == "suggestion" and entry.get("text") == "Add an import."
         assert entry.get("status") == "open" and entry.get("new_text") == "import os\n"
         url = f"{server.url}/api/rooms/{room}/ai/suggestions/{entry.get('id')}"
         refused = server.suggest(url, "apply", sign(room, "reviewer"))

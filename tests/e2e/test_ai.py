@@ -76,7 +76,7 @@ def test_ask_ai_streams_the_answer_into_the_chat(
     seen: list[str] = []
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        text = entry.locator("p").first.text_content() or ""
+        text = (entry.locator(".chat-text").text_content() or "").strip()
         if text and (not seen or seen[-1] != text):
             seen.append(text)
         if text == ANSWER and entry.get_attribute("aria-busy") == "false":
@@ -85,7 +85,7 @@ def test_ask_ai_streams_the_answer_into_the_chat(
     partial = [t for t in seen if t != ANSWER]
     assert len(partial) >= 2, seen  # the text grew in steps before it was complete
     assert all(b.startswith(a) for a, b in zip(seen, seen[1:], strict=False)), seen
-    expect(entry.locator("p").first).to_have_text(ANSWER)
+    expect(entry.locator(".chat-text")).to_have_text(ANSWER)
     expect(entry.locator(".typing")).to_be_hidden()
     expect(ada.get_by_role("button", name="Stop")).to_be_hidden()
     expect(ada.get_by_role("textbox", name="Chat message")).to_have_value("")
@@ -113,8 +113,8 @@ def test_suggestion_applied_from_the_browser_in_a_review_room(
     rita.get_by_role("textbox", name="Chat message").fill("Should f return 2?")
     rita.get_by_role("button", name="Ask AI").click()
     suggestion = olga.locator(".chat-message.suggestion-entry").last
-    expect(suggestion.locator(".suggestion-old")).to_have_text("    return 1\n")
-    expect(suggestion.locator(".suggestion-new")).to_have_text("    return 2\n")
+    expect(suggestion.locator(".ai-diff del")).to_have_text("−    return 1")
+    expect(suggestion.locator(".ai-diff ins")).to_have_text("+    return 2")
     rita_suggestion = rita.locator(".chat-message.suggestion-entry").last
     expect(rita_suggestion.get_by_role("button", name="Dismiss")).to_be_visible()
     expect(rita_suggestion.get_by_role("button", name="Apply")).to_be_hidden()
@@ -140,13 +140,13 @@ def test_stop_ends_a_pending_answer(
     ada.get_by_role("textbox", name="Chat message").fill("Tell me a long story")
     ada.get_by_role("button", name="Ask AI").click()
     entry = ada.locator(".chat-message.ai").last
-    expect(entry.locator("p").first).to_contain_text("word1")
+    expect(entry.locator(".chat-text")).to_contain_text("word1")
     ada.get_by_role("button", name="Stop").click()
     expect(entry).to_have_attribute("aria-busy", "false")
-    expect(entry.locator("p").first).to_contain_text("(stopped)")
+    expect(entry.locator(".chat-text")).to_contain_text("(stopped)")
     expect(entry.locator(".typing")).to_be_hidden()
     expect(ada.get_by_role("button", name="Stop")).to_be_hidden()
-    assert "word39" not in (entry.locator("p").first.text_content() or "")
+    assert "word39" not in (entry.locator(".chat-text").text_content() or "")
 
 
 def test_ask_ai_without_a_question_shows_a_hint(ai_server: ServerProcess, people: Any) -> None:

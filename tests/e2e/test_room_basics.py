@@ -54,6 +54,7 @@ def test_owner_renames_the_room_and_everyone_sees_it(
 
 def test_a_failed_rename_says_why(e2e_server: ServerProcess, people: Any) -> None:
     room = create_room(e2e_server, "pair", "python", "Before")
+    people.allow_console(r"status of 503 \(Service Unavailable\)")  # the failure, on purpose
     ada = open_room(people.page("Ada"), room["links"]["owner"])
     ada.route(
         "**/api/rooms/*",

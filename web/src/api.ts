@@ -148,6 +148,9 @@ export const api = {
       token,
       { action },
     ),
+  /** Revert an AI code change (an AI edit, an applied suggestion) recorded on chat entry `id`. */
+  undoAiChange: (room: string, token: string | null, id: string) =>
+    call<{ undone: boolean }>('POST', `/api/rooms/${enc(room)}/ai/changes/${enc(id)}/undo`, token),
 }
 
 /** Config is asked once per page. */

@@ -1,7 +1,12 @@
 /** The chat panel on the shared `chat` array of Y.Map {id, author, text, ts}; with the AI on,
- * also its entries ({ai: true, pending}), its suggestions ({kind: "suggestion", status,
- * old_text, new_text, start_line}), an "Ask AI" button and a "Stop" button. */
+ * also its entries ({ai: true, pending}), rendered as Markdown (`markdown.ts`, loaded on
+ * first use), its suggestions ({kind: "suggestion", status, old_text, new_text,
+ * start_line}: one card with the explanation, the diff, Apply/Dismiss and the status),
+ * its code changes ({change, undone, undone_by}: an "Undo AI change" action), an
+ * "Ask AI" button and a "Stop" button. */
 import * as Y from 'yjs'
+import './ai-chat.css'
+import { undoAiChange, undoErrorText } from './ai-undo'
 import { api, ApiError, type Mode, type Role } from './api'
 import { formatTime, h } from './dom'
 import { safeColor } from './identity'
@@ -33,6 +38,32 @@ export function mayAskAi(mode: Mode, role: Role): boolean {
 /** Mirrors the server's `may_apply`: owners, and editors outside broadcast rooms. */
 export function mayApplySuggestion(mode: Mode, role: Role): boolean {
   return role === 'owner' || (role === 'editor' && mode !== 'broadcast')
+}
+
+let markdownModule: Promise<typeof import('./markdown')> | null = null
+const markdown = () => (markdownModule ??= import('./markdown'))
+
+/** An AI answer as Markdown; until the renderer has loaded (the first time), as text.
+ * (The log's stick-to-bottom sees the entry grow when the Markdown is in.) */
+function showAnswer(target: HTMLElement, text: string, language: string): void {
+  if (target.dataset.source === text) return
+  target.dataset.source = text
+  target.replaceChildren(h('p', {}, text))
+  void markdown().then((m) => {
+    if (target.dataset.source !== text) return
+    m.renderMarkdown(target, text, language)
+  })
+}
+
+function showDiff(target: HTMLElement, before: string, after: string): void {
+  const key = JSON.stringify([before, after])
+  if (target.dataset.source === key) return
+  target.dataset.source = key
+  target.replaceChildren(h('span', { class: 'diff-line diff-add' }, after))
+  void markdown().then((m) => {
+    if (target.dataset.source !== key) return
+    m.renderDiff(target, before, after)
+  })
 }
 
 function aiErrorText(err: unknown): string {
@@ -173,16 +204,19 @@ export function chatPanel(chat: Y.Array<unknown>, session: Session, me: () => Me
     const badge = h('span', { class: 'badge ai-badge', hidden: true }, 'AI')
     const time = h('time', { class: 'muted small' })
     const typing = h('span', { class: 'typing muted small', hidden: true, 'aria-label': 'The AI is typing' }, 'typing…')
-    const text = h('p', {})
+    const text = h('div', { class: 'chat-text' })
     const where = h('p', { class: 'muted small suggestion-where' })
-    const oldText = h('pre', { class: 'suggestion-old', 'aria-label': 'Current code' })
-    const newText = h('pre', { class: 'suggestion-new', 'aria-label': 'Suggested code' })
+    const diff = h('pre', { class: 'ai-diff', 'aria-label': 'Suggested change' })
     const applyButton = h('button', { type: 'button', class: 'btn small primary' }, 'Apply')
     const dismissButton = h('button', { type: 'button', class: 'btn small' }, 'Dismiss')
     const status = h('p', { class: 'suggestion-status small' })
     const actions = h('div', { class: 'suggestion-actions' }, applyButton, dismissButton)
-    const suggestion = h('div', { class: 'suggestion', hidden: true }, where, oldText, newText, actions, status)
-    const li = h('li', { class: 'chat-message' }, author, badge, time, typing, text, suggestion)
+    const suggestion = h('div', { class: 'suggestion', hidden: true }, where, diff, actions, status)
+    const undoButton = h('button', { type: 'button', class: 'btn small ai-undo', title: 'Put the code back as it was before this AI change' }, 'Undo AI change')
+    const undoneNote = h('span', { class: 'muted small ai-undone' })
+    const undoRow = h('div', { class: 'ai-change', hidden: true }, undoButton, undoneNote)
+    const header = h('div', { class: 'chat-head' }, author, badge, time, typing)
+    const li = h('li', { class: 'chat-message' }, header, text, suggestion, undoRow)
     let entryId = ''
     const resolve = (action: 'apply' | 'dismiss') => {
       applyButton.disabled = dismissButton.disabled = true
@@ -193,6 +227,12 @@ export function chatPanel(chat: Y.Array<unknown>, session: Session, me: () => Me
     }
     applyButton.addEventListener('click', () => resolve('apply'))
     dismissButton.addEventListener('click', () => resolve('dismiss'))
+    undoButton.addEventListener('click', () => {
+      undoButton.disabled = true
+      undoAiChange(session, entryId)
+        .catch((err: unknown) => aiOptions?.notices.show(undoErrorText(err), 'error', 8000))
+        .finally(() => (undoButton.disabled = false))
+    })
     let last: unknown = null
     const update = (item: unknown) => {
       last = item
@@ -203,8 +243,14 @@ export function chatPanel(chat: Y.Array<unknown>, session: Session, me: () => Me
       author.style.color = color
       const ts = Number(read(item, 'ts') ?? 0)
       time.textContent = ts ? formatTime(ts) : ''
-      text.textContent = String(read(item, 'text') ?? '')
       const isAi = read(item, 'ai') === true
+      const body = String(read(item, 'text') ?? '')
+      if (isAi) showAnswer(text, body, String(aiOptions?.meta?.get('language') ?? ''))
+      else if (text.dataset.source !== body) {
+        text.dataset.source = body
+        text.replaceChildren(h('p', {}, body))
+      }
+      text.hidden = !body
       const pending = isAi && read(item, 'pending') === true
       li.classList.toggle('ai', isAi)
       li.classList.toggle('pending', pending)
@@ -220,9 +266,7 @@ export function chatPanel(chat: Y.Array<unknown>, session: Session, me: () => Me
       if (isSuggestion) {
         const line = Number(read(item, 'start_line') ?? 0)
         where.textContent = line ? `Suggested change at line ${line}` : 'Suggested change'
-        oldText.textContent = String(read(item, 'old_text') ?? '')
-        oldText.hidden = !oldText.textContent
-        newText.textContent = String(read(item, 'new_text') ?? '')
+        showDiff(diff, String(read(item, 'old_text') ?? ''), String(read(item, 'new_text') ?? ''))
         const state = String(read(item, 'status') ?? 'open')
         li.dataset.status = state
         const open = state === 'open'
@@ -232,13 +276,20 @@ export function chatPanel(chat: Y.Array<unknown>, session: Session, me: () => Me
         status.hidden = open
         status.textContent = state === 'applied' ? 'Applied' : state === 'dismissed' ? 'Dismissed' : state
       }
+      // A code change the AI made (an edit, an applied suggestion): undoable as one unit.
+      const changed = isAi && !!read(item, 'change')
+      const undone = read(item, 'undone') === true
+      undoRow.hidden = !changed || (!undone && !session.canEdit)
+      undoButton.hidden = undone || !session.canEdit
+      undoneNote.hidden = !undone
+      undoneNote.textContent = undone ? `Undone by ${String(read(item, 'undone_by') ?? 'someone')}` : ''
+      li.classList.toggle('undone', undone)
     }
     const refresh = () => update(last)
     return { li, update, refresh }
   }
   const render = () => {
     const items = chat.toArray()
-    const nearBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40
     while (rendered.length > items.length) rendered.pop()!.li.remove()
     items.forEach((item, i) => {
       if (!rendered[i]) {
@@ -249,7 +300,6 @@ export function chatPanel(chat: Y.Array<unknown>, session: Session, me: () => Me
     })
     empty.hidden = items.length > 0
     stopButton.hidden = !canAsk() || !items.some((item) => read(item, 'ai') === true && read(item, 'pending') === true)
-    if (nearBottom) log.scrollTop = log.scrollHeight
   }
   chat.observeDeep(render)
   session.watch(() => {

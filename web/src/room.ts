@@ -1,5 +1,6 @@
 /** The room page `/r/{room}?token=...`: editor, people, comments, chat. */
 import { aiEditField, highlightAiEdits } from './ai-edits'
+import { AiUndo } from './ai-undo'
 import { api, ApiError, getConfig, type Mode, type Role, type RoomCreated } from './api'
 import { chatPanel } from './chat'
 import { commentField, commentTheme } from './comments-decorations'
@@ -164,6 +165,7 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
 
   let commentsUi: ReturnType<typeof commentsPanel> | null = null
   let runCode: (() => boolean) | null = null
+  let aiUndo: AiUndo | null = null
   const editor = createEditor(editorHost, ytext, provider.awareness, {
     readOnly: !session.canEdit,
     label: 'Code editor',
@@ -171,6 +173,8 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
     extraKeys: [
       { key: 'Mod-Alt-m', run: () => (startComment(), true) },
       { key: 'Mod-Enter', run: () => runCode?.() ?? false },
+      // Before y-codemirror's undo: an AI change done for this person may be the newest step.
+      { key: 'Mod-z', run: () => aiUndo?.undo() ?? false, preventDefault: true },
     ],
     extensions: [commentField, commentTheme, aiEditField, runMarks],
   })
@@ -181,6 +185,7 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
   })
   highlightAiEdits(editor.view, ytext, provider.awareness, () => firstSyncDone)
   syncPlaceholder(editorHost, (done) => (provider.synced ? done() : provider.once('sync', done)))
+  if (config.ai) aiUndo = new AiUndo(chat, editor.undoManager, session, notices, () => firstSyncDone)
   const me = () => identity
   commentsUi = commentsPanel(doc, ytext, comments, () => editor.view, session, me)
   const chatEl = chatPanel(chat, session, me, { ai: config.ai, notices, selection: () => editor.view.state.selection.main, meta })
