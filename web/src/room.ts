@@ -16,10 +16,13 @@ import { Notices } from './notices'
 import { peoplePanel } from './people'
 import { exchange, forgetToken, storedToken, storeToken } from './personal'
 import { Presence } from './presence'
+import { readOnlyNoteText } from './readonly-note'
 import { replaceRecentLinks } from './recent'
 import { runnerPanel } from './runner'
 import { SaveTracker } from './saved'
 import { ROLE_LABELS, Session } from './session'
+import { settingsMenu } from './settings'
+import { shortcutsButton } from './shortcuts'
 import { studentControls } from './student'
 import { decodeToken, isGenericName, roomPath } from './token'
 import * as Y from 'yjs'
@@ -163,7 +166,10 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
       { key: 'Mod-Enter', run: () => runCode?.() ?? false },
     ],
     extensions: [commentField, commentTheme, aiEditField],
+    runnable: config.runner,
+    readOnlyNote: () => readOnlyNoteText(session.role),
   })
+  const editorTools = h('div', { class: 'editor-tools' }, settingsMenu(), shortcutsButton())
   // The AI's edits flash briefly; not the ones the first sync loads (they are old news).
   let firstSyncDone = provider.synced
   provider.on('sync', (synced: boolean) => {
@@ -349,7 +355,7 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
     commentButton.hidden = !session.canComment
     if (session.isStudent && !student) student = studentControls(presence, doc, ytext, editor.view, session, notices)
     roleNote.textContent = roleNoteText(state.role, state.roleExpires)
-    replace(toolbar, runButton, commentButton, student, roleNote)
+    replace(toolbar, runButton, commentButton, student, roleNote, editorTools)
     renderMe()
   })
 
