@@ -91,7 +91,44 @@ export function remoteCursors(ytext: Y.Text, awareness: Awareness): Extension {
           if (changed) this.schedule()
         }
         awareness.on('change', this.listener)
+        ytext.observe(this.observer)
         this.decorations = this.build()
+      }
+
+      /** Typing in the middle of a line leaves the caret's relative position as it was: an
+       * insert names its author; a deletion, whoever's caret sits where it happened. */
+      private readonly observer = (event: Y.YTextEvent): void => {
+        if (event.transaction.local) return
+        const until = Date.now() + LABEL_MS
+        let touched = false
+        // Whose clock moved in this transaction wrote something (a Yjs client id is the
+        // awareness client id of the same page).
+        const { beforeState, afterState } = event.transaction
+        afterState.forEach((clock, client) => {
+          if (clock !== (beforeState.get(client) ?? 0) && client !== awareness.clientID && this.seen.has(client)) {
+            this.activeUntil.set(client, until)
+            touched = true
+          }
+        })
+        const deletedAt: number[] = []
+        let index = 0
+        for (const op of event.delta) {
+          if (op.retain) index += op.retain
+          else if (typeof op.insert === 'string') index += op.insert.length
+          else if (op.delete) deletedAt.push(index)
+        }
+        if (deletedAt.length && ytext.doc) {
+          awareness.getStates().forEach((peer, clientId) => {
+            const head = (peer.cursor as { head?: unknown } | null | undefined)?.head
+            if (clientId === awareness.clientID || !head) return
+            const at = Y.createAbsolutePositionFromRelativePosition(Y.createRelativePositionFromJSON(head), ytext.doc as Y.Doc)
+            if (at && deletedAt.includes(at.index)) {
+              this.activeUntil.set(clientId, until)
+              touched = true
+            }
+          })
+        }
+        if (touched) this.schedule()
       }
 
       /** Redraw now, and again when the next label is due to fade. */
@@ -110,6 +147,7 @@ export function remoteCursors(ytext: Y.Text, awareness: Awareness): Extension {
 
       destroy(): void {
         awareness.off('change', this.listener)
+        ytext.unobserve(this.observer)
         window.clearTimeout(this.timer)
       }
 

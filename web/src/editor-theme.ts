@@ -34,15 +34,15 @@ export const editorTheme = EditorView.theme({
   '.cm-panels': { backgroundColor: 'var(--bg)', color: 'var(--text)' },
   '.cm-panels.cm-panels-bottom': { borderTop: '1px solid var(--border)' },
   '.cm-panels.cm-panels-top': { borderBottom: '1px solid var(--border)' },
-  '.cm-search': {
+  '.cm-panel.cm-search': {
     padding: '6px 40px 6px 10px',
     fontFamily: 'system-ui, -apple-system, sans-serif',
     fontSize: '13px',
   },
-  '.cm-search > *': { verticalAlign: 'middle' },
-  '.cm-search .cm-textfield': { ...control, padding: '4px 8px', width: '14em', maxWidth: '100%' },
-  '.cm-search .cm-textfield:focus': { outline: '2px solid var(--accent)', outlineOffset: '0', borderColor: 'var(--accent)' },
-  '.cm-search .cm-button': {
+  '.cm-panel.cm-search > *': { verticalAlign: 'middle' },
+  '.cm-panel.cm-search .cm-textfield': { ...control, padding: '4px 8px', width: '14em', maxWidth: '100%' },
+  '.cm-panel.cm-search .cm-textfield:focus': { outline: '2px solid var(--accent)', outlineOffset: '0', borderColor: 'var(--accent)' },
+  '.cm-panel.cm-search .cm-button': {
     ...control,
     backgroundImage: 'none',
     padding: '3px 10px',
@@ -50,12 +50,12 @@ export const editorTheme = EditorView.theme({
     cursor: 'pointer',
     textTransform: 'capitalize',
   },
-  '.cm-search .cm-button:hover': { backgroundColor: 'var(--accent-soft)' },
-  '.cm-search .cm-button:active': { backgroundImage: 'none', backgroundColor: 'var(--accent-soft)' },
-  '.cm-search .cm-button:focus-visible': { outline: '2px solid var(--accent)', outlineOffset: '1px' },
-  '.cm-search label': { display: 'inline-flex', alignItems: 'center', gap: '4px', margin: '3px 10px 3px 2px', fontSize: '13px', color: 'var(--text)' },
-  '.cm-search input[type=checkbox]': { margin: '0', width: '15px', height: '15px', accentColor: 'var(--accent)' },
-  '.cm-search button[name=close]': {
+  '.cm-panel.cm-search .cm-button:hover': { backgroundColor: 'var(--accent-soft)' },
+  '.cm-panel.cm-search .cm-button:active': { backgroundImage: 'none', backgroundColor: 'var(--accent-soft)' },
+  '.cm-panel.cm-search .cm-button:focus-visible': { outline: '2px solid var(--accent)', outlineOffset: '1px' },
+  '.cm-panel.cm-search label': { display: 'inline-flex', alignItems: 'center', gap: '4px', margin: '3px 10px 3px 2px', fontSize: '13px', color: 'var(--text)' },
+  '.cm-panel.cm-search input[type=checkbox]': { margin: '0', width: '15px', height: '15px', accentColor: 'var(--accent)' },
+  '.cm-panel.cm-search button[name=close]': {
     position: 'absolute',
     top: '6px',
     right: '8px',
@@ -69,8 +69,6 @@ export const editorTheme = EditorView.theme({
     borderRadius: '6px',
     cursor: 'pointer',
   },
-  '.cm-search button[name=close]:hover': { backgroundColor: 'var(--accent-soft)', color: 'var(--text)' },
-  '.cm-searchMatch': { backgroundColor: 'rgb(255 200 0 / 0.3)', outline: '1px solid rgb(200 150 0 / 0.5)' },
-  '.cm-searchMatch.cm-searchMatch-selected': { backgroundColor: 'rgb(255 140 0 / 0.45)' },
+  '.cm-panel.cm-search button[name=close]:hover': { backgroundColor: 'var(--accent-soft)', color: 'var(--text)' },
   '.cm-tooltip': { backgroundColor: 'var(--panel)', color: 'var(--text)', border: '1px solid var(--border)' },
 })

@@ -77,7 +77,6 @@ class SettingsStore {
 
   private applyTheme(): void {
     document.documentElement.dataset.theme = this.dark ? 'dark' : 'light'
-    document.documentElement.style.colorScheme = this.dark ? 'dark' : 'light'
   }
 
   private emit(): void {
