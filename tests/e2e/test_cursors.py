@@ -37,6 +37,9 @@ def test_ten_people_get_ten_distinct_colours(e2e_server: Any, people: Any, scree
     last = colours(pages[-1], len(NAMES))
     assert first == last, (first, last)  # every browser shows the same colour per person
     assert len(set(first.values())) == len(NAMES)
+    # The "You" button shows the colour the others see.
+    me_dot = pages[-1].locator("button.me .dot")
+    expect(me_dot).to_have_attribute("style", f"background:{hex_of(last[NAMES[-1]])}")
     # Whoever was here first keeps the colour they chose.
     assert first["Ana"] in ("rgb(47, 91, 211)", "#2f5bd3"), first
     for i, page in enumerate(pages[:4]):
@@ -44,6 +47,13 @@ def test_ten_people_get_ten_distinct_colours(e2e_server: Any, people: Any, scree
         page.keyboard.press("Control+End")
         page.keyboard.insert_text(f"# line from {NAMES[i]}\n")
     screenshot(pages[0])
+
+
+def hex_of(rgb: str) -> str:
+    """rgb(47, 91, 211) -> #2f5bd3."""
+    if rgb.startswith("#"):
+        return rgb
+    return "#" + "".join(f"{int(c):02x}" for c in rgb[4:-1].split(","))
 
 
 def label(page: Page, name: str) -> Any:

@@ -104,6 +104,14 @@ def test_settings_apply_at_once_and_are_kept_after_reload(
     expect(menu.get_by_role("radio", name="Dark")).to_be_checked()
     screenshot(page, "after-reload")
 
+    # On a phone the menu fits the screen.
+    page.set_viewport_size(PHONE)
+    page.keyboard.press("Escape")
+    menu = open_settings(page)
+    box = menu.bounding_box()
+    assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+    screenshot(page, "phone")
+
 
 def has_class(name: str) -> re.Pattern[str]:
     """A class attribute that contains `name`."""

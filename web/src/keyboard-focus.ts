@@ -27,8 +27,6 @@ const HINTS: Record<Exclude<Hint, null>, string> = {
 
 /** Until another key: long enough that only typing ends it. */
 const UNTIL_TYPED_MS = 24 * 60 * 60 * 1000
-/** A focus this soon after a pointer press came from the pointer. */
-const POINTER_FOCUS_MS = 800
 const MODIFIERS = new Set(['Shift', 'Control', 'Alt', 'Meta', 'CapsLock', 'Tab', 'Escape'])
 
 function hintPanel(view: EditorView): Panel {
@@ -45,19 +43,21 @@ function hintPanel(view: EditorView): Panel {
 
 const hintPanelExtension = showPanel.from(hintField, (hint) => (hint ? hintPanel : null))
 
-let lastPointerDown = 0
-let pointerListening = false
+/** What the person last used, pointer or keyboard: a focus after a key press came by keyboard. */
+let lastInput: 'pointer' | 'key' = 'pointer'
+let inputListening = false
 
 const tracker = ViewPlugin.define((view) => {
-  if (!pointerListening) {
-    pointerListening = true
-    window.addEventListener('pointerdown', () => (lastPointerDown = Date.now()), { capture: true, passive: true })
+  if (!inputListening) {
+    inputListening = true
+    window.addEventListener('pointerdown', () => (lastInput = 'pointer'), { capture: true, passive: true })
+    window.addEventListener('keydown', () => (lastInput = 'key'), { capture: true, passive: true })
   }
   const show = (hint: Hint) => {
     if (view.state.field(hintField) !== hint) view.dispatch({ effects: setHint.of(hint) })
   }
   const onFocus = () => {
-    if (Date.now() - lastPointerDown < POINTER_FOCUS_MS) return show(null)
+    if (lastInput === 'pointer') return show(null)
     view.setTabFocusMode(UNTIL_TYPED_MS)
     show('arrived')
   }

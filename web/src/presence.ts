@@ -90,6 +90,7 @@ export class Presence {
   private lastInput = Date.now()
   private preferred: string
   private readonly joined = Date.now()
+  private colorListeners: ((color: string) => void)[] = []
 
   constructor(
     readonly awareness: Awareness,
@@ -127,7 +128,14 @@ export class Presence {
       others.push({ clientId, color: safeColor(peer.color), joined, ai: peer.role === 'ai' })
     })
     const color = resolveColor(this.preferred, user.color, { clientId: this.awareness.clientID, joined: this.joined }, others)
-    if (color !== user.color) this.awareness.setLocalStateField('user', { ...user, color, colorLight: lightColor(color) })
+    if (color === user.color) return
+    this.awareness.setLocalStateField('user', { ...user, color, colorLight: lightColor(color) })
+    for (const listener of this.colorListeners) listener(color)
+  }
+
+  /** Hears when the shown colour moves off (or back to) the chosen one. */
+  onColorChange(listener: (color: string) => void): void {
+    this.colorListeners.push(listener)
   }
 
   /** The colour this participant shows (the chosen one, unless someone here had it first). */

@@ -3,7 +3,7 @@
  * short note appears at the cursor ("Read-only: select lines and press Comment") and
  * fades after a few seconds.
  */
-import { StateEffect, StateField, type Extension } from '@codemirror/state'
+import { Prec, StateEffect, StateField, type Extension } from '@codemirror/state'
 import { EditorView, showTooltip, type Tooltip } from '@codemirror/view'
 import type { Role } from './api'
 
@@ -62,14 +62,16 @@ export function readOnlyNote(text: () => string): Extension {
   }
   return [
     noteField,
-    EditorView.domEventHandlers({
-      keydown: (event, view) => isEditKey(event) && note(view),
-      paste: (_event, view) => note(view),
-      drop: (_event, view) => note(view),
-    }),
+    // Before the keymaps: a read-only Backspace or Enter must still be noticed.
+    Prec.highest(
+      EditorView.domEventHandlers({
+        keydown: (event, view) => isEditKey(event) && note(view),
+        paste: (_event, view) => note(view),
+        drop: (_event, view) => note(view),
+      }),
+    ),
     EditorView.theme({
-      '.cm-tooltip:has(> .cm-readonly-note)': { border: '0', backgroundColor: 'transparent' },
-      '.cm-readonly-note': {
+      '.cm-tooltip.cm-readonly-note': {
         padding: '4px 10px',
         fontFamily: 'system-ui, -apple-system, sans-serif',
         fontSize: '12.5px',
@@ -82,7 +84,7 @@ export function readOnlyNote(text: () => string): Extension {
         animation: `cm-readonly-fade ${NOTE_MS}ms ease-in forwards`,
       },
       '@keyframes cm-readonly-fade': { '0%, 75%': { opacity: '1' }, '100%': { opacity: '0' } },
-      '@media (prefers-reduced-motion: reduce)': { '.cm-readonly-note': { animation: 'none' } },
+      '@media (prefers-reduced-motion: reduce)': { '.cm-tooltip.cm-readonly-note': { animation: 'none' } },
     }),
   ]
 }

@@ -195,7 +195,7 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
     meButton.title = 'Change your name and colour'
     replace(
       meButton,
-      h('span', { class: 'dot', style: `background:${identity.color}`, 'aria-hidden': 'true' }),
+      h('span', { class: 'dot', style: `background:${presence.color}`, 'aria-hidden': 'true' }),
       h('span', { class: 'me-name' }, identity.name),
       h('span', { class: `badge role-${session.role}` }, ROLE_LABELS[session.role]),
     )
@@ -224,6 +224,7 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
     renderMe()
     return null
   }
+  presence.onColorChange(renderMe)
   const openIdentity = identityDialog(() => identity, rename)
   meButton.addEventListener('click', openIdentity)
 
