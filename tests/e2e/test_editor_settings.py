@@ -105,7 +105,7 @@ def test_settings_apply_at_once_and_are_kept_after_reload(
     screenshot(page, "after-reload")
 
     # On a phone the menu fits the screen.
-    page.set_viewport_size(PHONE)
+    page.set_viewport_size({"width": PHONE["width"], "height": PHONE["height"]})
     page.keyboard.press("Escape")
     menu = open_settings(page)
     box = menu.bounding_box()
