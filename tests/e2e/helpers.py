@@ -6,10 +6,12 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
-# The text of the rendered lines, without the widgets (remote carets) drawn inside them.
+# The text of the rendered lines, without the widgets (remote carets, the empty-editor
+# hint) drawn inside them.
 DOC_TEXT_JS = """() => Array.from(document.querySelectorAll('.cm-content .cm-line'), (line) => {
     const copy = line.cloneNode(true)
-    for (const w of copy.querySelectorAll('.cm-ySelectionCaret, .cm-widgetBuffer')) w.remove()
+    const widgets = '.cm-ySelectionCaret, .cm-widgetBuffer, .cm-placeholder'
+    for (const w of copy.querySelectorAll(widgets)) w.remove()
     return copy.textContent
 }).join('\\n')"""
 

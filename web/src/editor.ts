@@ -4,10 +4,12 @@ import {
   bracketMatching,
   defaultHighlightStyle,
   indentOnInput,
+  indentUnit,
   syntaxHighlighting,
 } from '@codemirror/language'
 import { highlightSelectionMatches, searchKeymap } from '@codemirror/search'
 import { Compartment, EditorState, type Extension } from '@codemirror/state'
+import { oneDarkHighlightStyle } from '@codemirror/theme-one-dark'
 import {
   crosshairCursor,
   drawSelection,
@@ -18,13 +20,19 @@ import {
   highlightSpecialChars,
   keymap,
   lineNumbers,
+  placeholder,
   rectangularSelection,
   type KeyBinding,
 } from '@codemirror/view'
 import { yCollab, yUndoManagerKeymap } from 'y-codemirror.next'
 import type { Awareness } from 'y-protocols/awareness'
 import * as Y from 'yjs'
-import { findLanguage } from './languages'
+import { remoteCursors } from './cursor-labels'
+import { editorTheme } from './editor-theme'
+import { keyboardFocus } from './keyboard-focus'
+import { DEFAULT_INDENT, findLanguage } from './languages'
+import { readOnlyNote } from './readonly-note'
+import { settings, type EditorSettings } from './settings'
 
 export interface CodeEditor {
   view: EditorView
@@ -33,28 +41,21 @@ export interface CodeEditor {
   setLanguage(id: string | undefined): Promise<void>
 }
 
-const theme = EditorView.theme({
-  '&': { height: '100%', fontSize: '14px', backgroundColor: '#fff' },
-  '.cm-scroller': {
-    fontFamily: "ui-monospace, 'SF Mono', 'Cascadia Code', 'DejaVu Sans Mono', Menlo, Consolas, monospace",
-    lineHeight: '1.55',
-  },
-  '.cm-content': { paddingTop: '18px', paddingBottom: '40vh' },
-  '.cm-gutters': { backgroundColor: '#f6f7f9', borderRight: '1px solid #e3e6ea', color: '#6b7280' },
-  '&.cm-focused': { outline: 'none' },
-  // Remote carets always show their owner's name (the stock theme shows it on hover).
-  '.cm-ySelectionInfo': {
-    opacity: '1',
-    fontFamily: 'system-ui, sans-serif',
-    fontSize: '11px',
-    fontWeight: '600',
-    padding: '1px 4px',
-    borderRadius: '3px 3px 3px 0',
-    top: '-1.35em',
-    color: '#fff',
-  },
-  '.cm-ySelectionCaret': { borderLeftWidth: '2px' },
-})
+/** What an empty editor says: how to start, or (read-only) that nothing is there yet. */
+function emptyHint(readOnly: boolean, runnable: boolean): string {
+  if (readOnly) return 'Nothing here yet'
+  return runnable ? 'Start typing, or press Ctrl+Enter to run' : 'Start typing'
+}
+
+/** The per-browser settings as editor extensions (theme, font size, tab width, wrap). */
+function settingsExtension(value: EditorSettings, dark: boolean): Extension {
+  return [
+    EditorView.theme({ '&': { fontSize: `${value.fontSize}px` } }, { dark }),
+    syntaxHighlighting(dark ? oneDarkHighlightStyle : defaultHighlightStyle, { fallback: true }),
+    EditorState.tabSize.of(value.tabWidth),
+    value.lineWrap ? EditorView.lineWrapping : [],
+  ]
+}
 
 export function createEditor(
   parent: HTMLElement,
@@ -66,15 +67,22 @@ export function createEditor(
     describedBy?: string
     extraKeys?: KeyBinding[]
     extensions?: Extension[]
+    /** Ctrl+Enter runs the code (the empty-editor hint says so). */
+    runnable?: boolean
+    /** What a read-only editor says where someone tries to type. */
+    readOnlyNote?: () => string
   },
 ): CodeEditor {
   const undoManager = new Y.UndoManager(ytext)
   const readOnly = new Compartment()
   const language = new Compartment()
+  const personal = new Compartment()
   const readOnlyExtension = (ro: boolean) => [
     EditorState.readOnly.of(ro),
     EditorView.contentAttributes.of({ 'aria-readonly': String(ro) }),
+    placeholder(emptyHint(ro, options.runnable ?? false)),
   ]
+  const prefs = settings()
 
   const view = new EditorView({
     parent,
@@ -92,8 +100,7 @@ export function createEditor(
         crosshairCursor(),
         highlightActiveLine(),
         highlightSelectionMatches(),
-        syntaxHighlighting(defaultHighlightStyle, { fallback: true }),
-        EditorState.tabSize.of(4),
+        personal.of(settingsExtension(prefs.value, prefs.dark)),
         keymap.of([...(options.extraKeys ?? []), ...yUndoManagerKeymap, ...defaultKeymap, ...searchKeymap, indentWithTab]),
         EditorView.contentAttributes.of({
           'aria-label': options.label,
@@ -101,13 +108,18 @@ export function createEditor(
           ...(options.describedBy ? { 'aria-describedby': options.describedBy } : {}),
         }),
         readOnly.of(readOnlyExtension(options.readOnly)),
-        language.of([]),
-        yCollab(ytext, awareness, { undoManager }),
-        theme,
+        language.of(indentUnit.of(DEFAULT_INDENT)),
+        // Remote carets are drawn by cursor-labels (names that fade), not the stock plugin.
+        yCollab(ytext, null, { undoManager }),
+        remoteCursors(ytext, awareness),
+        keyboardFocus(),
+        readOnlyNote(options.readOnlyNote ?? (() => 'Read-only')),
+        editorTheme,
         ...(options.extensions ?? []),
       ],
     }),
   })
+  prefs.watch((value, dark) => view.dispatch({ effects: personal.reconfigure(settingsExtension(value, dark)) }))
 
   let languageRequest = 0
   return {
@@ -123,7 +135,8 @@ export function createEditor(
       const request = ++languageRequest
       const found = findLanguage(id)
       const extension = found ? await found.load() : []
-      if (request === languageRequest) view.dispatch({ effects: language.reconfigure(extension) })
+      const indent = indentUnit.of(found?.indent ?? DEFAULT_INDENT)
+      if (request === languageRequest) view.dispatch({ effects: language.reconfigure([extension, indent]) })
     },
   }
 }

@@ -1,5 +1,11 @@
 /** The local user's display name and colour, kept in localStorage across rooms. */
 
+/**
+ * Cursor colours: each gives white label text at least 4.5:1 contrast and stands out from
+ * both the light and the dark editor background. Sixteen, so a room of ten has no two
+ * alike (presence.ts moves a newcomer off a colour someone present already shows); the
+ * first eight are the most distinct from one another and are handed out first.
+ */
 export const COLORS = [
   { name: 'Blue', value: '#2f5bd3' },
   { name: 'Red', value: '#c4314b' },
@@ -9,6 +15,14 @@ export const COLORS = [
   { name: 'Teal', value: '#0f7481' },
   { name: 'Pink', value: '#b8327e' },
   { name: 'Brown', value: '#7a5a2b' },
+  { name: 'Olive', value: '#5b6b00' },
+  { name: 'Ocean', value: '#1c6fb0' },
+  { name: 'Magenta', value: '#a63ec0' },
+  { name: 'Jade', value: '#0a7d6b' },
+  { name: 'Crimson', value: '#d0305f' },
+  { name: 'Rust', value: '#c2410c' },
+  { name: 'Indigo', value: '#4b4fd6' },
+  { name: 'Amber', value: '#8a5a00' },
 ]
 
 export interface Identity {

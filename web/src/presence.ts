@@ -2,12 +2,12 @@
  * This participant's awareness state and everyone else's:
  * `user: {name, color, colorLight, role, uid}`, `status: 'active' | 'idle'` (refreshed
  * every few seconds from local input), `hand: boolean` (broadcast students).
- * The `cursor` field belongs to y-codemirror.next. The AI pair-programmer is a peer too,
+ * The `cursor` field belongs to cursor-labels.ts. The AI pair-programmer is a peer too,
  * announced by the server with `role: 'ai'` (a presence role, never a room role).
  */
 import type { Awareness } from 'y-protocols/awareness'
 import type { Role } from './api'
-import { FALLBACK_COLOR, lightColor, safeColor, safeLightColor, type Identity } from './identity'
+import { COLORS, FALLBACK_COLOR, lightColor, safeColor, safeLightColor, type Identity } from './identity'
 
 /** A peer's role as shown in presence: a room role, or the AI pair-programmer. */
 export type PresenceRole = Role | 'ai'
@@ -18,6 +18,32 @@ export interface PresenceUser {
   colorLight: string
   role: PresenceRole
   uid: string
+  /** When this page joined (ms): who was here first keeps a colour two people chose. */
+  joined?: number
+}
+
+interface Holder {
+  clientId: number
+  color: string
+  joined: number
+  ai: boolean
+}
+
+/**
+ * The colour this participant shows, given everyone else's: the one they chose, unless
+ * someone who comes first (the AI, an earlier arrival, then the lower client id) shows it;
+ * then the colour they already fell back to while it stays theirs; then the first colour
+ * nobody shows. Every browser announces the result, so all show the same colours, and
+ * the rule settles: whoever comes first never moves.
+ */
+export function resolveColor(preferred: string, current: string, me: { clientId: number; joined: number }, others: Holder[]): string {
+  const first = (o: Holder) => o.ai || o.joined < me.joined || (o.joined === me.joined && o.clientId < me.clientId)
+  const takenFirst = new Set(others.filter(first).map((o) => o.color))
+  const taken = new Set(others.map((o) => o.color))
+  if (!takenFirst.has(preferred)) return preferred
+  if (current !== preferred && !takenFirst.has(current)) return current
+  const free = COLORS.find((c) => !taken.has(c.value)) ?? COLORS.find((c) => !takenFirst.has(c.value))
+  return free?.value ?? preferred
 }
 
 export interface PeerState {
@@ -62,6 +88,9 @@ const REFRESH_MS = 5_000
 
 export class Presence {
   private lastInput = Date.now()
+  private preferred: string
+  private readonly joined = Date.now()
+  private colorListeners: ((color: string) => void)[] = []
 
   constructor(
     readonly awareness: Awareness,
@@ -69,7 +98,9 @@ export class Presence {
     role: Role,
     uid: string,
   ) {
+    this.preferred = identity.color
     awareness.setLocalStateField('user', this.userOf(identity, role, uid))
+    awareness.on('change', () => this.resolveColor())
     awareness.setLocalStateField('status', 'active')
     awareness.setLocalStateField('hand', false)
     const touch = () => {
@@ -82,7 +113,34 @@ export class Presence {
   }
 
   private userOf(identity: Identity, role: PresenceRole, uid: string): PresenceUser {
-    return { name: identity.name, color: identity.color, colorLight: lightColor(identity.color), role, uid }
+    return { name: identity.name, color: identity.color, colorLight: lightColor(identity.color), role, uid, joined: this.joined }
+  }
+
+  /** Moves off a colour someone who comes first already shows (see resolveColor). */
+  private resolveColor(): void {
+    const user = this.user
+    if (!user) return
+    const others: Holder[] = []
+    this.awareness.getStates().forEach((state, clientId) => {
+      const peer = state.user as Partial<PresenceUser> | undefined
+      if (clientId === this.awareness.clientID || !peer || typeof peer.color !== 'string') return
+      const joined = typeof peer.joined === 'number' ? peer.joined : 0
+      others.push({ clientId, color: safeColor(peer.color), joined, ai: peer.role === 'ai' })
+    })
+    const color = resolveColor(this.preferred, user.color, { clientId: this.awareness.clientID, joined: this.joined }, others)
+    if (color === user.color) return
+    this.awareness.setLocalStateField('user', { ...user, color, colorLight: lightColor(color) })
+    for (const listener of this.colorListeners) listener(color)
+  }
+
+  /** Hears when the shown colour moves off (or back to) the chosen one. */
+  onColorChange(listener: (color: string) => void): void {
+    this.colorListeners.push(listener)
+  }
+
+  /** The colour this participant shows (the chosen one, unless someone here had it first). */
+  get color(): string {
+    return this.user?.color ?? this.preferred
   }
 
   private get user(): PresenceUser {
@@ -91,7 +149,9 @@ export class Presence {
 
   setIdentity(identity: Identity): void {
     const { role, uid } = this.user
+    this.preferred = identity.color
     this.awareness.setLocalStateField('user', this.userOf(identity, role, uid))
+    this.resolveColor()
   }
 
   setRole(role: Role): void {

@@ -17,11 +17,14 @@ import { Notices } from './notices'
 import { peoplePanel } from './people'
 import { exchange, forgetToken, storedToken, storeToken } from './personal'
 import { Presence } from './presence'
+import { readOnlyNoteText } from './readonly-note'
 import { replaceRecentLinks } from './recent'
 import { runMarks } from './run-marks'
 import { runnerPanel, type RunnerUi } from './runner'
 import { SaveTracker } from './saved'
 import { ROLE_LABELS, Session } from './session'
+import { settingsMenu } from './settings'
+import { shortcutsButton } from './shortcuts'
 import { studentControls } from './student'
 import { decodeToken, isGenericName, roomPath } from './token'
 import { downloadButton } from './download'
@@ -177,7 +180,10 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
       { key: 'Mod-z', run: () => aiUndo?.undo() ?? false, preventDefault: true },
     ],
     extensions: [commentField, commentTheme, aiEditField, runMarks],
+    runnable: config.runner,
+    readOnlyNote: () => readOnlyNoteText(session.role),
   })
+  const editorTools = h('div', { class: 'editor-tools' }, settingsMenu(), shortcutsButton())
   // The AI's edits flash briefly; not the ones the first sync loads (they are old news).
   let firstSyncDone = provider.synced
   provider.on('sync', (synced: boolean) => {
@@ -226,7 +232,7 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
     meButton.title = 'Change your name and colour'
     replace(
       meButton,
-      h('span', { class: 'dot', style: `background:${identity.color}`, 'aria-hidden': 'true' }),
+      h('span', { class: 'dot', style: `background:${presence.color}`, 'aria-hidden': 'true' }),
       h('span', { class: 'me-name' }, identity.name),
       ' ',
       h('span', { class: `badge role-${session.role}` }, ROLE_LABELS[session.role]),
@@ -256,6 +262,7 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
     renderMe()
     return null
   }
+  presence.onColorChange(renderMe)
   const openIdentity = identityDialog(() => identity, rename)
   meButton.addEventListener('click', openIdentity)
 
@@ -395,7 +402,7 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
     roleNote.textContent = roleNoteText(state.role, state.roleExpires)
     titleUi.setEditable(session.isOwner && !!session.token)
     if (!tabs.chosen()) tabs.show(defaultTab(config.runner, session), false, false)
-    replace(toolbar, runButton, commentButton, student, download, roleNote)
+    replace(toolbar, runButton, commentButton, student, download, roleNote, editorTools)
     renderMe()
   })
 
