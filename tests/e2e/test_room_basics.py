@@ -149,8 +149,10 @@ def test_the_page_follows_the_dark_theme(
     room = create_room(e2e_server, "review", "python", "Night shift")
     for viewport, suffix in ((None, ""), (PHONE, "phone")):
         ada = open_room(people.page("Ada", "#c4314b", viewport=viewport), room["links"]["owner"])
-        # What the editor settings menu does when the reader picks the dark theme.
-        ada.evaluate("document.documentElement.dataset.theme = 'dark'")
+        # The reader picks the dark theme in the editor settings (kept per browser).
+        ada.get_by_role("button", name="Settings").click()
+        ada.get_by_role("dialog", name="Editor settings").get_by_role("radio", name="Dark").check()
+        ada.keyboard.press("Escape")
         if not suffix:
             type_at_end(ada, "def mean(xs):\n    return sum(xs) / len(xs)\n")
             ada.locator(".cm-line", has_text="return sum").click()

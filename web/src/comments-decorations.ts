@@ -57,4 +57,7 @@ export const commentTheme: Extension = EditorView.baseTheme({
   '.cm-comment-active': { backgroundColor: 'rgba(255, 170, 0, 0.5)' },
   '.cm-comment-line': { boxShadow: 'inset 3px 0 0 #e0a800' },
   '.cm-comment-changed': { borderBottomStyle: 'dashed' },
+  // On a dark background the light theme's strong yellow drowns the highlighted code.
+  '&dark .cm-comment-range': { backgroundColor: 'rgba(255, 196, 0, 0.14)' },
+  '&dark .cm-comment-active': { backgroundColor: 'rgba(255, 170, 0, 0.24)' },
 })
