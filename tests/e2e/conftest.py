@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.anthropic_double import AnthropicDouble
+from tests.judge0_double import Judge0Double
 from tests.serverproc import ROOT, ServerProcess
 
 DIST_INDEX = ROOT / "web" / "dist" / "index.html"
@@ -34,6 +36,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 WIDE = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+JUDGE0_TOKEN = "e2e-judge0-token"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -62,6 +66,39 @@ def browser() -> Iterator[Any]:
         )
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def judge0() -> Iterator[Judge0Double]:
+    """The Judge0 double (a real Python subprocess per run) behind ``runner_server``."""
+    double = Judge0Double(auth_token=JUDGE0_TOKEN).start()
+    yield double
+    double.stop()
+
+
+@pytest.fixture
+def runner_server(
+    server_factory: Callable[..., ServerProcess], judge0: Judge0Double
+) -> ServerProcess:
+    """A server whose runner talks to the Judge0 double."""
+    return server_factory(
+        CODEMENTOR_SECRET=SECRET,
+        CODEMENTOR_JUDGE0_URL=judge0.url,
+        CODEMENTOR_JUDGE0_TOKEN=JUDGE0_TOKEN,
+    )
+
+
+@pytest.fixture
+def ai_server(
+    server_factory: Callable[..., ServerProcess], double: AnthropicDouble
+) -> ServerProcess:
+    """A server whose real anthropic SDK talks to the Messages API double."""
+    return server_factory(
+        CODEMENTOR_SECRET=SECRET,
+        ANTHROPIC_API_KEY="test-key",
+        CODEMENTOR_AI_BASE_URL=double.url,
+        CODEMENTOR_AI_MAX_RETRIES="0",
+    )
 
 
 @pytest.fixture

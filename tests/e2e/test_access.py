@@ -13,11 +13,10 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import SECRET, WIDE, create_room
+from tests.e2e.conftest import PHONE, SECRET, WIDE, create_room
 from tests.e2e.helpers import editor, open_room, type_at_end
 from tests.support import sign, wait_until
 
-PHONE = {"width": 390, "height": 844}
 SIZES = [pytest.param(WIDE, id="desktop"), pytest.param(PHONE, id="phone")]
 
 

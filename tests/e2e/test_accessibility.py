@@ -10,12 +10,11 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import WIDE, create_room, personal_link
+from tests.e2e.conftest import PHONE, WIDE, create_room, personal_link
 from tests.e2e.helpers import editor, open_room, type_at_end
 from tests.serverproc import ROOT
 
 AXE = ROOT / "tests" / "js" / "node_modules" / "axe-core" / "axe.min.js"
-PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture

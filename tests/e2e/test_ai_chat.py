@@ -5,19 +5,17 @@ them is highlighted, and a suggestion is one card. A real server whose real
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.anthropic_double import AnthropicDouble, Reply
-from tests.e2e.conftest import SECRET, create_room, personal_link
+from tests.e2e.conftest import PHONE, create_room, personal_link
 from tests.e2e.helpers import open_room, show_tab, type_at_end
 from tests.serverproc import ServerProcess
 
 AI = "CodeMentor AI"
-PHONE = {"width": 390, "height": 844}
 ANSWER = """## The fix
 The bug is in `f`:
 
@@ -32,18 +30,6 @@ def f():
 See [the docs](https://docs.python.org/3/) and [this](javascript:window.__xss=3).
 
 <img src=x onerror="window.__xss=1"> <script>window.__xss=2</script>"""
-
-
-@pytest.fixture
-def ai_server(
-    server_factory: Callable[..., ServerProcess], double: AnthropicDouble
-) -> ServerProcess:
-    return server_factory(
-        CODEMENTOR_SECRET=SECRET,
-        ANTHROPIC_API_KEY="test-key",
-        CODEMENTOR_AI_BASE_URL=double.url,
-        CODEMENTOR_AI_MAX_RETRIES="0",
-    )
 
 
 def console_errors(page: Page) -> list[str]:

@@ -7,14 +7,12 @@ for anyone who may edit the code."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
-import pytest
 from playwright.sync_api import Page, expect
 
 from tests.anthropic_double import AnthropicDouble, Reply
-from tests.e2e.conftest import SECRET, create_room, personal_link, snapshot
+from tests.e2e.conftest import create_room, personal_link, snapshot
 from tests.e2e.helpers import editor, editor_text, open_room, type_at_end
 from tests.serverproc import ServerProcess
 from tests.support import wait_until
@@ -29,18 +27,6 @@ CAPTURE_GAP = 0.7  # longer than Y.UndoManager's 500 ms capture: a separate undo
 def return_two(intro: str = "It should return 2.") -> Reply:
     edit = {"start_line": 2, "end_line": 2, "new_text": "    return 2\n"}
     return Reply([("text", intro), ("tool", "replace_range", edit)])
-
-
-@pytest.fixture
-def ai_server(
-    server_factory: Callable[..., ServerProcess], double: AnthropicDouble
-) -> ServerProcess:
-    return server_factory(
-        CODEMENTOR_SECRET=SECRET,
-        ANTHROPIC_API_KEY="test-key",
-        CODEMENTOR_AI_BASE_URL=double.url,
-        CODEMENTOR_AI_MAX_RETRIES="0",
-    )
 
 
 def owner_link(server: ServerProcess, room: dict[str, Any]) -> str:

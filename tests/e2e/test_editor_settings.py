@@ -9,11 +9,10 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import create_room, snapshot
+from tests.e2e.conftest import PHONE, create_room, snapshot
 from tests.e2e.helpers import editor, open_room
 from tests.serverproc import ServerProcess
 
-PHONE = {"width": 390, "height": 844}
 HIGHLIGHTED = "() => !!document.querySelector('.cm-content .cm-line > span')"
 
 

@@ -8,12 +8,10 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import create_room, room_details
+from tests.e2e.conftest import PHONE, create_room, room_details
 from tests.e2e.helpers import editor, open_room
 from tests.serverproc import ServerProcess
 from tests.support import wait_until
-
-PHONE = {"width": 390, "height": 844}
 
 
 def viewers(server: ServerProcess, room: dict[str, Any]) -> dict[str, str]:

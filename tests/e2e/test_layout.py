@@ -6,11 +6,9 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import create_room
+from tests.e2e.conftest import PHONE, create_room
 from tests.e2e.helpers import editor, open_room, show_tab, type_at_end
 from tests.serverproc import ServerProcess
-
-PHONE = {"width": 390, "height": 844}
 
 
 def test_room_page_fits_a_phone(e2e_server: ServerProcess, people: Any, screenshot: Any) -> None:

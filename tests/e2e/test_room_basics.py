@@ -10,12 +10,10 @@ from typing import Any
 
 from playwright.sync_api import Route, WebSocketRoute, expect
 
-from tests.e2e.conftest import create_room, personal_link, room_details, snapshot
+from tests.e2e.conftest import PHONE, create_room, personal_link, room_details, snapshot
 from tests.e2e.helpers import open_room, type_at_end
 from tests.serverproc import ServerProcess
 from tests.support import wait_until
-
-PHONE = {"width": 390, "height": 844}
 
 
 def test_owner_renames_the_room_and_everyone_sees_it(

@@ -3,37 +3,15 @@ the Judge0 double (real Python subprocess), and every browser in the room shows 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from typing import Any
 
-import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import SECRET, create_room, personal_link, snapshot
+from tests.e2e.conftest import create_room, personal_link, snapshot
 from tests.e2e.helpers import editor, open_room, type_at_end
 from tests.judge0_double import Judge0Double
 from tests.serverproc import ServerProcess
 from tests.support import wait_until
-
-JUDGE0_TOKEN = "e2e-judge0-token"
-
-
-@pytest.fixture
-def judge0() -> Iterator[Judge0Double]:
-    double = Judge0Double(auth_token=JUDGE0_TOKEN).start()
-    yield double
-    double.stop()
-
-
-@pytest.fixture
-def runner_server(
-    server_factory: Callable[..., ServerProcess], judge0: Judge0Double
-) -> ServerProcess:
-    return server_factory(
-        CODEMENTOR_SECRET=SECRET,
-        CODEMENTOR_JUDGE0_URL=judge0.url,
-        CODEMENTOR_JUDGE0_TOKEN=JUDGE0_TOKEN,
-    )
 
 
 def test_run_button_shows_the_result_to_the_whole_room(

@@ -5,39 +5,17 @@ reviewers running the code in a review room. Real server, Judge0 double, Chromiu
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import SECRET, create_room, personal_link, snapshot
+from tests.e2e.conftest import PHONE, create_room, personal_link, snapshot
 from tests.e2e.helpers import editor, open_room, type_at_end
 from tests.judge0_double import Judge0Double
 from tests.serverproc import ServerProcess
 from tests.support import wait_until
-
-JUDGE0_TOKEN = "e2e-judge0-token"
-PHONE = {"width": 390, "height": 844}
-
-
-@pytest.fixture
-def judge0() -> Iterator[Judge0Double]:
-    double = Judge0Double(auth_token=JUDGE0_TOKEN).start()
-    yield double
-    double.stop()
-
-
-@pytest.fixture
-def runner_server(
-    server_factory: Callable[..., ServerProcess], judge0: Judge0Double
-) -> ServerProcess:
-    return server_factory(
-        CODEMENTOR_SECRET=SECRET,
-        CODEMENTOR_JUDGE0_URL=judge0.url,
-        CODEMENTOR_JUDGE0_TOKEN=JUDGE0_TOKEN,
-    )
 
 
 def run_record(server: ServerProcess, room: dict[str, Any], run_id: str) -> dict[str, Any]:
