@@ -25,11 +25,13 @@ def audited(browser: Any) -> Iterator[Any]:
         pytest.fail(f"{AXE} is missing: run `make install` (npm ci in tests/js)")
     contexts: list[Any] = []
 
-    def page(name: str, viewport: dict[str, int] = WIDE) -> Any:
+    def page(name: str, viewport: dict[str, int] = WIDE, theme: str = "light") -> Any:
         context = browser.new_context(viewport=viewport, bypass_csp=True)
         identity = json.dumps({"name": name, "color": "#2f5bd3"})
+        chosen = json.dumps({"theme": theme})  # what the editor settings menu keeps
         context.add_init_script(
-            f"localStorage.setItem('codementor.identity', {json.dumps(identity)})"
+            f"localStorage.setItem('codementor.identity', {json.dumps(identity)});"
+            f"localStorage.setItem('codementor.editor-settings', {json.dumps(chosen)})"
         )
         context.set_default_timeout(10_000)
         contexts.append(context)
@@ -46,7 +48,10 @@ def serious_violations(page: Any) -> list[str]:
     found = []
     for violation in result["violations"]:
         if violation["impact"] in ("serious", "critical"):
-            targets = [(node["target"], node["html"][:120]) for node in violation["nodes"]][:5]
+            targets = [
+                (node["target"], node["html"][:80], node["failureSummary"][-90:])
+                for node in violation["nodes"]
+            ][:5]
             found.append(f"{violation['id']} ({violation['impact']}): {targets}")
     return found
 
@@ -60,14 +65,18 @@ def test_the_start_page(e2e_server: Any, audited: Any, viewport: dict[str, int])
     assert serious_violations(page) == []
 
 
-@pytest.mark.parametrize("viewport", [WIDE, PHONE], ids=["desktop", "phone"])
+@pytest.mark.parametrize(
+    ("viewport", "theme"),
+    [(WIDE, "light"), (PHONE, "light"), (WIDE, "dark")],
+    ids=["desktop", "phone", "desktop-dark"],
+)
 def test_the_room_page_for_each_role(
-    e2e_server: Any, audited: Any, viewport: dict[str, int]
+    e2e_server: Any, audited: Any, viewport: dict[str, int], theme: str
 ) -> None:
     review = create_room(e2e_server, "review", "python", "Review: mean")
-    owner = open_room(audited("Olga", viewport), review["links"]["owner"])
+    owner = open_room(audited("Olga", viewport, theme), review["links"]["owner"])
     type_at_end(owner, "def mean(xs):\n    return sum(xs) / len(xs)\n")
-    reviewer = open_room(audited("Rita", viewport), review["links"]["reviewer"])
+    reviewer = open_room(audited("Rita", viewport, theme), review["links"]["reviewer"])
     expect(editor(reviewer)).to_contain_text("return sum")
     reviewer.locator(".cm-line", has_text="return sum").click()
     reviewer.keyboard.press("Control+Alt+m")
@@ -76,10 +85,10 @@ def test_the_room_page_for_each_role(
     expect(owner.locator(".comment", has_text="Empty list?")).to_have_count(1)
 
     broadcast = create_room(e2e_server, "broadcast", "python", "Lesson")
-    teacher = open_room(audited("Ms Tan", viewport), broadcast["links"]["owner"])
+    teacher = open_room(audited("Ms Tan", viewport, theme), broadcast["links"]["owner"])
     type_at_end(teacher, "print('hello class')\n")
     student = open_room(
-        audited("Sam", viewport), personal_link(e2e_server, broadcast, "viewer", "Sam")
+        audited("Sam", viewport, theme), personal_link(e2e_server, broadcast, "viewer", "Sam")
     )
     expect(editor(student)).to_contain_text("hello class")
 

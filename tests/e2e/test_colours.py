@@ -50,11 +50,14 @@ def test_peer_written_colours_that_are_not_hex_are_not_applied(
     comment = page.locator(".comment", has_text="look here")
     comment.wait_for()
     styles = page.evaluate(
-        """() => [
-            ...Array.from(document.querySelectorAll('.chat-message'), (li) => [
-                li.querySelector('.author').style.color, li.style.borderLeftColor]),
-            ...Array.from(document.querySelectorAll('.comment .author'), (a) => [a.style.color]),
-        ]"""
+        """() => {
+            const person = (el) => el.style.getPropertyValue('--person')
+            return [
+                ...Array.from(document.querySelectorAll('.chat-message'), (li) => [
+                    person(li.querySelector('.author')), li.style.borderLeftColor]),
+                ...Array.from(document.querySelectorAll('.comment .author'), (a) => [person(a)]),
+            ]
+        }"""
     )
     assert styles == [["", ""], ["", ""], [""]], styles
     screenshot(page)

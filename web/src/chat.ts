@@ -240,7 +240,7 @@ export function chatPanel(chat: Y.Array<unknown>, session: Session, me: () => Me
       author.textContent = String(read(item, 'author') ?? 'someone')
       // Entries are written by peers: only a hex colour reaches the style.
       const color = safeColor(read(item, 'color'), '')
-      author.style.color = color
+      author.style.setProperty('--person', color || null) // style.css: readable in both themes
       const ts = Number(read(item, 'ts') ?? 0)
       time.textContent = ts ? formatTime(ts) : ''
       const isAi = read(item, 'ai') === true

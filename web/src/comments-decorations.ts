@@ -57,7 +57,8 @@ export const commentTheme: Extension = EditorView.baseTheme({
   '.cm-comment-active': { backgroundColor: 'rgba(255, 170, 0, 0.5)' },
   '.cm-comment-line': { boxShadow: 'inset 3px 0 0 #e0a800' },
   '.cm-comment-changed': { borderBottomStyle: 'dashed' },
-  // On a dark background the light theme's strong yellow drowns the highlighted code.
-  '&dark .cm-comment-range': { backgroundColor: 'rgba(255, 196, 0, 0.14)' },
-  '&dark .cm-comment-active': { backgroundColor: 'rgba(255, 170, 0, 0.24)' },
+  // On a dark background any yellow fill drops the syntax colours below AA contrast: the
+  // underline and the line's bar mark the range; the active one gets an outline.
+  '&dark .cm-comment-range': { backgroundColor: 'transparent' },
+  '&dark .cm-comment-active': { backgroundColor: 'transparent', outline: '1px solid rgba(255, 170, 0, 0.6)' },
 })

@@ -197,7 +197,8 @@ export function commentsPanel(
       li.classList.toggle('outdated', c.state !== 'current')
       li.classList.toggle('active', c.id === active)
       author.textContent = c.author
-      author.style.color = safeColor(c.color, '') // written by peers: hex colours only
+      // Written by peers: hex colours only. style.css makes it readable in both themes.
+      author.style.setProperty('--person', safeColor(c.color, '') || null)
       time.textContent = c.ts ? formatTime(c.ts) : ''
       body.textContent = c.text
       if (c.replies.length !== replyCount) {

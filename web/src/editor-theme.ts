@@ -27,6 +27,8 @@ export const editorTheme = EditorView.theme({
   '.cm-cursor, .cm-dropCursor': { borderLeftColor: 'var(--text)' },
   '.cm-gutters': { backgroundColor: 'var(--bg)', borderRight: '1px solid var(--border)', color: 'var(--muted)' },
   '.cm-activeLineGutter': { backgroundColor: 'var(--accent-soft)', color: 'var(--text)' },
+  // The current line, faint enough that every syntax colour on it keeps AA contrast.
+  '.cm-activeLine': { backgroundColor: 'var(--active-line)' },
   '&.cm-focused': { outline: 'none' },
   '.cm-placeholder': { color: 'var(--muted)', fontStyle: 'italic' },
 
