@@ -16,6 +16,7 @@ from tests.serverproc import ServerProcess
 from tests.yclient import YClient
 
 BAD = "red"  # a valid CSS colour, and not hex: anything but #rgb/#rrggbb is refused
+GOOD = "#0f7481"
 
 
 def write_entries(server: ServerProcess, room: str, token: str) -> None:
@@ -30,6 +31,7 @@ def write_entries(server: ServerProcess, room: str, token: str) -> None:
         with peer.doc.transaction():
             chat.append(Map({"id": "m1", "author": "Eve", "color": BAD, "text": "hi"}))
             chat.append(Map({"id": "m2", "author": "Eve", "color": BAD, "text": "?", "ai": True}))
+            chat.append(Map({"id": "m3", "author": "Eve", "color": GOOD, "text": "ok"}))
             comments["c1"] = Map({"author": "Eve", "color": BAD, "text": "look here"})
         await peer.close()  # sends what is queued first
 
@@ -45,7 +47,7 @@ def test_peer_written_colours_that_are_not_hex_are_not_applied(
     page = open_room(people.page("Ada"), room["links"]["owner"])
     write_entries(e2e_server, room["room"], room["owner_token"])
     messages = page.locator(".chat-message")
-    messages.nth(1).wait_for()
+    messages.nth(2).wait_for()
     show_tab(page, "Comments")
     comment = page.locator(".comment", has_text="look here")
     comment.wait_for()
@@ -59,5 +61,5 @@ def test_peer_written_colours_that_are_not_hex_are_not_applied(
             ]
         }"""
     )
-    assert styles == [["", ""], ["", ""], [""]], styles
+    assert styles == [["", ""], ["", ""], [GOOD, ""], [""]], styles
     screenshot(page)
