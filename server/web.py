@@ -17,7 +17,7 @@ import mimetypes
 from dataclasses import dataclass
 from pathlib import Path
 
-import anyio.to_thread
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
@@ -62,7 +62,7 @@ class Assets:
         else:
             asset = self._cache.get(name)
             if asset is None:
-                asset = await anyio.to_thread.run_sync(self._load, name)
+                asset = await run_in_threadpool(self._load, name)
             response = self._respond(asset, request.headers)
         await response(scope, receive, send)
 
