@@ -9,13 +9,20 @@ from typing import Any
 
 from pycrdt import Array, Doc, Map, Text
 
+from crdt import paths
+
 CODE = "code"
 META = "meta"
 CHAT = "chat"
 COMMENTS = "comments"
 RUNS = "runs"
+# The workspace's other files: path (crdt.paths normal form) -> Text. The entry file is not
+# here: it is ``code`` (so a stock client bound to ``code`` edits it), named by
+# ``meta.entry`` (absent in rooms made before workspaces: crdt.paths.default_entry).
+FILES = "files"
+ENTRY = "entry"  # key of ``meta``
 
-ROOTS = (CODE, META, CHAT, COMMENTS, RUNS)
+ROOTS = (CODE, META, CHAT, COMMENTS, RUNS, FILES)
 
 # The shared type behind each root. A root read with the wrong type reports no events.
 ROOT_TYPES: dict[str, type[Text] | type[Map[Any]] | type[Array[Any]]] = {
@@ -24,6 +31,7 @@ ROOT_TYPES: dict[str, type[Text] | type[Map[Any]] | type[Array[Any]]] = {
     CHAT: Array,
     COMMENTS: Map,
     RUNS: Map,
+    FILES: Map,
 }
 
 
@@ -50,6 +58,38 @@ def comments(doc: Doc[Any]) -> Map[Any]:
 def runs(doc: Doc[Any]) -> Map[Any]:
     value: Map[Any] = doc.get(RUNS, type=Map)
     return value
+
+
+def files(doc: Doc[Any]) -> Map[Any]:
+    value: Map[Any] = doc.get(FILES, type=Map)
+    return value
+
+
+def entry_path(doc: Doc[Any]) -> str:
+    """The entry file's path: ``meta.entry``, or the default for the room's language."""
+    m = meta(doc)
+    entry = m.get(ENTRY)
+    if isinstance(entry, str) and paths.is_normal(entry):
+        return entry
+    language = m.get("language")
+    return paths.default_entry(language if isinstance(language, str) else None)
+
+
+def file_text(doc: Doc[Any], path: str) -> Text | None:
+    """The Text of the file at ``path`` (the entry file's is ``code``), or None."""
+    if path == entry_path(doc):
+        return code(doc)
+    value = files(doc).get(path)
+    return value if isinstance(value, Text) else None
+
+
+def workspace(doc: Doc[Any]) -> dict[str, str]:
+    """Every file of the workspace, path -> text, the entry file first."""
+    out = {entry_path(doc): code_text(doc)}
+    for path, value in files(doc).items():
+        if isinstance(value, Text) and path not in out:
+            out[path] = str(value)
+    return out
 
 
 def code_text(doc: Doc[Any]) -> str:

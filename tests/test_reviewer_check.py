@@ -69,12 +69,17 @@ def add_run(doc: Doc[Any]) -> None:
     schema.runs(doc)["r2"] = Map({"status": "running"})
 
 
+def add_file(doc: Doc[Any]) -> None:
+    schema.files(doc)["util.py"] = Text("x = 1\n")
+
+
 CHANGES: dict[str, Change] = {
     schema.CODE: append_code,
     schema.META: set_meta,
     schema.CHAT: append_chat,
     schema.COMMENTS: add_comment,
     schema.RUNS: add_run,
+    schema.FILES: add_file,
 }
 
 

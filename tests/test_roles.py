@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from pycrdt import Array, Doc, Map
+from pycrdt import Array, Doc, Map, Text
 
 from crdt import schema
 from crdt.offsets import utf8_len
@@ -69,12 +69,17 @@ def add_run(doc: Doc[Any], tag: str) -> None:
     schema.runs(doc)[tag] = Map({"status": "done", "exit": 0})
 
 
+def add_file(doc: Doc[Any], tag: str) -> None:
+    schema.files(doc)[f"{tag}.py"] = Text(f"# {tag}\n")
+
+
 CHANGES: dict[str, Callable[[Doc[Any], str], None]] = {
     schema.CODE: append_code,
     schema.META: set_meta,
     schema.CHAT: append_chat,
     schema.COMMENTS: add_comment,
     schema.RUNS: add_run,
+    schema.FILES: add_file,
 }
 
 
@@ -83,6 +88,8 @@ def present(doc: Doc[Any], root: str, tag: str) -> bool:
         return f"# {tag}\n" in schema.code_text(doc)
     if root == schema.CHAT:
         return any(isinstance(m, Map) and m.get("id") == tag for m in schema.chat(doc))
+    if root == schema.FILES:
+        return f"{tag}.py" in schema.files(doc)
     kind = schema.ROOT_TYPES[root]
     return tag in doc.get(root, type=kind)
 
