@@ -631,9 +631,10 @@ async def _body(request: Request, model: type[M]) -> M:
 
 
 ERROR_STATUSES: dict[int, str] = {
+    400: "not a zip file",
     401: "missing or invalid token",
     403: "not allowed",
-    404: "unknown room",
+    404: "unknown room (or file)",
     409: "conflict",
     413: "body too large",
     422: "invalid request body",

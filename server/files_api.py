@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from pycrdt import Doc, Text
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -34,6 +35,23 @@ ZIP = "application/zip"
 # An upload's body: the workspace's bytes and room for the zip's own headers.
 ZIP_OVERHEAD_PER_FILE = 1024
 ZIP_OVERHEAD = 64 * 1024
+
+
+class FileInfo(BaseModel):
+    path: str  # crdt.paths normal form
+    bytes: int  # UTF-8
+    language: str  # by extension, else the room's language
+
+
+class FileWritten(BaseModel):
+    path: str
+    bytes: int
+    created: bool  # 201 when created, 200 when replaced
+
+
+class ArchiveApplied(BaseModel):
+    added: list[str]
+    replaced: list[str]
 
 
 def replace_text(text: Text, new: str) -> None:
