@@ -140,7 +140,10 @@ def _common_folder(names: list[str]) -> str:
     folder), else the empty string."""
     if not names or any("/" not in n for n in names):
         return ""
-    first = names[0].split("/", 1)[0] + "/"
+    top = names[0].split("/", 1)[0]
+    if top in ("", ".", ".."):
+        return ""  # not a folder's name: the path rules say what is wrong
+    first = top + "/"
     return first if all(n.startswith(first) for n in names) else ""
 
 
