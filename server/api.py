@@ -36,6 +36,7 @@ from server.auth import (
     new_user_id,
     rotation_second,
 )
+from server.errors import ApiError as ApiError  # re-exported: runs, ai raise it
 from server.files_api import FilesApi, archive_response
 from server.metrics import Metrics
 from server.names import new_room_name, valid_room_name
@@ -44,27 +45,6 @@ from server.settings import Settings
 
 MAX_BODY_BYTES = 64 * 1024
 LANGUAGE = r"^[a-z0-9+#._-]{1,32}$"
-
-
-class ApiError(Exception):
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        fields: list[dict[str, str]] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.fields = fields
-        self.headers = headers
-
-    def response(self) -> JSONResponse:
-        body: dict[str, Any] = {"error": self.message}
-        if self.fields is not None:
-            body["fields"] = self.fields
-        return JSONResponse(body, status_code=self.status, headers=self.headers)
 
 
 # -- request and response bodies ----------------------------------------------

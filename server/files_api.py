@@ -11,7 +11,8 @@ as a peer's update (``rooms.workspace``) before it is made: a bad path or a limi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from pycrdt import Doc, Text
@@ -22,14 +23,32 @@ from starlette.routing import Route
 
 from crdt import paths, schema
 from crdt.offsets import codepoint_to_utf8
+from rooms.registry import RoomRegistry
 from rooms.roles import Role
 from rooms.room import Room
+from rooms.store import RoomInfo
 from rooms.workspace import WorkspaceError, WorkspaceLimits, check_files, text_bytes
 from server import workspace_zip
+from server.auth import Identity
+from server.errors import ApiError
+from server.settings import Settings
 from server.workspace_zip import ZipRefused
 
-if TYPE_CHECKING:
-    from server.api import Api
+
+class RoomApi(Protocol):
+    """What of ``server.api.Api`` this module uses (it cannot import it: api imports this)."""
+
+    settings: Settings
+
+    @property
+    def registry(self) -> RoomRegistry: ...
+
+    def _handler(
+        self, handler: Callable[[Request], Awaitable[Response]]
+    ) -> Callable[[Request], Awaitable[Response]]: ...
+
+    async def _room(self, request: Request) -> tuple[str, RoomInfo, Identity]: ...
+
 
 ZIP = "application/zip"
 # An upload's body: the workspace's bytes and room for the zip's own headers.
@@ -114,9 +133,7 @@ def _ordered(workspace: dict[str, str]) -> list[tuple[str, str]]:
     return items[:1] + sorted(items[1:])
 
 
-def _path_error(path: str, rule: str) -> Any:
-    from server.api import ApiError
-
+def _path_error(path: str, rule: str) -> ApiError:
     return ApiError(422, f"{path}: {rule}", _fields(path, rule))
 
 
@@ -126,7 +143,7 @@ def _fields(path: str, rule: str) -> list[dict[str, str]]:
 
 
 class FilesApi:
-    def __init__(self, api: Api) -> None:
+    def __init__(self, api: RoomApi) -> None:
         self.api = api
 
     @property
@@ -145,8 +162,6 @@ class FilesApi:
         ]
 
     async def _loaded(self, request: Request, write: bool = False) -> tuple[Room, str]:
-        from server.api import ApiError
-
         name, info, identity = await self.api._room(request)
         if write and identity.role not in (Role.OWNER, Role.EDITOR):
             raise ApiError(403, "only the room's owner and editors may change its files")
@@ -178,8 +193,6 @@ class FilesApi:
 
     async def get_file(self, request: Request) -> Response:
         """One file's text."""
-        from server.api import ApiError
-
         room, _ = await self._loaded(request)
         text = schema.file_text(room.doc, self._path(request))
         if text is None:
@@ -188,8 +201,6 @@ class FilesApi:
 
     async def put_file(self, request: Request) -> Response:
         """Create or replace a file (the entry file's path edits ``code``)."""
-        from server.api import ApiError
-
         room, _ = await self._loaded(request, write=True)
         path = self._path(request)
         limit = self.limits.max_file_bytes
@@ -213,8 +224,6 @@ class FilesApi:
 
     async def delete_file(self, request: Request) -> Response:
         """Delete a file; the entry file cannot be deleted (409)."""
-        from server.api import ApiError
-
         room, _ = await self._loaded(request, write=True)
         path = self._path(request)
         if path == schema.entry_path(room.doc):
@@ -233,8 +242,6 @@ class FilesApi:
 
     async def post_archive(self, request: Request) -> Response:
         """Add or replace files from a zip, all in one transaction or none."""
-        from server.api import ApiError
-
         room, _ = await self._loaded(request, write=True)
         limits = self.limits
         cap = limits.max_workspace_bytes + limits.max_files * ZIP_OVERHEAD_PER_FILE + ZIP_OVERHEAD
@@ -275,8 +282,6 @@ def archive_response(room: Room, title: str) -> Response:
 
 async def _read_capped(request: Request, cap: int) -> bytes:
     """The body, refused with 413 as soon as it passes ``cap`` bytes."""
-    from server.api import ApiError
-
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > cap:
         raise ApiError(413, f"request body too large (at most {cap} bytes)")
