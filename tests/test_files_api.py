@@ -177,3 +177,22 @@ async def test_a_put_is_a_server_edit_every_peer_sees_keeping_the_rest(
         await eventually(lambda: str(schema.code(peer.doc)) == "print(1)\n")
     finally:
         await peer.close()
+
+
+async def test_a_fork_copies_every_file_and_the_entry(server: ServerProcess) -> None:
+    async with httpx.AsyncClient(base_url=server.http_url, timeout=10) as http:
+        created = await http.post("/api/rooms", json={"mode": "broadcast", "title": "class"})
+        room = created.json()["room"]
+        owner = {"Authorization": f"Bearer {created.json()['owner_token']}"}
+        await http.put(f"/api/rooms/{room}/files/app.py", content="print('app')\n", headers=owner)
+        await http.put(f"/api/rooms/{room}/files/lib/x.py", content="X = 'ö'\n", headers=owner)
+        forked = await http.post(
+            f"/api/rooms/{room}/fork", headers=auth(room, Role.VIEWER), json={}
+        )
+        assert forked.status_code == 201, forked.text
+        fork = forked.json()["room"]
+        mine = {"Authorization": f"Bearer {forked.json()['owner_token']}"}
+        listed = await http.get(f"/api/rooms/{fork}/files", headers=mine)
+        assert [f["path"] for f in listed.json()] == ["main.py", "app.py", "lib/x.py"]
+        got = await http.get(f"/api/rooms/{fork}/files/lib/x.py", headers=mine)
+        assert got.text == "X = 'ö'\n"
