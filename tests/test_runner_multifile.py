@@ -26,7 +26,7 @@ from runner import project
 from runner.judge0 import Language, LanguageDetail
 from runner.languages import UnsupportedLanguage
 from tests.judge0_double import _TSC, MULTI_FILE, Judge0Double, Submission
-from tests.serverproc import ServerProcess
+from tests.serverproc import ROOT, ServerProcess
 from tests.support import sign
 from tests.test_runner import BASE_ENV, JUDGE0_TOKEN, Api, Peer, peer
 
@@ -205,13 +205,15 @@ async def test_a_compile_error_names_its_file(env: tuple[Api, Judge0Double]) -> 
 async def test_go_files_of_one_package(env: tuple[Api, Judge0Double]) -> None:
     api, _ = env
     files = {
-        "main.go": 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println(double(21)) }\n',
-        "util.go": "package main\n\nfunc double(n int) int { return 2 * n }\n",
+        "main.go": 'package main\n\nimport (\n\t"fmt"\n\t"workspace/util"\n)\n\n'
+        "func main() { fmt.Println(double(21), util.Neg(1)) }\n",
+        "double.go": "package main\n\nfunc double(n int) int { return 2 * n }\n",
+        "util/neg.go": "package util\n\nfunc Neg(n int) int { return -n }\n",
     }
     async with workspace(api, "go", files) as (room, owner):
         record = await ran(api, room, owner)
     assert record["status"] == "accepted", record
-    assert record["stdout"] == "42\n"
+    assert record["stdout"] == "42 -1\n"
 
 
 async def test_javascript_with_spaces_and_unicode_in_paths(
@@ -384,3 +386,8 @@ def test_get_languages_id_reads_the_toolchain(env: tuple[Api, Judge0Double]) -> 
         f"{double.url}/languages/999", headers={"X-Auth-Token": JUDGE0_TOKEN}, timeout=10
     )
     assert missing.status_code == 404
+
+
+def test_the_judge0_config_allows_additional_files() -> None:
+    conf = (ROOT / "docker/judge0/judge0.conf").read_text().splitlines()
+    assert "ENABLE_ADDITIONAL_FILES=true" in conf
