@@ -502,7 +502,16 @@ class Runner:
             detail = self._details.get(language.id)
             if detail is None:
                 language_id = language.id
-                detail = await self._call(lambda: self.client.language(language_id), run)
+                try:
+                    detail = await self._call(lambda: self.client.language(language_id), run)
+                except Judge0Error as exc:
+                    if exc.kind is not ErrorKind.NOT_FOUND:
+                        raise
+                    raise UnsupportedLanguage(
+                        language.name,
+                        f"this Judge0 does not say how it runs {language.name} "
+                        f"(GET /languages/{language_id} answered 404)",
+                    ) from exc
                 self._details[language.id] = detail
             compile_, run_script = project.scripts(run.project, detail)
             additional = project.archive(run.project, compile_, run_script)

@@ -221,14 +221,15 @@ async def test_javascript_with_spaces_and_unicode_in_paths(
 ) -> None:
     api, double = env
     files = {
-        "main.js": "const u = require('./lib/my ütil $x.js');\nconsole.log(u.hi());\n",
-        "lib/my ütil $x.js": "exports.hi = () => 'hi from ütil';\n",
+        "app dir/main ü $x.js": "const u = require('./my ütil.js');\nconsole.log(u.hi());\n",
+        "app dir/my ütil.js": "exports.hi = () => 'hi from ütil';\n",
     }
     async with workspace(api, "javascript", files) as (room, owner):
         record = await ran(api, room, owner)
     assert record["status"] == "accepted", record
     assert record["stdout"] == "hi from ütil\n"
-    assert "lib/my ütil $x.js" in unzip(latest(double))
+    assert record["entry"] == "app dir/main ü $x.js"
+    assert "app dir/my ütil.js" in unzip(latest(double))
 
 
 @pytest.mark.skipif(not os.path.exists(_TSC), reason="no tsc (npm install in web/)")
@@ -242,6 +243,38 @@ async def test_typescript_modules(env: tuple[Api, Judge0Double]) -> None:
         record = await ran(api, room, owner)
     assert record["status"] == "accepted", record
     assert record["stdout"] == "5\n"
+
+
+async def test_limits_hold_for_a_program_of_several_files(
+    env: tuple[Api, Judge0Double],
+) -> None:
+    api, double = env
+    files = {"main.py": "import spin\nspin.forever()\n", "spin.py": "def forever():\n"
+             "    while True:\n        pass\n"}  # fmt: skip
+    async with workspace(api, "python", files) as (room, owner):
+        record = await ran(api, room, owner)
+    assert record["status"] == "time_limit", record
+    assert latest(double).limits["cpu_time_limit"] == 5.0
+
+
+async def test_a_judge0_that_does_not_describe_the_language(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """A fresh server (no toolchain cached yet) on a Judge0 whose /languages/{id} is 404."""
+    double = Judge0Double(auth_token=JUDGE0_TOKEN).start()
+    try:
+        settings = {**ENV, "CODEMENTOR_JUDGE0_URL": double.url}
+        with ServerProcess(tmp_path_factory.mktemp("nolang"), settings) as proc:
+            api = Api(proc)
+            double.inject(404, "language", body={"error": "Couldn't find Language"})
+            files = {"main.cpp": "int main() {}\n", "b.cpp": "\n"}
+            async with workspace(api, "cpp", files) as (room, owner):
+                record = await ran(api, room, owner)
+    finally:
+        double.stop()
+    assert record["status"] == "unavailable", record
+    assert "GET /languages/54 answered 404" in record["message"]
+    assert not double.submissions
 
 
 async def test_the_request_chooses_the_entry(env: tuple[Api, Judge0Double]) -> None:
