@@ -1,6 +1,7 @@
 """A Judge0 CE client on one shared ``httpx.AsyncClient``.
 
-Only the endpoints the runner needs: ``GET /languages``, ``POST /submissions``
+Only the endpoints the runner needs: ``GET /languages`` (and ``/languages/{id}`` for a
+multi-file program's toolchain), ``POST /submissions``
 (always ``base64_encoded=true&wait=false``), ``GET /submissions/{token}`` (always
 ``base64_encoded=true``, with an explicit ``fields`` list) and, for a stopped run,
 ``DELETE /submissions/{token}``. Every call has the
@@ -117,23 +118,45 @@ class Language:
 
 
 @dataclass(frozen=True, slots=True)
+class LanguageDetail:
+    """``GET /languages/{id}``: how this Judge0 compiles and runs a language, which says
+    where its toolchain lives (``/usr/local/gcc-9.2.0/bin/gcc`` in 1.13.1)."""
+
+    id: int
+    name: str
+    source_file: str
+    compile_cmd: str | None
+    run_cmd: str
+
+
+@dataclass(frozen=True, slots=True)
 class SubmissionRequest:
-    source_code: str
+    """One submission. A multi-file program ("Multi-file program", 89 in 1.13.1) has no
+    ``source_code`` (Judge0 refuses one) and ``additional_files``: base64 of a zip holding
+    the files and the ``run`` (and ``compile``) scripts; base64 whatever the
+    ``base64_encoded`` flag says."""
+
+    source_code: str | None
     language_id: int
     stdin: str = ""
     cpu_time_limit: float = 5.0
     wall_time_limit: float = 10.0
     memory_limit_kb: int = 256 * 1024
+    additional_files: str | None = None  # base64 zip
 
     def body(self) -> dict[str, Any]:
-        return {
-            "source_code": _b64(self.source_code),
+        body: dict[str, Any] = {
             "language_id": self.language_id,
             "stdin": _b64(self.stdin),
             "cpu_time_limit": self.cpu_time_limit,
             "wall_time_limit": self.wall_time_limit,
             "memory_limit": self.memory_limit_kb,
         }
+        if self.source_code is not None:
+            body["source_code"] = _b64(self.source_code)
+        if self.additional_files is not None:
+            body["additional_files"] = self.additional_files
+        return body
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +221,19 @@ class Judge0Client:
             if isinstance(item, dict) and isinstance(item.get("id"), int):
                 out.append(Language(item["id"], str(item.get("name", ""))))
         return out
+
+    async def language(self, language_id: int) -> LanguageDetail:
+        data = await self._call("GET", f"/languages/{language_id}")
+        if not isinstance(data, dict) or not isinstance(data.get("run_cmd"), str):
+            raise Judge0Error(ErrorKind.PROTOCOL, "GET /languages/{id} answered no run_cmd")
+        compile_cmd = data.get("compile_cmd")
+        return LanguageDetail(
+            id=language_id,
+            name=str(data.get("name", "")),
+            source_file=str(data.get("source_file") or ""),
+            compile_cmd=compile_cmd if isinstance(compile_cmd, str) and compile_cmd else None,
+            run_cmd=data["run_cmd"],
+        )
 
     async def submit(self, request: SubmissionRequest) -> str:
         data = await self._call(

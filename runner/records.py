@@ -12,7 +12,10 @@ but ``id``, ``status``, ``ts``):
 | ``by``, ``by_id`` | str | who asked: display name and user id (the verified token's) |
 | ``ts`` | float | when it was asked (unix seconds) |
 | ``state`` | str | base64 Yjs state vector of the document the code was taken from |
-| ``code_bytes`` | float | size of the snapshotted code |
+| ``code_bytes`` | float | size of the snapshotted code (every file's, summed) |
+| ``entry`` | str | the path of the file it ran (``meta.entry``, or the request's) |
+| ``file_count`` | float | how many files the workspace had ("ran main.py (3 files)") |
+| ``paths`` | str | the workspace's paths, sorted, one per line (for reading error lines) |
 | ``stdin`` | str | the input given (cut like outputs) |
 | ``started_at``, ``finished_at`` | float | unix seconds: Judge0 began executing; the end |
 | ``stdout``, ``stderr``, ``compile_output`` | str | outputs, UTF-8 (undecodable bytes as U+FFFD) |

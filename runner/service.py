@@ -50,11 +50,11 @@ import httpx
 import structlog
 from pycrdt import Doc, Map
 
-from crdt import schema
+from crdt import paths, schema
 from rooms.breaker import BreakerOpen, BreakerState, CircuitBreaker
 from rooms.registry import RoomRegistry
 from rooms.room import Room
-from runner import languages, records
+from runner import languages, project, records
 from runner.judge0 import (
     IN_QUEUE,
     PROCESSING,
@@ -62,10 +62,12 @@ from runner.judge0 import (
     Judge0Client,
     Judge0Error,
     Language,
+    LanguageDetail,
     Submission,
     SubmissionRequest,
 )
 from runner.languages import UnsupportedLanguage
+from runner.project import Project, ProjectRefused
 
 log = structlog.get_logger("codementor.runner")
 
@@ -172,6 +174,7 @@ class _Run:
     finished: bool = field(default=False)
     token: str | None = None  # Judge0's submission token, once submitted
     cancelled: bool = False
+    project: Project | None = None  # several files: a Judge0 "Multi-file program"
 
 
 class _StoppedElsewhere(Exception):
@@ -207,6 +210,7 @@ class Runner:
             on_change=self._breaker_changed,
         )
         self._languages: list[Language] = []
+        self._details: dict[int, LanguageDetail] = {}  # GET /languages/{id}, for toolchains
         self._languages_at = float("-inf")
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._active: dict[str, _Run] = {}
@@ -342,9 +346,12 @@ class Runner:
         by_name: str,
         stdin: str = "",
         default_language: str = "",
+        entry: str | None = None,
     ) -> str:
-        """Snapshot the room's code and start a run; returns its id at once.
-        Raises ``RunRefused`` (409 one already runs, 503 too many, 422 nothing to run)."""
+        """Snapshot the room's workspace and start a run from ``entry`` (a file of the
+        workspace; default ``meta.entry``); returns its id at once. One file runs as
+        that language's submission, several as a Judge0 multi-file program. Raises
+        ``RunRefused`` (409 one already runs, 503 too many, 422 nothing to run)."""
         self._admit(room_name)
         room = await self.registry.loaded(room_name)
         self._admit(room_name)  # again: another request may have started one meanwhile
@@ -357,14 +364,37 @@ class Runner:
                 f"(supported: {', '.join(languages.SUPPORTED)})",
                 "meta.language",
             )
+        # The snapshot: every file and the state vector in one synchronous step.
+        files = schema.workspace(room.doc)
+        state = base64.b64encode(room.doc.get_state()).decode("ascii")
+        entry_path = schema.entry_path(room.doc)
+        explicit = entry is not None or isinstance(schema.meta(room.doc).get(schema.ENTRY), str)
+        if entry is not None:
+            try:
+                entry_path = paths.normalize(entry)
+            except paths.PathError as exc:
+                raise RunInvalid(f"the entry {exc}", "entry") from exc
+            if entry_path not in files:
+                missing = f"the entry {entry_path!r} is not a file of the workspace"
+                raise RunInvalid(missing, "entry")
+        plan: Project | None = None
+        if len(files) > 1:
+            try:
+                plan = project.plan(files, entry_path, project.language_of(entry_path, language))
+            except ProjectRefused as exc:
+                raise RunInvalid(exc.message, exc.field) from exc
+            language = plan.language
+        elif explicit:
+            language = project.language_of(entry_path, language)
         if self._languages:
             try:
                 languages.resolve(language, self._languages)
+                if plan is not None:
+                    project.multi_file_language(self._languages)
             except UnsupportedLanguage as exc:
-                raise RunInvalid(exc.reason, "meta.language") from exc
-        # The snapshot: code and state vector in one synchronous step.
-        code = schema.code_text(room.doc)
-        state = base64.b64encode(room.doc.get_state()).decode("ascii")
+                field = "entry" if plan is not None else "meta.language"
+                raise RunInvalid(exc.reason, field) from exc
+        code = files[entry_path]
         if not code.strip():
             raise RunInvalid("there is no code to run", "code")
         now_mono, now = time.monotonic(), time.time()
@@ -376,6 +406,7 @@ class Runner:
             stdin=stdin,
             requested=now_mono,
             deadline=now_mono + self.settings.deadline,
+            project=plan,
         )
         stdin_text, stdin_cut = records.cut_text(stdin.encode("utf-8"), self.settings.output_bytes)
         record: dict[str, Any] = {
@@ -386,7 +417,10 @@ class Runner:
             "by_id": by_id,
             "ts": now,
             "state": state,
-            "code_bytes": float(len(code.encode("utf-8"))),
+            "code_bytes": float(sum(len(text.encode("utf-8")) for text in files.values())),
+            "entry": entry_path,
+            "file_count": float(len(files)),
+            "paths": "\n".join(sorted(files)),
             "stdin": stdin_text,
             "stdin_cut": stdin_cut,
             "runner": self.id,
@@ -462,13 +496,34 @@ class Runner:
 
     async def _judge(self, run: _Run) -> dict[str, Any]:
         language = await self._language(run)
+        source: str | None = run.code
+        additional: str | None = None
+        if run.project is not None:
+            detail = self._details.get(language.id)
+            if detail is None:
+                language_id = language.id
+                try:
+                    detail = await self._call(lambda: self.client.language(language_id), run)
+                except Judge0Error as exc:
+                    if exc.kind is not ErrorKind.NOT_FOUND:
+                        raise
+                    raise UnsupportedLanguage(
+                        language.name,
+                        f"this Judge0 does not say how it runs {language.name} "
+                        f"(GET /languages/{language_id} answered 404)",
+                    ) from exc
+                self._details[language.id] = detail
+            compile_, run_script = project.scripts(run.project, detail)
+            additional = project.archive(run.project, compile_, run_script)
+            language, source = project.multi_file_language(self._languages), None
         request = SubmissionRequest(
-            source_code=run.code,
+            source_code=source,
             language_id=language.id,
             stdin=run.stdin,
             cpu_time_limit=self.settings.cpu_time,
             wall_time_limit=self.settings.wall_time,
             memory_limit_kb=self.settings.memory_kb,
+            additional_files=additional,
         )
         token = await self._call(lambda: self.client.submit(request), run)
         run.token = token
@@ -506,6 +561,8 @@ class Runner:
     async def _refresh_languages(self, run: _Run | None) -> None:
         found = await self._call(self.client.languages, run)
         if found:
+            if found != self._languages:
+                self._details.clear()  # ids may name other toolchains now
             self._languages = found
             self._languages_at = time.monotonic()
 

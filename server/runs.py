@@ -51,6 +51,11 @@ assert set(RunStatus.__args__) == set(records.STATUSES)  # type: ignore[attr-def
 
 class RunRequest(Strict):
     stdin: str | None = Field(default=None, max_length=MAX_BODY_BYTES)
+    entry: str | None = Field(
+        default=None,
+        max_length=1024,
+        description="the workspace file to run (a path of the workspace); default meta.entry",
+    )
 
 
 class RunAccepted(BaseModel):
@@ -70,7 +75,12 @@ class RunRecord(BaseModel):
     by: str | None = None
     by_id: str | None = None
     state: str | None = Field(default=None, description="base64 Yjs state vector it ran against")
-    code_bytes: float | None = None
+    code_bytes: float | None = Field(default=None, description="every file's bytes, summed")
+    entry: str | None = Field(default=None, description="the path of the file it ran")
+    file_count: float | None = Field(default=None, description="files in the workspace it ran")
+    paths: str | None = Field(
+        default=None, description="the workspace's paths, sorted, one per line"
+    )
     stdin: str | None = None
     stdin_cut: bool | None = None
     started_at: float | None = None
@@ -174,6 +184,7 @@ class RunsApi:
                 by_name=identity.name,
                 stdin=body.stdin or "",
                 default_language=info.language,
+                entry=body.entry,
             )
         except RunRefused as exc:
             headers = None

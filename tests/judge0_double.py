@@ -21,6 +21,22 @@ event loop in a thread) speaking Judge0's wire format for the endpoints the runn
 - Authentication: with ``auth_token`` set, a request without that ``X-Auth-Token``
   (header, or query parameter of the same name) gets ``401`` with an empty body.
 
+- ``GET /languages/{id}``: ``{id, name, is_archived, source_file, compile_cmd, run_cmd}``
+  as 1.13.1 answers it, but the commands name this machine's toolchains (``TOOLS``): the
+  double is a Judge0 whose compilers live where this machine has them.
+- Language 89, "Multi-file program" (``isolate_job.rb`` of 1.13.1): ``source_code`` must
+  be absent (422 ``must be blank``), ``additional_files`` present (``can't be blank``)
+  and allowed (``additional_files_enabled``, Judge0's ``ENABLE_ADDITIONAL_FILES``; else
+  422 ``setting additional files is not allowed``); ``additional_files`` is always base64.
+  The zip is unpacked into a fresh box; ``/bin/bash compile`` runs if the zip has one
+  (stdin ``/dev/null``, stderr into ``compile_output``, Judge0's maximum limits: a non-zero
+  exit is ``6 Compilation Error``, a timeout ``Compilation time limit exceeded.``), then
+  ``/bin/bash run`` under the submission's limits with Judge0's sandbox environment
+  (``HOME``, a short ``PATH``). CPU and wall time are enforced as for Python; memory is
+  measured (peak RSS) and a run past the limit ends like a cgroup kill (signal 9): an
+  address-space limit would stop a JVM or Node before it starts, which Judge0's cgroup
+  limit does not.
+
 Execution: Python submissions (``Python (...)`` languages) really run, in a subprocess
 with the submission's CPU (``RLIMIT_CPU``), memory (``RLIMIT_AS``) and wall-time limits,
 and get Judge0's status for what happened (3, 5, 7-12 from the signal, 11 for a
@@ -42,8 +58,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import concurrent.futures
+import io
 import json
 import os
+import shutil
 import signal
 import string
 import subprocess
@@ -52,6 +70,7 @@ import tempfile
 import threading
 import time
 import uuid
+import zipfile
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,6 +108,47 @@ LANGUAGES: list[dict[str, Any]] = [
     {"id": 89, "name": "Multi-file program"},
 ]
 LANGUAGE_NAMES = {lang["id"]: lang["name"] for lang in LANGUAGES}
+MULTI_FILE = 89
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _tool(name: str, judge0_path: str) -> str:
+    """This machine's ``name``, else the path Judge0 1.13.1 has it at (absent here)."""
+    return shutil.which(name) or judge0_path
+
+
+_TSC = os.path.join(ROOT, "web", "node_modules", ".bin", "tsc")
+GO_CACHE = os.path.join(tempfile.gettempdir(), "judge0-double-go-cache")
+# GET /languages/{id}: 1.13.1's source_file / compile_cmd / run_cmd, with local tools.
+TOOLS: dict[int, tuple[str, str | None, str]] = {
+    71: ("script.py", None, f"{sys.executable} script.py"),
+    50: ("main.c", f"{_tool('gcc', '/usr/local/gcc-9.2.0/bin/gcc')} %s main.c", "./a.out"),
+    54: (
+        "main.cpp",
+        f"{_tool('g++', '/usr/local/gcc-9.2.0/bin/g++')} %s main.cpp",
+        "LD_LIBRARY_PATH=/usr/local/lib ./a.out",
+    ),
+    62: (
+        "Main.java",
+        f"{_tool('javac', '/usr/local/openjdk13/bin/javac')} %s Main.java",
+        f"{_tool('java', '/usr/local/openjdk13/bin/java')} Main",
+    ),
+    60: (
+        "main.go",
+        f"GOCACHE={GO_CACHE} {_tool('go', '/usr/local/go-1.13.5/bin/go')} build %s main.go",
+        "./main",
+    ),
+    63: ("script.js", None, f"{_tool('node', '/usr/local/node-12.14.0/bin/node')} script.js"),
+    74: (
+        "script.ts",
+        f"{_TSC if os.path.exists(_TSC) else '/usr/bin/tsc'} %s script.ts",
+        f"{_tool('node', '/usr/local/node-12.14.0/bin/node')} script.js",
+    ),
+    73: ("main.rs", f"{_tool('rustc', '/usr/local/rust-1.40.0/bin/rustc')} %s main.rs", "./main"),
+}
+# The sandbox's environment (isolate -E in isolate_job.rb): HOME=/tmp, a short PATH.
+BOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+MAX_CPU, MAX_WALL, MAX_MEMORY_KB = 15.0, 20.0, 512000  # compile runs with Judge0's maxima
 STATUSES = {
     1: "In Queue", 2: "Processing", 3: "Accepted", 4: "Wrong Answer",
     5: "Time Limit Exceeded", 6: "Compilation Error", 7: "Runtime Error (SIGSEGV)",
@@ -133,15 +193,17 @@ LIMITS = (
 # program (RLIMIT_CPU: SIGXCPU past it; RLIMIT_AS: allocations fail past it), waits for it
 # with wait4 and writes its exit status and resource usage to a report file. (A child
 # forked straight from the big test process would report that process's RSS as its peak.)
+# ``memory_kb`` 0: no address-space limit (measured only). The program's argv follows.
 LAUNCHER = """
 import json, os, resource, sys
-cpu, memory_kb, path, report = float(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+cpu, memory_kb, report, argv = float(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4:]
 pid = os.fork()
 if pid == 0:
     soft = max(1, int(cpu + 0.999))
     resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 1))
-    resource.setrlimit(resource.RLIMIT_AS, (memory_kb * 1024, memory_kb * 1024))
-    os.execv(sys.executable, [sys.executable, "-I", path])
+    if memory_kb:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_kb * 1024, memory_kb * 1024))
+    os.execv(argv[0], argv)
 _, status, usage = os.wait4(pid, 0)
 with open(report, "w") as handle:
     json.dump({"status": status, "cpu": usage.ru_utime + usage.ru_stime,
@@ -189,6 +251,7 @@ class Submission:
     status_id: int = 1
     result: Result | None = None
     finished_at: float | None = None
+    additional_files: bytes | None = None  # the zip, decoded
 
 
 @dataclass
@@ -199,19 +262,40 @@ class Injection:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def execute_python(source: bytes, stdin: bytes, cpu: float, wall: float, memory_kb: int) -> Result:
-    """Run ``source`` with Python under the limits; Judge0's status for what happened."""
-    with tempfile.TemporaryDirectory(prefix="judge0-double-") as box:
-        path = os.path.join(box, "script.py")
-        report = os.path.join(box, "report.json")
-        with open(path, "wb") as handle:
-            handle.write(source)
-        command = [sys.executable, "-I", "-S", "-c", LAUNCHER, str(cpu), str(memory_kb), path,
-                   report]  # fmt: skip
+@dataclass
+class Outcome:
+    """One sandboxed process: what it printed, how it ended, what it used."""
+
+    stdout: bytes
+    stderr: bytes
+    wait_status: int
+    cpu_time: float
+    maxrss: int  # KB
+    wall_time: float
+    timed_out: bool
+
+
+def sandboxed(
+    argv: list[str],
+    box: str,
+    stdin: bytes,
+    cpu: float,
+    wall: float,
+    memory_kb: int,
+    env: dict[str, str] | None = None,
+    merge_stderr: bool = False,
+) -> Outcome:
+    """Run ``argv`` in ``box`` under the CPU (RLIMIT_CPU), address-space (``memory_kb``;
+    0: none) and wall-time limits, its process group killed at the wall limit."""
+    with tempfile.TemporaryDirectory(prefix="judge0-double-report-") as scratch:
+        report = os.path.join(scratch, "report.json")
+        command = [sys.executable, "-I", "-S", "-c", LAUNCHER, str(cpu), str(memory_kb), report,
+                   *argv]  # fmt: skip
         started = time.monotonic()
         with subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            cwd=box, start_new_session=True,
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+            cwd=box, start_new_session=True, env=env,
         ) as proc:  # fmt: skip
             timed_out = False
             try:
@@ -226,14 +310,69 @@ def execute_python(source: bytes, stdin: bytes, cpu: float, wall: float, memory_
                 usage = json.load(handle)
         except (OSError, ValueError):
             usage = {"status": signal.SIGKILL, "cpu": 0.0, "maxrss": 0}
-    wait_status, cpu_time = int(usage["status"]), float(usage["cpu"])
+    return Outcome(
+        stdout or b"", stderr or b"", int(usage["status"]), float(usage["cpu"]),
+        int(usage["maxrss"]), wall_time, timed_out,
+    )  # fmt: skip
+
+
+def execute_python(source: bytes, stdin: bytes, cpu: float, wall: float, memory_kb: int) -> Result:
+    """Run ``source`` with Python under the limits; Judge0's status for what happened."""
+    with tempfile.TemporaryDirectory(prefix="judge0-double-") as box:
+        path = os.path.join(box, "script.py")
+        with open(path, "wb") as handle:
+            handle.write(source)
+        outcome = sandboxed([sys.executable, "-I", path], box, stdin, cpu, wall, memory_kb)
+    return judged(outcome, cpu)
+
+
+def execute_project(
+    archive: bytes, stdin: bytes, cpu: float, wall: float, memory_kb: int
+) -> Result:
+    """A "Multi-file program" as isolate_job.rb runs one: unzip, ``compile``, ``run``."""
+    with tempfile.TemporaryDirectory(prefix="judge0-double-box-") as box:
+        home = os.path.join(box, ".home")  # Judge0: HOME=/tmp, private to the sandbox
+        os.mkdir(home)
+        env = {"HOME": home, "PATH": BOX_PATH, "LANG": "C.UTF-8"}
+        try:
+            with zipfile.ZipFile(io.BytesIO(archive)) as zf:
+                for info in zf.infolist():  # unzip -n: never overwrite
+                    if not os.path.exists(os.path.join(box, info.filename)):
+                        zf.extract(info, box)
+        except zipfile.BadZipFile:
+            pass  # unzip fails quietly; the missing run script fails below
+        if os.path.isfile(os.path.join(box, "compile")):
+            built = sandboxed(
+                ["/bin/bash", "compile"], box, b"", MAX_CPU, MAX_WALL, 0, env, merge_stderr=True
+            )
+            status = built.wait_status
+            if built.timed_out or not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
+                output = built.stdout
+                if built.timed_out:
+                    output = b"Compilation time limit exceeded."
+                return Result(
+                    status_id=6, compile_output=output or None, time=None, wall_time=None,
+                    memory=None, exit_code=None,
+                )  # fmt: skip
+        outcome = sandboxed(["/bin/bash", "run"], box, stdin, cpu, wall, 0, env)
+    result = judged(outcome, cpu)
+    if result.status_id == 3 and outcome.maxrss > memory_kb:  # the cgroup would have killed it
+        result.status_id, result.exit_code, result.exit_signal = 12, None, int(signal.SIGKILL)
+        result.message = f"Caught fatal signal {int(signal.SIGKILL)}".encode()
+    return result
+
+
+def judged(outcome: Outcome, cpu: float) -> Result:
+    """Judge0's status and fields for how a program ended."""
+    stdout, stderr, wall_time = outcome.stdout, outcome.stderr, outcome.wall_time
+    timed_out, wait_status, cpu_time = outcome.timed_out, outcome.wait_status, outcome.cpu_time
     result = Result(
         status_id=3,
         stdout=stdout,
         stderr=stderr,
         time=f"{cpu_time:.3f}",
         wall_time=f"{wall_time:.3f}",
-        memory=int(usage["maxrss"]),
+        memory=outcome.maxrss,
         exit_code=0,
     )
     if timed_out:
@@ -264,7 +403,9 @@ class Judge0Double:
         port: int | None = None,
         authz_token: str | None = None,
         delete_enabled: bool = False,
+        additional_files_enabled: bool = True,
     ) -> None:
+        self.additional_files_enabled = additional_files_enabled  # ENABLE_ADDITIONAL_FILES
         self.auth_token = auth_token
         self.authz_token = authz_token  # Judge0's AUTHZ_TOKEN
         self.authz_header = "X-Auth-User"  # Judge0's AUTHZ_HEADER default
@@ -294,6 +435,7 @@ class Judge0Double:
         self.app = Starlette(
             routes=[
                 Route("/languages", self._languages, methods=["GET"]),
+                Route("/languages/{id:int}", self._language, methods=["GET"]),
                 Route("/submissions", self._create, methods=["POST"]),
                 Route("/submissions/{token}", self._show, methods=["GET"]),
                 Route("/submissions/{token}", self._destroy, methods=["DELETE"]),
@@ -410,6 +552,10 @@ class Judge0Double:
         gated = await self._gate(request, "languages")
         return self._record(request, "languages", gated or JSONResponse(LANGUAGES))
 
+    async def _language(self, request: Request) -> Response:
+        gated = await self._gate(request, "language")
+        return self._record(request, "language", gated or _language_detail(request))
+
     async def _create(self, request: Request) -> Response:
         gated = await self._gate(request, "submit")
         return self._record(request, "submit", gated or await self._create_submission(request))
@@ -467,8 +613,19 @@ class Judge0Double:
         elif language_id not in LANGUAGE_NAMES:
             errors["language_id"] = [f"language with id {language_id} doesn't exist"]
         source = _text_in(body.get("source_code"), encoded)
-        if not source.strip():
+        project = language_id == MULTI_FILE
+        # Always base64, whatever base64_encoded says (submissions_controller.rb).
+        archive = _text_in(body.get("additional_files"), True) or None
+        if project and source.strip():
+            errors["source_code"] = ["must be blank"]
+        elif not project and not source.strip():
             errors["source_code"] = ["can't be blank"]
+        if project and archive is None:
+            errors["additional_files"] = ["can't be blank"]
+        if archive is not None and not self.additional_files_enabled:
+            errors.setdefault("additional_files", []).append(
+                "setting additional files is not allowed"
+            )
         limits: dict[str, float] = {}
         for name, low, high, default in LIMITS:
             value = body.get(name, default)
@@ -494,6 +651,7 @@ class Judge0Double:
             source_code=source,
             stdin=None if stdin is None else _text_in(stdin, encoded),
             limits=limits,
+            additional_files=archive,
         )
         self.submissions[sub.token] = sub
         self._started(sub)
@@ -505,6 +663,7 @@ class Judge0Double:
         elif (
             scripted is None
             and not _is_python(sub)
+            and sub.language_id != MULTI_FILE
             and not (self.queue_delay or self.processing_delay)
         ):
             self._finish(sub, _echo(sub))
@@ -565,6 +724,15 @@ class Judge0Double:
                 await asyncio.sleep(0.02)
             if scripted is not None:
                 result = scripted.result
+            elif sub.language_id == MULTI_FILE:
+                result = await asyncio.to_thread(
+                    execute_project,
+                    sub.additional_files or b"",
+                    sub.stdin or b"",
+                    sub.limits["cpu_time_limit"],
+                    sub.limits["wall_time_limit"],
+                    int(sub.limits["memory_limit"]),
+                )
             elif _is_python(sub):
                 result = await asyncio.to_thread(
                     execute_python,
@@ -596,7 +764,7 @@ class Judge0Double:
         result = sub.result
         attributes: dict[str, Any] = {
             "token": sub.token,
-            "source_code": sub.source_code,
+            "source_code": sub.source_code or None,
             "language_id": sub.language_id,
             "stdin": sub.stdin,
             "expected_output": None,
@@ -614,10 +782,28 @@ class Judge0Double:
             "memory": result.memory if result is not None else None,
             "exit_code": result.exit_code if result is not None else None,
             "exit_signal": result.exit_signal if result is not None else None,
+            "additional_files": (
+                base64.b64encode(sub.additional_files).decode("ascii")
+                if sub.additional_files
+                else None
+            ),
         }
         for name, value in sub.limits.items():
             attributes[name] = str(value) if "time" in name else int(value)
         return attributes
+
+
+def _language_detail(request: Request) -> Response:
+    """``GET /languages/{id}`` (languages_controller.rb#show)."""
+    language_id = request.path_params["id"]
+    name = LANGUAGE_NAMES.get(language_id)
+    if name is None:
+        return JSONResponse({"error": f"Couldn't find Language with 'id'={language_id}"}, 404)
+    source_file, compile_cmd, run_cmd = TOOLS.get(language_id, (None, None, None))
+    return JSONResponse(
+        {"id": language_id, "name": name, "is_archived": False, "source_file": source_file,
+         "compile_cmd": compile_cmd, "run_cmd": run_cmd}
+    )  # fmt: skip
 
 
 def _invalid_fields(requested: str | None) -> list[str]:
