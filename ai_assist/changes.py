@@ -6,9 +6,11 @@ change is recorded on its chat entry (fields only the AI writes, ``rooms.authors
 keeps peers off them), where it survives a restart with the document:
 
 - ``change``: a JSON list of edits, each ``{client, clock, length, inserted, removed,
-  tombs}``: the replica's client id and the clock range (UTF-16 units, as Yjs counts)
-  of the text it inserted, that text, the text it removed, and, when it only removed,
-  the item ids of what it removed (to find the place again);
+  tombs, path, created}``: the replica's client id and the clock range (UTF-16 units,
+  as Yjs counts) of the text it inserted, that text, the text it removed, and, when it
+  only removed, the item ids of what it removed (to find the place again); the file it
+  changed (``path``; absent in records made before workspaces: the entry file), and
+  ``created`` when the change made that file (reverting it deletes the file);
 - ``change_for``: the verified user id of the asker or of the person who applied it;
 - ``undone``, ``undone_by``, ``undone_by_id`` once reverted.
 
@@ -42,9 +44,11 @@ class Edit:
     inserted: str
     removed: str
     tombs: tuple[Range, ...] = ()
+    path: str | None = None  # None: the entry file (records made before workspaces)
+    created: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "client": self.client,
             "clock": self.clock,
             "length": self.length,
@@ -52,12 +56,19 @@ class Edit:
             "removed": self.removed,
             "tombs": [list(t) for t in self.tombs],
         }
+        if self.path is not None:
+            out["path"] = self.path
+        if self.created:
+            out["created"] = True
+        return out
 
     @classmethod
     def from_json(cls, raw: Any) -> Edit:
         tombs = tuple((int(c), int(k), int(n)) for c, k, n in raw.get("tombs") or ())
+        path = raw.get("path")
         return cls(int(raw["client"]), int(raw["clock"]), int(raw["length"]),
-                   str(raw["inserted"]), str(raw["removed"]), tombs)  # fmt: skip
+                   str(raw["inserted"]), str(raw["removed"]), tombs,
+                   str(path) if path is not None else None, raw.get("created") is True)  # fmt: skip
 
 
 class RevertRefused(Exception):
@@ -93,10 +104,10 @@ def new_deletions(before: list[Range], after: list[Range]) -> list[Range]:
 
 
 class Locator:
-    """Item ids of the ``code`` text to positions (code points) in its text now."""
+    """Item ids of one file's text to positions (code points) in its text now."""
 
-    def __init__(self, doc: Doc[Any]) -> None:
-        self.text: Text = schema.code(doc)
+    def __init__(self, doc: Doc[Any], text: Text | None = None) -> None:
+        self.text: Text = schema.code(doc) if text is None else text
         self.current = str(self.text)
         update = structs.parse(doc.get_update())
         self.structs = update.structs
@@ -140,9 +151,18 @@ class Step:
     put_back: str
 
 
-def plan(doc: Doc[Any], edits: list[Edit]) -> list[Step]:
-    """How to revert ``edits`` in the text as it is now; raises ``RevertRefused``."""
-    where = Locator(doc)
+def by_file(doc: Doc[Any], edits: list[Edit]) -> dict[str, list[Edit]]:
+    """The edits grouped by the file they changed (no path: the entry file)."""
+    out: dict[str, list[Edit]] = {}
+    for edit in edits:
+        out.setdefault(edit.path or schema.entry_path(doc), []).append(edit)
+    return out
+
+
+def plan(doc: Doc[Any], edits: list[Edit], text: Text | None = None) -> list[Step]:
+    """How to revert ``edits`` in ``text`` (default ``code``) as it is now; raises
+    ``RevertRefused``."""
+    where = Locator(doc, text)
     steps: list[Step] = []
     for edit in edits:
         if edit.inserted:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from pycrdt import Array, Decoder, Doc, Map
+from pycrdt import Array, Decoder, Doc, Map, Text
 
 from ai_assist import changes
 from ai_assist.anchors import Anchors
@@ -35,6 +35,10 @@ PRESENCE_OWNER = "ai"
 
 class ReplicaFailed(RuntimeError):
     """yrs failed in the AI's replica; the next write starts from a fresh one."""
+
+
+class FileMissing(RuntimeError):
+    """The file an edit is for is not in the workspace (any more)."""
 
 
 class Replica:
@@ -75,10 +79,12 @@ class Replica:
             raise ReplicaFailed(failures.describe(exc)) from exc
         self.room.edit(lambda doc: doc.apply_update(update), origin="ai")
 
-    def announce(self, cursor: dict[str, Any] | None) -> None:
+    def announce(self, cursor: dict[str, Any] | None, file: str | None = None) -> None:
+        """Presence: ``file`` is the path the cursor is in (clients show a cursor only
+        to people in the same file)."""
         self.cursor = cursor
         self.clock += 1
-        state = {
+        state: dict[str, Any] = {
             # role "ai": clients badge it, and tell its edits apart by this client id.
             "user": {
                 "name": AI_NAME,
@@ -89,6 +95,8 @@ class Replica:
             },
             "cursor": cursor,
         }
+        if file is not None:
+            state["file"] = file
         entry = Entry(self.client_id, self.clock, json.dumps(state))
         self.room.set_server_presence(PRESENCE_OWNER, encode_update([entry]))
 
@@ -171,18 +179,25 @@ class Participant:
         end: int,
         new: str,
         record: tuple[str, str] | None = None,
+        path: str | None = None,
         **entry_values: Any,
     ) -> None:
         """Resolve the snapshot range ``start``-``end`` (code points) in the current text
-        and replace it, in one transaction; then set the AI's cursor after the new text.
-        ``record``: (chat entry id, user id it was done for): the change is added to that
-        entry's ``change`` record (``changes``), with ``entry_values``, in the same
-        transaction, so it can be reverted later as one unit."""
+        of the file ``path`` (default: the entry file) and replace it, in one
+        transaction; then set the AI's cursor after the new text. ``record``: (chat
+        entry id, user id it was done for): the change is added to that entry's
+        ``change`` record (``changes``), with ``entry_values``, in the same transaction,
+        so it can be reverted later as one unit. Raises ``FileMissing``."""
         me = self.me
+        me.sync()
+        where = path or schema.entry_path(me.doc)
+        if schema.file_text(me.doc, where) is None:
+            raise FileMissing(f"there is no file {where!r} any more")
         cursor: dict[str, Any] = {}
 
         def change(doc: Doc[Any]) -> None:
-            text = schema.code(doc)
+            text = schema.file_text(doc, where)
+            assert text is not None  # checked above, no await since
             a = anchors.resolve(text, start)
             b = max(a, anchors.resolve(text, end, before=True)) if end != start else a
             current = str(text)
@@ -210,15 +225,47 @@ class Participant:
                     except RevertRefused:
                         done = []
                     done.append(Edit(me.client_id, clock, offsets.utf16_len(new), new,
-                                     current[a:b], tuple(tombs)))  # fmt: skip
+                                     current[a:b], tuple(tombs), where))  # fmt: skip
                     entry["change"] = changes.dump(done)
                     entry["change_for"] = record[1]
+                    if entry.get("path") is None:
+                        entry["path"] = where
                     for key, value in entry_values.items():
                         entry[key] = value
 
         me.write(change)
         self.last_active = time.monotonic()
-        me.announce(cursor or None)
+        me.announce(cursor or None, where)
+
+    def create_file(
+        self, path: str, content: str, record: tuple[str, str] | None = None, **entry_values: Any
+    ) -> None:
+        """Add the file ``path`` (a normal path no file has) with ``content`` to the
+        workspace, recorded on ``record``'s entry like ``edit``. The caller checked the
+        path and the limits."""
+        me = self.me
+
+        def change(doc: Doc[Any]) -> None:
+            clock = _state_vector(doc).get(me.client_id, 0)
+            schema.files(doc)[path] = Text(content)
+            if record is not None:
+                entry = find_entry(schema.chat(doc), record[0])
+                if entry is not None:
+                    try:
+                        done = changes.load(entry.get("change"))
+                    except RevertRefused:
+                        done = []
+                    done.append(Edit(me.client_id, clock, offsets.utf16_len(content), content,
+                                     "", (), path, created=True))  # fmt: skip
+                    entry["change"] = changes.dump(done)
+                    entry["change_for"] = record[1]
+                    if entry.get("path") is None:
+                        entry["path"] = path
+                    for key, value in entry_values.items():
+                        entry[key] = value
+
+        me.write(change)
+        self.last_active = time.monotonic()
 
     def revert(self, entry_id: str, by: Author) -> None:
         """Undo the code change recorded on ``entry_id`` in one transaction, and mark the
@@ -228,15 +275,33 @@ class Participant:
         entry = find_entry(schema.chat(me.doc), entry_id)
         if entry is None:
             raise RevertRefused("unknown AI change")
-        steps = changes.plan(me.doc, changes.load(entry.get("change")))
+        plans: list[tuple[str, list[changes.Step]]] = []
+        removals: list[str] = []
+        for path, edits in changes.by_file(me.doc, changes.load(entry.get("change"))).items():
+            text = schema.file_text(me.doc, path)
+            if text is None:
+                raise RevertRefused(f"the file {path} is gone")
+            if any(e.created for e in edits):
+                # The AI made this file: undoing it removes it, if nobody changed it.
+                made = "".join(e.inserted for e in edits if e.created)
+                if str(text) != made or not all(e.created for e in edits):
+                    raise RevertRefused(f"the file {path} was edited since")
+                removals.append(path)
+                continue
+            plans.append((path, changes.plan(me.doc, edits, text)))
 
         def change(doc: Doc[Any]) -> None:
-            changes.apply(schema.code(doc), steps)
-            target = find_entry(schema.chat(doc), entry_id)
-            if target is not None:
-                target["undone"] = True
-                target["undone_by"] = by.name
-                target["undone_by_id"] = by.user_id
+            for path, steps in plans:
+                text = schema.file_text(doc, path)
+                if text is not None:
+                    changes.apply(text, steps)
+            for path in removals:
+                del schema.files(doc)[path]
+            record = find_entry(schema.chat(doc), entry_id)
+            if record is not None:
+                record["undone"] = True
+                record["undone_by"] = by.name
+                record["undone_by_id"] = by.user_id
 
         me.write(change)  # synchronous since ``plan``: the positions still hold
         self.last_active = time.monotonic()

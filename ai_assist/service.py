@@ -184,13 +184,15 @@ class AIService:
         selection: tuple[int, int] | None = None,
         asker_id: str | None = None,
         question_by: Author | None = None,
+        path: str | None = None,
     ) -> tuple[str, int]:
         """Queue a question. ``selection`` is (anchor, head) in UTF-16 units (browser
         indices). ``asker_id`` (a user id) ties the request to the asker's presence:
         it is kept only if that user is connected to the room here. ``question_by``:
         post the question in chat in that verified name first (asked through the REST
-        API; an ``@ai`` message already is in chat). Returns (request id, requests
-        ahead of it). Synchronous: the snapshot is the document now."""
+        API; an ``@ai`` message already is in chat). ``path``: the file the question is
+        about (else the asker's open file, else the entry file). Returns (request id,
+        requests ahead of it). Synchronous: the snapshot is the document now."""
         state = self.state(room)
         busy = (1 if state.current is not None else 0) + len(state.queue)
         if self.budgets.queue_full(busy):
@@ -202,7 +204,7 @@ class AIService:
             raise AIRefused("the AI is busy in this room: ask again in a moment", 429)
         request = context.capture(
             room, f"ask-{self._seq + 1}", prompt, asker, selection, asker_id,
-            self.settings.chat_context,
+            self.settings.chat_context, path, self.settings.max_code_chars,
         )  # fmt: skip
         self._seq += 1
         if question_by is not None:
@@ -224,7 +226,9 @@ class AIService:
     def resolve_suggestion(self, room: Room, entry_id: str, apply: bool, by: Author) -> str:
         """Apply or dismiss a suggestion entry; returns its new status. Raises AIRefused."""
         state = self.state(room)
-        return edits.resolve(state.member, state.suggestions, entry_id, apply, by)
+        return edits.resolve(
+            state.member, state.suggestions, entry_id, apply, by, self.settings.limits
+        )
 
     def undo_change(self, room: Room, entry_id: str, by: Author) -> None:
         """Revert the AI code change recorded on a chat entry. Raises AIRefused."""
@@ -284,7 +288,7 @@ class AIService:
         reply = ReplyStream(
             lambda text: member.update_entry(entry_id, text=text),
             lambda name, args: edits.use_tool(
-                member, state.suggestions, request, name, args, entry_id
+                member, state.suggestions, request, name, args, entry_id, self.settings.limits
             ),
             self.observer.ai_first_token,
             self.settings.flush_interval,

@@ -7,6 +7,16 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
+class WorkspaceLimits:
+    """The workspace limits the AI's new files must keep (the room's own rules,
+    CODEMENTOR_MAX_FILES etc., the entry file counts)."""
+
+    max_files: int = 200
+    max_file_bytes: int = 1024 * 1024
+    max_workspace_bytes: int = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
 class AISettings:
     api_key: str
     base_url: str | None = None
@@ -22,7 +32,8 @@ class AISettings:
     flush_interval: float = 0.05  # one chat transaction per this long while streaming
     idle_leave: float = 60.0
     chat_context: int = 10  # recent chat messages sent along
-    max_code_chars: int = 100_000
+    max_code_chars: int = 100_000  # the file texts the AI is shown, all files together
+    limits: WorkspaceLimits = WorkspaceLimits()
 
 
 class AIObserver:

@@ -39,6 +39,9 @@ AI_FIELDS = (
     "change", "change_for", "undone", "undone_by", "undone_by_id",
 )  # fmt: skip
 PROTECTED = frozenset(AUTHOR_FIELDS + AI_FIELDS)
+# The AI's, on chat entries only: the file a suggestion or an AI change is in, and that
+# applying it makes a new file. (A comment's ``path`` is its author's to write.)
+AI_CHAT_FIELDS = ("path", "new_file")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +114,7 @@ class Authorship:
         """The server edit that makes the peer's last update honest, and the texts of
         the chat messages it posted (for ``@ai``); None when nothing needs it."""
         changes, self.pending = self.pending, []
-        stamps: list[Map[Any]] = []
+        stamps: list[tuple[Map[Any], bool]] = []  # (entry, is a chat entry)
         restores: list[tuple[Map[Any], str, dict[str, Any]]] = []
         replies: list[tuple[Array[Any], int, dict[str, Any]]] = []
         runs = False
@@ -122,19 +125,24 @@ class Authorship:
             elif not change.path and change.delta is not None:  # chat: entries added
                 for item in _inserted(change.delta):
                     if isinstance(item[1], Map):
-                        stamps.append(item[1])
+                        stamps.append((item[1], True))
                         text = item[1].get("text")
                         if isinstance(text, str):
                             posted.append(text)
             elif not change.path and change.keys is not None:  # comments: entries added
                 for value in (c.get("newValue") for c in change.keys.values()):
                     if isinstance(value, Map):
-                        stamps.append(value)
+                        stamps.append((value, False))
             elif len(change.path) == 1 and change.keys is not None:  # an entry's fields
                 entry = change.target
                 own = entry.get("author_id") == author.user_id
+                chat = change.root == schema.CHAT
                 for key, what in change.keys.items():
-                    if key in PROTECTED or (key == "text" and not own):
+                    if (
+                        key in PROTECTED
+                        or (chat and key in AI_CHAT_FIELDS)
+                        or (key == "text" and not own)
+                    ):
                         restores.append((entry, key, what))
             elif change.path[-1:] == ["replies"] and change.delta is not None:
                 for index, value in _inserted(change.delta):
@@ -145,8 +153,8 @@ class Authorship:
         record = self._runs
 
         def correct(doc: Doc[Any]) -> None:
-            for entry in stamps:
-                for key in AI_FIELDS:
+            for entry, in_chat in stamps:
+                for key in AI_FIELDS + (AI_CHAT_FIELDS if in_chat else ()):
                     if key in entry:
                         del entry[key]
                 entry["author"] = author.name

@@ -9,6 +9,7 @@ types); the request answers 202 at once.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from typing import Literal
@@ -19,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ai_assist.service import AIObserver, AIRefused, AIService, may_apply, may_ask
+from ai_assist.settings import WorkspaceLimits
 from rooms.authorship import Author
 from rooms.registry import RoomRegistry
 from rooms.roles import Mode
@@ -35,6 +37,12 @@ class Selection(Strict):
 class AskRequest(Strict):
     prompt: str = Field(min_length=1, max_length=8000)
     selection: Selection | None = None
+    path: str | None = Field(
+        default=None,
+        max_length=1024,
+        description="the file the question is about (the selection is in it); default: "
+        "the file the asker has open (awareness `file`), else the entry file",
+    )
 
 
 class AskAccepted(BaseModel):
@@ -63,6 +71,7 @@ def open_ai(settings: Settings, registry: RoomRegistry, observer: AIObserver) ->
     ai_settings = settings.ai_settings()
     if ai_settings is None:
         return None
+    ai_settings = dataclasses.replace(ai_settings, limits=workspace_limits(settings))
     service = AIService(ai_settings, registry, observer)
     registry.load_hooks.append(service.on_room_loaded)
     registry.leave_hooks.append(service.on_peer_left)
@@ -73,6 +82,20 @@ def open_ai(settings: Settings, registry: RoomRegistry, observer: AIObserver) ->
         if sdk_log.level == logging.NOTSET:
             sdk_log.setLevel(logging.WARNING)
     return service
+
+
+def workspace_limits(settings: Settings) -> WorkspaceLimits:
+    """The workspace limits (CODEMENTOR_MAX_FILES, CODEMENTOR_MAX_FILE_BYTES,
+    CODEMENTOR_MAX_WORKSPACE_BYTES) the AI's new files keep; their defaults where the
+    settings do not name them."""
+    default = WorkspaceLimits()
+    return WorkspaceLimits(
+        max_files=int(getattr(settings, "max_files", default.max_files)),
+        max_file_bytes=int(getattr(settings, "max_file_bytes", default.max_file_bytes)),
+        max_workspace_bytes=int(
+            getattr(settings, "max_workspace_bytes", default.max_workspace_bytes)
+        ),
+    )
 
 
 class AiApi:
@@ -115,6 +138,7 @@ class AiApi:
                 selection,
                 asker_id=identity.user_id,
                 question_by=_author(identity),
+                path=body.path,
             )
         except AIRefused as exc:
             raise ApiError(exc.status, exc.message) from exc

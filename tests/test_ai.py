@@ -164,7 +164,7 @@ async def test_streamed_text_reaches_two_peers_incrementally(
     assert document["cache_control"] == {"type": "ephemeral"}
     assert "2|     return 1" in document["text"]
     assert "selection" in volatile["text"] and "what is wrong?" in volatile["text"]
-    assert {t["name"] for t in body["tools"]} == {"replace_range", "insert_text"}
+    assert {t["name"] for t in body["tools"]} == {"replace_range", "insert_text", "create_file"}
 
 
 @pytest.mark.parametrize("typed", ["# note\n", "# 😀 é\n"], ids=["ascii", "non-ascii"])
@@ -197,7 +197,7 @@ async def test_tool_edit_lands_right_while_a_human_types_above(
         await finished(ada)
         await eventually(lambda: "return 2" in str(ada.text))
         assert str(ada.text) == typed + "def f():\n    return 2\nprint(f())\n"
-        assert "(edited lines 2-2)" in last_ai_text(ada)
+        assert "(edited lines 2-2 of main.py)" in last_ai_text(ada)
 
 
 async def test_review_mode_yields_a_suggestion_not_an_edit(

@@ -66,6 +66,19 @@ function showDiff(target: HTMLElement, before: string, after: string): void {
   })
 }
 
+/** Where a suggestion applies: its line and file ("Suggested change at line 3 in
+ * `utils/math.py`"), or the file it creates. The path is the AI's (the server strips a
+ * peer's), shown as code text. Entries made before workspaces have no path. */
+function suggestionWhere(item: unknown, read: (item: unknown, key: string) => unknown): (string | HTMLElement)[] {
+  const line = Number(read(item, 'start_line') ?? 0)
+  const raw = read(item, 'path')
+  const path = typeof raw === 'string' && raw ? raw : null
+  const file = () => h('code', { class: 'suggestion-path' }, path ?? '')
+  if (path && read(item, 'new_file') === true) return ['Suggested new file ', file()]
+  const head = line ? `Suggested change at line ${line}` : 'Suggested change'
+  return path ? [`${head} in `, file()] : [head]
+}
+
 function aiErrorText(err: unknown): string {
   if (err instanceof ApiError) {
     switch (err.status) {
@@ -264,8 +277,7 @@ export function chatPanel(chat: Y.Array<unknown>, session: Session, me: () => Me
       li.classList.toggle('suggestion-entry', isSuggestion)
       suggestion.hidden = !isSuggestion
       if (isSuggestion) {
-        const line = Number(read(item, 'start_line') ?? 0)
-        where.textContent = line ? `Suggested change at line ${line}` : 'Suggested change'
+        where.replaceChildren(...suggestionWhere(item, read))
         showDiff(diff, String(read(item, 'old_text') ?? ''), String(read(item, 'new_text') ?? ''))
         const state = String(read(item, 'status') ?? 'open')
         li.dataset.status = state
