@@ -19,11 +19,11 @@
 //            dropped; it records each update's (client, clock) and arrival time).
 //   writers  {rooms: [{kind, key, url}]}: one editor per room, holding its own copy of the
 //            document (the seeded one: the rooms hold nothing else), synced.
-//   type     {kind, rate, duration_s}: the writers of rooms of `kind` type one character per
+//   type     {kind, rate, duration_s, drain_s}: the writers of rooms of `kind` type one character per
 //            update at `rate`/s (each at its own random phase) in the middle of one
 //            existing file (workspace: a file of `files`; single: `code`), the cursor
 //            moving on as in an editor. Answered after every update arrived at its room's
-//            reader or 3 s after the last send: delays (ms, send to reader's arrival).
+//            reader or drain_s (default 3) after the last send: delays (ms, send to reader's arrival).
 //   release  close writers and readers.
 //   exit
 import { readFileSync } from 'node:fs'
@@ -38,7 +38,7 @@ setTimeout(() => { emit({ event: 'error', error: 'max_s reached' }); process.exi
   (cfg.max_s || 300) * 1000).unref()
 const next = commands()
 const JOIN_TIMEOUT_S = 30
-const DRAIN_MS = 3000
+const DRAIN_S = 3
 const TYPED_FILE = 50 // the workspace file the editors type in (a file of `files`)
 
 // -- the documents ----------------------------------------------------------------------
@@ -202,7 +202,7 @@ async function writer ({ kind, key, url }, index) {
   return w
 }
 
-async function type (kind, rate, durationS) {
+async function type (kind, rate, durationS, drainMs) {
   const mine = writers.filter((w) => w.kind === kind)
   const random = rng(11)
   const interval = 1000 / rate
@@ -227,7 +227,7 @@ async function type (kind, rate, durationS) {
   })))
   const sent = mine.flatMap((w) => w.sent)
   const lastSend = nowMs()
-  while (nowMs() - lastSend < DRAIN_MS && sent.some(([id]) => !arrivals.has(id))) {
+  while (nowMs() - lastSend < drainMs && sent.some(([id]) => !arrivals.has(id))) {
     await new Promise((resolve) => setTimeout(resolve, 20))
   }
   const generator = sat.stop()
@@ -282,7 +282,7 @@ while ((line = await next()) !== null && line !== 'exit') {
     writers = made
     emit({ event: 'writers', connected: made.length, failures })
   } else if (cmd.op === 'type') {
-    emit({ event: 'typed', ...await type(cmd.kind, cmd.rate, cmd.duration_s) })
+    emit({ event: 'typed', ...await type(cmd.kind, cmd.rate, cmd.duration_s, 1000 * (cmd.drain_s || DRAIN_S)) })
   } else if (cmd.op === 'release') {
     for (const ws of [...readers, ...writers.map((w) => w.ws)]) ws.terminate()
     readers.length = 0
