@@ -16,6 +16,19 @@ class TransportPlan:
     runs: int  # interleaved runs per setting (off, auto, off, auto, ...), pooled
 
 
+@dataclass(frozen=True)
+class WorkspacePlan:
+    """``--only workspace``: 100 files against one file of the same size, ours only."""
+
+    rooms: int  # rooms of each kind
+    files: int  # files of the workspace rooms (the entry file in ``code``)
+    edits: int  # inserts building each 1 MB document
+    rate: float  # keystrokes per second of each room's editor
+    window_s: float  # one typing window
+    windows: int  # typing windows per kind (workspace, single, single, workspace, ...)
+    warm_passes: int  # joins of every room while it is in memory
+
+
 @dataclass
 class Plan:
     duration: float
@@ -31,6 +44,7 @@ class Plan:
     multi_broadcast: int
     multi_pair: int
     transport: TransportPlan
+    workspace: WorkspacePlan
     notes: list[str]
 
 
@@ -49,6 +63,9 @@ FULL = Plan(
     multi_broadcast=1000,
     multi_pair=200,
     transport=TransportPlan(pair=200, broadcast=500, idle=2000, runs=2),
+    workspace=WorkspacePlan(
+        rooms=20, files=100, edits=20000, rate=10, window_s=8, windows=2, warm_passes=2
+    ),  # fmt: skip
     notes=[],
 )
 
@@ -66,5 +83,8 @@ QUICK = Plan(
     multi_broadcast=100,
     multi_pair=20,
     transport=TransportPlan(pair=20, broadcast=100, idle=500, runs=1),
+    workspace=WorkspacePlan(
+        rooms=3, files=100, edits=20000, rate=10, window_s=3, windows=1, warm_passes=1
+    ),  # fmt: skip
     notes=["--quick: smoke scales, not results"],
 )

@@ -15,6 +15,7 @@ from bench.plan import Plan
 from bench.procs import QUIET_EACH, ROOT
 from bench.servers import OURS
 from bench.stats import CPU_LIMIT, LAG_LIMIT_MS, LATE_LIMIT_MS
+from bench.workspace import workspace_section
 
 if TYPE_CHECKING:
     from bench.scenarios import Bench
@@ -33,6 +34,7 @@ def report(bench: Bench, elapsed: float, plan: Plan) -> str:
         cold_section,
         multi_section,
         transport_section,
+        workspace_section,
     ]
     lines = header(elapsed, plan) + run_notes(bench)
     for section in sections:

@@ -2,7 +2,8 @@
 
 usage: .venv/bin/python bench/run.py [--quick] [--only FAMILY[,FAMILY...]] [--out NAME] [--pin]
   families: pair, broadcast, storm, capacity, cold, multi (the default: all of these), and
-            transport (ours only, CODEMENTOR_WS_FAST_PATH off against auto; only when named)
+            transport (ours only, CODEMENTOR_WS_FAST_PATH off against auto; only when named),
+            workspace (ours only, 100 files against one file of the same 1 MB; only when named)
   --quick   small scales and 4 s windows (a smoke run, about two minutes)
   --out     results file stem under bench/results (default: bench)
   --pin     the server under test on the last CPU, generators and this driver on the others

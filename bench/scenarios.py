@@ -1,5 +1,6 @@
-"""The scenario families (pair, broadcast, storm, capacity, cold, multi, transport) run
-one after another, each scenario against a fresh server: ours, then the Node one."""
+"""The scenario families (pair, broadcast, storm, capacity, cold, multi, transport,
+workspace) run one after another, each scenario against a fresh server: ours, then the Node
+one (transport and workspace: ours only)."""
 
 from __future__ import annotations
 
@@ -31,8 +32,9 @@ from bench.servers import NODE, NodeServer, Ours, Server, running
 from bench.stats import pool_runs
 from bench.traffic import broadcast_room, drive_traffic, pair_rooms
 from bench.transport import run_transport
+from bench.workspace import run_workspace
 
-FAMILIES = ("pair", "broadcast", "storm", "capacity", "cold", "multi", "transport")
+FAMILIES = ("pair", "broadcast", "storm", "capacity", "cold", "multi", "transport", "workspace")
 DEFAULT_FAMILIES = ("pair", "broadcast", "storm", "capacity", "cold", "multi")
 
 
@@ -262,6 +264,7 @@ class Bench:
             ("cold", self.cold),
             ("multi", self.multi),
             ("transport", lambda: run_transport(self)),
+            ("workspace", lambda: run_workspace(self)),
         ]
         for family, run in families:
             if self.wanted(family):
