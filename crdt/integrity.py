@@ -249,6 +249,10 @@ class UpdateCheck:
         self._verified.append(now)
         return True
 
+    def index(self, doc: Doc[Any]) -> ParentIndex:
+        """Which type each item of ``doc`` belongs to (``crdt.parents``)."""
+        return self._index(doc)
+
     def _index(self, doc: Doc[Any]) -> ParentIndex:
         """The parent index, read from the whole document the first time it is needed
         (a room that only ever sees keystrokes at one place never pays for it)."""

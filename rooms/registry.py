@@ -35,6 +35,7 @@ from rooms.persistence import BatchFlusher, PersistenceSettings, StoreWorker
 from rooms.roles import Mode
 from rooms.room import Room
 from rooms.store import RoomInfo, Store
+from rooms.workspace import WorkspaceLimits
 
 log = structlog.get_logger("codementor.registry")
 
@@ -56,6 +57,7 @@ class RegistrySettings:
     keepalive_seconds: float = 15.0
     persistence: PersistenceSettings = field(default_factory=PersistenceSettings)
     awareness: AwarenessLimits = field(default_factory=AwarenessLimits)
+    workspace: WorkspaceLimits = field(default_factory=WorkspaceLimits)
 
     @property
     def tick_seconds(self) -> float:
@@ -133,6 +135,7 @@ class RoomRegistry:
                 self.broker,
                 self.flusher,
                 self.settings.awareness,
+                self.settings.workspace,
             )
             # What other instances published and nobody has stored yet, before serving.
             await self.broker.attach(room)

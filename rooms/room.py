@@ -48,6 +48,7 @@ from rooms.peer import Peer
 from rooms.persistence import BatchFlusher, PersistenceSettings, RoomWriter, StoreWorker
 from rooms.roles import Mode, ReviewerCheck, Role
 from rooms.store import StoredRoom
+from rooms.workspace import WorkspaceError, WorkspaceLimits, WorkspaceRules
 
 log = structlog.get_logger("codementor.room")
 
@@ -101,6 +102,7 @@ class Room:
         broker: Broker | None = None,
         flusher: BatchFlusher | None = None,
         awareness: AwarenessLimits | None = None,
+        workspace: WorkspaceLimits | None = None,
     ) -> None:
         self.name = name
         self.doc = doc
@@ -111,6 +113,8 @@ class Room:
         # Keeps from yrs the updates it would integrate wrongly (``crdt.integrity``).
         self._check = UpdateCheck()
         self._check.reset(doc)
+        # Keeps the workspace's files within their rules and limits (``rooms.workspace``).
+        self.workspace = WorkspaceRules(workspace)
         self.awareness = AwarenessStates(awareness)
         self.broker = broker = broker or Broker()
         self._remote_stage: set[int] = set()  # client IDs announced by other instances' stage
@@ -244,6 +248,16 @@ class Room:
                 self.leave(peer)
                 return
             raise ProtocolError(CLOSE_POLICY_VIOLATION, "invalid update", exc.reason) from exc
+        try:
+            self.workspace.check(
+                self.doc, admitted.update, admitted.items, lambda: check.index(self.doc)
+            )
+        except WorkspaceError as exc:
+            check.failed()
+            log.info("workspace_rule_refused", room=self.name, peer=peer.conn_id, path=exc.path,
+                     rule=exc.rule)  # fmt: skip
+            self._refuse_write(peer)
+            return
         if admitted.update is not update:  # only the new part of a repeating update
             update = admitted.update
             frame = protocol.update_frame(update)
@@ -373,6 +387,7 @@ class Room:
                 self.rebuild_document(f"remote update: {failures.describe(exc)}")
             return
         self._check.learn(update)
+        self.workspace.learn(update)
         self._authorship.trusted(self.doc)
         self.writer.add(update)
         self.broadcast(protocol.update_frame(update), exclude=None)
@@ -542,6 +557,7 @@ class Room:
         updates = [u for u in updates if u != protocol.EMPTY_UPDATE]
         for update in updates:
             self._check.learn(update)
+            self.workspace.learn(update)
             self.writer.add(update)
         if failed is not None:
             if updates:  # what it did before failing still reaches everyone
@@ -647,6 +663,7 @@ class Room:
         self.writer.replace_doc(doc)
         self._reviewer_check = None
         self._check.reset(doc)
+        self.workspace.reset()
         self._authorship.attach(doc)
         # Each peer sends back what the room lacks (the rebuilt document is exactly
         # what was accepted, so nothing a peer holds is lost).

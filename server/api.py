@@ -15,6 +15,7 @@ import unicodedata
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from pycrdt import Text
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -35,6 +36,7 @@ from server.auth import (
     new_user_id,
     rotation_second,
 )
+from server.files_api import FilesApi, archive_response
 from server.metrics import Metrics
 from server.names import new_room_name, valid_room_name
 from server.ratelimit import RateLimiter, retry_after_header
@@ -229,6 +231,7 @@ class Api:
             Route("/api/rooms/{room}/snapshot", h(self.snapshot), methods=["GET"]),
             Route("/api/rooms/{room}/fork", h(self.fork), methods=["POST"]),
             Route("/api/rooms/{room}/rotate", h(self.rotate), methods=["POST"]),
+            *FilesApi(self).routes(),
         ]
 
     def _handler(
@@ -487,15 +490,20 @@ class Api:
         return JSONResponse(result.model_dump(mode="json"))
 
     async def snapshot(self, request: Request) -> Response:
-        """The code as text, or with ``?format=yjs`` the whole document as one Yjs update."""
-        name, _, _ = await self._room(request)
+        """The entry file as text, with ``?format=yjs`` the whole document as one Yjs
+        update, with ``?format=zip`` the workspace's archive."""
+        name, info, _ = await self._room(request)
         room = await self.registry.loaded(name)
         wanted = request.query_params.get("format", "text")
         if wanted == "yjs":
             return Response(room.doc.get_update(), media_type="application/octet-stream")
+        if wanted == "zip":
+            return archive_response(room, info.title or name)
         if wanted != "text":
             raise ApiError(
-                422, "invalid request", [{"field": "format", "message": "must be text or yjs"}]
+                422,
+                "invalid request",
+                [{"field": "format", "message": "must be text, yjs or zip"}],
             )
         return PlainTextResponse(schema.code_text(room.doc))
 
@@ -526,6 +534,18 @@ class Api:
             owner=identity.user_id if identity.personal else None,
             code=schema.code_text(room.doc),
         )
+        # Every other file and the entry file's name go with the code.
+        entry = schema.entry_path(room.doc)
+        others = {p: t for p, t in schema.workspace(room.doc).items() if p != entry}
+        if others or schema.meta(room.doc).get(schema.ENTRY) is not None:
+            fork = await self.registry.loaded(created.room)
+
+            def copy_files(doc: Any) -> None:
+                schema.meta(doc)[schema.ENTRY] = entry
+                for path, text in others.items():
+                    schema.files(doc)[path] = Text(text)
+
+            fork.edit(copy_files)
         return JSONResponse(created.model_dump(), status_code=201)
 
     async def rotate(self, request: Request) -> Response:
@@ -611,9 +631,10 @@ async def _body(request: Request, model: type[M]) -> M:
 
 
 ERROR_STATUSES: dict[int, str] = {
+    400: "not a zip file",
     401: "missing or invalid token",
     403: "not allowed",
-    404: "unknown room",
+    404: "unknown room (or file)",
     409: "conflict",
     413: "body too large",
     422: "invalid request body",

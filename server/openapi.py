@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from server import ai, api, runs
+from server import ai, api, files_api, runs
 
 MODELS: tuple[type[BaseModel], ...] = (
     api.CreateRoom,
@@ -31,6 +31,9 @@ MODELS: tuple[type[BaseModel], ...] = (
     ai.SuggestionAction,
     ai.SuggestionResolved,
     ai.ChangeUndone,
+    files_api.FileInfo,
+    files_api.FileWritten,
+    files_api.ArchiveApplied,
 )
 
 ROOM = {"name": "room", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -42,6 +45,14 @@ USER = {
     "schema": {"type": "string"},
 }
 ENTRY_ID = {"name": "entry_id", "in": "path", "required": True, "schema": {"type": "string"}}
+FILE_PATH = {
+    "name": "path",
+    "in": "path",
+    "required": True,
+    "description": "a file's path in normal form (crdt/paths.py), / between folders",
+    "schema": {"type": "string"},
+}
+ZIP = {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}
 RUN_ID = {"name": "run_id", "in": "path", "required": True, "schema": {"type": "string"}}
 
 
@@ -60,6 +71,7 @@ def _operation(
     body: type[BaseModel] | None = None,
     params: tuple[dict[str, Any], ...] = (ROOM,),
     secured: bool = True,
+    raw_body: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     responses: dict[str, Any] = {str(ok[0]): {"description": "success", **ok[1]}}
     for status in (*errors, 429):
@@ -67,6 +79,8 @@ def _operation(
     op: dict[str, Any] = {"summary": summary, "parameters": list(params), "responses": responses}
     if body is not None:
         op["requestBody"] = {"required": True, **_json(body)}
+    if raw_body is not None:
+        op["requestBody"] = {"required": True, **raw_body}
     if not secured:
         op["security"] = []
     return op
@@ -148,7 +162,8 @@ def build() -> dict[str, Any]:
             },
             "/api/rooms/{room}/snapshot": {
                 "get": _operation(
-                    "The code as text, or ?format=yjs the whole document as one Yjs update",
+                    "The entry file as text, ?format=yjs the whole document as one Yjs "
+                    "update, ?format=zip the workspace's archive",
                     (
                         200,
                         {
@@ -157,6 +172,7 @@ def build() -> dict[str, Any]:
                                 "application/octet-stream": {
                                     "schema": {"type": "string", "format": "binary"}
                                 },
+                                **ZIP["content"],
                             }
                         },
                     ),
@@ -167,10 +183,66 @@ def build() -> dict[str, Any]:
                             "name": "format",
                             "in": "query",
                             "required": False,
-                            "schema": {"enum": ["text", "yjs"]},
+                            "schema": {"enum": ["text", "yjs", "zip"]},
                         },
                     ),
                 )
+            },
+            "/api/rooms/{room}/files": {
+                "get": _operation(
+                    "The workspace's files: the entry file first, the others by path",
+                    (
+                        200,
+                        {
+                            "content": {
+                                "application/json": {
+                                    "schema": {"type": "array", "items": _ref(files_api.FileInfo)}
+                                }
+                            }
+                        },
+                    ),
+                    room_errors,
+                )
+            },
+            "/api/rooms/{room}/files/{path}": {
+                "get": _operation(
+                    "One file's text (404 unknown file)",
+                    (200, text),
+                    (*room_errors, 422),
+                    params=(ROOM, FILE_PATH),
+                ),
+                "put": _operation(
+                    "Owner and editor: create or replace a file (body: its UTF-8 text) as a "
+                    "server edit every peer sees; the entry file's path edits code. 422 names "
+                    "the path and the rule (path form, file, count and workspace limits)",
+                    (200, _json(files_api.FileWritten)),
+                    (*room_errors, 413, 422),
+                    params=(ROOM, FILE_PATH),
+                    raw_body=text,
+                ),
+                "delete": _operation(
+                    "Owner and editor: delete a file (409 for the entry file)",
+                    (204, {}),
+                    (*room_errors, 409, 422),
+                    params=(ROOM, FILE_PATH),
+                ),
+            },
+            "/api/rooms/{room}/archive": {
+                "get": _operation(
+                    "The workspace as a zip (deterministic bytes: entry file first, then by "
+                    "path, dated 1980-01-01, mode 0644)",
+                    (200, ZIP),
+                    room_errors,
+                ),
+                "post": _operation(
+                    "Owner and editor: add or replace files from a zip, all or none. 413 "
+                    "past the file count, file or workspace bytes, or a compression ratio "
+                    "over 100 (checked before extracting); 422 a bad path or a file not "
+                    "UTF-8; 400 not a zip",
+                    (200, _json(files_api.ArchiveApplied)),
+                    (*room_errors, 400, 413, 422),
+                    raw_body=ZIP,
+                ),
             },
             "/api/rooms/{room}/runs": {
                 "post": _operation(

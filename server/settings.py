@@ -18,6 +18,7 @@ from crdt.awareness import AwarenessLimits
 from rooms.peer import QueueLimits
 from rooms.persistence import PersistenceSettings
 from rooms.registry import RegistrySettings
+from rooms.workspace import WorkspaceLimits
 from runner.service import (
     MAX_CPU_TIME,
     MAX_MEMORY_KB,
@@ -69,6 +70,9 @@ class Settings:
     compact_updates: int = 500
     compact_bytes: int = 1 * MiB
     max_pending_bytes: int = 64 * MiB
+    max_files: int = 200
+    max_file_bytes: int = 1 * MiB
+    max_workspace_bytes: int = 8 * MiB
     log_level: str = "info"
     log_format: str = "auto"
     drain_seconds: float = 10.0
@@ -115,6 +119,14 @@ class Settings:
                 clients=self.awareness_clients,
                 room_bytes=self.awareness_room_bytes,
             ),
+            workspace=self.workspace_limits(),
+        )
+
+    def workspace_limits(self) -> WorkspaceLimits:
+        return WorkspaceLimits(
+            max_files=self.max_files,
+            max_file_bytes=self.max_file_bytes,
+            max_workspace_bytes=self.max_workspace_bytes,
         )
 
     def runner_settings(self) -> RunnerSettings | None:
@@ -188,10 +200,17 @@ class Settings:
             "api_rate_per_minute": self.api_rate_per_minute,
             "forks_per_user_per_hour": self.forks_per_user_per_hour,
             "workers": self.workers,
+            "max_files": self.max_files,
+            "max_file_bytes": self.max_file_bytes,
+            "max_workspace_bytes": self.max_workspace_bytes,
         }
         for name, value in positive.items():
             if value <= 0:
                 raise SettingsError(f"{env_name(name)} must be positive, got {value}")
+        if self.max_file_bytes > self.max_workspace_bytes:
+            raise SettingsError(
+                "CODEMENTOR_MAX_FILE_BYTES must not be larger than CODEMENTOR_MAX_WORKSPACE_BYTES"
+            )
         if self.ping_seconds < 0:
             raise SettingsError(
                 f"CODEMENTOR_PING_SECONDS must be 0 (off) or more, got {self.ping_seconds}"
@@ -372,6 +391,12 @@ FIELDS: tuple[FieldDoc, ...] = (
     FieldDoc("compact_updates", "fold the update log into a snapshot after this many updates"),
     FieldDoc("compact_bytes", "...or after this many bytes of updates"),
     FieldDoc("max_pending_bytes", "unflushed bytes per room before writers are refused (1013)"),
+    FieldDoc("max_files", "files in one room's workspace, the entry file included"),
+    FieldDoc("max_file_bytes", "UTF-8 bytes of one workspace file (the entry file too)"),
+    FieldDoc(
+        "max_workspace_bytes",
+        "UTF-8 bytes of all of a room's files together; also caps an uploaded zip's size",
+    ),
     FieldDoc("log_level", "debug, info, warning or error"),
     FieldDoc(
         "log_format",
