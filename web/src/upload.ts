@@ -109,20 +109,16 @@ function limitsFrom(partial: Partial<Limits> | undefined): Limits {
   return { ...DEFAULT_LIMITS, ...Object.fromEntries(Object.entries(partial ?? {}).filter(([, v]) => typeof v === 'number' && v > 0)) }
 }
 
-/** A refused zip in words: the server's reason, with the file's name. */
+/** A refused zip in words: the server's reason (it names the path and the rule). */
 function zipRefusal(name: string, err: unknown): string {
   if (err instanceof NetworkError) return `“${name}” was not uploaded: ${err.offline ? 'you are offline' : 'the network failed'}.`
   if (!(err instanceof ApiError)) return `“${name}” was not uploaded: ${String(err)}.`
-  const fields = err.fields && typeof err.fields === 'object' ? Object.entries(err.fields as Record<string, unknown>) : []
-  const detail = fields.length ? fields.map(([k, v]) => `${k}: ${String(v)}`).join('; ') : err.message
   const reason =
     err.status === 400
-      ? `it is not a zip file (${detail})`
-      : err.status === 413
-        ? `it is too large to unpack (${detail})`
-        : err.status === 401 || err.status === 403
-          ? 'only owners and editors can upload files'
-          : detail
+      ? 'it is not a zip file'
+      : err.status === 401 || err.status === 403
+        ? 'only owners and editors can upload files'
+        : err.message
   return `“${name}” was not uploaded: ${reason.replace(/\.$/, '')}.`
 }
 
