@@ -87,7 +87,7 @@ export function planUpload(doc: Y.Doc, incoming: Incoming[], limits: Limits = DE
     }
     if (file.bytes.length > limits.fileBytes) {
       throw new UploadRefused(
-        `Nothing was uploaded: “${path}” is ${formatBytes(file.bytes.length)}; a file may be at most ${formatBytes(limits.fileBytes)}.`,
+        `Nothing was uploaded: “${path}” is ${file.bytes.length.toLocaleString('en')} bytes; a file may be at most ${formatBytes(limits.fileBytes)}.`,
       )
     }
     const text = decodeText(file.bytes)

@@ -255,10 +255,8 @@ export function mountUpload(options: UploadOptions): UploadUi {
     event.preventDefault()
     event.dataTransfer!.dropEffect = session.canEdit ? 'copy' : 'none'
   })
-  dropTarget.addEventListener('dragleave', (event) => {
-    if (!hasFiles(event)) return
-    if (--depth <= 0) {
-      depth = 0
+  dropTarget.addEventListener('dragleave', () => {
+    if (depth > 0 && --depth === 0) {
       overlay.hidden = true
     }
   })
