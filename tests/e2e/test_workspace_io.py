@@ -27,7 +27,8 @@ DROP_JS = """async ({ files, steps }) => {
     for (const [name, text] of files) data.items.add(new File([text], name, { type: 'text/plain' }))
     const target = document.querySelector('#main .editor-host')
     for (const type of steps) {
-        target.dispatchEvent(new DragEvent(type, { bubbles: true, cancelable: true, dataTransfer: data }))
+        const init = { bubbles: true, cancelable: true, dataTransfer: data }
+        target.dispatchEvent(new DragEvent(type, init))
     }
 }"""
 
@@ -170,7 +171,7 @@ def test_refused_uploads_say_which_file_and_rule(
     notice(ada, "Nothing was uploaded: “big.txt” is 1,048,577 bytes; a file may be at most 1 MiB.")
     # A path the workspace cannot hold.
     drop(ada, [("a\\b.py", "x = 1\n")])
-    notice(ada, "Nothing was uploaded: “a\\b.py” cannot be a file's path: use / to separate folders")
+    notice(ada, "“a\\b.py” cannot be a file's path: use / to separate folders")
     # Not a zip, though named one: the server says so.
     drop(ada, [("broken.zip", "this is no zip")])
     notice(ada, "“broken.zip” was not uploaded: it is not a zip file.")
