@@ -8,6 +8,21 @@ export interface Config {
   runner: boolean
   multi_instance: boolean
   anonymous: boolean
+  /** The workspace's limits, when the server says (else upload-plan.ts's defaults). */
+  limits?: { max_files?: number; max_file_bytes?: number; max_room_bytes?: number }
+}
+
+/** `POST /api/rooms/{room}/archive`: the paths a zip added and replaced. */
+export interface ArchiveResult {
+  added: string[]
+  replaced: string[]
+}
+
+/** `GET /api/rooms/{room}/files`: one entry per file of the workspace. */
+export interface FileEntry {
+  path: string
+  bytes: number
+  language: string
 }
 
 export interface RoomCreated {
@@ -52,6 +67,8 @@ export class ApiError extends Error {
     message: string,
     /** Seconds, from a `Retry-After` header (429, 503). */
     readonly retryAfter: number | null = null,
+    /** A 422's `fields`: what was refused, by name (e.g. the path and its rule). */
+    readonly fields: unknown = undefined,
   ) {
     super(message)
   }
@@ -64,21 +81,18 @@ export class NetworkError extends Error {
   }
 }
 
-async function call<T>(method: string, path: string, token: string | null, body?: unknown): Promise<T> {
-  const headers: Record<string, string> = { Accept: 'application/json' }
-  if (token) headers.Authorization = `Bearer ${token}`
-  if (body !== undefined) headers['Content-Type'] = 'application/json'
-  let response: Response
+/** The fetch itself: network failures as NetworkError, answers as they come. */
+async function send(method: string, path: string, headers: Record<string, string>, body?: BodyInit): Promise<Response> {
   try {
-    response = await fetch(path, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    })
+    return await fetch(path, { method, headers, body })
   } catch (err) {
     if (err instanceof DOMException && err.name === 'AbortError') throw err
     throw new NetworkError(!navigator.onLine)
   }
+}
+
+/** An error answer as ApiError: its JSON `error` (and `fields`), else the status text. */
+async function failure(response: Response): Promise<ApiError> {
   const text = await response.text()
   let data: unknown = null
   try {
@@ -86,13 +100,46 @@ async function call<T>(method: string, path: string, token: string | null, body?
   } catch {
     data = text
   }
-  if (!response.ok) {
-    const message =
-      data && typeof data === 'object' && 'error' in data ? String((data as { error: unknown }).error) : response.statusText
-    const retry = Number(response.headers.get('Retry-After'))
-    throw new ApiError(response.status, message, Number.isFinite(retry) && retry > 0 ? retry : null)
+  const body = data && typeof data === 'object' ? (data as { error?: unknown; fields?: unknown }) : {}
+  const message = 'error' in body ? String(body.error) : response.statusText
+  const retry = Number(response.headers.get('Retry-After'))
+  return new ApiError(response.status, message, Number.isFinite(retry) && retry > 0 ? retry : null, body.fields)
+}
+
+function auth(token: string | null, accept: string): Record<string, string> {
+  const headers: Record<string, string> = { Accept: accept }
+  if (token) headers.Authorization = `Bearer ${token}`
+  return headers
+}
+
+async function call<T>(method: string, path: string, token: string | null, body?: unknown): Promise<T> {
+  const headers = auth(token, 'application/json')
+  if (body !== undefined) headers['Content-Type'] = 'application/json'
+  const response = await send(method, path, headers, body === undefined ? undefined : JSON.stringify(body))
+  if (!response.ok) throw await failure(response)
+  const text = await response.text()
+  let data: unknown = null
+  try {
+    data = text ? JSON.parse(text) : null
+  } catch {
+    data = text
   }
   return data as T
+}
+
+/** The workspace as a zip (GET /archive): its bytes as the server made them. */
+async function downloadArchive(room: string, token: string | null): Promise<Blob> {
+  const response = await send('GET', `/api/rooms/${enc(room)}/archive`, auth(token, 'application/zip'))
+  if (!response.ok) throw await failure(response)
+  return response.blob()
+}
+
+/** A zip into the workspace (POST /archive): its files added or replaced, limits kept. */
+async function uploadArchive(room: string, token: string | null, zip: Blob): Promise<ArchiveResult> {
+  const headers = { ...auth(token, 'application/json'), 'Content-Type': 'application/zip' }
+  const response = await send('POST', `/api/rooms/${enc(room)}/archive`, headers, zip)
+  if (!response.ok) throw await failure(response)
+  return (await response.json()) as ArchiveResult
 }
 
 const enc = encodeURIComponent
@@ -151,6 +198,9 @@ export const api = {
   /** Revert an AI code change (an AI edit, an applied suggestion) recorded on chat entry `id`. */
   undoAiChange: (room: string, token: string | null, id: string) =>
     call<{ undone: boolean }>('POST', `/api/rooms/${enc(room)}/ai/changes/${enc(id)}/undo`, token),
+  downloadArchive,
+  uploadArchive,
+  files: (room: string, token: string | null) => call<FileEntry[]>('GET', `/api/rooms/${enc(room)}/files`, token),
 }
 
 /** Config is asked once per page. */

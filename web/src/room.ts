@@ -28,6 +28,9 @@ import { shortcutsButton } from './shortcuts'
 import { studentControls } from './student'
 import { decodeToken, isGenericName, roomPath } from './token'
 import { downloadButton } from './download'
+import { mountUpload, uploadLimits } from './upload'
+import { mountSearch } from './workspace-search'
+import { entryPath, filePaths } from './workspace'
 import { roomLayout } from './layout'
 import { showLoadingFrame, syncPlaceholder } from './loading'
 import { stickToBottom } from './stick-to-bottom'
@@ -383,11 +386,31 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
     'Comment',
   )
   commentButton.addEventListener('click', startComment)
-  const download = downloadButton(
-    () => ytext.toString(),
-    () => (titleUi.title() === room ? '' : titleUi.title()), // the room id is no name
-    () => currentLanguage,
+  // -- workspace tools --
+  // Search across files, upload (button and drop), download (the file, or the workspace).
+  const openAt = (path: string, line: number) => {
+    // Until the file tabs land, only the entry file has an editor.
+    if (path !== entryPath(doc)) return notices.show(`${path} is not open in an editor here yet.`, 'info')
+    const view = editor.view
+    const at = view.state.doc.line(Math.min(Math.max(line, 1), view.state.doc.lines)).from
+    view.dispatch({ selection: { anchor: at }, scrollIntoView: true })
+    view.focus()
+  }
+  const workspaceTools = h(
+    'span',
+    { class: 'workspace-tools' },
+    mountSearch({ doc, open: openAt }).button,
+    mountUpload({ doc, session, notices, dropTarget: main, limits: uploadLimits(config) }).button,
+    downloadButton({
+      title: () => (titleUi.title() === room ? '' : titleUi.title()), // the room id is no name
+      language: () => currentLanguage,
+      current: () => ({ path: entryPath(doc), text: ytext.toString(), entry: true }),
+      fileCount: () => filePaths(doc).length,
+      archive: () => api.downloadArchive(room, session.token),
+      notices,
+    }),
   )
+  // -- end workspace tools --
 
   session.watch((state) => {
     modeBadge.textContent = MODE_LABELS[state.mode]
@@ -402,7 +425,7 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
     roleNote.textContent = roleNoteText(state.role, state.roleExpires)
     titleUi.setEditable(session.isOwner && !!session.token)
     if (!tabs.chosen()) tabs.show(defaultTab(config.runner, session), false, false)
-    replace(toolbar, runButton, commentButton, student, download, roleNote, editorTools)
+    replace(toolbar, runButton, commentButton, student, workspaceTools, roleNote, editorTools)
     renderMe()
   })
 

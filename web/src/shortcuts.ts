@@ -15,6 +15,7 @@ const GROUPS: [string, [string[], string][]][] = [
     [
       [[MOD, 'Enter'], 'Run the code (when running is on)'],
       [[MOD, 'Alt', 'M'], 'Comment on the selected lines'],
+      [[MOD, 'Shift', 'F'], 'Search across all files'],
       [['?'], 'This list (outside the editor and text boxes)'],
     ],
   ],
