@@ -41,8 +41,13 @@ export function fileTabs(files: OpenFiles): HTMLElement {
         return h('span', { class: `file-tab${active ? ' active' : ''}`, role: 'presentation', 'data-path': path }, tab, files.open.length > 1 ? close : null)
       }),
     )
+    // The active tab in view, scrolling the bar only (scrollIntoView would scroll the page too).
     const activeTab = bar.querySelector<HTMLElement>('.file-tab.active')
-    activeTab?.scrollIntoView({ block: 'nearest', inline: 'nearest' })
+    if (activeTab) {
+      const left = activeTab.offsetLeft
+      if (left < bar.scrollLeft) bar.scrollLeft = left
+      else if (left + activeTab.offsetWidth > bar.scrollLeft + bar.clientWidth) bar.scrollLeft = left + activeTab.offsetWidth - bar.clientWidth
+    }
     if (hadFocus) bar.querySelector<HTMLElement>('[role="tab"][tabindex="0"]')?.focus()
   }
 

@@ -31,6 +31,7 @@ export class OpenFiles {
   private readonly managers = new WeakMap<Y.Text, Y.UndoManager>()
   private readonly places = new Map<string, Place>()
   private readonly listeners: Listener[] = []
+  private readonly pickListeners: ((path: string) => void)[] = []
   private readonly managerListeners: ((manager: Y.UndoManager, text: Y.Text) => void)[] = []
 
   constructor(
@@ -102,10 +103,17 @@ export class OpenFiles {
     return languageFor(path, typeof language === 'string' ? language : undefined)
   }
 
-  /** Opens `path` (adds its tab) and shows it. False when there is no such file. */
-  openFile(path: string): boolean {
+  /** Hears when the person picks a file themselves (not when following someone). */
+  onPick(listener: (path: string) => void): void {
+    this.pickListeners.push(listener)
+  }
+
+  /** Opens `path` (adds its tab) and shows it. False when there is no such file.
+   * `by: 'follow'`: following someone moved here, not the person's own pick. */
+  openFile(path: string, by: 'user' | 'follow' = 'user'): boolean {
     const text = fileText(this.doc, path)
     if (!text) return false
+    if (by === 'user') for (const listener of this.pickListeners) listener(path)
     if (path !== this.activePath) {
       this.remember()
       if (!this.openPaths.includes(path)) this.openPaths.push(path)

@@ -32,6 +32,7 @@ import { roomLayout } from './layout'
 import { fileTabs } from './file-tabs'
 import { fileTree } from './file-tree'
 import { OpenFiles } from './open-files'
+import { Follow } from './follow'
 import { showLoadingFrame, syncPlaceholder } from './loading'
 import { stickToBottom } from './stick-to-bottom'
 import { createTabs, type TabSpec } from './tabs'
@@ -217,6 +218,7 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
   files.onChange(() => presence.setFile(files.active))
   editorHost.before(fileTabs(files))
   fileTree(layout.files, files, presence, session, notices)
+  const follow = new Follow(presence, files, editor)
   const editorTools = h('div', { class: 'editor-tools' }, settingsMenu(), shortcutsButton())
   // The AI's edits flash briefly; not the ones the first sync loads (they are old news).
   firstSyncDone = provider.synced
@@ -245,7 +247,7 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
     tabSpecs.push({ id: 'output', label: 'Output', panel: ui.panel })
   }
   tabSpecs.push(
-    { id: 'people', label: 'People', panel: peoplePanel(presence, session, notices) },
+    { id: 'people', label: 'People', panel: peoplePanel(presence, session, notices, follow) },
     { id: 'comments', label: 'Comments', panel: commentsUi.element },
     { id: 'chat', label: 'Chat', panel: chatEl },
   )
@@ -431,7 +433,7 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
     replace(languageSlot, session.isOwner ? languageSelect : languageLabelEl)
     shareButton.hidden = !session.isOwner || !session.token
     commentButton.hidden = !session.canComment
-    if (session.isStudent && !student) student = studentControls(presence, doc, ytext, editor.view, session, notices)
+    if (session.isStudent && !student) student = studentControls(presence, follow, session, notices)
     roleNote.textContent = roleNoteText(state.role, state.roleExpires)
     titleUi.setEditable(session.isOwner && !!session.token)
     if (!tabs.chosen()) tabs.show(defaultTab(config.runner, session), false, false)
