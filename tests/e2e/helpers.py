@@ -44,3 +44,30 @@ def show_tab(page: Page, name: str) -> None:
     tab = page.get_by_role("tab", name=name)
     tab.click()
     expect(tab).to_have_attribute("aria-selected", "true")
+
+
+# -- workspaces (several files) ---------------------------------------------------------
+
+
+def file_item(page: Page, path: str) -> Any:
+    """A file's row in the file tree."""
+    return page.locator(f'.file-tree [role="treeitem"][data-path="{path}"]')
+
+
+def file_tab(page: Page, path: str) -> Any:
+    """A file's tab above the editor."""
+    return page.locator(f'.file-tabs [role="tab"][data-path="{path}"]')
+
+
+def create_file(page: Page, path: str) -> None:
+    """New file through the tree's form; the new file opens in the editor."""
+    page.locator(".file-actions").get_by_role("button", name="New file").click()
+    page.get_by_label("New file path").fill(path)
+    page.locator(".file-form").get_by_role("button", name="Create").click()
+    expect(file_tab(page, path)).to_have_attribute("aria-selected", "true")
+
+
+def open_file(page: Page, path: str) -> None:
+    """Open a file from the tree; its tab becomes the active one."""
+    file_item(page, path).click()
+    expect(file_tab(page, path)).to_have_attribute("aria-selected", "true")

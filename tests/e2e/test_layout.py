@@ -33,7 +33,7 @@ def test_room_page_fits_a_phone(e2e_server: ServerProcess, people: Any, screensh
     assert widths[0] <= widths[1] == PHONE["width"], widths
     # The side tabs stack under the editor instead of sitting beside it.
     editor_box = student.locator(".editor-pane").bounding_box()
-    tabs_box = student.get_by_role("tablist").bounding_box()
+    tabs_box = student.get_by_role("tablist", name="Room panels").bounding_box()
     assert editor_box and tabs_box and tabs_box["y"] >= editor_box["y"] + editor_box["height"]
     screenshot(student, full_page=True)
 

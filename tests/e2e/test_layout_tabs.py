@@ -161,8 +161,8 @@ def test_side_area_resizes_by_drag_and_keyboard_and_keeps_its_width(
     open_room(ada, other["links"]["owner"])
     reopened = side.bounding_box()
     assert reopened and abs(reopened["width"] - kept) <= 1, reopened
-    # The empty file-tree slot takes no room until rooms have several files.
-    expect(ada.locator("nav.file-slot")).to_be_hidden()
+    # The file tree (issue 19) has its column next to the editor.
+    expect(ada.locator("nav.file-slot")).to_be_visible()
     screenshot(ada)
 
 
@@ -280,7 +280,7 @@ def test_phone_puts_the_editor_first_and_the_tabs_below(
     assert widths[0] <= widths[1] == PHONE["width"], widths
     expect(bob.get_by_role("separator")).to_be_hidden()
     editor_box = bob.locator(".editor-pane").bounding_box()
-    tabs_box = bob.get_by_role("tablist").bounding_box()
+    tabs_box = bob.get_by_role("tablist", name="Room panels").bounding_box()
     assert editor_box and tabs_box and tabs_box["y"] >= editor_box["y"] + editor_box["height"] - 1
     for name in ("People", "Comments", "Chat"):  # every tab fits the width
         box = tab(bob, name).bounding_box()
@@ -292,7 +292,7 @@ def test_phone_puts_the_editor_first_and_the_tabs_below(
     send_chat(bob, "Looks fine here")
     expect(ada.locator(".chat-message").last).to_contain_text("Looks fine here")
     bob.get_by_role("textbox", name="Chat message").scroll_into_view_if_needed()
-    expect(bob.get_by_role("tablist")).to_be_in_viewport()
+    expect(bob.get_by_role("tablist", name="Room panels")).to_be_in_viewport()
     tab(bob, "People").click()
     expect(bob.get_by_role("tabpanel", name="People")).to_contain_text("Ada")
     screenshot(bob, "people", full_page=True)

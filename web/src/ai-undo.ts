@@ -13,7 +13,11 @@
  * new step). Ctrl+Z undoes whichever is newest: an AI change through the server, else
  * the person's own step through the undo manager. A refused AI undo is said in a notice
  * and that key press stops there; the change is then dropped from the history, so the
- * next Ctrl+Z goes on into the person's own older edits. */
+ * next Ctrl+Z goes on into the person's own older edits.
+ *
+ * In a workspace each file has its own undo manager: an AI change names its file
+ * (`path` on the record; absent = the entry file), and Ctrl+Z in a file weighs only
+ * that file's AI changes against that file's own steps. */
 import type * as Y from 'yjs'
 import { api, ApiError } from './api'
 import type { Notices } from './notices'
@@ -24,6 +28,14 @@ const SEQ = 'codementor-seq'
 interface AiStep {
   id: string
   seq: number
+  path: string
+}
+
+/** Where the page's files are: the file open now, the entry file, each file's manager. */
+export interface UndoFiles {
+  active(): string
+  entry(): string
+  managerOf(path: string): Y.UndoManager | null
 }
 
 type StackEvent = { stackItem: { meta: Map<string, unknown> }; type: 'undo' | 'redo' }
@@ -37,26 +49,33 @@ export class AiUndo {
 
   constructor(
     private readonly chat: Y.Array<unknown>,
-    private readonly undoManager: Y.UndoManager,
+    private readonly files: UndoFiles,
     private readonly session: Session,
     private readonly notices: Notices,
     /** False while the first sync loads the document: its AI changes are not news. */
     private readonly live: () => boolean,
   ) {
+    this.scan(false) // what is already there is not this page's history
+    chat.observeDeep(() => this.scan(this.live()))
+  }
+
+  /** Numbers a file's own undo steps (call once per undo manager). */
+  attach(undoManager: Y.UndoManager): void {
     const stamp = ({ stackItem, type }: StackEvent) => {
       if (type === 'undo') stackItem.meta.set(SEQ, ++this.seq)
     }
     undoManager.on('stack-item-added', stamp)
     undoManager.on('stack-item-updated', stamp)
-    this.scan(false) // what is already there is not this page's history
-    chat.observeDeep(() => this.scan(this.live()))
   }
 
   /** The Ctrl/Cmd+Z binding: true when it handled the key (an AI change was newest). */
   undo(): boolean {
-    const top = this.steps[this.steps.length - 1]
+    const path = this.files.active()
+    const mine = this.steps.filter((s) => s.path === path)
+    const top = mine[mine.length - 1]
     if (!top) return false
-    const own = this.undoManager.undoStack[this.undoManager.undoStack.length - 1]
+    const manager = this.files.managerOf(path)
+    const own = manager?.undoStack[manager.undoStack.length - 1]
     const ownSeq = Number(own?.meta.get(SEQ) ?? 0)
     if (ownSeq > top.seq) return false
     if (this.busy) return true
@@ -98,8 +117,10 @@ export class AiUndo {
       this.seen.set(id, change)
       if (!live || entry.get('change_for') !== this.session.userId) continue
       this.drop(id)
-      this.steps.push({ id, seq: ++this.seq })
-      this.undoManager.stopCapturing() // typing from now on is a step after this one
+      const named = entry.get('path')
+      const path = typeof named === 'string' && named ? named : this.files.entry()
+      this.steps.push({ id, seq: ++this.seq, path })
+      this.files.managerOf(path)?.stopCapturing() // typing from now on is a step after this one
     }
   }
 }

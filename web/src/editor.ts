@@ -1,4 +1,9 @@
-/** The CodeMirror 6 editor bound to the shared `code` text. */
+/** The CodeMirror 6 editor, bound to one workspace file's shared text at a time.
+ *
+ * Switching files gives the view a new EditorState (`bind`): y-codemirror.next's sync
+ * plugin keeps the text it was built with, so a new state (all plugins rebuilt) is the one
+ * safe way to point it at another Y.Text. Each file keeps its own Y.UndoManager (the
+ * caller's), so Ctrl+Z in one file never undoes another's edits. */
 import { defaultKeymap, indentWithTab } from '@codemirror/commands'
 import {
   bracketMatching,
@@ -36,9 +41,14 @@ import { settings, type EditorSettings } from './settings'
 
 export interface CodeEditor {
   view: EditorView
-  undoManager: Y.UndoManager
+  /** The undo history of the file shown now. */
+  readonly undoManager: Y.UndoManager
+  /** The shared text shown now. */
+  readonly ytext: Y.Text
   setReadOnly(readOnly: boolean): void
   setLanguage(id: string | undefined): Promise<void>
+  /** Shows another file: its text, its undo history, the selection and scroll it had. */
+  bind(ytext: Y.Text, undoManager: Y.UndoManager, place?: { anchor: number; head: number; scrollTop: number }): void
 }
 
 /** What an empty editor says: how to start, or (read-only) that nothing is there yet. */
@@ -73,7 +83,8 @@ export function createEditor(
     readOnlyNote?: () => string
   },
 ): CodeEditor {
-  const undoManager = new Y.UndoManager(ytext)
+  let undoManager = new Y.UndoManager(ytext)
+  let current = ytext
   const readOnly = new Compartment()
   const language = new Compartment()
   const personal = new Compartment()
@@ -83,11 +94,15 @@ export function createEditor(
     placeholder(emptyHint(ro, options.runnable ?? false)),
   ]
   const prefs = settings()
+  // What the compartments hold now: a new state (another file) starts from them.
+  let readOnlyNow = options.readOnly
+  let languageNow: Extension = indentUnit.of(DEFAULT_INDENT)
 
-  const view = new EditorView({
-    parent,
-    state: EditorState.create({
-      doc: ytext.toString(),
+  const stateFor = (text: Y.Text, manager: Y.UndoManager, selection?: { anchor: number; head: number }) => {
+    const length = text.length
+    return EditorState.create({
+      doc: text.toString(),
+      selection: selection ? { anchor: Math.min(selection.anchor, length), head: Math.min(selection.head, length) } : undefined,
       extensions: [
         lineNumbers(),
         highlightActiveLineGutter(),
@@ -107,36 +122,56 @@ export function createEditor(
           'aria-multiline': 'true',
           ...(options.describedBy ? { 'aria-describedby': options.describedBy } : {}),
         }),
-        readOnly.of(readOnlyExtension(options.readOnly)),
-        language.of(indentUnit.of(DEFAULT_INDENT)),
+        readOnly.of(readOnlyExtension(readOnlyNow)),
+        language.of(languageNow),
         // Remote carets are drawn by cursor-labels (names that fade), not the stock plugin.
-        yCollab(ytext, null, { undoManager }),
-        remoteCursors(ytext, awareness),
+        yCollab(text, null, { undoManager: manager }),
+        remoteCursors(text, awareness),
         keyboardFocus(),
         readOnlyNote(options.readOnlyNote ?? (() => 'Read-only')),
         editorTheme,
         ...(options.extensions ?? []),
       ],
-    }),
-  })
+    })
+  }
+
+  const view = new EditorView({ parent, state: stateFor(ytext, undoManager) })
   prefs.watch((value, dark) => view.dispatch({ effects: personal.reconfigure(settingsExtension(value, dark)) }))
 
   let languageRequest = 0
   return {
     view,
-    undoManager,
+    get undoManager() {
+      return undoManager
+    },
+    get ytext() {
+      return current
+    },
     setReadOnly(ro) {
+      readOnlyNow = ro
       // Called from Yjs observers (the room's meta, a role change): dispatching there, before
       // the binding has put the same transaction's text into the editor, makes the remote
       // cursor plugin read positions past the editor's end, and crash for good.
-      queueMicrotask(() => view.dispatch({ effects: readOnly.reconfigure(readOnlyExtension(ro)) }))
+      queueMicrotask(() => view.dispatch({ effects: readOnly.reconfigure(readOnlyExtension(readOnlyNow)) }))
+    },
+    bind(text, manager, place) {
+      const hadFocus = view.hasFocus
+      current = text
+      undoManager = manager
+      languageRequest++ // a language still loading was for the file shown before
+      view.setState(stateFor(text, manager, place))
+      const top = place?.scrollTop ?? 0
+      view.requestMeasure({ read: () => null, write: () => (view.scrollDOM.scrollTop = top) })
+      if (hadFocus) view.focus()
     },
     async setLanguage(id) {
       const request = ++languageRequest
       const found = findLanguage(id)
       const extension = found ? await found.load() : []
       const indent = indentUnit.of(found?.indent ?? DEFAULT_INDENT)
-      if (request === languageRequest) view.dispatch({ effects: language.reconfigure([extension, indent]) })
+      if (request !== languageRequest) return
+      languageNow = [extension, indent]
+      view.dispatch({ effects: language.reconfigure(languageNow) })
     },
   }
 }

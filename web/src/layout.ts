@@ -1,4 +1,4 @@
-/** The room page's columns: a file-tree slot (empty for now), the editor, a drag handle
+/** The room page's columns: the file tree, the editor, a drag handle
  * and the side area. The handle is a focusable `separator`: drag it, or use the arrow keys
  * (Shift for bigger steps, Home/End for the limits). The width is kept per browser. */
 import { h } from './dom'
@@ -12,6 +12,8 @@ const BIG_STEP_PX = 64
 
 export interface RoomLayout {
   readonly element: HTMLElement
+  /** The file tree's column (file-tree.ts fills it). */
+  readonly files: HTMLElement
   readonly handle: HTMLElement
   /** The side area's width now, in CSS pixels. */
   width(): number
@@ -27,7 +29,7 @@ function storedWidth(): number {
 }
 
 export function roomLayout(editorPane: HTMLElement, side: HTMLElement): RoomLayout {
-  // Where the file tree goes when a room holds several files; hidden until then.
+  // Where the file tree goes (file-tree.ts shows it).
   const files = h('nav', { class: 'file-slot', 'aria-label': 'Files', hidden: true })
   const handle = h('div', {
     class: 'side-resizer',
@@ -103,5 +105,5 @@ export function roomLayout(editorPane: HTMLElement, side: HTMLElement): RoomLayo
   })
   handle.addEventListener('dblclick', () => apply(DEFAULT_PX, true))
 
-  return { element, handle, width: () => width }
+  return { element, files, handle, width: () => width }
 }

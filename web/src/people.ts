@@ -1,10 +1,12 @@
-/** The people panel: who is here, their role, active/idle, raised hands. The AI
+/** The people panel: who is here, their role, the file they have open (with a Follow
+ * toggle: your editor goes where they go), active/idle, raised hands. The AI
  * pair-programmer, when present, is listed after the owners with an "AI" badge.
  *
  * Presence is written by peers, so the owner's tools do not trust it: a raised hand is
  * shown (with the name from the person's token) only once the server says which
  * connection holds that awareness client id, and "Let edit" goes to that connection. */
 import { api, ApiError, type PeerEntry, type Role } from './api'
+import type { Follow } from './follow'
 import { h, replace } from './dom'
 import { safeColor } from './identity'
 import { icon } from './icons'
@@ -32,7 +34,7 @@ async function holdersOf(session: Session): Promise<Map<number, Holder>> {
   return holders
 }
 
-export function peoplePanel(presence: Presence, session: Session, notices: Notices): HTMLElement {
+export function peoplePanel(presence: Presence, session: Session, notices: Notices, follow?: Follow): HTMLElement {
   const list = h('ul', { class: 'people-list', 'aria-label': 'People in this room' })
   const count = h('span', { class: 'count' })
   const section = h(
@@ -71,7 +73,8 @@ export function peoplePanel(presence: Presence, session: Session, notices: Notic
     checkHands(presence.peers())
     const key = JSON.stringify([
       session.state,
-      presence.peers().map((p) => [p.clientId, p.user, p.status, p.hand]),
+      presence.peers().map((p) => [p.clientId, p.user, p.status, p.hand, p.file]),
+      follow?.following ?? '',
     ])
     if (key === last) return
     last = key
@@ -136,9 +139,29 @@ export function peoplePanel(presence: Presence, session: Session, notices: Notic
         { class: `badge role-${user.role}`, title: isAi ? 'AI pair-programmer' : null },
         BADGE_LABELS[user.role] ?? user.role,
       ),
+      peer.file ? h('span', { class: 'people-file', title: `${peer.self ? 'You have' : `${user.name} has`} ${peer.file} open` }, peer.file) : null,
       hand ? h('span', { class: 'hand' }, icon('hand'), 'Hand raised') : null,
       h('span', { class: `status ${peer.status}`, title: peer.status === 'idle' ? 'Idle' : 'Active' }, peer.status),
       grant,
+      follow && !peer.self && !isAi ? followButton(peer, user.name, follow) : null,
+    )
+  }
+
+  /** Follow this person (their file and caret) until you type or pick a file yourself. */
+  const followButton = (peer: PeerState, name: string, follow: Follow) => {
+    const id = `person:${peer.clientId}`
+    const on = follow.following === id
+    return h(
+      'button',
+      {
+        type: 'button',
+        class: 'btn small toggle-btn follow-person',
+        'aria-pressed': String(on),
+        'aria-label': `Follow ${name}`,
+        title: on ? `Following ${name}: type or pick a file to stop` : `Follow ${name}: your editor goes where they go`,
+        onclick: () => (on ? follow.stop() : follow.start(() => presence.peers().find((p) => p.clientId === peer.clientId) ?? null, id)),
+      },
+      on ? 'Following' : 'Follow',
     )
   }
 
@@ -161,6 +184,7 @@ export function peoplePanel(presence: Presence, session: Session, notices: Notic
   }
 
   presence.awareness.on('change', render)
+  follow?.onChange(render)
   session.watch(render)
   return section
 }

@@ -1,7 +1,7 @@
 /**
  * This participant's awareness state and everyone else's:
  * `user: {name, color, colorLight, role, uid}`, `status: 'active' | 'idle'` (refreshed
- * every few seconds from local input), `hand: boolean` (broadcast students).
+ * every few seconds from local input), `hand: boolean` (broadcast students), `file: string` (the workspace path open in the editor).
  * The `cursor` field belongs to cursor-labels.ts. The AI pair-programmer is a peer too,
  * announced by the server with `role: 'ai'` (a presence role, never a room role).
  */
@@ -53,6 +53,8 @@ export interface PeerState {
   status: 'active' | 'idle'
   hand: boolean
   cursor: { anchor: unknown; head: unknown } | null
+  /** The file this person has open (a peer wrote it: a string, else null). */
+  file: string | null
 }
 
 /**
@@ -162,6 +164,11 @@ export class Presence {
     this.awareness.setLocalStateField('hand', raised)
   }
 
+  /** Says which file this person has open. */
+  setFile(path: string): void {
+    if (this.awareness.getLocalState()?.file !== path) this.awareness.setLocalStateField('file', path)
+  }
+
   get hand(): boolean {
     return this.awareness.getLocalState()?.hand === true
   }
@@ -185,6 +192,7 @@ export class Presence {
         status: state.status === 'idle' ? 'idle' : 'active',
         hand: state.hand === true,
         cursor: (state.cursor as PeerState['cursor']) ?? null,
+        file: typeof state.file === 'string' ? state.file : null,
       })
     })
     return out

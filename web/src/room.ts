@@ -32,12 +32,17 @@ import { mountUpload, uploadLimits } from './upload'
 import { mountSearch } from './workspace-search'
 import { entryPath, filePaths } from './workspace'
 import { roomLayout } from './layout'
+import { fileTabs } from './file-tabs'
+import { fileTree } from './file-tree'
+import { OpenFiles } from './open-files'
+import { Follow } from './follow'
 import { showLoadingFrame, syncPlaceholder } from './loading'
 import { stickToBottom } from './stick-to-bottom'
 import { createTabs, type TabSpec } from './tabs'
 import { roomTitle } from './title'
 import { countUnread } from './unread'
 import * as Y from 'yjs'
+import { languageFor } from './workspace'
 
 const MODES: Mode[] = ['pair', 'review', 'broadcast']
 const EXPIRY_WARNING_MS = 10 * 60 * 1000
@@ -156,7 +161,7 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
   const presence = new Presence(provider.awareness, identity, tokenRole, session.userId)
 
   // -- editor and panels -----------------------------------------------------------
-  const editorHost = h('div', { class: 'editor-host' })
+  const editorHost = h('div', { class: 'editor-host', id: 'editor-host' })
   const toolbar = h('div', { class: 'toolbar', role: 'toolbar', 'aria-label': 'Room actions' })
   const roleNote = h('span', { class: 'role-note' })
   const editorHelp = h(
@@ -166,12 +171,14 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
   )
   const editorPane = h('section', { class: 'editor-pane', 'aria-label': 'Code' }, toolbar, editorHelp, editorHost)
   const side = h('aside', { class: 'side', 'aria-label': 'Room panels' })
-  const main = roomLayout(editorPane, side).element
+  const layout = roomLayout(editorPane, side)
+  const main = layout.element
   replace(app, topbar, main, notices.element)
 
   let commentsUi: ReturnType<typeof commentsPanel> | null = null
   let runCode: (() => boolean) | null = null
   let aiUndo: AiUndo | null = null
+  let firstSyncDone = false
   const editor = createEditor(editorHost, ytext, provider.awareness, {
     readOnly: !session.canEdit,
     label: 'Code editor',
@@ -186,15 +193,43 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
     runnable: config.runner,
     readOnlyNote: () => readOnlyNoteText(session.role),
   })
+  // -- the workspace: open files (tabs), the file tree, per-file undo -------------------
+  const files = new OpenFiles(
+    doc,
+    (path, text, manager, place) => {
+      editor.bind(text, manager, place)
+      void editor.setLanguage(files.languageOf(path))
+    },
+    () => {
+      const sel = editor.view.state.selection.main
+      return { anchor: sel.anchor, head: sel.head, scrollTop: editor.view.scrollDOM.scrollTop }
+    },
+    { onClosedByOthers: (path) => notices.show(`${path} was deleted by someone else: its tab is closed.`, 'warn', 8000) },
+  )
+  if (config.ai) {
+    aiUndo = new AiUndo(
+      chat,
+      { active: () => files.active, entry: () => files.entry, managerOf: (path) => files.managerOf(path) },
+      session,
+      notices,
+      () => firstSyncDone,
+    )
+  }
+  files.onManager((manager) => aiUndo?.attach(manager))
+  files.adopt(ytext, editor.undoManager)
+  presence.setFile(files.active)
+  files.onChange(() => presence.setFile(files.active))
+  editorHost.before(fileTabs(files))
+  fileTree(layout.files, files, presence, session, notices)
+  const follow = new Follow(presence, files, editor)
   const editorTools = h('div', { class: 'editor-tools' }, settingsMenu(), shortcutsButton())
   // The AI's edits flash briefly; not the ones the first sync loads (they are old news).
-  let firstSyncDone = provider.synced
+  firstSyncDone = provider.synced
   provider.on('sync', (synced: boolean) => {
     if (synced) firstSyncDone = true
   })
   highlightAiEdits(editor.view, ytext, provider.awareness, () => firstSyncDone)
   syncPlaceholder(editorHost, (done) => (provider.synced ? done() : provider.once('sync', done)))
-  if (config.ai) aiUndo = new AiUndo(chat, editor.undoManager, session, notices, () => firstSyncDone)
   const me = () => identity
   commentsUi = commentsPanel(doc, ytext, comments, () => editor.view, session, me)
   const chatEl = chatPanel(chat, session, me, { ai: config.ai, notices, selection: () => editor.view.state.selection.main, meta })
@@ -215,7 +250,7 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
     tabSpecs.push({ id: 'output', label: 'Output', panel: ui.panel })
   }
   tabSpecs.push(
-    { id: 'people', label: 'People', panel: peoplePanel(presence, session, notices) },
+    { id: 'people', label: 'People', panel: peoplePanel(presence, session, notices, follow) },
     { id: 'comments', label: 'Comments', panel: commentsUi.element },
     { id: 'chat', label: 'Chat', panel: chatEl },
   )
@@ -289,7 +324,7 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
     const language = typeof meta.get('language') === 'string' ? String(meta.get('language')) : undefined
     if (language !== currentLanguage) {
       currentLanguage = language
-      void editor.setLanguage(language)
+      void editor.setLanguage(files.languageOf(files.active))
       if (language) languageSelect.value = language
       languageLabelEl.textContent = languageLabel(language)
     }
@@ -310,7 +345,7 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
       if (!meta.has('title') && details.title) titleUi.set(details.title)
       if (!meta.has('language') && details.language && !currentLanguage) {
         currentLanguage = details.language
-        void editor.setLanguage(details.language)
+        void editor.setLanguage(languageFor(files.active, details.language))
         languageSelect.value = details.language
         languageLabelEl.textContent = languageLabel(details.language)
       }
@@ -421,7 +456,7 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
     replace(languageSlot, session.isOwner ? languageSelect : languageLabelEl)
     shareButton.hidden = !session.isOwner || !session.token
     commentButton.hidden = !session.canComment
-    if (session.isStudent && !student) student = studentControls(presence, doc, ytext, editor.view, session, notices)
+    if (session.isStudent && !student) student = studentControls(presence, follow, session, notices)
     roleNote.textContent = roleNoteText(state.role, state.roleExpires)
     titleUi.setEditable(session.isOwner && !!session.token)
     if (!tabs.chosen()) tabs.show(defaultTab(config.runner, session), false, false)

@@ -1,73 +1,39 @@
-/** Broadcast students: follow the teacher's cursor, raise a hand, fork the code. */
-import { EditorView } from '@codemirror/view'
-import * as Y from 'yjs'
+/** Broadcast students: follow the teacher (their file and caret), raise a hand, fork the code. */
 import { api, ApiError } from './api'
-import { h, inMicrotask, replace } from './dom'
+import { h, replace } from './dom'
+import type { Follow } from './follow'
 import { icon } from './icons'
 import type { Notices } from './notices'
-import type { Presence } from './presence'
+import type { PeerState, Presence } from './presence'
 import { rememberRoom } from './recent'
 import type { Session } from './session'
 
-export function studentControls(
-  presence: Presence,
-  doc: Y.Doc,
-  ytext: Y.Text,
-  view: EditorView,
-  session: Session,
-  notices: Notices,
-): HTMLElement {
-  let following = true
-  let lastHead: number | null = null
+const TEACHER = 'the teacher'
 
+/** The teacher: the first owner here (their caret first, if several). */
+export function teacherOf(presence: Presence): PeerState | null {
+  const owners = presence.peers().filter((p) => !p.self && p.user.role === 'owner')
+  return owners.find((p) => p.cursor?.head) ?? owners[0] ?? null
+}
+
+export function studentControls(presence: Presence, follow: Follow, session: Session, notices: Notices): HTMLElement {
   const followButton = h('button', { type: 'button', class: 'btn toggle-btn', 'aria-pressed': 'true' })
   const handButton = h('button', { type: 'button', class: 'btn toggle-btn', 'aria-pressed': 'false' })
   const forkButton = h('button', { type: 'button', class: 'btn' }, icon('fork'), 'Fork to my own room')
+  const following = () => follow.following === TEACHER
 
   const renderButtons = () => {
-    followButton.setAttribute('aria-pressed', String(following))
-    replace(followButton, icon('follow'), following ? 'Following the teacher' : 'Follow the teacher')
+    followButton.setAttribute('aria-pressed', String(following()))
+    replace(followButton, icon('follow'), following() ? 'Following the teacher' : 'Follow the teacher')
     const raised = presence.hand
     handButton.setAttribute('aria-pressed', String(raised))
     replace(handButton, icon('hand'), raised ? 'Lower hand' : 'Raise hand')
   }
+  const followTeacher = () => follow.start(() => teacherOf(presence), TEACHER)
+  follow.onChange(renderButtons)
+  followTeacher()
 
-  /** The teacher's caret (the first owner with a cursor) as an index into `code`. */
-  const teacherHead = (): number | null => {
-    for (const peer of presence.peers()) {
-      if (peer.self || peer.user.role !== 'owner' || !peer.cursor?.head) continue
-      try {
-        const rel = Y.createRelativePositionFromJSON(peer.cursor.head)
-        const abs = Y.createAbsolutePositionFromRelativePosition(rel, doc)
-        if (abs && abs.type === ytext) return abs.index
-      } catch {
-        /* a malformed cursor: ignore it */
-      }
-    }
-    return null
-  }
-
-  const follow = (force = false) => {
-    if (!following) return
-    const head = teacherHead()
-    if (head === null || (head === lastHead && !force)) return
-    lastHead = head
-    const pos = Math.min(head, view.state.doc.length)
-    view.dispatch({ effects: EditorView.scrollIntoView(pos, { y: 'center' }) })
-  }
-
-  const schedule = inMicrotask(() => follow())
-  presence.awareness.on('change', (_changes: unknown, origin: unknown) => {
-    if (origin !== 'local') schedule()
-  })
-  // A caret can arrive before the text it points into: try again when text arrives.
-  ytext.observe(schedule)
-
-  followButton.addEventListener('click', () => {
-    following = !following
-    renderButtons()
-    follow(true)
-  })
+  followButton.addEventListener('click', () => (following() ? follow.stop() : followTeacher()))
   handButton.addEventListener('click', () => {
     presence.setHand(!presence.hand)
     renderButtons()

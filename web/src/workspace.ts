@@ -113,3 +113,61 @@ export function filePaths(doc: Y.Doc): string[] {
   })
   return [entry, ...rest.sort()]
 }
+
+/** Why `path` cannot be a new file's path (normal form, not taken), or null if it can. */
+export function newPathProblem(doc: Y.Doc, path: string): string | null {
+  let normal: string
+  try {
+    normal = normalizePath(path)
+  } catch (err) {
+    return err instanceof PathError ? err.rule : String(err)
+  }
+  if (normal !== path) return 'a path must be in normal form (NFC)'
+  if (fileText(doc, normal)) return 'a file with this path already exists'
+  // A file and a folder cannot share a name: a/b next to a file a.
+  const paths = filePaths(doc)
+  if (paths.some((p) => p.startsWith(`${normal}/`))) return 'a folder with this path already exists'
+  const parts = normal.split('/')
+  for (let i = 1; i < parts.length; i++) {
+    if (paths.includes(parts.slice(0, i).join('/'))) return `${parts.slice(0, i).join('/')} is a file, not a folder`
+  }
+  return null
+}
+
+/** Adds an empty file at `path` (checked with newPathProblem first). */
+export function createFile(doc: Y.Doc, path: string, content = ''): void {
+  const problem = newPathProblem(doc, path)
+  if (problem) throw new PathError(path, problem)
+  doc.transact(() => {
+    const text = new Y.Text()
+    filesMap(doc).set(path, text)
+    if (content) text.insert(0, content)
+  })
+}
+
+/** Renames (moves) a file. The entry file keeps its text (`code`) and gets a new
+ * `meta.entry`; any other file becomes a new Y.Text with its content under the new key,
+ * the old key deleted, in one transaction (peers see one change). */
+export function renameFile(doc: Y.Doc, from: string, to: string): void {
+  const text = fileText(doc, from)
+  if (!text) throw new PathError(from, 'no such file')
+  const problem = newPathProblem(doc, to)
+  if (problem) throw new PathError(to, problem)
+  if (from === entryPath(doc)) {
+    doc.getMap('meta').set(ENTRY, to)
+    return
+  }
+  doc.transact(() => {
+    const moved = new Y.Text()
+    filesMap(doc).set(to, moved)
+    moved.applyDelta(text.toDelta())
+    filesMap(doc).delete(from)
+  })
+}
+
+/** Deletes a file; the entry file cannot be deleted (the room runs it). */
+export function deleteFile(doc: Y.Doc, path: string): void {
+  if (path === entryPath(doc)) throw new PathError(path, 'the entry file cannot be deleted (rename it, or make another file the entry)')
+  if (!filesMap(doc).has(path)) throw new PathError(path, 'no such file')
+  filesMap(doc).delete(path)
+}
