@@ -30,7 +30,7 @@ import { decodeToken, isGenericName, roomPath } from './token'
 import { downloadButton } from './download'
 import { mountUpload, uploadLimits } from './upload'
 import { mountSearch } from './workspace-search'
-import { entryPath, filePaths } from './workspace'
+import { filePaths, fileText, languageFor } from './workspace'
 import { roomLayout } from './layout'
 import { fileTabs } from './file-tabs'
 import { fileTree } from './file-tree'
@@ -42,7 +42,6 @@ import { createTabs, type TabSpec } from './tabs'
 import { roomTitle } from './title'
 import { countUnread } from './unread'
 import * as Y from 'yjs'
-import { languageFor } from './workspace'
 
 const MODES: Mode[] = ['pair', 'review', 'broadcast']
 const EXPIRY_WARNING_MS = 10 * 60 * 1000
@@ -424,8 +423,7 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
   // -- workspace tools --
   // Search across files, upload (button and drop), download (the file, or the workspace).
   const openAt = (path: string, line: number) => {
-    // Until the file tabs land, only the entry file has an editor.
-    if (path !== entryPath(doc)) return notices.show(`${path} is not open in an editor here yet.`, 'info')
+    if (!files.openFile(path)) return notices.show(`${path} is no longer in the workspace.`, 'info')
     const view = editor.view
     const at = view.state.doc.line(Math.min(Math.max(line, 1), view.state.doc.lines)).from
     view.dispatch({ selection: { anchor: at }, scrollIntoView: true })
@@ -439,7 +437,11 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
     downloadButton({
       title: () => (titleUi.title() === room ? '' : titleUi.title()), // the room id is no name
       language: () => currentLanguage,
-      current: () => ({ path: entryPath(doc), text: ytext.toString(), entry: true }),
+      current: () => ({
+        path: files.active,
+        text: fileText(doc, files.active)?.toString() ?? '',
+        entry: files.active === files.entry,
+      }),
       fileCount: () => filePaths(doc).length,
       archive: () => api.downloadArchive(room, session.token),
       notices,
