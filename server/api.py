@@ -164,11 +164,20 @@ class RoleChanged(BaseModel):
     expires_at: float | None
 
 
+class Limits(BaseModel):
+    """The workspace's limits, so a client can refuse an upload before sending it."""
+
+    max_files: int
+    max_file_bytes: int
+    max_workspace_bytes: int
+
+
 class Features(BaseModel):
     ai: bool
     runner: bool
     multi_instance: bool
     anonymous: bool
+    limits: Limits
 
 
 class ErrorBody(BaseModel):
@@ -314,12 +323,17 @@ class Api:
     # -- endpoints -------------------------------------------------------------
 
     async def config(self, request: Request) -> Response:
-        """Which optional features this server has on."""
+        """Which optional features this server has on, and the workspace's limits."""
         features = Features(
             ai=bool(self.settings.anthropic_api_key),
             runner=bool(self.settings.judge0_url),
             multi_instance=bool(self.settings.redis_url),
             anonymous=self.auth.anonymous,
+            limits=Limits(
+                max_files=self.settings.max_files,
+                max_file_bytes=self.settings.max_file_bytes,
+                max_workspace_bytes=self.settings.max_workspace_bytes,
+            ),
         )
         return JSONResponse(features.model_dump())
 

@@ -971,9 +971,16 @@ def test_config(api: Client) -> None:
         response = api.request("GET", "/api/config", token)
         assert response.status_code == 200
         body = response.json()
+        limits = body.pop("limits")
         assert set(body) == {"ai", "runner", "multi_instance", "anonymous"}
         assert all(isinstance(v, bool) for v in body.values())
         assert body["anonymous"] is False  # a secret is configured
+        # The defaults of the settings, so a browser can check an upload before sending it.
+        assert limits == {
+            "max_files": 200,
+            "max_file_bytes": 1024 * 1024,
+            "max_workspace_bytes": 8 * 1024 * 1024,
+        }
 
 
 # -- unknown rooms, bodies, rate limits -------------------------------------------

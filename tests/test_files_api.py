@@ -52,6 +52,12 @@ async def call(
         return await http.request(method, url, headers=auth(room, role), **kw)
 
 
+async def test_config_names_the_limits_set(server: ServerProcess) -> None:
+    async with httpx.AsyncClient(base_url=server.http_url, timeout=10) as http:
+        limits = (await http.get("/api/config")).json()["limits"]
+    assert limits == {"max_files": 5, "max_file_bytes": 1000, "max_workspace_bytes": 3000}
+
+
 async def test_put_get_list_delete(server: ServerProcess) -> None:
     room = await new_room(server)
     base = f"/api/rooms/{room}/files"

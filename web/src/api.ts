@@ -8,8 +8,8 @@ export interface Config {
   runner: boolean
   multi_instance: boolean
   anonymous: boolean
-  /** The workspace's limits, when the server says (else upload-plan.ts's defaults). */
-  limits?: { max_files?: number; max_file_bytes?: number; max_room_bytes?: number }
+  /** The workspace's limits (servers before workspaces: none, upload-plan.ts's defaults). */
+  limits?: { max_files?: number; max_file_bytes?: number; max_workspace_bytes?: number }
 }
 
 /** `POST /api/rooms/{room}/archive`: the paths a zip added and replaced. */

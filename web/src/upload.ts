@@ -282,5 +282,5 @@ export function mountUpload(options: UploadOptions): UploadUi {
 /** The limits /api/config names, if it does (missing ones keep their defaults). */
 export function uploadLimits(config: Config): Partial<Limits> {
   const limits = config.limits ?? {}
-  return { files: limits.max_files, fileBytes: limits.max_file_bytes, roomBytes: limits.max_room_bytes }
+  return { files: limits.max_files, fileBytes: limits.max_file_bytes, roomBytes: limits.max_workspace_bytes }
 }
