@@ -256,8 +256,8 @@ class FilesApi:
         before = schema.workspace(room.doc)
         try:
             workspace_after(room.doc, dict(uploaded), limits)
-        except WorkspaceError as exc:  # paths are normal already: a limit
-            raise ApiError(413, f"{exc.path}: {exc.rule}", _fields(exc.path, exc.rule)) from exc
+        except WorkspaceError as exc:  # the zip fits, the workspace with it would not
+            raise _path_error(exc.path, exc.rule) from exc
         room.edit(lambda doc: apply_changes(doc, dict(uploaded)))
         added = sorted(p for p in uploaded if p not in before)
         replaced = sorted(p for p in uploaded if p in before)

@@ -237,8 +237,8 @@ def build() -> dict[str, Any]:
                 "post": _operation(
                     "Owner and editor: add or replace files from a zip, all or none. 413 "
                     "past the file count, file or workspace bytes, or a compression ratio "
-                    "over 100 (checked before extracting); 422 a bad path or a file not "
-                    "UTF-8; 400 not a zip",
+                    "over 100 (checked before extracting); 422 a bad path, a file not "
+                    "UTF-8, or the workspace with the zip over a limit; 400 not a zip",
                     (200, _json(files_api.ArchiveApplied)),
                     (*room_errors, 400, 413, 422),
                     raw_body=ZIP,

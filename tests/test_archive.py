@@ -140,6 +140,12 @@ async def test_upload_then_download(server: ServerProcess) -> None:
         bomb = make_zip({f"{n}.py": b"a" * 900 for n in range(4)})
         too_big = await http.post(f"/api/rooms/{room}/archive", content=bomb, headers=editor)
         assert too_big.status_code == 413
+        # Fits alone, not with the two files there: the workspace's rule, naming a path.
+        more = make_zip({f"m{n}.py": b"" for n in range(4)})
+        over = await http.post(f"/api/rooms/{room}/archive", content=more, headers=editor)
+        assert over.status_code == 422, over.text
+        assert over.json()["fields"][0]["path"].startswith("m")
+        assert "at most 5 files" in over.json()["error"]
         bad = await http.post(f"/api/rooms/{room}/archive", content=b"junk", headers=editor)
         assert bad.status_code == 400 and "not a zip" in bad.json()["error"]
         listed = await http.get(f"/api/rooms/{room}/files", headers=viewer)
