@@ -91,6 +91,8 @@ class Admitted(NamedTuple):
     # (client, first clock, end clock, parent, second halves of surrogate pairs) of
     # each struct, for ``commit``
     items: tuple[tuple[int, int, int, Parent | None, tuple[int, ...]], ...]
+    # (client, first clock, length) of each range the update deletes
+    deletes: tuple[tuple[int, int, int], ...] = ()
 
 
 class UpdateCheck:
@@ -160,7 +162,7 @@ class UpdateCheck:
                 self._index(doc).splits_a_character(None, (_value(client), end))
             ):
                 raise Refused("deletes half a character")
-            return Admitted(update, False, ())
+            return Admitted(update, False, (), ((_value(client), start, _value(length)),))
         return self._whole(doc, update, trimmed=False)
 
     # -- the common shape -------------------------------------------------------
@@ -331,7 +333,7 @@ class UpdateCheck:
             items.append((struct.client, struct.clock, end, parent, lows))
         if verify:
             self._may_verify()  # once for the whole update, however many items it holds
-        return Admitted(update, verify, tuple(items))
+        return Admitted(update, verify, tuple(items), tuple(parsed.deletes))
 
 
 class _Overlay(ParentIndex):

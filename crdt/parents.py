@@ -63,6 +63,19 @@ class ParentIndex:
             return None
         return ranges.parents[at]
 
+    def parents_in(self, client: int, start: int, end: int) -> list[Parent | None]:
+        """The parents of the known items of ``client`` from ``start`` to ``end``."""
+        ranges = self._clients.get(client)
+        if ranges is None:
+            return []
+        at = max(bisect_right(ranges.starts, start) - 1, 0)
+        found: list[Parent | None] = []
+        while at < len(ranges.starts) and ranges.starts[at] < end:
+            if ranges.ends[at] > start:
+                found.append(ranges.parents[at])
+            at += 1
+        return found
+
     def parent_for(self, struct: structs.Struct) -> Parent | None:
         """Where ``struct`` goes: its own parent, else its origin's, else its right origin's."""
         if struct.named_parent is not None:

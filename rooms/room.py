@@ -250,7 +250,11 @@ class Room:
             raise ProtocolError(CLOSE_POLICY_VIOLATION, "invalid update", exc.reason) from exc
         try:
             self.workspace.check(
-                self.doc, admitted.update, admitted.items, lambda: check.index(self.doc)
+                self.doc,
+                admitted.update,
+                admitted.items,
+                lambda: check.index(self.doc),
+                admitted.deletes,
             )
         except WorkspaceError as exc:
             check.failed()

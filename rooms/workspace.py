@@ -5,7 +5,9 @@ of the root Map ``files`` (``crdt.schema``). An update that would leave the work
 breaking a rule (a key of ``files`` not in ``crdt.paths`` normal form, a value that is
 not a Text, more files than ``max_files``, a file or the workspace over its byte limit,
 ``meta.entry`` not a normal path or naming a key of ``files``) is refused whole, like a
-reviewer's write.
+reviewer's write. That includes an update that only deletes: removing ``meta.entry`` (or
+``meta.language``, which names the default entry) may put the entry file's path onto a
+file of ``files``.
 
 Cost: ``crdt.integrity.UpdateCheck.admit`` already tells, for each new item, its parent.
 A keystroke inside a file (parent ``code``, or the item of a Text in ``files``) is
@@ -151,11 +153,23 @@ class WorkspaceRules:
             self._total += len(update)
 
     def check(
-        self, doc: Doc[Any], update: bytes, items: Items, index: Callable[[], ParentIndex]
+        self,
+        doc: Doc[Any],
+        update: bytes,
+        items: Items,
+        index: Callable[[], ParentIndex],
+        deletes: Iterable[tuple[int, int, int]] = (),
     ) -> None:
         """Raise ``WorkspaceError`` when applying ``update`` (whose new items are
-        ``items``, from ``UpdateCheck.admit``) would break a rule. ``index`` gives the
-        room's parent index (built on first use)."""
+        ``items`` and deleted ranges ``deletes``, from ``UpdateCheck.admit``) would break
+        a rule. ``index`` gives the room's parent index (built on first use)."""
+        for client, clock, length in deletes:
+            # Deleting text or a file only shrinks the workspace; deleting a ``meta`` key
+            # (``entry``, or ``language`` that names the default entry) may move the entry
+            # file's path onto a file of ``files``.
+            for parent in index().parents_in(client, clock, clock + length):
+                if parent is not None and parent[0] == schema.META:
+                    return self._on_copy(doc, update)
         texts: set[str | tuple[int, int]] = set()
         for _client, _start, _end, parent, _lows in items:
             if parent is None:

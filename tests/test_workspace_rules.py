@@ -123,6 +123,31 @@ async def test_allowed_changes_pass(tmp_path: Path) -> None:
         check_document(ada.room.doc, LIMITS)
 
 
+async def test_deleting_meta_entry_onto_a_file_is_refused(tmp_path: Path) -> None:
+    """An update that only deletes carries no new item: the delete of ``meta.entry`` is
+    what would put the entry file (then ``main.py``, the default) onto ``files/main.py``."""
+    async with started(tmp_path, config=config()) as registry:
+        ada, bob = await two_editors(registry, "delete-entry")
+        assert ada.room is not None
+        set_entry("app.py")(ada.doc)
+        add("main.py", "other\n")(ada.doc)
+        pump_all(ada, bob)
+        assert ada.denials == []
+        before = ada.room.doc.get_update()
+        del schema.meta(ada.doc)[schema.ENTRY]
+        pump_all(ada, bob)
+        assert ada.denials == ["permission denied"]
+        assert ada.room.doc.get_update() == before
+        assert schema.meta(bob.doc)[schema.ENTRY] == "app.py"
+        # Without the clash, deleting it is allowed: the entry file becomes main.py again.
+        del schema.files(bob.doc)["main.py"]
+        pump_all(ada, bob)
+        del schema.meta(bob.doc)[schema.ENTRY]
+        pump_all(ada, bob)
+        assert bob.denials == []
+        assert schema.ENTRY not in schema.meta(ada.room.doc)
+
+
 async def test_too_many_files_is_refused(tmp_path: Path) -> None:
     async with started(tmp_path, config=config()) as registry:
         ada, bob = await two_editors(registry, "many")
