@@ -175,7 +175,7 @@ export function commentsPanel(
     const li = h(
       'li',
       { class: 'comment', 'data-id': id },
-      h('div', { class: 'comment-head' }, h('span', { class: 'comment-where' }, file, lineButton), outdated, author, time),
+      h('div', { class: 'comment-head' }, h('span', { class: 'comment-where' }, file, h('span', { class: 'sep', 'aria-hidden': 'true' }, '·'), lineButton), outdated, author, time),
       originalLabel,
       original,
       body,
