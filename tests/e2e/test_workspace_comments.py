@@ -4,7 +4,12 @@ the comment on its code under the new name."""
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
+import threading
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from playwright.sync_api import expect
 
@@ -20,6 +25,7 @@ from tests.e2e.helpers import (
     type_at_end,
 )
 from tests.e2e.test_workspace_tree import shot
+from tests.test_interop_yjs import JS_DIR
 
 MAIN = "".join(f"print('main line {n}')\n" for n in range(1, 46))
 # Long enough that its last line is out of sight while the top is shown.
@@ -110,3 +116,72 @@ def test_comment_in_another_file_is_named_shown_there_and_follows_a_rename(
     expect(owner.locator(".cm-comment-line")).to_have_count(0)
     shot(owner, "comments-file-deleted")
     screenshot(owner)
+
+
+def stock_client_comment(server: Any, room: dict[str, Any], covering: str, text: str) -> None:
+    """A stock y-websocket client (tests/js/yjs_client.mjs, bound to `code`) adds a comment
+    the way clients before workspaces did: anchors into `code`, no `path`."""
+    node = shutil.which("node")
+    assert node, "node is not on PATH: install Node 20 to run this test"
+    token = parse_qs(urlsplit(room["links"]["reviewer"]).query)["token"][0]
+    command = [node, str(JS_DIR / "yjs_client.mjs"), server.ws_base, room["room"], token]
+    with subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    ) as proc:
+        watchdog = threading.Timer(20, proc.kill)  # a stuck client fails the test, not CI
+        watchdog.start()
+        try:
+            assert proc.stdin is not None and proc.stdout is not None
+            lines = iter(proc.stdout)
+
+            def send(**command: Any) -> None:
+                assert proc.stdin is not None
+                proc.stdin.write(json.dumps(command) + "\n")
+                proc.stdin.flush()
+
+            def next_event(kind: str) -> dict[str, Any]:
+                for line in lines:
+                    event: dict[str, Any] = json.loads(line)
+                    if event["event"] == kind:
+                        return event
+                raise AssertionError(f"the yjs client exited before {kind!r}")
+
+            next_event("synced")
+            send(op="comment", id="old1", covering=covering, text=text, author="Rita")
+            send(op="state")
+            state = next_event("state")
+            assert state["comments"]["old1"]["covered"] == covering, state
+            send(op="close")
+            assert proc.wait(timeout=10) == 0
+        finally:
+            watchdog.cancel()
+            if proc.poll() is None:
+                proc.kill()
+
+
+def test_comment_without_path_is_in_the_entry_file_and_follows_its_rename(
+    e2e_server: Any, people: Any
+) -> None:
+    room = create_room(e2e_server, "review", "python", "Review: old comments")
+    owner = open_room(people.page("Olga", "#7b3fc4"), room["links"]["owner"])
+    type_at_end(owner, "total = 0\nprint(total)\n")
+    create_file(owner, "b.py")
+    type_at_end(owner, "print('b')\n")
+    expect(file_tab(owner, "b.py")).to_have_attribute("aria-selected", "true")
+
+    stock_client_comment(e2e_server, room, "print(total)", "Made by an old client.")
+    show_tab(owner, "Comments")
+    comment = owner.locator(".comment", has_text="Made by an old client")
+    expect(comment.locator(".comment-file")).to_have_text("main.py")
+    expect(comment.locator(".comment-line")).to_have_text("Line 2")
+    expect(owner.locator(".cm-comment-line")).to_have_count(0)  # b.py is shown
+
+    # Renaming the entry file (meta.entry; its text stays `code`): the comment names it.
+    file_item(owner, "main.py").click()
+    owner.locator(".file-actions").get_by_role("button", name="Rename").click()
+    owner.get_by_label("Rename main.py to").fill("app.py")
+    owner.locator(".file-form").get_by_role("button", name="Rename").click()
+    expect(comment.locator(".comment-file")).to_have_text("app.py")
+    comment.locator(".comment-line").click()
+    expect(file_tab(owner, "app.py")).to_have_attribute("aria-selected", "true")
+    expect(owner.locator(".cm-comment-active")).to_have_text("print(total)")
