@@ -1,8 +1,10 @@
 /**
- * Review comments in the shared `comments` map: id -> Y.Map {anchor, head, author,
+ * Review comments in the shared `comments` map: id -> Y.Map {anchor, head, path, author,
  * text, resolved, replies: Y.Array<{author, text, ts}>, ts, snippet, line}. `anchor` and
- * `head` are Yjs relative positions into `code` (JSON, or encoded bytes from other
- * clients), so a comment stays on its code while lines are inserted or deleted around it.
+ * `head` are Yjs relative positions into one file's Y.Text (JSON, or encoded bytes from
+ * other clients), so a comment stays on its code while lines are inserted or deleted
+ * around it. `path` is the file it was made in (comments-files.ts says how the file is
+ * found; old comments have no `path` and are in the entry file, `code`).
  *
  * `snippet` (the code as commented) and `line` (where it was) let a comment say when its
  * code changed or was deleted: a relative position whose characters are gone resolves to
@@ -10,6 +12,7 @@
  * code would silently claim a line it never meant.
  */
 import * as Y from 'yjs'
+import { anchorFile, storedPath, storedPosition } from './comments-files'
 
 export interface Reply {
   author: string
@@ -33,6 +36,13 @@ export interface CommentView {
   line: number | null
   /** `current`: the code is as commented; `changed`: edited since; `deleted`: gone. */
   state: CommentState
+  /** The file it is in, by its current path; once the file is gone, the path it had. */
+  path: string
+  /** Its file was deleted. */
+  fileGone: boolean
+  /** Line numbers of `from` and `to` in its file now, or null. */
+  fromLine: number | null
+  toLine: number | null
 }
 
 export type CommentState = 'current' | 'changed' | 'deleted'
@@ -40,12 +50,9 @@ export type CommentState = 'current' | 'changed' | 'deleted'
 export const SNIPPET_MAX = 2000
 
 export function resolvePosition(stored: unknown, doc: Y.Doc, ytext: Y.Text): number | null {
-  if (stored == null) return null
+  const rpos = storedPosition(stored)
+  if (!rpos) return null
   try {
-    const rpos =
-      stored instanceof Uint8Array
-        ? Y.decodeRelativePosition(stored)
-        : Y.createRelativePositionFromJSON(stored)
     const abs = Y.createAbsolutePositionFromRelativePosition(rpos, doc)
     return abs !== null && abs.type === ytext ? abs.index : null
   } catch {
@@ -55,12 +62,9 @@ export function resolvePosition(stored: unknown, doc: Y.Doc, ytext: Y.Text): num
 
 /** Whether the character a stored relative position points at has been deleted. */
 function pointsAtDeleted(stored: unknown, doc: Y.Doc): boolean {
-  if (stored == null) return false
+  const rpos = storedPosition(stored)
+  if (!rpos) return false
   try {
-    const rpos =
-      stored instanceof Uint8Array
-        ? Y.decodeRelativePosition(stored)
-        : Y.createRelativePositionFromJSON(stored)
     if (rpos.item === null) return false
     const clock = Y.getState(doc.store, rpos.item.client)
     if (rpos.item.clock >= clock) return false // not arrived yet
@@ -90,18 +94,34 @@ function commentState(
   return anchorGone || headGone ? 'changed' : 'current'
 }
 
-export function readComments(comments: Y.Map<unknown>, doc: Y.Doc, ytext: Y.Text): CommentView[] {
+/** The 1-based line of `pos` in `text`. */
+function lineAt(text: string, pos: number | null): number | null {
+  if (pos === null) return null
+  let line = 1
+  for (let i = text.indexOf('\n'); i !== -1 && i < Math.min(pos, text.length); i = text.indexOf('\n', i + 1)) line++
+  return line
+}
+
+export function readComments(comments: Y.Map<unknown>, doc: Y.Doc): CommentView[] {
   const out: CommentView[] = []
-  let text: string | null = null
+  const strings = new Map<Y.Text, string>()
   comments.forEach((value, id) => {
     if (!(value instanceof Y.Map)) return
-    const from = resolvePosition(value.get('anchor'), doc, ytext)
-    const headPos = value.has('head') ? resolvePosition(value.get('head'), doc, ytext) : from
-    const to = from !== null && headPos !== null ? Math.max(from, headPos) : headPos
+    const where = anchorFile(doc, value.get('anchor'))
+    let from: number | null = null
+    let to: number | null = null
+    let text = ''
+    if (where.kind === 'file') {
+      const ytext = where.text
+      from = resolvePosition(value.get('anchor'), doc, ytext)
+      const headPos = value.has('head') ? resolvePosition(value.get('head'), doc, ytext) : from
+      to = from !== null && headPos !== null ? Math.max(from, headPos) : headPos
+      text = strings.get(ytext) ?? ytext.toString()
+      strings.set(ytext, text)
+    }
     const replies = value.get('replies')
     const snippet = typeof value.get('snippet') === 'string' ? (value.get('snippet') as string) : null
     const line = Number(value.get('line'))
-    text ??= ytext.toString()
     out.push({
       id,
       from,
@@ -115,6 +135,10 @@ export function readComments(comments: Y.Map<unknown>, doc: Y.Doc, ytext: Y.Text
       snippet,
       line: Number.isInteger(line) && line > 0 ? line : null,
       state: commentState(value, doc, text, from, to, snippet),
+      path: where.kind === 'file' ? where.path : storedPath(doc, value),
+      fileGone: where.kind === 'gone',
+      fromLine: lineAt(text, from),
+      toLine: lineAt(text, to),
     })
   })
   return out
@@ -142,7 +166,7 @@ export function addComment(
   doc: Y.Doc,
   comments: Y.Map<unknown>,
   at: PendingAnchor,
-  fields: { author: string; color: string; text: string; snippet: string; line: number },
+  fields: { path: string; author: string; color: string; text: string; snippet: string; line: number },
 ): string {
   const id = newId()
   doc.transact(() => {
@@ -150,6 +174,7 @@ export function addComment(
     comments.set(id, comment)
     comment.set('anchor', Y.relativePositionToJSON(at.anchor))
     comment.set('head', Y.relativePositionToJSON(at.head))
+    comment.set('path', fields.path)
     comment.set('author', fields.author)
     comment.set('color', fields.color)
     comment.set('text', fields.text)

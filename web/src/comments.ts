@@ -1,9 +1,11 @@
-/** The comments panel: compose, list by line, reply, resolve; and the editor highlights. */
+/** The comments panel: compose, list by file and line, reply, resolve; and the editor
+ * highlights of the file shown. */
 import type { EditorView } from '@codemirror/view'
 import type * as Y from 'yjs'
 import { formatTime, h, inMicrotask, replace } from './dom'
 import { safeColor } from './identity'
 import { setCommentRanges } from './comments-decorations'
+import { followRenames } from './comments-files'
 import {
   addComment,
   addReply,
@@ -14,6 +16,7 @@ import {
   type PendingAnchor,
 } from './comments-model'
 import type { Session } from './session'
+import { fileText, filesMap } from './workspace'
 import './comments.css'
 
 export interface CommentsPanel {
@@ -27,10 +30,22 @@ interface Me {
   color: string
 }
 
+/** What the panel needs of the files open on this page (open-files.ts OpenFiles). */
+export interface CommentFiles {
+  /** The path of the file shown in the editor. */
+  readonly active: string
+  /** Every path of the workspace, in the tree's order (the entry file first). */
+  paths(): string[]
+  /** Shows the file in the editor (opening its tab); false when there is no such file. */
+  openFile(path: string): boolean
+  /** Hears when the file shown (or the set of tabs) changes. */
+  onChange(listener: () => void): void
+}
+
 export function commentsPanel(
   doc: Y.Doc,
-  ytext: Y.Text,
   comments: Y.Map<unknown>,
+  files: CommentFiles,
   view: () => EditorView,
   session: Session,
   me: () => Me,
@@ -55,7 +70,7 @@ export function commentsPanel(
   const items = new Map<string, { li: HTMLElement; render: (c: CommentView) => void }>()
 
   // -- composing ---------------------------------------------------------------
-  let pending: (PendingAnchor & { snippet: string; line: number }) | null = null
+  let pending: (PendingAnchor & { path: string; snippet: string; line: number }) | null = null
   const textarea = h('textarea', {
     id: 'comment-text',
     rows: 3,
@@ -87,7 +102,8 @@ export function commentsPanel(
     const text = textarea.value.trim()
     if (!text || !pending) return
     const { name, color } = me()
-    active = addComment(doc, comments, pending, { author: name, color, text, snippet: pending.snippet, line: pending.line })
+    const { path, snippet, line } = pending
+    active = addComment(doc, comments, pending, { path, author: name, color, text, snippet, line })
     composer.hidden = true
     pending = null
     textarea.value = ''
@@ -100,6 +116,10 @@ export function commentsPanel(
 
   const startComment = () => {
     if (!session.canComment) return
+    // The file shown in the editor: its text is what the selection is in.
+    const path = files.active
+    const ytext = fileText(doc, path)
+    if (!ytext) return
     const v = view()
     const sel = v.state.selection.main
     let { from, to } = sel
@@ -109,12 +129,12 @@ export function commentsPanel(
       to = line.to
     }
     const first = v.state.doc.lineAt(from).number
-    pending = { ...anchorRange(ytext, from, to), snippet: v.state.sliceDoc(from, to), line: first }
+    pending = { ...anchorRange(ytext, from, to), path, snippet: v.state.sliceDoc(from, to), line: first }
     const last = v.state.doc.lineAt(to).number
     const snippet = v.state.sliceDoc(from, Math.min(to, from + 60)).replace(/\s+/g, ' ').trim()
     replace(
       where,
-      first === last ? `Line ${first}` : `Lines ${first}–${last}`,
+      `${path} · ${first === last ? `Line ${first}` : `Lines ${first}–${last}`}`,
       snippet ? h('code', {}, ` ${snippet}${to - from > 60 ? '…' : ''}`) : null,
     )
     composer.hidden = false
@@ -123,7 +143,9 @@ export function commentsPanel(
 
   // -- one comment -------------------------------------------------------------
   const jumpTo = (c: CommentView) => {
-    if (c.from === null) return
+    if (c.from === null || c.fileGone) return
+    // In another file: show that file first (its tab opens), then the comment's code.
+    if (c.path !== files.active && !files.openFile(c.path)) return
     active = c.id
     const v = view()
     const to = c.to ?? c.from
@@ -133,6 +155,7 @@ export function commentsPanel(
   }
 
   const createItem = (id: string) => {
+    const file = h('span', { class: 'comment-file' })
     const lineButton = h('button', { type: 'button', class: 'comment-line' })
     const author = h('span', { class: 'author' })
     const time = h('time', { class: 'muted small' })
@@ -152,7 +175,7 @@ export function commentsPanel(
     const li = h(
       'li',
       { class: 'comment', 'data-id': id },
-      h('div', { class: 'comment-head' }, lineButton, outdated, author, time),
+      h('div', { class: 'comment-head' }, h('span', { class: 'comment-where' }, file, h('span', { class: 'sep', 'aria-hidden': 'true' }, '·'), lineButton), outdated, author, time),
       originalLabel,
       original,
       body,
@@ -173,21 +196,30 @@ export function commentsPanel(
     const render = (c: CommentView) => {
       current = c
       const deleted = c.state === 'deleted'
-      const line = deleted ? null : lineOf(c.from)
-      const endLine = lineOf(c.to)
+      const line = deleted ? null : c.fromLine
+      const endLine = c.toLine
       const was = c.line !== null ? ` (was line ${c.line})` : ''
+      file.textContent = c.fileGone ? `in ${c.path} (deleted)` : c.path
+      li.dataset.path = c.path
+      li.dataset.fileGone = String(c.fileGone)
       lineButton.textContent =
         line === null
-          ? `Code deleted${was}`
+          ? c.fileGone
+            ? `File deleted${was}`
+            : `Code deleted${was}`
           : endLine !== null && endLine !== line
             ? `Lines ${line}–${endLine}`
             : `Line ${line}`
-      lineButton.setAttribute('aria-label', `${lineButton.textContent}: show in the editor`)
+      lineButton.setAttribute('aria-label', `${file.textContent}, ${lineButton.textContent}: show in the editor`)
       lineButton.disabled = line === null
       li.dataset.line = line === null ? '' : String(line)
       li.dataset.state = c.state
       outdated.hidden = c.state === 'current'
-      outdated.title = deleted ? 'The code this comment was on has been deleted.' : 'The code changed since this comment.'
+      outdated.title = c.fileGone
+        ? 'The file this comment was on has been deleted.'
+        : deleted
+          ? 'The code this comment was on has been deleted.'
+          : 'The code changed since this comment.'
       // What the comment was about, once the code no longer shows it.
       const showOriginal = c.state !== 'current' && !!c.snippet
       original.hidden = originalLabel.hidden = !showOriginal
@@ -229,19 +261,22 @@ export function commentsPanel(
     return lines.length > 8 ? `${lines.slice(0, 8).join('\n')}\n…` : lines.join('\n')
   }
 
-  const lineOf = (pos: number | null): number | null => {
-    if (pos === null) return null
-    const d = view().state.doc
-    return d.lineAt(Math.min(pos, d.length)).number
-  }
-
   // -- refresh -----------------------------------------------------------------
   const schedule = inMicrotask(() => refresh())
 
+  /** By file (the tree's order, deleted files last), then by position in the file. */
+  const byFile = (): ((a: CommentView, b: CommentView) => number) => {
+    const order = new Map(files.paths().map((path, i) => [path, i]))
+    const rank = (c: CommentView) => (c.fileGone ? Infinity : (order.get(c.path) ?? Infinity))
+    return (a, b) =>
+      rank(a) - rank(b) ||
+      (a.path < b.path ? -1 : a.path > b.path ? 1 : 0) ||
+      (a.from ?? Infinity) - (b.from ?? Infinity) ||
+      a.ts - b.ts
+  }
+
   const refresh = () => {
-    const all = readComments(comments, doc, ytext).sort(
-      (a, b) => (a.from ?? Infinity) - (b.from ?? Infinity) || a.ts - b.ts,
-    )
+    const all = readComments(comments, doc).sort(byFile())
     const visible = all.filter((c) => showResolved.checked || !c.resolved)
     const open = all.filter((c) => !c.resolved).length
     count.textContent = `(${open})`
@@ -272,11 +307,17 @@ export function commentsPanel(
     if (wanted.length !== currentOrder.length || wanted.some((li, i) => li !== currentOrder[i])) {
       replace(list, ...wanted)
     }
-    view().dispatch({ effects: setCommentRanges.of({ comments: all, active }) })
+    // Positions are in each comment's own file: only the shown file's comments go on the editor.
+    const shown = all.filter((c) => !c.fileGone && c.path === files.active)
+    view().dispatch({ effects: setCommentRanges.of({ comments: shown, active }) })
   }
 
+  followRenames(doc, comments)
   comments.observeDeep(schedule)
-  ytext.observe(schedule)
+  doc.getText('code').observe(schedule)
+  filesMap(doc).observeDeep(schedule)
+  doc.getMap('meta').observe(schedule) // meta.entry: the entry file renamed
+  files.onChange(schedule)
   showResolved.addEventListener('change', schedule)
   session.watch(() => {
     empty.textContent = session.canComment

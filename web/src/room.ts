@@ -230,7 +230,7 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
   highlightAiEdits(editor.view, ytext, provider.awareness, () => firstSyncDone)
   syncPlaceholder(editorHost, (done) => (provider.synced ? done() : provider.once('sync', done)))
   const me = () => identity
-  commentsUi = commentsPanel(doc, ytext, comments, () => editor.view, session, me)
+  commentsUi = commentsPanel(doc, comments, files, () => editor.view, session, me)
   const chatEl = chatPanel(chat, session, me, { ai: config.ai, notices, selection: () => editor.view.state.selection.main, meta })
   const chatLog = chatEl.querySelector<HTMLElement>('.chat-log')
   if (chatLog) stickToBottom(chatLog)
