@@ -40,7 +40,8 @@ AI_FIELDS = (
 )  # fmt: skip
 PROTECTED = frozenset(AUTHOR_FIELDS + AI_FIELDS)
 # The AI's, on chat entries only: the file a suggestion or an AI change is in, and that
-# applying it makes a new file. (A comment's ``path`` is its author's to write.)
+# applying it makes a new file. (A comment's ``path`` is not the server's: the page that
+# renames a file rewrites it, with the comment's anchors, for every comment in the file.)
 AI_CHAT_FIELDS = ("path", "new_file")
 
 
