@@ -65,7 +65,7 @@ def run_record(server: ServerProcess, room: dict[str, Any], run_id: str) -> dict
 
 
 def is_run_request(request: Any) -> bool:
-    return request.method == "POST" and request.url.endswith("/runs")
+    return bool(request.method == "POST" and request.url.endswith("/runs"))
 
 
 def test_run_menu_chooses_the_file_and_marks_errors_in_their_file(
@@ -124,7 +124,9 @@ def test_run_menu_chooses_the_file_and_marks_errors_in_their_file(
     with ada.expect_request(is_run_request) as sent:
         menu.get_by_role("menuitemradio", name="util.py").click()
     assert sent.value.post_data_json == {"stdin": "", "entry": "util.py"}
-    run_id = sent.value.response().json()["run_id"]
+    answer = sent.value.response()
+    assert answer is not None
+    run_id = answer.json()["run_id"]
     expect(run_button).to_contain_text("Run util.py")
     for page in (ada, bob):
         expect(page.locator(".run-status")).to_have_text("Finished")
@@ -203,7 +205,7 @@ def test_ask_ai_from_a_file_sends_its_path(
         lambda r: r.method == "POST" and r.url.endswith(f"/api/rooms/{room['room']}/ai")
     ) as sent:
         ada.get_by_role("button", name="Ask AI").click()
-    body = sent.value.post_data_json
+    body: dict[str, Any] = sent.value.post_data_json or {}
     assert body["path"] == "b.py"
     assert body["prompt"] == "Why does two() return 3?"
     # The selection is in b.py's text: line 2 without its indentation ("return 3").
