@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from playwright.sync_api import expect
 
 from tests.anthropic_double import AnthropicDouble
-from tests.e2e.conftest import create_room, personal_link, snapshot
+from tests.e2e.conftest import PHONE, WIDE, create_room, personal_link, snapshot
 from tests.e2e.helpers import (
     create_file,
     editor,
@@ -22,6 +23,7 @@ from tests.e2e.helpers import (
     show_tab,
     type_at_end,
 )
+from tests.e2e.test_accessibility import AXE
 from tests.judge0_double import Judge0Double
 from tests.serverproc import ROOT, ServerProcess
 from tests.support import wait_until
@@ -220,3 +222,76 @@ def test_ask_ai_from_a_file_sends_its_path(
     assert "return 3" in volatile
     expect(ada.locator(".chat-message.ai").last.locator(".chat-text")).not_to_be_empty()
     shot(ada, "run-ask-ai")
+
+
+def run_controls_violations(page: Any) -> list[str]:
+    """axe's serious and critical violations in the Run button and its open menu."""
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate(
+        "() => axe.run({include: [['.run-actions']]}, {resultTypes: ['violations']})"
+    )
+    return [
+        f"{v['id']} ({v['impact']}): {[n['html'][:80] for n in v['nodes']][:5]}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def put_file(server: ServerProcess, room: dict[str, Any], path: str, text: str) -> None:
+    response = httpx.put(
+        f"{server.http_url}/api/rooms/{room['room']}/files/{path}",
+        content=text.encode(),
+        headers={
+            "Authorization": f"Bearer {room['owner_token']}",
+            "Content-Type": "text/plain",
+        },
+        timeout=10,
+    )
+    assert response.status_code in (200, 201), response.text
+
+
+@pytest.mark.parametrize(
+    ("viewport", "theme"), [(WIDE, "dark"), (PHONE, "light")], ids=["desktop-dark", "phone"]
+)
+def test_the_open_run_menu_is_accessible_and_fits(
+    runner_server: ServerProcess, browser: Any, viewport: dict[str, int], theme: str
+) -> None:
+    """axe finds no serious violation with the menu open; on a phone it stays on screen."""
+    room = create_room(runner_server, "pair", "python", "Menu")
+    put_file(runner_server, room, "main.py", MAIN)
+    put_file(runner_server, room, "util.py", UTIL)
+    put_file(runner_server, room, "lib/deep/folder/with_a_long_name.py", "print('deep')\n")
+    context = browser.new_context(viewport=viewport, bypass_csp=True)  # axe is a script
+    try:
+        context.add_init_script(
+            "localStorage.setItem('codementor.identity', JSON.stringify({name: 'Ada', "
+            "color: '#2f5bd3'}));"
+            f"localStorage.setItem('codementor.editor-settings', '{{\"theme\": \"{theme}\"}}')"
+        )
+        context.set_default_timeout(10_000)
+        page = open_room(context.new_page(), room["links"]["owner"])
+        if viewport == PHONE:  # the tree folds behind a "Files" button
+            page.locator(".files-toggle").click()
+        open_file(page, "util.py")
+        page.get_by_role("button", name="Choose what to run").click()
+        menu = page.get_by_role("menu", name="Run which file")
+        expect(menu.get_by_role("menuitemradio")).to_have_count(3)
+        expect(menu.get_by_role("menuitem")).to_have_text("Run current file (util.py)")
+        box = menu.bounding_box()
+        assert box is not None
+        assert box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"]
+        shot(page, f"run-menu-{theme}-{viewport['width']}")
+        # Only the run controls: the file tabs are another module's (see the report).
+        assert run_controls_violations(page) == []
+        # The keyboard: Down moves to the next file, Enter runs it.
+        page.keyboard.press("ArrowDown")
+        expect(menu.get_by_role("menuitemradio").nth(1)).to_be_focused()
+        with page.expect_request(is_run_request) as sent:
+            page.keyboard.press("Enter")
+        assert sent.value.post_data_json == {
+            "stdin": "",
+            "entry": "lib/deep/folder/with_a_long_name.py",
+        }
+        expect(page.locator(".run-stream.stdout .run-output")).to_have_text("deep\n")
+    finally:
+        context.close()
