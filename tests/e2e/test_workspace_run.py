@@ -5,6 +5,7 @@ Real server, the Judge0 double (real Python subprocesses), the Anthropic double,
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -295,3 +296,81 @@ def test_the_open_run_menu_is_accessible_and_fits(
         expect(page.locator(".run-stream.stdout .run-output")).to_have_text("deep\n")
     finally:
         context.close()
+
+
+C_MAIN = (
+    "#include <stdio.h>\n"
+    "int twice(int x);\n"
+    "int main(void) {\n"
+    '    printf("%d\\n", twice(21));\n'
+    "    return 0;\n"
+    "}\n"
+)
+C_UTIL = "int twice(int x) {\n    return 2 * y;\n}\n"
+JAVA_MAIN = (
+    "public class Main {\n"
+    "    public static void main(String[] args) {\n"
+    "        System.out.println(Util.tenth(4));\n"
+    "        System.out.println(Util.tenth(0));\n"
+    "    }\n"
+    "}\n"
+)
+JAVA_UTIL = "public class Util {\n    static int tenth(int x) {\n        return 10 / x;\n    }\n}\n"
+
+
+@pytest.mark.parametrize(
+    ("language", "files", "other", "line", "status", "message"),
+    [
+        (
+            "c",
+            {"main.c": C_MAIN, "util.c": C_UTIL},
+            "util.c",
+            "    return 2 * y;",
+            "Compile error",
+            "undeclared (first use in this function)",
+        ),
+        (
+            "java",
+            {"Main.java": JAVA_MAIN, "Util.java": JAVA_UTIL},
+            "Util.java",
+            "        return 10 / x;",
+            "Runtime error",
+            "java.lang.ArithmeticException: / by zero",
+        ),
+    ],
+    ids=["c-compile-error", "java-exception"],
+)
+def test_compiled_languages_mark_the_file_the_error_names(
+    runner_server: ServerProcess,
+    people: Any,
+    language: str,
+    files: dict[str, str],
+    other: str,
+    line: str,
+    status: str,
+    message: str,
+) -> None:
+    """gcc's `util.c:2:16: error` and Java's `at Util.tenth(Util.java:3)` frame mark
+    util.c / Util.java, never the entry file."""
+    room = create_room(runner_server, "pair", language, f"Two {language} files")
+    for path, text in files.items():
+        put_file(runner_server, room, path, text)
+    ada = open_room(people.page("Ada", "#c4314b"), room["links"]["owner"])
+    entry = next(iter(files))
+    expect(file_tab(ada, entry)).to_have_attribute("aria-selected", "true")
+    expect(ada.locator(".run-button")).to_have_text(f"Run {entry}")
+    ada.locator(".run-button").click()
+    expect(ada.locator(".run-status")).to_have_text(status, timeout=30_000)
+    expect(ada.locator(".run-marks-note")).to_have_text(
+        f"Marked line {line_no(files[other], line)} in {other}."
+    )
+    expect(ada.locator(".cm-run-error-line")).to_have_count(0)
+    open_file(ada, other)
+    marked = ada.locator(".cm-run-error-line")
+    expect(marked).to_have_text(line)
+    expect(marked).to_have_attribute("title", re.compile(re.escape(message)))
+    shot(ada, f"run-marks-{language}")
+
+
+def line_no(text: str, line: str) -> int:
+    return text.split("\n").index(line) + 1
