@@ -1,10 +1,12 @@
 /**
  * Error lines of a run, marked in the editor: a line decoration and a gutter marker whose
  * hover (title) is the error message. Marks come from a run's stderr / compile output,
- * parsed per language against the file names Judge0 CE 1.13.1 gives each language's
- * source (db/languages/active.rb: script.py, Main.java, main.c, main.cpp, main.go,
- * main.rs, script.js, script.ts). A mark goes when the code on its line changes; all go
- * when the next run starts (`clearRunMarks`).
+ * parsed per language. Each belongs to a file: a run of one file names its source as
+ * Judge0 CE 1.13.1 does (db/languages/active.rb: script.py, Main.java, main.c, main.cpp,
+ * main.go, main.rs, script.js, script.ts), which is the entry file; a run of several
+ * names workspace paths (`util.c:2`, `File "/box/pkg/util.py"`), resolved against the
+ * run's `paths`. `WorkspaceRunMarks` keeps each file's and shows the shown file's. A mark
+ * goes when the code on its line changes; all go when the next run starts.
  */
 import { RangeSet, RangeSetBuilder, StateEffect, StateField, type Extension, type Text } from '@codemirror/state'
 import { Decoration, EditorView, gutter, GutterMarker, type DecorationSet } from '@codemirror/view'
