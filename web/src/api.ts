@@ -172,20 +172,21 @@ export const api = {
   /** Owner: every earlier link stops working; answers new links and a new owner token. */
   rotateLinks: (room: string, token: string | null) =>
     call<RoomCreated>('POST', `/api/rooms/${enc(room)}/rotate`, token),
-  /** Run the room's code on Judge0; the result arrives in the document's `runs` map. */
-  run: (room: string, token: string | null, stdin: string) =>
-    call<{ run_id: string }>('POST', `/api/rooms/${enc(room)}/runs`, token, { stdin }),
+  /** Run the room's code on Judge0; the result arrives in the document's `runs` map.
+   * `entry`: the workspace file to run (absent: the entry file, `meta.entry`). */
+  run: (room: string, token: string | null, stdin: string, entry?: string) =>
+    call<{ run_id: string }>('POST', `/api/rooms/${enc(room)}/runs`, token, entry === undefined ? { stdin } : { stdin, entry }),
   /** Stop a run still queued or running (its starter, owners, editors): it ends `cancelled`. */
   cancelRun: (room: string, token: string | null, runId: string) =>
     call<Record<string, unknown>>('POST', `/api/rooms/${enc(room)}/runs/${enc(runId)}/cancel`, token),
-  /** Ask the AI pair-programmer; the answer streams into the chat. Selection in UTF-16 indices. */
-  askAi: (room: string, token: string | null, prompt: string, selection?: { anchor: number; head: number }) =>
-    call<{ request_id: string; ahead: number }>(
-      'POST',
-      `/api/rooms/${enc(room)}/ai`,
-      token,
-      selection ? { prompt, selection } : { prompt },
-    ),
+  /** Ask the AI pair-programmer; the answer streams into the chat. Selection in UTF-16
+   * indices, in `path` (the asker's current file; absent: the server's guess). */
+  askAi: (room: string, token: string | null, prompt: string, selection?: { anchor: number; head: number }, path?: string) =>
+    call<{ request_id: string; ahead: number }>('POST', `/api/rooms/${enc(room)}/ai`, token, {
+      prompt,
+      ...(selection ? { selection } : {}),
+      ...(path ? { path } : {}),
+    }),
   stopAi: (room: string, token: string | null) =>
     call<{ cancelled: boolean }>('DELETE', `/api/rooms/${enc(room)}/ai`, token),
   resolveSuggestion: (room: string, token: string | null, id: string, action: 'apply' | 'dismiss') =>

@@ -24,6 +24,8 @@ export interface ChatAi {
   notices: Notices
   /** The main editor selection, in UTF-16 indices (CodeMirror's positions). */
   selection: () => { anchor: number; head: number }
+  /** The file shown in the editor (the selection is in it): the question is about it. */
+  path?: () => string
   /** The room's `meta` map: `ai_edits` says whether the AI edits or suggests. */
   meta?: Y.Map<unknown>
 }
@@ -158,7 +160,7 @@ export function chatPanel(chat: Y.Array<unknown>, session: Session, me: () => Me
     const selection = aiOptions?.selection()
     askButton.disabled = true
     api
-      .askAi(session.room, session.token, prompt, selection)
+      .askAi(session.room, session.token, prompt, selection, aiOptions?.path?.())
       .then((accepted) => {
         input.value = ''
         if (accepted.ahead > 0) aiOptions?.notices.show(`The AI will answer after ${accepted.ahead} earlier question(s).`, 'info')

@@ -231,7 +231,7 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
   syncPlaceholder(editorHost, (done) => (provider.synced ? done() : provider.once('sync', done)))
   const me = () => identity
   commentsUi = commentsPanel(doc, comments, files, () => editor.view, session, me)
-  const chatEl = chatPanel(chat, session, me, { ai: config.ai, notices, selection: () => editor.view.state.selection.main, meta })
+  const chatEl = chatPanel(chat, session, me, { ai: config.ai, notices, selection: () => editor.view.state.selection.main, path: () => files.active, meta })
   const chatLog = chatEl.querySelector<HTMLElement>('.chat-log')
   if (chatLog) stickToBottom(chatLog)
 
@@ -240,7 +240,7 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
   let runner: RunnerUi | null = null
   const tabSpecs: TabSpec[] = []
   if (config.runner) {
-    const ui = runnerPanel(runs, session, { view: () => editor.view, meta })
+    const ui = runnerPanel(runs, session, { view: () => editor.view, meta, files })
     runner = ui
     runButton = ui.controls
     // Whoever runs wants to see the result.

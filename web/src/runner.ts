@@ -9,16 +9,22 @@
  * Ctrl/Cmd+Enter runs from the editor or the input box. Stop (`POST .../runs/{id}/cancel`)
  * is offered to the person who started the run, owners and editors; the run then ends
  * `cancelled` for everyone. Each run shows who ran it (the server's verified name) and
- * the input it used; its error lines are marked in the editor (`run-marks.ts`). A request
- * that fails says so in a plain sentence, cleared by the next run.
+ * the input it used; its error lines are marked in the editor (`run-marks.ts`), each in
+ * its own file. A request that fails says so in a plain sentence, cleared by the next run.
+ *
+ * Workspaces: Run runs the entry file (`meta.entry`) unless the person chose another in
+ * the menu next to it (`run-menu.ts`; the request then names it as `entry`), and the
+ * output's header says what ran ("main.py · 3 files").
  */
 import type { EditorView } from '@codemirror/view'
 import * as Y from 'yjs'
 import { api, ApiError, NetworkError } from './api'
-import { formatTime, h, replace } from './dom'
+import { formatTime, h, inMicrotask, replace } from './dom'
 import { icon } from './icons'
-import { clearRunMarks, parseRunErrors, showRunMarks } from './run-marks'
+import { parseRunErrors, WorkspaceRunMarks, type RunFiles, type RunMark } from './run-marks'
+import { runMenu, runnableFiles } from './run-menu'
 import type { Session } from './session'
+import { entryPath, filePaths, fileText } from './workspace'
 import './runs.css'
 
 const LABELS: Record<string, string> = {
@@ -51,11 +57,20 @@ export interface RunnerUi {
   setReviewersRun(allowed: boolean): Promise<void>
 }
 
+/** The open files (open-files.ts `OpenFiles`): which file the editor shows. */
+export interface RunnerFiles {
+  readonly active: string
+  onChange(listener: () => void): void
+  openFile(path: string): boolean
+}
+
 export interface RunnerOptions {
   /** The editor, to mark a run's error lines in. */
   view?: () => EditorView | null
   /** The room's `meta` map: `reviewers_run` changes live there. */
   meta?: Y.Map<unknown>
+  /** The tabs: marks show in the file they belong to; "Run current file". */
+  files?: RunnerFiles
 }
 
 const STDIN_SHOWN = 60
@@ -113,6 +128,21 @@ function num(run: Run, key: string): number | null {
   return typeof value === 'number' && Number.isFinite(value) ? value : null
 }
 
+/** What a run names files by: its `entry` and `paths` (runs before workspaces have
+ * neither: the entry file now). */
+function runFiles(run: Run, doc: Y.Doc | null): RunFiles {
+  const paths = text(run, 'paths')
+  return { entry: text(run, 'entry') || (doc ? entryPath(doc) : ''), paths: paths ? paths.split('\n') : [] }
+}
+
+/** "main.py · 3 files": what ran, for the output's header (runs of several files). */
+export function ranSummary(run: Run): string {
+  const entry = text(run, 'entry')
+  const count = num(run, 'file_count') ?? 0
+  if (!entry || count < 2) return ''
+  return `${entry} · ${count} files`
+}
+
 function latestRun(runs: Y.Map<unknown>): Run | null {
   let latest: Run | null = null
   runs.forEach((value) => {
@@ -135,6 +165,25 @@ function outputBlock(title: string, run: Run, key: string, cls: string): HTMLEle
   )
 }
 
+/** "Marked line 2 in the editor." (one file); with several, each file named, as a button
+ * that opens it: "Marked lines 1, 4 in main.py and line 3 in util.py." */
+function marksSentence(found: RunMark[], several: boolean, open: (path: string) => void): Array<string | HTMLElement> {
+  const lines = (list: RunMark[]) =>
+    list.length === 1 ? `line ${list[0].line}` : `lines ${list.map((m) => m.line).join(', ')}`
+  if (!several) return [`Marked ${lines(found)} in the editor.`]
+  const byFile = new Map<string, RunMark[]>()
+  for (const mark of found) byFile.set(mark.path ?? '', [...(byFile.get(mark.path ?? '') ?? []), mark])
+  const parts: Array<string | HTMLElement> = ['Marked ']
+  ;[...byFile].forEach(([path, list], i) => {
+    if (i > 0) parts.push(i === byFile.size - 1 ? ' and ' : ', ')
+    const link = h('button', { type: 'button', class: 'link run-marks-file', title: `Open ${path}` }, path)
+    link.addEventListener('click', () => open(path))
+    parts.push(`${lines(list)} in `, link)
+  })
+  parts.push('.')
+  return parts
+}
+
 /** Mirrors the server, which checks the token's role (a live role change does not grant runs). */
 export function canRun(session: Session, reviewersRun = false): boolean {
   const role = session.tokenRole
@@ -151,6 +200,11 @@ function canStop(session: Session, run: Run): boolean {
 
 export function runnerPanel(runs: Y.Map<unknown>, session: Session, options: RunnerOptions = {}): RunnerUi {
   const statusEl = h('span', { class: 'run-status', role: 'status', 'aria-live': 'polite' })
+  const ranEl = h('span', { class: 'run-ran', hidden: true })
+  const doc = runs.doc
+  const files = options.files
+  const activeFile = () => files?.active ?? (doc ? entryPath(doc) : '')
+  const marks = doc ? new WorkspaceRunMarks(doc, () => options.view?.() ?? null, activeFile) : null
   const facts = h('p', { class: 'run-facts muted small' })
   const message = h('p', { class: 'run-message small', hidden: true })
   const outputs = h('div', { class: 'run-outputs' }, h('p', { class: 'muted small empty' }, 'No runs yet.'))
@@ -170,7 +224,7 @@ export function runnerPanel(runs: Y.Map<unknown>, session: Session, options: Run
   const panel = h(
     'section',
     { class: 'panel runs', 'aria-labelledby': 'runs-heading' },
-    h('div', { class: 'panel-head' }, h('h2', { id: 'runs-heading' }, 'Output'), statusEl),
+    h('div', { class: 'panel-head' }, h('h2', { id: 'runs-heading' }, 'Output'), ranEl, statusEl),
     stdinField,
     refusal,
     who,
@@ -198,7 +252,27 @@ export function runnerPanel(runs: Y.Map<unknown>, session: Session, options: Run
     h('span', { class: 'run-stop-glyph', 'aria-hidden': 'true' }, '■'),
     h('span', {}, 'Stop'),
   )
-  const controls = h('span', { class: 'run-actions' }, button, stopButton)
+  // What Run runs: the entry file, unless this person chose another (null: the entry).
+  let chosen: string | null = null
+  const entryNow = () => (doc ? entryPath(doc) : '')
+  const workspacePaths = () => (doc ? filePaths(doc) : [])
+  const target = () => {
+    if (chosen !== null && doc && fileText(doc, chosen) && runnableFiles(workspacePaths(), entryNow()).includes(chosen)) return chosen
+    chosen = null // deleted, renamed or no longer runnable: back to the entry file
+    return entryNow()
+  }
+  const menu = runMenu({
+    paths: workspacePaths,
+    entry: entryNow,
+    active: activeFile,
+    chosen: target,
+    choose: (path) => {
+      chosen = path === entryNow() ? null : path
+      updateButton()
+      run()
+    },
+  })
+  const controls = h('span', { class: 'run-actions' }, h('span', { class: 'run-split' }, button, menu.element), stopButton)
 
   let reviewersRun = false
   let inFlight = false
@@ -208,7 +282,11 @@ export function runnerPanel(runs: Y.Map<unknown>, session: Session, options: Run
   const updateButton = () => {
     button.disabled = inFlight || requesting
     const label = button.querySelector('.run-label')
-    if (label) label.textContent = inFlight ? 'Running…' : 'Run'
+    // One file: "Run", as before workspaces. Several: the button says which one runs.
+    const what = menu.hasChoice() ? target() : ''
+    if (label) label.textContent = inFlight ? 'Running…' : what ? `Run ${what}` : 'Run'
+    button.title = what ? `Run ${what} (Ctrl+Enter)` : 'Run the code (Ctrl+Enter)'
+    menu.toggle.disabled = inFlight || requesting
     stopButton.hidden = !(inFlight && latestInFlight && canStop(session, latestInFlight))
     stopButton.disabled = stopping
   }
@@ -223,11 +301,10 @@ export function runnerPanel(runs: Y.Map<unknown>, session: Session, options: Run
     if (!canRun(session, reviewersRun) || inFlight || requesting || document.body.dataset.closed === 'true') return false
     requesting = true
     refusal.hidden = true
-    const view = options.view?.()
-    if (view) clearRunMarks(view)
+    marks?.clear()
     updateButton()
     api
-      .run(session.room, session.token, stdin.value)
+      .run(session.room, session.token, stdin.value, chosen === null ? undefined : target())
       .catch((err: unknown) => showProblem(err, 'run'))
       .finally(() => {
         requesting = false
@@ -259,29 +336,28 @@ export function runnerPanel(runs: Y.Map<unknown>, session: Session, options: Run
 
   let markedRun: string | null = null
   const mark = (latest: Run, status: string) => {
-    const view = options.view?.()
-    if (!view) return
+    if (!options.view?.()) return
     const id = text(latest, 'id')
     if (IN_FLIGHT.has(status)) {
-      if (markedRun !== id) clearRunMarks(view)
+      if (markedRun !== id) marks?.clear()
       markedRun = id
       marksNote.hidden = true
       return
     }
     if (markedRun === `${id}:done`) return // marked once: a fixed line stays unmarked
     markedRun = `${id}:done`
+    const ran = runFiles(latest, doc)
     const found =
       status === 'compile_error' || status === 'runtime_error'
-        ? parseRunErrors(text(latest, 'language'), {
-            stderr: text(latest, 'stderr'),
-            compile_output: text(latest, 'compile_output'),
-            stdout: text(latest, 'stdout'),
-          })
+        ? parseRunErrors(
+            text(latest, 'language'),
+            { stderr: text(latest, 'stderr'), compile_output: text(latest, 'compile_output'), stdout: text(latest, 'stdout') },
+            ran,
+          )
         : []
-    showRunMarks(view, found)
+    marks?.set(found)
     marksNote.hidden = found.length === 0
-    marksNote.textContent =
-      found.length === 1 ? `Marked line ${found[0].line} in the editor.` : `Marked lines ${found.map((m) => m.line).join(', ')} in the editor.`
+    replace(marksNote, ...marksSentence(found, ran.paths.length > 1, (path) => files?.openFile(path)))
   }
 
   const render = () => {
@@ -293,6 +369,9 @@ export function runnerPanel(runs: Y.Map<unknown>, session: Session, options: Run
     const status = text(latest, 'status')
     statusEl.textContent = LABELS[status] ?? status
     statusEl.dataset.status = status
+    ranEl.textContent = ranSummary(latest)
+    ranEl.hidden = ranEl.textContent === ''
+    ranEl.title = ranEl.hidden ? '' : `Ran ${text(latest, 'entry')}, with the workspace's ${num(latest, 'file_count')} files`
     panel.dataset.status = status
     mark(latest, status)
     const by = text(latest, 'by')
@@ -334,9 +413,20 @@ export function runnerPanel(runs: Y.Map<unknown>, session: Session, options: Run
   }
   runs.observeDeep(render)
   render()
+  // A tab switch shows that file's marks; files added or removed change what can run.
+  // (Not inside the Yjs observer that told OpenFiles: the editor may not have the text yet.)
+  files?.onChange(
+    inMicrotask(() => {
+      marks?.refresh()
+      menu.update()
+      updateButton()
+    }),
+  )
+  menu.update()
   const applyAllowed = () => {
     const allowed = canRun(session, reviewersRun)
     button.hidden = !allowed
+    menu.element.hidden = !allowed
     stdinField.hidden = !allowed
     updateButton()
   }
