@@ -27,12 +27,15 @@ export function fileTabs(files: OpenFiles): HTMLElement {
             'aria-controls': 'editor-host',
             tabindex: active ? 0 : -1,
             title: path,
+            'aria-keyshortcuts': files.open.length > 1 ? 'Delete' : undefined,
             'data-path': path,
           },
           basename(path),
           path === files.entry ? h('span', { class: 'entry-dot', title: 'Entry file', 'aria-label': ' (entry file)' }, '●') : null,
         )
-        const close = h('button', { type: 'button', class: 'file-tab-close', tabindex: -1, 'aria-label': `Close ${path}`, title: `Close ${path}` }, '×')
+        // A tablist may hold only tabs: the close button is for the mouse; by keyboard (and
+        // to assistive technology) a tab closes with Delete, which the tab announces.
+        const close = h('button', { type: 'button', class: 'file-tab-close', tabindex: -1, 'aria-hidden': 'true', title: `Close ${path}` }, '×')
         tab.addEventListener('click', () => files.openFile(path))
         close.addEventListener('click', (event) => {
           event.stopPropagation()
