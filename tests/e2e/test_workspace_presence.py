@@ -8,7 +8,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import create_room
+from tests.e2e.conftest import PHONE, create_room
 from tests.e2e.helpers import (
     create_file,
     editor,
@@ -145,3 +145,75 @@ def test_broadcast_student_follows_the_teacher_across_files(
     expect(following).to_have_attribute("aria-pressed", "true")
     expect(file_tab(student, "shapes.py")).to_have_attribute("aria-selected", "true")
     expect(editor(student)).to_contain_text("return w * h")
+
+
+# Whether the editor's middle is the editor's own (nothing drawn over it) and on screen.
+EDITOR_UNCOVERED_JS = """() => {
+    const content = document.querySelector('.cm-content').getBoundingClientRect()
+    const x = content.left + Math.min(content.width / 2, 120)
+    const y = content.top + 12
+    const hit = document.elementFromPoint(x, y)
+    return y > 0 && y < window.innerHeight && !!hit && !!hit.closest('.cm-editor')
+}"""
+
+
+def scroll_width(page: Any) -> int:
+    width: int = page.evaluate("() => document.documentElement.scrollWidth")
+    return width
+
+
+def test_phone_tree_tabs_and_editor(e2e_server: ServerProcess, people: Any) -> None:
+    room = create_room(e2e_server, "pair", "python", "Phone")
+    bob = open_room(people.page("Bob", "#1f7a3a"), room["links"]["editor"])
+    create_file(bob, "util.py")
+    type_at_end(bob, "def util():\n    return 'util'")
+    create_file(bob, "lib/deep/helpers_with_a_long_name.py")
+    type_at_end(bob, "HELP = 1")
+    ada = open_room(people.page("Ada", "#c4314b", viewport=PHONE), room["links"]["owner"])
+    type_at_end(ada, "print('main')")
+    issue_shot(ada, "phone-closed")
+    # The tree folds behind "Files"; the editor is on screen, nothing over it.
+    expect(file_item(ada, "util.py")).to_be_hidden()
+    assert ada.evaluate(EDITOR_UNCOVERED_JS)
+
+    # Open a file from the tree: the tree folds away again, the editor shows the file.
+    toggle = ada.get_by_role("button", name="Files")
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    expect(file_dot(ada, "lib/deep/helpers_with_a_long_name.py", "Bob")).to_be_visible()
+    issue_shot(ada, "phone-tree-open")
+    file_item(ada, "util.py").click()
+    expect(file_tab(ada, "util.py")).to_have_attribute("aria-selected", "true")
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+    expect(editor(ada)).to_contain_text("return 'util'")
+    expect(editor(ada)).to_be_in_viewport()
+    assert ada.evaluate(EDITOR_UNCOVERED_JS)
+
+    # A third file with a long name: the tabs scroll sideways, the page does not.
+    toggle.click()
+    file_item(ada, "lib/deep/helpers_with_a_long_name.py").click()
+    expect(editor(ada)).to_contain_text("HELP = 1")
+    expect(ada.locator(".file-tabs [role=tab]")).to_have_count(3)
+    expect(file_tab(ada, "lib/deep/helpers_with_a_long_name.py")).to_be_in_viewport()
+    assert scroll_width(ada) <= PHONE["width"]
+    issue_shot(ada, "phone-three-tabs")
+
+    # Switch tabs (clicks: the fixture pages have no touch); the editor follows and stays visible.
+    file_tab(ada, "main.py").click()
+    expect(file_tab(ada, "main.py")).to_have_attribute("aria-selected", "true")
+    expect(editor(ada)).to_contain_text("print('main')")
+    assert ada.evaluate(EDITOR_UNCOVERED_JS)
+    file_tab(ada, "util.py").click()
+    expect(editor(ada)).to_contain_text("return 'util'")
+    type_at_end(ada, "\n# typed on a phone")
+    expect(editor(bob)).not_to_contain_text("# typed on a phone")  # Bob is elsewhere
+    open_file(bob, "util.py")
+    expect(editor(bob)).to_contain_text("# typed on a phone")
+
+    # Who is where, on a phone: the People tab below the editor.
+    show_tab(ada, "People")
+    expect(person_row(ada, "Bob").locator(".people-file")).to_have_text("util.py")
+    expect(person_row(ada, "Bob").get_by_role("button", name="Follow Bob")).to_be_visible()
+    assert scroll_width(ada) <= PHONE["width"]
+    person_row(ada, "Bob").scroll_into_view_if_needed()
+    issue_shot(ada, "phone-people")
