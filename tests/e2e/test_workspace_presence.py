@@ -24,6 +24,15 @@ from tests.e2e.helpers import (
 )
 from tests.serverproc import ServerProcess
 
+# Whether every part of a row sits on one line (their vertical middles within 6px).
+ONE_LINE_JS = """(row) => {
+    const mids = Array.from(row.children, (c) => {
+        const r = c.getBoundingClientRect()
+        return r.top + r.height / 2
+    })
+    return Math.max(...mids) - Math.min(...mids) < 6
+}"""
+
 
 def test_people_and_tree_show_who_is_where_and_follow_switches_files(
     e2e_server: ServerProcess, people: Any
@@ -129,6 +138,12 @@ def test_broadcast_student_follows_the_teacher_across_files(
     expect(file_tab(student, "tests/test_shapes.py")).to_have_attribute("aria-selected", "true")
     expect(editor(student)).to_contain_text("assert area(2, 3) == 6")
     expect(person_row(teacher, "Sam").locator(".people-file")).to_have_text("tests/test_shapes.py")
+    # A long path is cut short (the full one in its title): each row stays one line.
+    expect(person_row(teacher, "Ms Tan").locator(".people-file")).to_have_attribute(
+        "title", "You have tests/test_shapes.py open"
+    )
+    for name in ("Ms Tan", "Sam"):
+        assert person_row(teacher, name).evaluate(ONE_LINE_JS), f"{name}'s row wraps"
     issue_shot(student, "presence-student-follows-teacher")
     issue_shot(teacher, "presence-teacher-sees-student")
 
