@@ -105,6 +105,27 @@ def test_people_and_tree_show_who_is_where_and_follow_switches_files(
     expect(file_tab(ada, "util.py")).to_have_attribute("aria-selected", "true")
     expect(editor(bob)).to_contain_text("NEW = 'from Bob'")
 
+    # Ada renames (moves) the file Bob has open: his presence and dot move with it.
+    file_item(ada, "lib/new.py").click()
+    ada.locator(".file-actions").get_by_role("button", name="Rename").click()
+    ada.get_by_label("Rename lib/new.py to").fill("pkg/moved.py")
+    ada.locator(".file-form").get_by_role("button", name="Rename").click()
+    expect(file_tab(bob, "pkg/moved.py")).to_have_attribute("aria-selected", "true")
+    expect(person_row(ada, "Bob").locator(".people-file")).to_have_text("pkg/moved.py")
+    expect(file_dot(ada, "pkg/moved.py", "Bob")).to_be_visible()
+    # She deletes it: Bob's editor goes to another file, and presence says which.
+    ada.locator(".file-actions").get_by_role("button", name="Delete").click()
+    ada.get_by_role("dialog", name="Delete pkg/moved.py?").get_by_role(
+        "button", name="Delete"
+    ).click()
+    expect(file_tab(bob, "pkg/moved.py")).to_have_count(0)
+    shown = bob.locator('.file-tabs [role="tab"][aria-selected="true"]')
+    expect(shown).to_have_count(1)
+    expect(person_row(ada, "Bob").locator(".people-file")).to_have_text(
+        shown.get_attribute("data-path") or "?"
+    )
+    expect(file_dot(ada, str(shown.get_attribute("data-path")), "Bob")).to_be_visible()
+
 
 def test_broadcast_student_follows_the_teacher_across_files(
     e2e_server: ServerProcess, people: Any
