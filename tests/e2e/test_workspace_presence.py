@@ -182,6 +182,16 @@ def test_broadcast_student_follows_the_teacher_across_files(
     expect(file_tab(student, "shapes.py")).to_have_attribute("aria-selected", "true")
     expect(editor(student)).to_contain_text("return w * h")
 
+    # Another student's file shows on the teacher's tree, never on a student's (students'
+    # presence goes to the teacher only).
+    kim = open_room(people.page("Kim", "#7a3ac4"), room["links"]["viewer"])
+    open_file(kim, "main.py")
+    expect(file_dot(teacher, "main.py", "Kim")).to_be_visible()
+    expect(person_row(teacher, "Kim").locator(".people-file")).to_have_text("main.py")
+    expect(file_dot(kim, "shapes.py", "Ms Tan")).to_be_visible()
+    expect(student.locator('.file-dots .dot[data-name="Kim"]')).to_have_count(0)
+    expect(kim.locator('.file-dots .dot[data-name="Sam"]')).to_have_count(0)
+
 
 # Whether the editor's middle is the editor's own (nothing drawn over it) and on screen.
 EDITOR_UNCOVERED_JS = """() => {
