@@ -27,15 +27,18 @@ from tests.e2e.helpers import (
     create_file,
     editor,
     editor_text,
+    file_dot,
     file_tab,
     issue_shot,
     open_room,
+    person_row,
+    show_tab,
     type_at_end,
 )
 from tests.serverproc import ServerProcess
 from tests.support import wait_until
 
-JS_CLIENT = Path(__file__).resolve().parents[1] / "js" / "yjs_client.mjs"
+JS_DIR = Path(__file__).resolve().parents[1] / "js"
 TIMEOUT = 10.0
 
 
@@ -43,14 +46,16 @@ class StockClient:
     """``node yjs_client.mjs`` driven from a synchronous test: commands on stdin, JSON
     events read by a thread (the browser tests' Playwright owns this thread's loop)."""
 
-    def __init__(self, ws_base: str, room: str, token: str) -> None:
+    def __init__(
+        self, ws_base: str, room: str, token: str, script: str = "yjs_client.mjs", *args: str
+    ) -> None:
         node = shutil.which("node")
         if node is None:
             pytest.fail("node is not on PATH: install Node 20 to run the yjs interop tests")
-        if not (JS_CLIENT.parent / "node_modules").is_dir():
+        if not (JS_DIR / "node_modules").is_dir():
             pytest.fail("tests/js/node_modules is missing: run `npm ci --prefix tests/js`")
         self.proc = subprocess.Popen(
-            [node, str(JS_CLIENT), ws_base, room, token],
+            [node, str(JS_DIR / script), ws_base, room, token, *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -209,3 +214,40 @@ def test_stock_client_on_code_and_browser_on_files_edit_one_room(
     finally:
         stock.close()
     assert stock.proc.returncode == 0, stock.diagnostics()
+
+
+def test_a_client_from_before_workspaces_is_in_the_entry_file(
+    e2e_server: ServerProcess, people: Any
+) -> None:
+    """A client that predates workspaces announces a caret in ``code`` but no ``file``:
+    the browser counts it in the entry file (People tab, tree) and Follow goes there."""
+    room = create_room(e2e_server, "pair", "python", "Old client")
+    ada = open_room(people.page("Ada", "#c4314b"), room["links"]["owner"])
+    type_at_end(ada, "x = 1\ny = 2")
+    create_file(ada, "util.py")
+    type_at_end(ada, "# util")
+    old = StockClient(
+        e2e_server.ws_base,
+        room["room"],
+        token_of(room["links"]["editor"]),
+        "caret_client.mjs",
+        "Olga",
+        "#1f7a3a",
+    )
+    try:
+        old.wait_synced()
+        old.send(op="caret", after="x = 1")
+        show_tab(ada, "People")
+        olga = person_row(ada, "Olga")
+        expect(olga.locator(".people-file")).to_have_text("main.py")
+        expect(olga.locator(".badge")).to_have_count(0)  # it says no role: no empty badge
+        expect(file_dot(ada, "main.py", "Olga")).to_be_visible()
+        issue_shot(ada, "interop-old-client-presence")
+        # Ada, in util.py, follows Olga: her editor goes to main.py, Olga's caret there.
+        olga.get_by_role("button", name="Follow Olga").click()
+        expect(file_tab(ada, "main.py")).to_have_attribute("aria-selected", "true")
+        expect(ada.locator(".cm-ySelectionInfo", has_text="Olga")).to_be_visible()
+        assert not old.errors and not old.closes, old.diagnostics()
+    finally:
+        old.close()
+    assert old.proc.returncode == 0, old.diagnostics()
