@@ -263,3 +263,21 @@ def test_phone_tree_tabs_and_editor(e2e_server: ServerProcess, people: Any) -> N
     assert scroll_width(ada) <= PHONE["width"]
     person_row(ada, "Bob").scroll_into_view_if_needed()
     issue_shot(ada, "phone-people")
+
+
+def test_phone_student_follows_the_teacher(e2e_server: ServerProcess, people: Any) -> None:
+    room = create_room(e2e_server, "broadcast", "python", "Phone class")
+    teacher = open_room(people.page("Ms Tan", "#b85300"), room["links"]["owner"])
+    create_file(teacher, "shapes.py")
+    type_at_end(teacher, "def area(w, h):\n    return w * h")
+    student = open_room(people.page("Sam", "#1f7a3a", viewport=PHONE), room["links"]["viewer"])
+    expect(student.get_by_role("button", name="Following the teacher")).to_be_visible()
+    expect(file_tab(student, "shapes.py")).to_have_attribute("aria-selected", "true")
+    file_tab(teacher, "main.py").click()
+    type_at_end(teacher, "print('phone lesson')")
+    expect(file_tab(student, "main.py")).to_have_attribute("aria-selected", "true")
+    expect(editor(student)).to_contain_text("print('phone lesson')")
+    expect(editor(student)).to_be_in_viewport()
+    assert student.evaluate(EDITOR_UNCOVERED_JS)
+    assert scroll_width(student) <= PHONE["width"]
+    issue_shot(student, "phone-student-following")
