@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import Page, expect
@@ -71,3 +72,22 @@ def open_file(page: Page, path: str) -> None:
     """Open a file from the tree; its tab becomes the active one."""
     file_item(page, path).click()
     expect(file_tab(page, path)).to_have_attribute("aria-selected", "true")
+
+
+def person_row(page: Page, name: str) -> Any:
+    """A person's row in the People tab (show the tab first on narrow layouts)."""
+    return page.locator(".people-list .person", has=page.locator(".person-name", has_text=name))
+
+
+def file_dot(page: Page, path: str, name: str) -> Any:
+    """The coloured dot on a file's tree row saying `name` has that file open."""
+    return file_item(page, path).locator(f'.file-dots .dot[data-name="{name}"]')
+
+
+def issue_shot(page: Page, name: str, issue: int = 19) -> Path:
+    """A screenshot for an issue's record: test-output/issue<N>/<name>.png."""
+    folder = Path(__file__).resolve().parents[2] / "test-output" / f"issue{issue}"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path

@@ -134,11 +134,10 @@ export function peoplePanel(presence: Presence, session: Session, notices: Notic
         user.name,
         peer.self ? h('span', { class: 'muted' }, ' (you)') : null,
       ),
-      h(
-        'span',
-        { class: `badge role-${user.role}`, title: isAi ? 'AI pair-programmer' : null },
-        BADGE_LABELS[user.role] ?? user.role,
-      ),
+      // A client that says no role (a stock y-websocket client) gets no empty badge.
+      user.role
+        ? h('span', { class: `badge role-${user.role}`, title: isAi ? 'AI pair-programmer' : null }, BADGE_LABELS[user.role] ?? user.role)
+        : null,
       peer.file ? h('span', { class: 'people-file', title: `${peer.self ? 'You have' : `${user.name} has`} ${peer.file} open` }, peer.file) : null,
       hand ? h('span', { class: 'hand' }, icon('hand'), 'Hand raised') : null,
       h('span', { class: `status ${peer.status}`, title: peer.status === 'idle' ? 'Idle' : 'Active' }, peer.status),

@@ -6,8 +6,10 @@
  * announced by the server with `role: 'ai'` (a presence role, never a room role).
  */
 import type { Awareness } from 'y-protocols/awareness'
+import * as Y from 'yjs'
 import type { Role } from './api'
 import { COLORS, FALLBACK_COLOR, lightColor, safeColor, safeLightColor, type Identity } from './identity'
+import { entryPath } from './workspace'
 
 /** A peer's role as shown in presence: a room role, or the AI pair-programmer. */
 export type PresenceRole = Role | 'ai'
@@ -53,8 +55,24 @@ export interface PeerState {
   status: 'active' | 'idle'
   hand: boolean
   cursor: { anchor: unknown; head: unknown } | null
-  /** The file this person has open (a peer wrote it: a string, else null). */
+  /** The file this person has open (a peer wrote it: a string; else see caretFile), or null. */
   file: string | null
+}
+
+/**
+ * The file of a peer that says none: clients from before workspaces (an older browser, a
+ * stock y-websocket client) know only `code`, the entry file, and announce no `file`.
+ * Their caret, when it points into `code`, puts them in the entry file; else null.
+ */
+export function caretFile(doc: Y.Doc, cursor: unknown): string | null {
+  const head = cursor && typeof cursor === 'object' ? (cursor as { head?: unknown }).head : null
+  if (!head || typeof head !== 'object') return null
+  try {
+    const abs = Y.createAbsolutePositionFromRelativePosition(Y.createRelativePositionFromJSON(head), doc)
+    return abs && abs.type === doc.getText('code') ? entryPath(doc) : null
+  } catch {
+    return null // a malformed cursor: no file
+  }
 }
 
 /**
@@ -192,7 +210,7 @@ export class Presence {
         status: state.status === 'idle' ? 'idle' : 'active',
         hand: state.hand === true,
         cursor: (state.cursor as PeerState['cursor']) ?? null,
-        file: typeof state.file === 'string' ? state.file : null,
+        file: typeof state.file === 'string' ? state.file : caretFile(this.awareness.doc, state.cursor),
       })
     })
     return out
