@@ -218,20 +218,9 @@ class Participant:
                        "clock": last}, "assoc": -1}  # fmt: skip
                 cursor.update(anchor=pos, head=pos)
             if record is not None:
-                entry = find_entry(schema.chat(doc), record[0])
-                if entry is not None:
-                    try:
-                        done = changes.load(entry.get("change"))
-                    except RevertRefused:
-                        done = []
-                    done.append(Edit(me.client_id, clock, offsets.utf16_len(new), new,
-                                     current[a:b], tuple(tombs), where))  # fmt: skip
-                    entry["change"] = changes.dump(done)
-                    entry["change_for"] = record[1]
-                    if entry.get("path") is None:
-                        entry["path"] = where
-                    for key, value in entry_values.items():
-                        entry[key] = value
+                edit = Edit(me.client_id, clock, offsets.utf16_len(new), new, current[a:b],
+                            tuple(tombs), where)  # fmt: skip
+                _record(doc, record, edit, entry_values)
 
         me.write(change)
         self.last_active = time.monotonic()
@@ -249,20 +238,9 @@ class Participant:
             clock = _state_vector(doc).get(me.client_id, 0)
             schema.files(doc)[path] = Text(content)
             if record is not None:
-                entry = find_entry(schema.chat(doc), record[0])
-                if entry is not None:
-                    try:
-                        done = changes.load(entry.get("change"))
-                    except RevertRefused:
-                        done = []
-                    done.append(Edit(me.client_id, clock, offsets.utf16_len(content), content,
-                                     "", (), path, created=True))  # fmt: skip
-                    entry["change"] = changes.dump(done)
-                    entry["change_for"] = record[1]
-                    if entry.get("path") is None:
-                        entry["path"] = path
-                    for key, value in entry_values.items():
-                        entry[key] = value
+                edit = Edit(me.client_id, clock, offsets.utf16_len(content), content, "", (),
+                            path, created=True)  # fmt: skip
+                _record(doc, record, edit, entry_values)
 
         me.write(change)
         self.last_active = time.monotonic()
@@ -323,6 +301,28 @@ def find_entry(chat: Array[Any], entry_id: str) -> Map[Any] | None:
         if isinstance(item, Map) and item.get("id") == entry_id:
             return item
     return None
+
+
+def _record(
+    doc: Doc[Any], record: tuple[str, str], edit: Edit, entry_values: dict[str, Any]
+) -> None:
+    """Add ``edit`` to the change kept on the chat entry ``record[0]`` (made for the
+    person ``record[1]``), so that it can be undone as one unit; the entry names the file
+    of its first edit."""
+    entry = find_entry(schema.chat(doc), record[0])
+    if entry is None:
+        return
+    try:
+        done = changes.load(entry.get("change"))
+    except RevertRefused:
+        done = []
+    done.append(edit)
+    entry["change"] = changes.dump(done)
+    entry["change_for"] = record[1]
+    if entry.get("path") is None:
+        entry["path"] = edit.path
+    for key, value in entry_values.items():
+        entry[key] = value
 
 
 def _state_vector(doc: Doc[Any]) -> dict[int, int]:

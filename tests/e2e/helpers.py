@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import httpx
 from playwright.sync_api import Page, expect
+
+from tests.serverproc import ServerProcess
 
 # The text of the rendered lines, without the widgets (remote carets, the empty-editor
 # hint) drawn inside them.
@@ -91,3 +94,15 @@ def issue_shot(page: Page, name: str, issue: int = 19) -> Path:
     path = folder / f"{name}.png"
     page.screenshot(path=str(path))
     return path
+
+
+def run_record(server: ServerProcess, room: dict[str, Any], run_id: str) -> dict[str, Any]:
+    """A run's record as the REST API answers it, read with the room owner's token."""
+    response = httpx.get(
+        f"{server.http_url}/api/rooms/{room['room']}/runs/{run_id}",
+        headers={"Authorization": f"Bearer {room['owner_token']}"},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    record: dict[str, Any] = response.json()
+    return record

@@ -7,26 +7,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import PHONE, create_room, personal_link, snapshot
-from tests.e2e.helpers import editor, open_room, type_at_end
+from tests.e2e.helpers import editor, open_room, run_record, type_at_end
 from tests.judge0_double import Judge0Double
 from tests.serverproc import ServerProcess
 from tests.support import wait_until
-
-
-def run_record(server: ServerProcess, room: dict[str, Any], run_id: str) -> dict[str, Any]:
-    response = httpx.get(
-        f"{server.http_url}/api/rooms/{room['room']}/runs/{run_id}",
-        headers={"Authorization": f"Bearer {room['owner_token']}"},
-        timeout=10,
-    )
-    assert response.status_code == 200, response.text
-    record: dict[str, Any] = response.json()
-    return record
 
 
 def set_code(page: Any, server: ServerProcess, room: dict[str, Any], code: str) -> None:

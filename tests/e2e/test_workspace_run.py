@@ -21,6 +21,7 @@ from tests.e2e.helpers import (
     file_tab,
     open_file,
     open_room,
+    run_record,
     show_tab,
     type_at_end,
 )
@@ -54,17 +55,6 @@ def server_file(server: ServerProcess, room: dict[str, Any], path: str) -> str:
         timeout=10,
     )
     return response.text if response.status_code == 200 else ""
-
-
-def run_record(server: ServerProcess, room: dict[str, Any], run_id: str) -> dict[str, Any]:
-    response = httpx.get(
-        f"{server.http_url}/api/rooms/{room['room']}/runs/{run_id}",
-        headers={"Authorization": f"Bearer {room['owner_token']}"},
-        timeout=10,
-    )
-    assert response.status_code == 200, response.text
-    record: dict[str, Any] = response.json()
-    return record
 
 
 def is_run_request(request: Any) -> bool:
