@@ -23,7 +23,12 @@ CHUNK = "x" * 16 * 1024  # 16 KiB per update: ~6 MiB in all, past any socket buf
 async def test_stalled_reader_is_closed_and_others_get_everything(
     server_factory: Callable[..., ServerProcess],
 ) -> None:
-    server = server_factory(CODEMENTOR_SEND_QUEUE_FRAMES=str(QUEUE_FRAMES))
+    server = server_factory(
+        CODEMENTOR_SEND_QUEUE_FRAMES=str(QUEUE_FRAMES),
+        # ~6.5 MB into one file: past the 1 MiB a file may hold by default.
+        CODEMENTOR_MAX_FILE_BYTES=str(16 * 1024 * 1024),
+        CODEMENTOR_MAX_WORKSPACE_BYTES=str(16 * 1024 * 1024),
+    )
     url = server.ws_url("slow")
     # The stalled peer: handshakes, then never reads again. websockets stops reading
     # the socket once its own small queue is full, so TCP pushes back on the server.

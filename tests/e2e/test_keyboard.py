@@ -42,8 +42,8 @@ def test_tab_from_the_last_control_passes_the_editor_by(
     type_at_end(page, CODE)
     wait_saved(e2e_server, room, page, CODE)
 
-    # The last control before the editor (the toolbar's shortcuts button), then Tab x10.
-    last = page.get_by_role("button", name="Keyboard shortcuts")
+    # The last control before the editor (the open file's tab), then Tab x10.
+    last = page.locator(".file-tabs [role=tab][aria-selected=true]")
     last.focus()
     page.keyboard.press("Tab")
     assert focus_place(page) == "editor"

@@ -344,7 +344,9 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
       if (!meta.has('title') && details.title) titleUi.set(details.title)
       if (!meta.has('language') && details.language && !currentLanguage) {
         currentLanguage = details.language
-        void editor.setLanguage(languageFor(files.active, details.language))
+        // Before the first sync the entry file's path is a guess (no meta yet): the room's
+        // language is the entry file's.
+        void editor.setLanguage(files.active === files.entry ? details.language : languageFor(files.active, details.language))
         languageSelect.value = details.language
         languageLabelEl.textContent = languageLabel(details.language)
       }
