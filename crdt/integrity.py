@@ -51,9 +51,6 @@ from crdt.updates import decode_state_vector
 
 VERIFY_BUDGET = 20
 VERIFY_WINDOW = 10.0
-# Updates remembered while the parent index is built away from the event loop; past this
-# the built index is dropped and read when first needed, as without one.
-MAX_REMEMBERED = 10_000
 
 _V53 = rb"[\x80-\xff]{0,7}+[\x00-\x7f]"  # a varint of at most 8 bytes (a client id)
 _V32 = rb"[\x80-\xff]{0,4}+[\x00-\x7f]"  # a varint of at most 5 bytes (a clock)
@@ -103,15 +100,11 @@ class UpdateCheck:
     where each client's last keystroke went (the next one at that place needs no
     lookup). Fed with everything the document applies (``commit``, ``learn``)."""
 
-    __slots__ = ("_generation", "_known", "_parents", "_since", "_typing", "_verified")
+    __slots__ = ("_known", "_parents", "_typing", "_verified")
 
     def __init__(self) -> None:
         self._known: dict[int, int] = {}  # client -> next clock
         self._parents: ParentIndex | None = None  # read from the document when first needed
-        # While an index is built away from the event loop (``prepare``/``install``): what
-        # the document took since, replayed into the index when it arrives.
-        self._since: list[tuple[Admitted | None, structs.Update | None]] | None = None
-        self._generation = 0
         # Where each client's last keystroke went: client varint -> (next clock, client,
         # right origin's client and clock varints, parent).
         self._typing: dict[bytes, tuple[int, int, bytes | None, bytes | None, Parent | None]] = {}
@@ -121,38 +114,7 @@ class UpdateCheck:
         """Start from ``doc`` (a room loaded or rebuilt)."""
         self._known = decode_state_vector(doc.get_state())
         self._parents = None
-        self._since = None
-        self._generation += 1
         self._typing.clear()
-
-    def prepare(self, doc: Doc[Any], min_bytes: int = 0) -> tuple[bytes, int] | None:
-        """Start building the parent index elsewhere: ``doc``'s update for
-        ``build_index`` (in a thread), and the ticket ``install`` takes back; None when
-        the update is under ``min_bytes`` (read when needed: it is quick). Until it is
-        installed the check runs as before and remembers what the document takes."""
-        if self._parents is not None:
-            return None
-        update = doc.get_update()
-        if len(update) < min_bytes:
-            return None
-        self._generation += 1
-        self._since = []
-        return update, self._generation
-
-    def install(self, index: ParentIndex | None, ticket: int) -> bool:
-        """Adopt an index ``build_index`` made from ``prepare``'s update, with what came
-        since. False (ignored) when the room was reset or built its own meanwhile."""
-        since = self._since
-        if index is None or since is None or ticket != self._generation or self._parents:
-            return False
-        for admitted, parsed in since:
-            if admitted is not None:
-                _add_items(index, admitted)
-            elif parsed is not None:
-                index.learn(parsed)
-        self._parents = index
-        self._since = None
-        return True
 
     def failed(self) -> None:
         """An admitted update was not applied after all: forget where typing was."""
@@ -166,8 +128,6 @@ class UpdateCheck:
             return
         if self._parents is not None:
             self._parents.learn(parsed)
-        elif self._since is not None:
-            self._remember(None, parsed)
         for struct in parsed.structs:
             end = struct.clock + struct.length
             if end > self._known.get(struct.client, 0):
@@ -176,21 +136,14 @@ class UpdateCheck:
     def commit(self, admitted: Admitted) -> None:
         """``admitted`` was applied: its items are in the document now."""
         known = self._known
-        if self._parents is not None:
-            _add_items(self._parents, admitted)
-        elif self._since is not None:
-            self._remember(admitted, None)
-        for client, _start, end, _parent, _lows in admitted.items:
+        parents = self._parents
+        for client, start, end, parent, lows in admitted.items:
+            if parents is not None:
+                parents.add(client, start, end, parent)
+                if lows:
+                    parents.add_low_surrogates(client, list(lows))
             if end > known.get(client, 0):
                 known[client] = end
-
-    def _remember(self, admitted: Admitted | None, parsed: structs.Update | None) -> None:
-        since = self._since
-        assert since is not None
-        if len(since) >= MAX_REMEMBERED:
-            self._since = None  # too much to replay: the index is read when needed
-        else:
-            since.append((admitted, parsed))
 
     def admit(self, doc: Doc[Any], update: bytes) -> Admitted:
         """What to apply for ``update`` from a peer; raises ``Refused``."""
@@ -306,7 +259,6 @@ class UpdateCheck:
         """The parent index, read from the whole document the first time it is needed
         (a room that only ever sees keystrokes at one place never pays for it)."""
         if self._parents is None:
-            self._since = None  # any index being built elsewhere comes too late
             self._parents = ParentIndex()
             try:
                 self._parents.learn(structs.parse(doc.get_update()))
@@ -382,24 +334,6 @@ class UpdateCheck:
         if verify:
             self._may_verify()  # once for the whole update, however many items it holds
         return Admitted(update, verify, tuple(items), tuple(parsed.deletes))
-
-
-def build_index(update: bytes) -> ParentIndex | None:
-    """The parent index of a document's whole ``update`` (``UpdateCheck.prepare``): pure,
-    for a thread. None when this reader does not know a shape in it."""
-    index = ParentIndex()
-    try:
-        index.learn(structs.parse(update))
-    except ProtocolError:
-        return None
-    return index
-
-
-def _add_items(index: ParentIndex, admitted: Admitted) -> None:
-    for client, start, end, parent, lows in admitted.items:
-        index.add(client, start, end, parent)
-        if lows:
-            index.add_low_surrogates(client, list(lows))
 
 
 class _Overlay(ParentIndex):

@@ -31,7 +31,6 @@ from pycrdt import Doc, TransactionEvent, merge_updates
 from crdt import failures, integrity, protocol
 from crdt.awareness import NULL_STATE, AwarenessLimits, AwarenessStates, decode_update
 from crdt.integrity import Refused, UpdateCheck
-from crdt.parents import ParentIndex
 from crdt.protocol import (
     CLOSE_INTERNAL_ERROR,
     CLOSE_POLICY_VIOLATION,
@@ -58,8 +57,6 @@ log = structlog.get_logger("codementor.room")
 HELD_FRAMES = 10_000
 HELD_BYTES = 16 * 1024 * 1024
 REBUILD_RETRY_MAX = 5.0
-# A loaded document at least this big has its parent index read in a thread (``start``).
-WARM_INDEX_BYTES = 64 * 1024
 # Updates a peer sent before what they depend on (a keystroke made while reconnecting,
 # ahead of its Step2), held per peer until it arrives.
 PARKED_FRAMES = 1000
@@ -722,28 +719,6 @@ class Room:
 
     def start(self) -> None:
         self.writer.start()
-        self._warm_check()
-
-    def _warm_check(self) -> None:
-        """Read the integrity check's parent index of a big document in a thread, so
-        the room's first write does not read it on the event loop (~6 µs a struct:
-        240 ms for a 2 MB document, every room on the instance waiting)."""
-        prepared = self._check.prepare(self.doc, WARM_INDEX_BYTES)
-        if prepared is None:
-            return
-        update, ticket = prepared
-        loop = asyncio.get_running_loop()
-        warming = loop.run_in_executor(None, integrity.build_index, update)
-
-        def built(future: asyncio.Future[ParentIndex | None]) -> None:
-            if future.cancelled():
-                return
-            if future.exception() is not None:
-                log.warning("parent_index_failed", room=self.name, exc_info=future.exception())
-                return
-            self._check.install(future.result(), ticket)
-
-        warming.add_done_callback(built)
 
     def close_peers(self, code: int, reason: str) -> int:
         """Close every peer with ``code``; returns how many there were."""
