@@ -329,11 +329,7 @@ class Api:
             runner=bool(self.settings.judge0_url),
             multi_instance=bool(self.settings.redis_url),
             anonymous=self.auth.anonymous,
-            limits=Limits(
-                max_files=self.settings.max_files,
-                max_file_bytes=self.settings.max_file_bytes,
-                max_workspace_bytes=self.settings.max_workspace_bytes,
-            ),
+            limits=Limits.model_validate(self.settings.workspace_limits(), from_attributes=True),
         )
         return JSONResponse(features.model_dump())
 
