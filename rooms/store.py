@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from crdt.protocol import ProtocolError, Reader, var_bytes
+from rooms.history import HistoryBase, HistoryEntry, HistoryRow
 
 
 class StoreError(Exception):
@@ -65,9 +66,39 @@ class Store(Protocol):
         """Durably append one batch; return its sequence number."""
         ...
 
-    def append_many(self, batches: Mapping[str, Sequence[bytes]]) -> dict[str, int]:
-        """Durably append one batch to each of several rooms (one transaction where the
-        store has them); return each room's new sequence number."""
+    def append_many(
+        self,
+        batches: Mapping[str, Sequence[bytes]],
+        history: Mapping[str, Sequence[HistoryEntry]] | None = None,
+    ) -> dict[str, int]:
+        """Durably append one batch to each of several rooms, and their history entries
+        (one transaction where the store has them); return each room's new sequence
+        number. A history update already stored (``rooms.history.update_key``: another
+        instance stored it first) is left out; an entry left empty is not written."""
+        ...
+
+    def history(self, room: str, after: int = 0, limit: int | None = None) -> list[HistoryRow]:
+        """The room's history rows with ``seq`` above ``after``, in order."""
+        ...
+
+    def history_base(self, room: str) -> HistoryBase | None:
+        """What the oldest rows were folded into, None while nothing was."""
+        ...
+
+    def rewrite_history(
+        self,
+        room: str,
+        remove: Sequence[int],
+        add: Sequence[HistoryRow],
+        base: HistoryBase | None = None,
+    ) -> None:
+        """In one transaction: delete the rows numbered ``remove``, insert ``add`` (with
+        their own ``seq``), and when ``base`` is given make it the room's base and delete
+        every row up to ``base.seq``. How coalescing and pruning change stored rows."""
+        ...
+
+    def history_size(self, room: str) -> tuple[int, int, float | None]:
+        """The room's history: rows, bytes of updates, and the oldest row's ``ts``."""
         ...
 
     def compact(self, room: str, snapshot: bytes, upto: int) -> None:
