@@ -39,6 +39,9 @@ import { Follow } from './follow'
 import { showLoadingFrame, syncPlaceholder } from './loading'
 import { stickToBottom } from './stick-to-bottom'
 import { createTabs, type TabSpec } from './tabs'
+import { historyPanel } from './history-panel'
+import { historyApi } from './history-api'
+import { authorshipField, authorshipToggle } from './authorship'
 import { roomTitle } from './title'
 import { countUnread } from './unread'
 import * as Y from 'yjs'
@@ -188,7 +191,7 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
       // Before y-codemirror's undo: an AI change done for this person may be the newest step.
       { key: 'Mod-z', run: () => aiUndo?.undo() ?? false, preventDefault: true },
     ],
-    extensions: [commentField, commentTheme, aiEditField, runMarks],
+    extensions: [commentField, commentTheme, aiEditField, runMarks, authorshipField],
     runnable: config.runner,
     readOnlyNote: () => readOnlyNoteText(session.role),
   })
@@ -218,7 +221,8 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
   files.adopt(ytext, editor.undoManager)
   presence.setFile(files.active)
   files.onChange(() => presence.setFile(files.active))
-  editorHost.before(fileTabs(files))
+  const fileTabsEl = fileTabs(files)
+  editorHost.before(fileTabsEl)
   fileTree(layout.files, files, presence, session, notices)
   const follow = new Follow(presence, files, editor)
   const editorTools = h('div', { class: 'editor-tools' }, settingsMenu(), shortcutsButton())
@@ -253,8 +257,23 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
     { id: 'comments', label: 'Comments', panel: commentsUi.element },
     { id: 'chat', label: 'Chat', panel: chatEl },
   )
+  // -- history: the panel (its playback stands in for the live editor), authorship --------
+  const authorship = authorshipToggle({
+    history: historyApi(room, () => session.token),
+    view: () => editor.view,
+    path: () => files.active,
+    colorOf: (id) => presence.peers().find((p) => p.user.uid === id)?.user.color ?? null,
+    onError: (text) => notices.show(text, 'error'),
+  })
+  editorHost.before(authorship.legend)
+  doc.on('update', () => authorship.refresh())
+  files.onChange(() => authorship.refresh())
+  const historyUi = historyPanel({ session, notices, pane: editorPane, live: () => [fileTabsEl, editorHost] })
+  tabSpecs.push({ id: 'history', label: 'History', panel: historyUi.element })
   const tabs = createTabs(tabSpecs, defaultTab(config.runner, session), `codementor.tab.${room}`)
   side.append(tabs.element)
+  tabs.onShow((id) => id === 'history' && historyUi.load())
+  if (tabs.isShown('history')) historyUi.load()
   countUnread(tabs, { chat, comments, runs }, () => firstSyncDone)
   const startComment = () => {
     tabs.show('comments')
@@ -464,7 +483,7 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
     roleNote.textContent = roleNoteText(state.role, state.roleExpires)
     titleUi.setEditable(session.isOwner && !!session.token)
     if (!tabs.chosen()) tabs.show(defaultTab(config.runner, session), false, false)
-    replace(toolbar, runButton, commentButton, student, workspaceTools, roleNote, editorTools)
+    replace(toolbar, runButton, commentButton, student, workspaceTools, authorship.button, roleNote, editorTools)
     renderMe()
   })
 
