@@ -106,3 +106,33 @@ def run_record(server: ServerProcess, room: dict[str, Any], run_id: str) -> dict
     assert response.status_code == 200, response.text
     record: dict[str, Any] = response.json()
     return record
+
+
+# -- history (issue 20) -----------------------------------------------------------------
+
+PLAYBACK_TEXT_JS = """() => Array.from(
+    document.querySelectorAll('.playback-editor .cm-content .cm-line'), (line) => line.textContent
+).join('\\n')"""
+
+
+def open_history(page: Page) -> None:
+    """Show the History tab and wait for its timeline."""
+    show_tab(page, "History")
+    expect(page.locator(".history-scrubber")).to_be_visible()
+
+
+def playback_text(page: Page) -> str:
+    """The text of the read-only playback view (the file shown at the chosen moment)."""
+    text: str = page.evaluate(PLAYBACK_TEXT_JS)
+    return text
+
+
+def scrub_to(page: Page, ts: float) -> None:
+    """Move the History scrubber to unix time ``ts`` (as dragging it there would)."""
+    page.locator(".history-scrubber").evaluate(
+        """(el, ts) => {
+            el.value = String(Math.round((ts - Number(el.dataset.start)) * 1000))
+            el.dispatchEvent(new Event('input', { bubbles: true }))
+        }""",
+        ts,
+    )

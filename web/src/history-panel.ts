@@ -54,12 +54,11 @@ export function historyPanel(options: {
   let lastFetch = 0
   let fetchTimer = 0
   const playback = playbackView(() => backToLive())
-  playback.element.hidden = true
-  options.pane.append(playback.element)
 
   const enterPlayback = () => {
-    if (!playback.element.hidden) return
+    if (playback.element.isConnected) return
     for (const el of options.live()) el.hidden = true
+    options.pane.append(playback.element)
     playback.element.hidden = false
     document.body.dataset.playback = 'true'
   }
@@ -69,7 +68,8 @@ export function historyPanel(options: {
     inflight?.abort()
     timeline.reset()
     shownMoment = null
-    playback.element.hidden = true
+    playback.element.remove()
+    playback.close()
     for (const el of options.live()) el.hidden = false
     delete document.body.dataset.playback
     restore.disabled = true

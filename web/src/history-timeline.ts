@@ -4,6 +4,7 @@
  * It only says which moment is chosen; history-panel.ts fetches what that moment held. */
 import { h, replace } from './dom'
 import type { HistoryEvent } from './history-api'
+import { LABELS as RUN_LABELS } from './runner'
 
 export const SPEEDS = [1, 4, 16] as const
 /** Scrubber steps: a tenth of a second of session time. */
@@ -31,7 +32,7 @@ export function clockTime(ts: number): string {
 /** What a marker stands for, said in its title and accessible name. */
 export function markerLabel(event: HistoryEvent): string {
   const at = clockTime(event.ts_first)
-  if (event.kind === 'run') return `Run ${event.run?.status ?? 'result'} at ${at}`
+  if (event.kind === 'run') return `Run: ${RUN_LABELS[event.run?.status ?? ''] ?? event.run?.status ?? 'result'} at ${at}`
   if (event.kind === 'ai') return `AI at ${at}`
   if (event.kind === 'comment') return `Comment by ${event.who.name} at ${at}`
   if (event.large) return `${event.who.name} inserted ${event.large} characters at ${at}${event.files.length ? ` in ${event.files.join(', ')}` : ''}`
@@ -136,8 +137,9 @@ export function historyTimeline(onMoment: (ts: number | null) => void): Timeline
   }
 
   scrubber.addEventListener('input', () => {
+    const ts = start + Number(scrubber.value) / 1000 // before pause() renders the old moment
     pause()
-    choose(start + Number(scrubber.value) / 1000)
+    choose(ts)
   })
   playButton.addEventListener('click', () => (playing ? pause() : play()))
   speedSelect.addEventListener('change', () => {
@@ -157,13 +159,17 @@ export function historyTimeline(onMoment: (ts: number | null) => void): Timeline
       start = first
       end = Math.max(last, first)
       scrubber.max = String(Math.round((end - start) * 1000))
+      scrubber.dataset.start = String(start) // unix seconds at 0: value is milliseconds after it
       startLabel.textContent = end > start ? clockTime(start) : ''
       endLabel.textContent = end > start ? clockTime(end) : ''
+      // A run writes several rows (queued, running, its result): one marker, at its result.
+      const lastOfRun = new Map<string, number>()
+      events.forEach((event, i) => event.run && lastOfRun.set(event.run.id, i))
       replace(
         markers,
-        ...events.flatMap((event) => {
+        ...events.flatMap((event, i) => {
           const kind = markerKind(event)
-          if (!kind) return []
+          if (!kind || (event.run && lastOfRun.get(event.run.id) !== i)) return []
           const label = markerLabel(event)
           const marker = h('button', {
             type: 'button',

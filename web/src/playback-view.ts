@@ -12,6 +12,7 @@ import { editorTheme } from './editor-theme'
 import type { Moment } from './history-api'
 import { clockTime } from './history-timeline'
 import { findLanguage } from './languages'
+import { LABELS as RUN_LABELS } from './runner'
 import { settings } from './settings'
 import { languageFor } from './workspace'
 
@@ -19,8 +20,10 @@ export interface PlaybackView {
   readonly element: HTMLElement
   /** Show the workspace as it was at `moment`. */
   show(moment: Moment): void
-  /** The text shown now (tests, and the restore dialog's preview). */
+  /** The file shown now. */
   readonly path: string | null
+  /** Back to live: the view is destroyed (a next moment starts afresh). */
+  close(): void
 }
 
 export function playbackView(onBack: () => void): PlaybackView {
@@ -32,23 +35,27 @@ export function playbackView(onBack: () => void): PlaybackView {
     EditorView.theme({ '&': { fontSize: `${prefs.value.fontSize}px` } }, { dark: prefs.dark }),
   ]
   const host = h('div', { class: 'playback-editor' })
-  const view = new EditorView({
-    parent: host,
-    state: EditorState.create({
-      doc: '',
-      extensions: [
-        lineNumbers(),
-        highlightSpecialChars(),
-        EditorState.readOnly.of(true),
-        EditorView.editable.of(false),
-        EditorView.contentAttributes.of({ 'aria-label': 'Code at the chosen moment (read-only)', 'aria-readonly': 'true', tabindex: '0' }),
-        language.of([]),
-        look.of(lookOf()),
-        editorTheme,
-      ],
-    }),
-  })
-  prefs.watch(() => view.dispatch({ effects: look.reconfigure(lookOf()) }))
+  // Made on the first moment shown and destroyed back in live: while live, the page has
+  // one editor (the shared one) and nothing else to keep up to date.
+  const makeView = () =>
+    new EditorView({
+      parent: host,
+      state: EditorState.create({
+        doc: '',
+        extensions: [
+          lineNumbers(),
+          highlightSpecialChars(),
+          EditorState.readOnly.of(true),
+          EditorView.editable.of(false),
+          EditorView.contentAttributes.of({ 'aria-label': 'Code at the chosen moment (read-only)', 'aria-readonly': 'true', tabindex: '0' }),
+          language.of([]),
+          look.of(lookOf()),
+          editorTheme,
+        ],
+      }),
+    })
+  let view: EditorView | null = null
+  prefs.watch(() => view?.dispatch({ effects: look.reconfigure(lookOf()) }))
 
   const when = h('strong', { class: 'playback-when' })
   const back = h('button', { type: 'button', class: 'btn small primary playback-back' }, 'Back to live')
@@ -71,7 +78,7 @@ export function playbackView(onBack: () => void): PlaybackView {
   let languageRequest = 0
 
   const showFile = (next: string) => {
-    if (!current) return
+    if (!current || !view) return
     path = next
     const text = current.files[next] ?? ''
     if (view.state.doc.toString() !== text) view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: text } })
@@ -83,7 +90,7 @@ export function playbackView(onBack: () => void): PlaybackView {
     const request = ++languageRequest
     const found = findLanguage(languageFor(next, current.language))
     void (found ? found.load() : Promise.resolve([])).then((extension) => {
-      if (request === languageRequest) view.dispatch({ effects: language.reconfigure(extension) })
+      if (request === languageRequest) view?.dispatch({ effects: language.reconfigure(extension) })
     })
   }
 
@@ -119,7 +126,7 @@ export function playbackView(onBack: () => void): PlaybackView {
     replace(
       run,
       h('h3', {}, 'Output'),
-      h('p', { class: `playback-run-status run-${r.status}` }, `${r.entry}: ${r.status}${r.exit_code === null ? '' : `, exit code ${r.exit_code}`}`),
+      h('p', { class: `playback-run-status run-${r.status}` }, `${r.entry}: ${RUN_LABELS[r.status] ?? r.status}${r.exit_code === null ? '' : `, exit code ${r.exit_code}`}`),
       ...parts.map(([label, text]) => h('div', {}, h('span', { class: 'label' }, label), h('pre', { class: 'playback-pre' }, text))),
     )
   }
@@ -148,7 +155,16 @@ export function playbackView(onBack: () => void): PlaybackView {
     get path() {
       return path
     },
+    close() {
+      view?.destroy()
+      view = null
+      current = null
+      path = null
+      languageRequest++
+      replace(tabs)
+    },
     show(moment) {
+      view ??= makeView()
       const first = current === null
       current = moment
       when.textContent = clockTime(moment.ts)
@@ -160,6 +176,7 @@ export function playbackView(onBack: () => void): PlaybackView {
       else {
         path = null
         view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: '' } })
+        replace(tabs)
       }
       renderRun(moment)
       renderChat(moment)

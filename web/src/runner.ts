@@ -27,7 +27,7 @@ import type { Session } from './session'
 import { entryPath, filePaths, fileText } from './workspace'
 import './runs.css'
 
-const LABELS: Record<string, string> = {
+export const LABELS: Record<string, string> = {
   queued: 'Queued',
   running: 'Running',
   accepted: 'Finished',
