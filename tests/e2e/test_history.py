@@ -136,7 +136,7 @@ def test_two_people_a_session_played_back_coloured_and_restored(
     ada.get_by_role("button", name="Back to live").click()
     expect(editor(ada)).to_be_visible()
     expect(ada.locator(".playback")).to_be_hidden()
-    wait_until(lambda: editor_text(ada) == final.rstrip("\n"), what="the live text")
+    wait_until(lambda: editor_text(ada) == final, what="the live text")
 
     # Authorship: both names colour the code (names on hover), and the legend says who.
     toggle = ada.get_by_role("button", name="Authorship")
@@ -166,8 +166,8 @@ def test_two_people_a_session_played_back_coloured_and_restored(
     expect(editor(ada)).to_be_visible()
     middle = LINE1 + LINE2 + PASTE
     wait_for_code(runner_server, room, middle)
-    for page in (ada, bob):
-        wait_until(lambda p=page: editor_text(p) == middle.rstrip("\n"), what="the restored text")
+    wait_until(lambda: editor_text(ada) == middle, what="Ada sees the restored text")
+    wait_until(lambda: editor_text(bob) == middle, what="Bob sees the restored text")
     shot(ada, "08-restored")
     shot(bob, "08-restored-bob")
 
