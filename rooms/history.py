@@ -116,9 +116,7 @@ def update_key(update: bytes) -> tuple[int, int] | str | None:
     return "d:" + hashlib.blake2b(update, digest_size=12).hexdigest()
 
 
-def coalesce(
-    entries: list[HistoryEntry], entry: HistoryEntry, settings: HistorySettings
-) -> None:
+def coalesce(entries: list[HistoryEntry], entry: HistoryEntry, settings: HistorySettings) -> None:
     """Append ``entry`` to ``entries``, into the last one when it is the same person's
     same kind of change within the window."""
     if entries:
