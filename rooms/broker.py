@@ -32,7 +32,7 @@ class SyncedRoom(Protocol):
     @property
     def doc(self) -> Doc[Any]: ...
 
-    def apply_remote_update(self, update: bytes) -> None: ...
+    def apply_remote_update(self, update: bytes, origin: bytes | None = None) -> None: ...
 
     def apply_remote_awareness(self, payload: bytes, instance: str, on_stage: bool) -> None: ...
 
@@ -54,8 +54,9 @@ class Broker:
     def detach(self, room: SyncedRoom) -> None:
         """Stop following an unloaded room."""
 
-    def publish_update(self, room: str, update: bytes) -> None:
-        """Queue an update for the other instances. Never blocks, never raises."""
+    def publish_update(self, room: str, update: bytes, origin: bytes | None = None) -> None:
+        """Queue an update for the other instances, with who sent it and when
+        (``rooms.history.pack_origin``) for their history. Never blocks, never raises."""
 
     def publish_awareness(self, room: str, payload: bytes, on_stage: bool) -> None:
         """Send an awareness change to the other instances (best effort)."""

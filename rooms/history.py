@@ -116,9 +116,7 @@ def update_key(update: bytes) -> tuple[int, int] | str | None:
     return "d:" + hashlib.blake2b(update, digest_size=12).hexdigest()
 
 
-def coalesce(
-    entries: list[HistoryEntry], entry: HistoryEntry, settings: HistorySettings
-) -> None:
+def coalesce(entries: list[HistoryEntry], entry: HistoryEntry, settings: HistorySettings) -> None:
     """Append ``entry`` to ``entries``, into the last one when it is the same person's
     same kind of change within the window."""
     if entries:
@@ -133,3 +131,63 @@ def coalesce(
             last.ts = entry.ts
             return
     entries.append(entry)
+
+
+def pack_origin(ts: float, who: Who, kind: str) -> bytes:
+    """Who sent an update and when, as it travels to the other instances with it."""
+    return "\0".join((repr(ts), kind, who.id, who.name, who.role)).encode()
+
+
+def unpack_origin(packed: bytes) -> tuple[float, Who, str] | None:
+    """``pack_origin`` read back; None for anything else (an older instance's entry)."""
+    try:
+        ts, kind, who_id, name, role = packed.decode().split("\0")
+        when = float(ts)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    if kind not in KINDS or when != when:  # NaN
+        return None
+    return when, Who(who_id, name, role), kind
+
+
+def _joins(group: list[HistoryRow], row: HistoryRow, settings: HistorySettings) -> bool:
+    first, last = group[0], group[-1]
+    return (
+        last.who == row.who
+        and last.kind == row.kind
+        and row.ts - first.ts_first <= settings.coalesce_seconds
+        and sum(len(r.updates) for r in group) + len(row.updates) <= settings.coalesce_updates
+    )
+
+
+def coalesce_rows(
+    rows: list[HistoryRow], settings: HistorySettings, now: float
+) -> tuple[list[tuple[list[int], HistoryRow]], int]:
+    """Which runs of ``rows`` (in seq order) to merge, each as (the seqs it replaces, the
+    merged row, numbered as the run's last), and the seq up to which rows are final.
+    Rows younger than the window are left for a later pass: the next flush may continue
+    them. The last run is merged but not final: its next rows may join it later."""
+    merges: list[tuple[list[int], HistoryRow]] = []
+    final = 0
+    group: list[HistoryRow] = []
+
+    def close() -> None:
+        if len(group) > 1:
+            merged = HistoryRow(
+                group[-1].seq, group[0].ts_first, group[-1].ts, group[0].who, group[0].kind,
+                [u for r in group for u in r.updates],
+            )  # fmt: skip
+            merges.append(([r.seq for r in group], merged))
+
+    for row in rows:
+        if now - row.ts <= settings.coalesce_seconds:
+            break
+        if group and _joins(group, row, settings):
+            group.append(row)
+            continue
+        close()
+        if group:
+            final = group[-1].seq
+        group = [row]
+    close()
+    return merges, final

@@ -8,7 +8,12 @@ Collections:
   forks, reviewers_run}`` (documents written before the last three existed read as 0,
   true and null: the mode's default);
 - ``snapshot_chunks``: ``{room, gen, i, data}``, the snapshot cut into pieces, because
-  a MongoDB document is capped at 16 MB and a large room's snapshot need not be.
+  a MongoDB document is capped at 16 MB and a large room's snapshot need not be;
+- ``history``: ``{room, seq, ts_first, ts, who: {id, name, role}, kind, data}``, unique on
+  (room, seq), the numbers taken from ``history_seq`` (``{_id: room, seq}``);
+- ``history_clocks``: ``{_id: "room\\0client", upto}`` and ``history_deletes``:
+  ``{_id: "room\\0digest", room, ts}``, what the history already holds (``rooms.history``);
+- ``history_bases``: ``{_id: room, seq, ts, state, derived}``.
 
 Compaction writes the new generation's chunks first, then swings the pointer,
 then deletes the old chunks and the covered batches. A crash at any step leaves
@@ -23,9 +28,10 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pymongo import ASCENDING, MongoClient
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo import ASCENDING, MongoClient, ReturnDocument
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
+from rooms.history import HistoryBase, HistoryEntry, HistoryRow, Who, update_key
 from rooms.store import RoomInfo, StoredRoom, StoreError, decode_batch, encode_batch
 
 CHUNK_BYTES = 8 * 1024 * 1024
@@ -40,6 +46,11 @@ class MongoStore:
         self._snapshots = db["snapshots"]
         self._chunks = db["snapshot_chunks"]
         self._rooms = db["rooms"]
+        self._history = db["history"]
+        self._history_seq = db["history_seq"]
+        self._history_clocks = db["history_clocks"]
+        self._history_deletes = db["history_deletes"]
+        self._history_bases = db["history_bases"]
         self._indexed = False
 
     def _ensure_indexes(self) -> None:
@@ -52,6 +63,8 @@ class MongoStore:
             [("room", ASCENDING), ("gen", ASCENDING), ("i", ASCENDING)], unique=True
         )
         self._rooms.create_index([("tokens_after", ASCENDING)], sparse=True)
+        self._history.create_index([("room", ASCENDING), ("seq", ASCENDING)], unique=True)
+        self._history_deletes.create_index([("room", ASCENDING), ("ts", ASCENDING)])
         self._indexed = True
 
     @classmethod
@@ -108,11 +121,156 @@ class MongoStore:
             raise StoreError(f"cannot append to room {room!r}: {exc}") from exc
         raise StoreError(f"cannot append to room {room!r}: sequence contention")
 
-    def append_many(self, batches: Mapping[str, Sequence[bytes]]) -> dict[str, int]:
+    def append_many(
+        self,
+        batches: Mapping[str, Sequence[bytes]],
+        history: Mapping[str, Sequence[HistoryEntry]] | None = None,
+    ) -> dict[str, int]:
         """One insert per room: MongoDB without a replica set has no multi-document
         transaction. After a failure part-way, the retry appends some batches twice,
-        which is harmless (applying an update again changes nothing)."""
-        return {room: self.append(room, updates) for room, updates in batches.items()}
+        which is harmless (applying an update again changes nothing), and offers the
+        history again, whose keys leave out what was stored the first time. The history
+        is written after the batches, so it never holds an update the log lacks."""
+        seqs = {room: self.append(room, updates) for room, updates in batches.items()}
+        for room, entries in (history or {}).items():
+            try:
+                self._append_history(room, entries)
+            except PyMongoError as exc:
+                raise StoreError(f"cannot append to the history of {room!r}: {exc}") from exc
+        return seqs
+
+    def _append_history(self, room: str, entries: Sequence[HistoryEntry]) -> None:
+        keyed = [(entry, [(u, update_key(u)) for u in entry.updates]) for entry in entries]
+        # Per client: the smallest and largest first clock offered. One atomic $max per
+        # client says what was recorded before (by anyone) and claims the rest.
+        spans: dict[int, int] = {}
+        for _, pairs in keyed:
+            for _, key in pairs:
+                if isinstance(key, tuple):
+                    spans[key[0]] = max(spans.get(key[0], 0), key[1] + 1)
+        before: dict[int, int] = {}
+        for client, upto in spans.items():
+            old = self._history_clocks.find_one_and_update(
+                {"_id": f"{room}\0{client}"},
+                {"$max": {"upto": upto}},
+                upsert=True,
+                return_document=ReturnDocument.BEFORE,
+            )
+            before[client] = int(old["upto"]) if old else 0
+        digests = [k for _, pairs in keyed for _, k in pairs if isinstance(k, str)]
+        taken = self._claim_digests(room, digests, entries[-1].ts if entries else 0.0)
+        rows: list[dict[str, Any]] = []
+        for entry, pairs in keyed:
+            kept = [
+                update
+                for update, key in pairs
+                if (isinstance(key, tuple) and key[1] >= before[key[0]])
+                or (isinstance(key, str) and key in taken)
+            ]
+            if kept:
+                rows.append(
+                    {"room": room, "ts_first": entry.ts_first, "ts": entry.ts,
+                     "who": entry.who.as_json(), "kind": entry.kind, "data": encode_batch(kept)}
+                )  # fmt: skip
+        if not rows:
+            return
+        counter = self._history_seq.find_one_and_update(
+            {"_id": room}, {"$inc": {"seq": len(rows)}}, upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )  # fmt: skip
+        first = int(counter["seq"]) - len(rows) + 1
+        for i, row in enumerate(rows):
+            row["seq"] = first + i
+        self._history.insert_many(rows)
+
+    def _claim_digests(self, room: str, digests: list[str], ts: float) -> set[str]:
+        """Record these delete-only updates' digests; return the ones nobody had."""
+        fresh = list(dict.fromkeys(digests))
+        if not fresh:
+            return set()
+        docs = [{"_id": f"{room}\0{d}", "room": room, "ts": ts} for d in fresh]
+        try:
+            self._history_deletes.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            refused = {
+                error["index"]
+                for error in exc.details.get("writeErrors", [])
+                if error.get("code") == 11000
+            }
+            if len(refused) != len(exc.details.get("writeErrors", [])):
+                raise
+            return {d for i, d in enumerate(fresh) if i not in refused}
+        return set(fresh)
+
+    def history(self, room: str, after: int = 0, limit: int | None = None) -> list[HistoryRow]:
+        try:
+            cursor = self._history.find({"room": room, "seq": {"$gt": after}}).sort(
+                "seq", ASCENDING
+            )
+            if limit is not None:
+                cursor = cursor.limit(limit)
+            return [_history_row(doc) for doc in cursor]
+        except PyMongoError as exc:
+            raise StoreError(f"cannot read the history of room {room!r}: {exc}") from exc
+
+    def history_base(self, room: str) -> HistoryBase | None:
+        try:
+            doc = self._history_bases.find_one({"_id": room})
+        except PyMongoError as exc:
+            raise StoreError(f"cannot read the history of room {room!r}: {exc}") from exc
+        if doc is None:
+            return None
+        return HistoryBase(int(doc["seq"]), float(doc["ts"]), bytes(doc["state"]), doc["derived"])
+
+    def rewrite_history(
+        self,
+        room: str,
+        remove: Sequence[int],
+        add: Sequence[HistoryRow],
+        base: HistoryBase | None = None,
+    ) -> None:
+        """Without transactions, in an order a crash cannot make lose an update: the new
+        rows first (a row taking a removed one's number replaces it), then the removals,
+        then the base before the rows it folds are deleted. A crash between two steps
+        leaves some updates in two rows, which replays to the same document."""
+        try:
+            self._ensure_indexes()
+            for row in add:
+                self._history.replace_one(
+                    {"room": room, "seq": row.seq},
+                    {"room": room, "seq": row.seq, "ts_first": row.ts_first, "ts": row.ts,
+                     "who": row.who.as_json(), "kind": row.kind,
+                     "data": encode_batch(row.updates)},
+                    upsert=True,
+                )  # fmt: skip
+            kept = {row.seq for row in add}
+            gone = [seq for seq in remove if seq not in kept]
+            if gone:
+                self._history.delete_many({"room": room, "seq": {"$in": gone}})
+            if base is not None:
+                self._history_bases.replace_one(
+                    {"_id": room},
+                    {"_id": room, "seq": base.seq, "ts": base.ts, "state": base.state,
+                     "derived": base.derived},
+                    upsert=True,
+                )  # fmt: skip
+                self._history.delete_many({"room": room, "seq": {"$lte": base.seq}})
+                self._history_deletes.delete_many({"room": room, "ts": {"$lt": base.ts}})
+        except PyMongoError as exc:
+            raise StoreError(f"cannot rewrite the history of room {room!r}: {exc}") from exc
+
+    def history_size(self, room: str) -> tuple[int, int, float | None]:
+        try:
+            rows = 0
+            size = 0
+            oldest: float | None = None
+            for doc in self._history.find({"room": room}, {"data": 1, "ts": 1}):
+                rows += 1
+                size += len(doc["data"])
+                oldest = float(doc["ts"]) if oldest is None else min(oldest, float(doc["ts"]))
+        except PyMongoError as exc:
+            raise StoreError(f"cannot read the history of room {room!r}: {exc}") from exc
+        return rows, size, oldest
 
     def _last_seq(self, room: str) -> int:
         last = self._updates.find_one({"room": room}, sort=[("seq", -1)])
@@ -153,6 +311,7 @@ class MongoStore:
                     "tokens_after": info.tokens_after,
                     "forks": info.forks,
                     "reviewers_run": info.reviewers_run,
+                    "history_viewers": info.history_viewers,
                 }
             )
         except DuplicateKeyError:
@@ -178,6 +337,7 @@ class MongoStore:
             tokens_after=float(doc.get("tokens_after", 0.0)),
             forks=bool(doc.get("forks", True)),
             reviewers_run=_optional_bool(doc.get("reviewers_run")),
+            history_viewers=_optional_bool(doc.get("history_viewers")),
         )
 
     def update_room_info(
@@ -189,6 +349,7 @@ class MongoStore:
         forks: bool | None = None,
         tokens_after: float | None = None,
         reviewers_run: bool | None = None,
+        history_viewers: bool | None = None,
     ) -> None:
         given = (
             ("title", title),
@@ -196,6 +357,7 @@ class MongoStore:
             ("forks", forks),
             ("tokens_after", tokens_after),
             ("reviewers_run", reviewers_run),
+            ("history_viewers", history_viewers),
         )
         changes = {k: v for k, v in given if v is not None}
         if not changes:
@@ -221,6 +383,15 @@ class MongoStore:
 
     def close(self) -> None:
         self._client.close()
+
+
+def _history_row(doc: dict[str, Any]) -> HistoryRow:
+    who = doc["who"]
+    return HistoryRow(
+        int(doc["seq"]), float(doc["ts_first"]), float(doc["ts"]),
+        Who(str(who["id"]), str(who["name"]), str(who["role"])), str(doc["kind"]),
+        decode_batch(bytes(doc["data"])),
+    )  # fmt: skip
 
 
 def _optional_bool(value: object) -> bool | None:

@@ -9,6 +9,11 @@ failed write keeps the batch and retries with backoff; nothing is dropped. When
 the log since the last snapshot grows past a threshold, it is folded into a new
 snapshot (``compact_room``), which never leaves out an update the room's
 document has not integrated.
+
+Each update the room relays is also recorded as history (``rooms.history``): who sent
+it and when, kept with the batch and written in the same store call, so history is as
+durable as the document and costs the keystroke nothing but a list append. After
+enough rows, a room's closed rows are coalesced further (``tidy_history``).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from pycrdt import Doc, merge_updates
 from crdt import failures, schema
 from crdt.updates import decode_state_vector, uncovered
 from rooms.broker import Broker
+from rooms.history import HistoryEntry, HistorySettings, Who, coalesce, coalesce_rows
 from rooms.observer import RoomObserver
 from rooms.store import Store, StoredRoom
 
@@ -36,6 +42,8 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 MAX_RETRY_DELAY = 5.0
+TIDY_ROWS = 64  # history rows a room writes between two passes of ``tidy_history``
+TIDY_READ = 2000  # rows one pass reads at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +110,20 @@ def compact_room(
     store.compact(room, snapshot, upto)
 
 
+def tidy_history(store: Store, room: str, after: int, settings: HistorySettings, now: float) -> int:
+    """Merge the room's consecutive rows of one person and kind (``coalesce_rows``) among
+    those after ``after``; return the seq up to which rows are final. Runs on the store
+    thread; with several instances two may tidy one room at once, which can only leave
+    an update in two rows (replayed, it changes nothing), never lose one."""
+    rows = store.history(room, after=after, limit=TIDY_READ)
+    merges, final = coalesce_rows(rows, settings, now)
+    if merges:
+        store.rewrite_history(
+            room, [seq for remove, _ in merges for seq in remove], [row for _, row in merges]
+        )
+    return max(after, final)
+
+
 class BatchFlusher:
     """Writes the pending updates of every room that has any in one store call per
     durability window: one SQLite transaction for 200 busy rooms instead of 2,000
@@ -161,9 +183,12 @@ class BatchFlusher:
             if not taken:
                 return True
             started = time.perf_counter()
+            history = {w.name: b.history for w, b in taken if b.history}
             try:
                 seqs = await self._worker.run(
-                    self._worker.store.append_many, {w.name: b.updates for w, b in taken}
+                    self._worker.store.append_many,
+                    {w.name: b.updates for w, b in taken},
+                    history or None,
                 )
             except Exception:
                 for writer, batch in taken:
@@ -200,6 +225,7 @@ class Batch:
     # The document's state when the batch was cut (what it makes durable), for save
     # receipts; None when nobody in the room asked for receipts (get_state is not free).
     state_vector: bytes | None
+    history: list[HistoryEntry]
 
 
 class RoomWriter:
@@ -218,8 +244,13 @@ class RoomWriter:
         broker: Broker | None = None,
         flusher: BatchFlusher | None = None,
         wants_receipts: Callable[[], bool] = lambda: True,
+        history: HistorySettings | None = None,
     ) -> None:
         self.name = name
+        self._history_settings = history or HistorySettings()
+        self._history: list[HistoryEntry] = []
+        self._history_rows = 0  # entries written since the last tidy
+        self._tidied = 0  # the history rows up to this seq are as coalesced as they get
         self._doc = doc
         self._wants_receipts = wants_receipts
         self._worker = worker
@@ -257,6 +288,12 @@ class RoomWriter:
         self._pending.append(update)
         self._pending_bytes += len(update)
 
+    def record(self, update: bytes, who: Who, kind: str, ts: float) -> None:
+        """Keep ``update`` (already ``add``-ed) as history: sent by ``who`` at ``ts``."""
+        if self._history_settings.enabled:
+            coalesce(self._history, HistoryEntry(ts, ts, who, kind, [update]),
+                     self._history_settings)  # fmt: skip
+
     async def accepted_history(self) -> list[bytes]:
         """Every update this room accepted, in order: the store's snapshot and log, then
         what waits for the next flush. Read while no flush is under way, so no batch is
@@ -273,13 +310,14 @@ class RoomWriter:
 
     def take(self) -> Batch:
         state = self._doc.get_state() if self._wants_receipts() else None
-        batch = Batch(self._pending, self._pending_bytes, state)
-        self._pending, self._pending_bytes = [], 0
+        batch = Batch(self._pending, self._pending_bytes, state, self._history)
+        self._pending, self._pending_bytes, self._history = [], 0, []
         return batch
 
     def put_back(self, batch: Batch) -> None:
         self._pending[:0] = batch.updates
         self._pending_bytes += batch.size
+        self._history[:0] = batch.history
 
     async def stored(self, seq: int, batch: Batch) -> None:
         """``batch`` is durable as sequence ``seq``: tell the peers, maybe compact."""
@@ -288,6 +326,10 @@ class RoomWriter:
         self._log_bytes += batch.size
         if batch.state_vector is not None:
             self._on_durable(batch.state_vector)
+        self._history_rows += len(batch.history)
+        if self._history_rows >= TIDY_ROWS:
+            self._history_rows = 0
+            await self._tidy()
         if (
             self._log_count >= self._settings.compact_updates
             or self._log_bytes >= self._settings.compact_bytes
@@ -297,6 +339,16 @@ class RoomWriter:
     async def flush(self) -> bool:
         """Write everything pending now. False (kept) if the store failed."""
         return await self._flusher.flush([self])
+
+    async def _tidy(self) -> None:
+        """Coalesce the room's closed history rows further than one flush could."""
+        try:
+            self._tidied = await self._worker.run(
+                tidy_history, self._worker.store, self.name, self._tidied,
+                self._history_settings, time.time(),
+            )  # fmt: skip
+        except Exception:
+            log.exception("history_tidy_failed", room=self.name)  # rows stay as they are
 
     async def _compact(self) -> None:
         # With several instances, one at a time rewrites the snapshot; the others

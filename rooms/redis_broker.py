@@ -1,7 +1,8 @@
 """Multi-instance sync through Redis (redis-py's asyncio client).
 
 - Updates: one Redis Stream per room, ``codementor:room:{name}``, entries
-  ``{u: update, src: instance}``. Every instance reads every stream of the rooms
+  ``{u: update, src: instance, o: origin}`` (who sent the update and when, for the
+  other instances' history; absent from re-seeds). Every instance reads every stream of the rooms
   it has loaded from the last id it saw (``XREAD``), so after a reconnect it
   resumes exactly where it left off; its own entries only move its position.
 - Awareness: pub/sub on ``codementor:aw:{name}`` (ephemeral; dropped while Redis
@@ -105,7 +106,7 @@ class RedisBroker(Broker):
         self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         self._rooms: dict[str, SyncedRoom] = {}
         self._positions: dict[str, str] = {}
-        self._outbox: deque[tuple[str, bytes]] = deque()
+        self._outbox: deque[tuple[str, bytes, bytes | None]] = deque()
         self._outbox_bytes = 0
         self._reseed: set[str] = set()
         self._epoch: bytes | None = None
@@ -179,7 +180,7 @@ class RedisBroker(Broker):
                 return position
             for entry_id, fields in entries:
                 position = _text(entry_id)
-                room.apply_remote_update(fields[b"u"])
+                room.apply_remote_update(fields[b"u"], fields.get(b"o"))
 
     def detach(self, room: SyncedRoom) -> None:
         self._rooms.pop(room.name, None)
@@ -199,7 +200,7 @@ class RedisBroker(Broker):
 
     # -- publishing ----------------------------------------------------------
 
-    def publish_update(self, room: str, update: bytes) -> None:
+    def publish_update(self, room: str, update: bytes, origin: bytes | None = None) -> None:
         if room in self._reseed:
             return  # the full state will be published; it covers this update
         settings = self.settings
@@ -209,7 +210,7 @@ class RedisBroker(Broker):
         ):
             self._fold_into_reseed(room)
             return
-        self._outbox.append((room, update))
+        self._outbox.append((room, update, origin))
         self._outbox_bytes += len(update)
         self._report_backlog()
         self._wakeup.set()
@@ -218,7 +219,7 @@ class RedisBroker(Broker):
         """The queue is full: drop the room's queued updates; one full-state update
         replaces them (the document holds every one of them)."""
         kept = deque(item for item in self._outbox if item[0] != room)
-        self._outbox_bytes = sum(len(u) for _, u in kept)
+        self._outbox_bytes = sum(len(u) for _, u, _ in kept)
         self._outbox = kept
         self._reseed.add(room)
         self._report_backlog()
@@ -274,22 +275,25 @@ class RedisBroker(Broker):
         taken now), so updates queued, folded or re-seeded meanwhile are not touched;
         on failure the batch goes back to the front."""
         batch = [self._outbox.popleft() for _ in range(min(PUBLISH_BATCH, len(self._outbox)))]
-        self._outbox_bytes -= sum(len(u) for _, u in batch)
+        self._outbox_bytes -= sum(len(u) for _, u, _ in batch)
         reseed = {r: self._rooms[r].doc.get_update() for r in self._reseed if r in self._rooms}
         self._reseed.clear()
         try:
             async with asyncio.timeout(self.settings.timeout):
                 async with self._redis.pipeline(transaction=False) as pipe:
-                    for room, update in batch:
-                        pipe.xadd(STREAM.format(room), {"u": update, "src": self._me})
+                    for room, update, origin in batch:
+                        fields = {"u": update, "src": self._me}
+                        if origin is not None:
+                            fields["o"] = origin
+                        pipe.xadd(STREAM.format(room), fields)  # type: ignore[arg-type]
                     for room, full in reseed.items():
                         pipe.xadd(STREAM.format(room), {"u": full, "src": self._me})
                     await pipe.execute()
         except BaseException:
             self._reseed.update(reseed)
-            for room, update in reversed(batch):
+            for room, update, origin in reversed(batch):
                 if room not in self._reseed:  # a re-seed covers the room's updates
-                    self._outbox.appendleft((room, update))
+                    self._outbox.appendleft((room, update, origin))
                     self._outbox_bytes += len(update)
             self._report_backlog()
             raise
@@ -344,7 +348,7 @@ class RedisBroker(Broker):
                 position = entry_id.decode()
                 self._positions[name] = position
                 if fields.get(b"src") != self._me:
-                    room.apply_remote_update(fields[b"u"])
+                    room.apply_remote_update(fields[b"u"], fields.get(b"o"))
                     self._observer.stream_lag(max(0.0, (now_ms - _ms(position)) / 1000))
 
     async def _recover(self) -> None:

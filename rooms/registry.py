@@ -29,6 +29,7 @@ from rooms.access import (
     LinksRotated,
 )
 from rooms.broker import Broker
+from rooms.history import HistorySettings
 from rooms.observer import RoomObserver
 from rooms.peer import Peer
 from rooms.persistence import BatchFlusher, PersistenceSettings, StoreWorker
@@ -58,6 +59,7 @@ class RegistrySettings:
     persistence: PersistenceSettings = field(default_factory=PersistenceSettings)
     awareness: AwarenessLimits = field(default_factory=AwarenessLimits)
     workspace: WorkspaceLimits = field(default_factory=WorkspaceLimits)
+    history: HistorySettings = field(default_factory=HistorySettings)
 
     @property
     def tick_seconds(self) -> float:
@@ -136,6 +138,7 @@ class RoomRegistry:
                 self.flusher,
                 self.settings.awareness,
                 self.settings.workspace,
+                self.settings.history,
             )
             # What other instances published and nobody has stored yet, before serving.
             await self.broker.attach(room)

@@ -28,7 +28,7 @@ from typing import Any
 import structlog
 from pycrdt import Doc, TransactionEvent, merge_updates
 
-from crdt import failures, integrity, protocol
+from crdt import failures, integrity, protocol, schema
 from crdt.awareness import NULL_STATE, AwarenessLimits, AwarenessStates, decode_update
 from crdt.integrity import Refused, UpdateCheck
 from crdt.protocol import (
@@ -43,6 +43,19 @@ from crdt.protocol import (
 )
 from rooms.authorship import Author, Authorship
 from rooms.broker import Broker
+from rooms.history import (
+    AI,
+    AI_WHO,
+    CHAT,
+    COMMENT,
+    EDIT,
+    RUN,
+    SERVER,
+    HistorySettings,
+    Who,
+    pack_origin,
+    unpack_origin,
+)
 from rooms.observer import RoomObserver
 from rooms.peer import Peer
 from rooms.persistence import BatchFlusher, PersistenceSettings, RoomWriter, StoreWorker
@@ -79,11 +92,13 @@ class _HeldFrame:
 class _HeldEdit:
     change: Callable[[Doc[Any]], None]
     origin: str
+    who: Who | None = None
 
 
 @dataclass(slots=True)
 class _HeldRemote:
     update: bytes
+    origin: bytes | None = None
 
 
 _Held = _HeldFrame | _HeldEdit | _HeldRemote
@@ -103,6 +118,7 @@ class Room:
         flusher: BatchFlusher | None = None,
         awareness: AwarenessLimits | None = None,
         workspace: WorkspaceLimits | None = None,
+        history: HistorySettings | None = None,
     ) -> None:
         self.name = name
         self.doc = doc
@@ -136,8 +152,9 @@ class Room:
         self._authorship = Authorship(doc)
         self.writer = RoomWriter(
             name, doc, stored, worker, settings, observer, self._send_receipts, broker, flusher,
-            wants_receipts=lambda: self._receipt_peers > 0,
+            wants_receipts=lambda: self._receipt_peers > 0, history=history,
         )  # fmt: skip
+        self._history = history or HistorySettings()
 
     # -- membership -------------------------------------------------------
 
@@ -295,25 +312,28 @@ class Room:
             return
         self.broadcast(protocol.as_update_frame(frame, message), exclude=peer)
         self._observer.fanned_out(time.perf_counter() - received_at)
-        self.broker.publish_update(self.name, update)
+        self._publish(update, _who(peer), EDIT)
 
     def _correct(self, peer: Peer, update: bytes, received_at: float) -> None:
         """The peer's update touched chat, comments or runs: stamp its authorship, undo
         what only the server may write, and send the update and the correction as one
         (nobody sees the forged fields)."""
         author = Author(peer.name, peer.user_id, peer.role.value)
+        roots = {change.root for change in self._authorship.pending}
+        kind = CHAT if schema.CHAT in roots else COMMENT if schema.COMMENTS in roots else EDIT
         found = self._authorship.correction(author)
         fixes: list[bytes] = []
         posted: list[str] = []
         if found is not None:
             fix, posted = found
-            fixes = self._change(fix, "server")
+            # Recorded as part of the peer's update below, not as a server edit.
+            fixes, _ = self._change(fix, "server", record=False)
         merged = merge_updates(update, *fixes) if fixes else update
         self.broadcast(protocol.update_frame(merged), exclude=peer)
         for fixed in fixes:
             self._send(peer, protocol.update_frame(fixed))
         self._observer.fanned_out(time.perf_counter() - received_at)
-        self.broker.publish_update(self.name, merged)
+        self._publish(merged, _who(peer), kind)
         for text in posted:
             for hook in self.chat_hooks:
                 try:
@@ -371,13 +391,15 @@ class Room:
 
     # -- from other instances ---------------------------------------------
 
-    def apply_remote_update(self, update: bytes) -> None:
+    def apply_remote_update(self, update: bytes, origin: bytes | None = None) -> None:
         """An update another instance applied. Applied, sent to every local peer, and
         stored here too: the instance it came from may die before its own flush, and
         an update this instance received must be durable within its window like any
-        other. Compaction folds the copies."""
+        other. Compaction folds the copies, and the store keeps one copy of each in the
+        history (``origin``: who sent it and when; absent from a re-seed, whose
+        content every instance recorded already)."""
         if self._held is not None:
-            self._hold(_HeldRemote(update), len(update))
+            self._hold(_HeldRemote(update, origin), len(update))
             return
         try:
             self.doc.apply_update(update)
@@ -394,6 +416,10 @@ class Room:
         self.workspace.learn(update)
         self._authorship.trusted(self.doc)
         self.writer.add(update)
+        unpacked = unpack_origin(origin) if origin is not None else None
+        if unpacked is not None:
+            ts, who, kind = unpacked
+            self.writer.record(update, who, kind, ts)
         self.broadcast(protocol.update_frame(update), exclude=None)
 
     def apply_remote_awareness(self, payload: bytes, instance: str, on_stage: bool) -> None:
@@ -523,21 +549,40 @@ class Room:
             self._observer.peer_dropped("send_queue_full")
             self.leave(peer)
 
-    def edit(self, change: Callable[[Doc[Any]], None], origin: str = "server") -> None:
+    def edit(
+        self, change: Callable[[Doc[Any]], None], origin: str = "server", who: Who | None = None
+    ) -> None:
         """Change the document on the server (runner results, the AI, tests).
         The resulting updates take the same path as a peer's: stored and sent to everyone.
         While the document is being rebuilt the change waits and is made right after.
         Raises ``DocumentUnavailable`` if yrs fails during the change (which then
-        starts a rebuild)."""
+        starts a rebuild). ``who``: the verified person a server edit is made for (a
+        REST file edit, a restore), for the history; else it is the AI's or the server's."""
         if self._held is not None:
-            self._hold(_HeldEdit(change, origin), 0)
+            self._hold(_HeldEdit(change, origin, who), 0)
             return
-        for update in self._change(change, origin):
+        updates, sent_by = self._change(change, origin, who=who)
+        for update in updates:
             self.broadcast(protocol.update_frame(update), exclude=None)
-            self.broker.publish_update(self.name, update)
+            self.broker.publish_update(self.name, update, sent_by)
 
-    def _change(self, change: Callable[[Doc[Any]], None], origin: str) -> list[bytes]:
-        """Make a server change and store it; returns its updates, for the caller to send."""
+    def _publish(self, update: bytes, who: Who, kind: str) -> None:
+        """Record ``update`` (accepted and stored) as history and send it to the other
+        instances, with who sent it and when."""
+        now = time.time()
+        self.writer.record(update, who, kind, now)
+        sent_by = pack_origin(now, who, kind) if self.broker.enabled else None
+        self.broker.publish_update(self.name, update, sent_by)
+
+    def _change(
+        self,
+        change: Callable[[Doc[Any]], None],
+        origin: str,
+        who: Who | None = None,
+        record: bool = True,
+    ) -> tuple[list[bytes], bytes | None]:
+        """Make a server change, store it and (``record``) keep it as history; returns
+        its updates and who made them (``pack_origin``), for the caller to send."""
         updates: list[bytes] = []
 
         def collect(event: TransactionEvent) -> None:
@@ -559,17 +604,26 @@ class Room:
             self.doc.unobserve(subscription)
         self._authorship.trusted(self.doc)
         updates = [u for u in updates if u != protocol.EMPTY_UPDATE]
+        author, kind = (
+            (AI_WHO, AI) if origin == "ai"
+            else (who or SERVER, RUN) if origin == "runner"
+            else (who or SERVER, EDIT)
+        )  # fmt: skip
+        now = time.time()
         for update in updates:
             self._check.learn(update)
             self.workspace.learn(update)
             self.writer.add(update)
+            if record:
+                self.writer.record(update, author, kind, now)
+        sent_by = pack_origin(now, author, kind) if self.broker.enabled else None
         if failed is not None:
             if updates:  # what it did before failing still reaches everyone
                 for update in updates:
                     self.broadcast(protocol.update_frame(update), exclude=None)
-                    self.broker.publish_update(self.name, update)
+                    self.broker.publish_update(self.name, update, sent_by)
             raise failed
-        return updates
+        return updates, sent_by
 
     # -- recovery ---------------------------------------------------------
 
@@ -689,11 +743,11 @@ class Room:
                     self._reject(peer, exc)
             elif isinstance(item, _HeldEdit):
                 try:
-                    self.edit(item.change, item.origin)
+                    self.edit(item.change, item.origin, item.who)
                 except Exception:
                     log.exception("held_edit_failed", room=self.name)
             else:
-                self.apply_remote_update(item.update)
+                self.apply_remote_update(item.update, item.origin)
 
     def set_server_presence(self, owner: str, payload: bytes) -> None:
         """Awareness of a participant that lives in this process (the AI): kept like a
@@ -734,6 +788,11 @@ class Room:
         if self._rebuild is not None:
             self._rebuild.cancel()
         return await self.writer.close()
+
+
+def _who(peer: Peer) -> Who:
+    """The peer's verified identity, as its history shows it."""
+    return Who(peer.user_id, peer.name, peer.role.value)
 
 
 def _violation(reason: str) -> Callable[[str], ProtocolError]:

@@ -8,6 +8,7 @@ writes the snapshot and deletes the batches it covers in one transaction.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import time
@@ -15,6 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+from rooms.history import HistoryBase, HistoryEntry, HistoryRow, Who, update_key
 from rooms.store import RoomInfo, StoredRoom, StoreError, decode_batch, encode_batch
 
 T = TypeVar("T")
@@ -35,12 +37,44 @@ CREATE TABLE IF NOT EXISTS rooms (
     updated_at REAL NOT NULL,
     tokens_after REAL NOT NULL DEFAULT 0,
     forks INTEGER NOT NULL DEFAULT 1,
-    reviewers_run INTEGER
+    reviewers_run INTEGER,
+    history_viewers INTEGER
 );
 CREATE TABLE IF NOT EXISTS snapshots (
     room TEXT PRIMARY KEY,
     upto INTEGER NOT NULL,
     data BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS history (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    room TEXT NOT NULL,
+    ts_first REAL NOT NULL,
+    ts REAL NOT NULL,
+    who_id TEXT NOT NULL,
+    who_name TEXT NOT NULL,
+    who_role TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS history_room ON history (room, seq);
+CREATE TABLE IF NOT EXISTS history_clocks (
+    room TEXT NOT NULL,
+    client INTEGER NOT NULL,
+    upto INTEGER NOT NULL,
+    PRIMARY KEY (room, client)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS history_deletes (
+    room TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    ts REAL NOT NULL,
+    PRIMARY KEY (room, digest)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS history_bases (
+    room TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    ts REAL NOT NULL,
+    state BLOB NOT NULL,
+    derived TEXT NOT NULL
 );
 """
 
@@ -49,11 +83,14 @@ ADDED_ROOM_COLUMNS = {
     "tokens_after": "REAL NOT NULL DEFAULT 0",
     "forks": "INTEGER NOT NULL DEFAULT 1",
     "reviewers_run": "INTEGER",  # NULL: the mode's default
+    "history_viewers": "INTEGER",  # NULL: the mode's default
 }
 INDEXES = "CREATE INDEX IF NOT EXISTS rooms_tokens_after ON rooms (tokens_after);"
 ROOM_COLUMNS = (
-    "name, mode, language, title, created_at, updated_at, tokens_after, forks, reviewers_run"
+    "name, mode, language, title, created_at, updated_at, tokens_after, forks, reviewers_run,"
+    " history_viewers"
 )
+HISTORY_COLUMNS = "seq, ts_first, ts, who_id, who_name, who_role, kind, data"
 
 OPEN_TIMEOUT = 10.0
 ROWS_PER_STATEMENT = 256  # rows per multi-row INSERT / names per IN (...)
@@ -98,6 +135,9 @@ class SQLiteStore:
         # while no other connection (another instance or worker) has committed since:
         # SQLite's data_version says so. Spares a lookup per room per flush.
         self._seqs: dict[str, int] = {}
+        # Each (room, Yjs client)'s next unrecorded clock in the history, valid as long as
+        # ``_seqs`` is: what makes a copy of an update another instance stored a no-op.
+        self._clocks: dict[tuple[str, int], int] = {}
         self._data_version: int | None = None
 
     @staticmethod
@@ -152,7 +192,11 @@ class SQLiteStore:
     def append(self, room: str, updates: Sequence[bytes]) -> int:
         return self.append_many({room: updates})[room]
 
-    def append_many(self, batches: Mapping[str, Sequence[bytes]]) -> dict[str, int]:
+    def append_many(
+        self,
+        batches: Mapping[str, Sequence[bytes]],
+        history: Mapping[str, Sequence[HistoryEntry]] | None = None,
+    ) -> dict[str, int]:
         """One transaction and a few statements for any number of rooms (a durability
         window of a busy server touches hundreds). Per-row statements cost more in
         Python than SQLite spends on the rows, and each one lets go of the GIL and takes
@@ -176,8 +220,11 @@ class SQLiteStore:
                         f"({','.join('?' * len(names))})",
                         [now, *names],
                     )
+                if history:
+                    self._append_history(history)
         except sqlite3.Error as exc:
             self._seqs.clear()
+            self._clocks.clear()
             raise StoreError(f"cannot append to {len(batches)} room(s): {exc}") from exc
         if len(self._seqs) > MAX_CACHED_SEQS:
             self._seqs.clear()
@@ -192,6 +239,7 @@ class SQLiteStore:
         (version,) = self._db.execute("PRAGMA data_version").fetchone()
         if version != self._data_version:
             self._seqs.clear()
+            self._clocks.clear()
             self._data_version = version
         known = self._seqs
         missing = [room for room in rooms if room not in known]
@@ -210,6 +258,174 @@ class SQLiteStore:
                 last[room] = found.get(room, 0)
         return last
 
+    def _append_history(self, history: Mapping[str, Sequence[HistoryEntry]]) -> None:
+        """Insert the entries' rows, leaving out every update the history already holds
+        (``rooms.history.update_key``). Inside ``append_many``'s transaction."""
+        keyed = [
+            (room, entry, [(u, update_key(u)) for u in entry.updates])
+            for room, entries in history.items()
+            for entry in entries
+        ]
+        clocks = self._known_clocks(
+            {(room, k[0]) for room, _, pairs in keyed for _, k in pairs if isinstance(k, tuple)}
+        )
+        digests = self._known_digests(
+            {(room, k) for room, _, pairs in keyed for _, k in pairs if isinstance(k, str)}
+        )
+        rows: list[tuple[object, ...]] = []
+        moved: dict[tuple[str, int], int] = {}
+        new_digests: list[tuple[str, str, float]] = []
+        for room, entry, pairs in keyed:
+            kept: list[bytes] = []
+            for update, key in pairs:
+                if isinstance(key, tuple):
+                    client, clock = key
+                    if clock < clocks.get((room, client), 0):
+                        continue
+                    clocks[(room, client)] = moved[(room, client)] = clock + 1
+                elif isinstance(key, str):
+                    if (room, key) in digests:
+                        continue
+                    digests.add((room, key))
+                    new_digests.append((room, key, entry.ts))
+                else:
+                    continue
+                kept.append(update)
+            if kept:
+                who = entry.who
+                rows.append((room, entry.ts_first, entry.ts, who.id, who.name, who.role,
+                             entry.kind, encode_batch(kept)))  # fmt: skip
+        for run in chunks(rows):
+            self._db.execute(
+                "INSERT INTO history (room, ts_first, ts, who_id, who_name, who_role, kind,"
+                " data) VALUES " + ",".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(run)),
+                [value for row in run for value in row],
+            )
+        clock_rows = [(room, client, upto) for (room, client), upto in moved.items()]
+        for clock_run in chunks(clock_rows):
+            self._db.execute(
+                "INSERT INTO history_clocks (room, client, upto) VALUES "
+                + ",".join(["(?, ?, ?)"] * len(clock_run))
+                + " ON CONFLICT (room, client) DO UPDATE SET upto = MAX(upto, excluded.upto)",
+                [value for row in clock_run for value in row],
+            )
+        for digest_run in chunks(new_digests):
+            self._db.execute(
+                "INSERT OR IGNORE INTO history_deletes (room, digest, ts) VALUES "
+                + ",".join(["(?, ?, ?)"] * len(digest_run)),
+                [value for row in digest_run for value in row],
+            )
+        if len(self._clocks) > MAX_CACHED_SEQS:
+            self._clocks.clear()
+        self._clocks.update(clocks)
+
+    def _known_clocks(self, wanted: set[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """The next unrecorded clock of each (room, client), 0 for one never recorded."""
+        known = {key: self._clocks[key] for key in wanted if key in self._clocks}
+        missing = sorted(wanted - known.keys())
+        for run in chunks(missing):
+            found = self._db.execute(
+                "SELECT room, client, upto FROM history_clocks WHERE (room, client) IN (VALUES "
+                + ",".join(["(?, ?)"] * len(run))
+                + ")",
+                [value for pair in run for value in pair],
+            )
+            for room, client, upto in found:
+                known[(room, client)] = upto
+            for key in run:
+                known.setdefault(key, 0)
+        return known
+
+    def _known_digests(self, wanted: set[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of these delete-only updates the history already holds."""
+        known: set[tuple[str, str]] = set()
+        for run in chunks(sorted(wanted)):
+            found = self._db.execute(
+                "SELECT room, digest FROM history_deletes WHERE (room, digest) IN (VALUES "
+                + ",".join(["(?, ?)"] * len(run))
+                + ")",
+                [value for pair in run for value in pair],
+            )
+            known.update((room, digest) for room, digest in found)
+        return known
+
+    def history(self, room: str, after: int = 0, limit: int | None = None) -> list[HistoryRow]:
+        try:
+            rows = self._db.execute(
+                f"SELECT {HISTORY_COLUMNS} FROM history WHERE room = ? AND seq > ?"
+                " ORDER BY seq LIMIT ?",
+                (room, after, -1 if limit is None else limit),
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the history of room {room!r}: {exc}") from exc
+        return [
+            HistoryRow(seq, ts_first, ts, Who(who_id, name, role), kind, decode_batch(bytes(data)))
+            for seq, ts_first, ts, who_id, name, role, kind, data in rows
+        ]
+
+    def history_base(self, room: str) -> HistoryBase | None:
+        try:
+            row = self._db.execute(
+                "SELECT seq, ts, state, derived FROM history_bases WHERE room = ?", (room,)
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the history of room {room!r}: {exc}") from exc
+        if row is None:
+            return None
+        seq, ts, state, derived = row
+        return HistoryBase(seq, ts, bytes(state), json.loads(derived))
+
+    def rewrite_history(
+        self,
+        room: str,
+        remove: Sequence[int],
+        add: Sequence[HistoryRow],
+        base: HistoryBase | None = None,
+    ) -> None:
+        try:
+            with self._transaction():
+                for run in chunks(list(remove)):
+                    marks = ",".join("?" * len(run))
+                    self._db.execute(
+                        f"DELETE FROM history WHERE room = ? AND seq IN ({marks})", [room, *run]
+                    )
+                for row in add:
+                    who = row.who
+                    self._db.execute(
+                        f"INSERT INTO history ({HISTORY_COLUMNS}, room)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (row.seq, row.ts_first, row.ts, who.id, who.name, who.role, row.kind,
+                         encode_batch(row.updates), room),
+                    )  # fmt: skip
+                if base is not None:
+                    self._db.execute(
+                        "INSERT INTO history_bases (room, seq, ts, state, derived)"
+                        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (room) DO UPDATE SET"
+                        " seq = excluded.seq, ts = excluded.ts, state = excluded.state,"
+                        " derived = excluded.derived",
+                        (room, base.seq, base.ts, base.state, base.derived_json()),
+                    )
+                    self._db.execute(
+                        "DELETE FROM history WHERE room = ? AND seq <= ?", (room, base.seq)
+                    )
+                    # A copy of an update older than the base can no longer arrive.
+                    self._db.execute(
+                        "DELETE FROM history_deletes WHERE room = ? AND ts < ?", (room, base.ts)
+                    )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot rewrite the history of room {room!r}: {exc}") from exc
+
+    def history_size(self, room: str) -> tuple[int, int, float | None]:
+        try:
+            rows, size, oldest = self._db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(LENGTH(data)), 0), MIN(ts) FROM history"
+                " WHERE room = ?",
+                (room,),
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the history of room {room!r}: {exc}") from exc
+        return int(rows), int(size), oldest
+
     def compact(self, room: str, snapshot: bytes, upto: int) -> None:
         try:
             with self._transaction():
@@ -225,7 +441,7 @@ class SQLiteStore:
     def create_room(self, info: RoomInfo) -> bool:
         try:
             cursor = self._db.execute(
-                f"INSERT OR IGNORE INTO rooms ({ROOM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT OR IGNORE INTO rooms ({ROOM_COLUMNS}) VALUES ({', '.join('?' * 10)})",
                 (
                     info.name,
                     info.mode,
@@ -236,6 +452,7 @@ class SQLiteStore:
                     info.tokens_after,
                     info.forks,
                     info.reviewers_run,
+                    info.history_viewers,
                 ),
             )
         except sqlite3.Error as exc:
@@ -251,10 +468,22 @@ class SQLiteStore:
             raise StoreError(f"cannot read room {room!r}: {exc}") from exc
         if row is None:
             return None
-        name, mode, language, title, created_at, updated_at, tokens_after, forks, reviewers = row
+        (
+            name,
+            mode,
+            language,
+            title,
+            created_at,
+            updated_at,
+            tokens_after,
+            forks,
+            reviewers,
+            history_viewers,
+        ) = row
         return RoomInfo(
             name, mode, language, title, created_at, updated_at, tokens_after, bool(forks),
             None if reviewers is None else bool(reviewers),
+            None if history_viewers is None else bool(history_viewers),
         )  # fmt: skip
 
     def update_room_info(
@@ -266,13 +495,15 @@ class SQLiteStore:
         forks: bool | None = None,
         tokens_after: float | None = None,
         reviewers_run: bool | None = None,
+        history_viewers: bool | None = None,
     ) -> None:
         try:
             self._db.execute(
                 "UPDATE rooms SET title = COALESCE(?, title), language = COALESCE(?, language),"
                 " forks = COALESCE(?, forks), tokens_after = COALESCE(?, tokens_after),"
-                " reviewers_run = COALESCE(?, reviewers_run) WHERE name = ?",
-                (title, language, forks, tokens_after, reviewers_run, room),
+                " reviewers_run = COALESCE(?, reviewers_run),"
+                " history_viewers = COALESCE(?, history_viewers) WHERE name = ?",
+                (title, language, forks, tokens_after, reviewers_run, history_viewers, room),
             )
         except sqlite3.Error as exc:
             raise StoreError(f"cannot update room {room!r}: {exc}") from exc

@@ -41,10 +41,19 @@ class RoomInfo:
     forks: bool = True  # broadcast rooms: whether students may fork the code
     # Whether reviewers may run the code; None: the mode's default (on in review rooms).
     reviewers_run: bool | None = None
+    # Whether viewers may read the room's history; None: the mode's default (not in
+    # broadcast rooms, where the audience is large and the teacher's drafts are theirs).
+    history_viewers: bool | None = None
 
     @property
     def reviewers_may_run(self) -> bool:
         return self.mode == "review" if self.reviewers_run is None else self.reviewers_run
+
+    @property
+    def viewers_may_read_history(self) -> bool:
+        if self.history_viewers is None:
+            return self.mode != "broadcast"
+        return self.history_viewers
 
 
 @dataclass(slots=True)
@@ -120,6 +129,7 @@ class Store(Protocol):
         forks: bool | None = None,
         tokens_after: float | None = None,
         reviewers_run: bool | None = None,
+        history_viewers: bool | None = None,
     ) -> None:
         """Change the fields given (None: keep)."""
         ...

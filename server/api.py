@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from crdt import schema
 from crdt.awareness import is_server_name
+from rooms.history import Who
 from rooms.registry import RoomLoadError, RoomRegistry
 from rooms.roles import Mode, Role
 from rooms.store import RoomInfo
@@ -70,6 +71,9 @@ class UpdateRoom(Strict):
     forks: bool | None = None
     # Whether reviewers may run the code (``meta.reviewers_run``); default: review rooms.
     reviewers_run: bool | None = None
+    # Whether viewers may read the history (``meta.history_viewers``); default: on, but
+    # not in broadcast rooms.
+    history_viewers: bool | None = None
 
 
 class CreateToken(Strict):
@@ -152,6 +156,7 @@ class RoomDetails(BaseModel):
     updated_at: float
     forks: bool  # whether POST /fork is open to this room's participants
     reviewers_run: bool  # whether reviewers may POST runs (on by default in review rooms)
+    history_viewers: bool  # whether viewers may read the history (off in broadcast rooms)
 
 
 class TokenIssued(BaseModel):
@@ -369,13 +374,14 @@ class Api:
             updated_at=info.updated_at,
             forks=info.mode == Mode.BROADCAST.value and info.forks,
             reviewers_run=info.reviewers_may_run,
+            history_viewers=info.viewers_may_read_history,
         )
         return JSONResponse(details.model_dump(mode="json"))
 
     async def update_room(self, request: Request) -> Response:
         """Owner only: change the title, the language, (pair rooms) whether the AI edits
-        the code itself, (broadcast rooms) forks, or whether reviewers may run the code;
-        all are written to ``meta`` too."""
+        the code itself, (broadcast rooms) forks, whether reviewers may run the code, or
+        whether viewers may read the history; all are written to ``meta`` too."""
         name, info, identity = await self._room(request)
         _require(identity, Role.OWNER)
         body = await _body(request, UpdateRoom)
@@ -392,6 +398,7 @@ class Api:
             language=body.language,
             forks=body.forks,
             reviewers_run=body.reviewers_run,
+            history_viewers=body.history_viewers,
         )
         room = await self.registry.loaded(name)
 
@@ -407,8 +414,10 @@ class Api:
                 meta["forks"] = body.forks  # for clients to show or hide Fork; REST decides
             if body.reviewers_run is not None:
                 meta["reviewers_run"] = body.reviewers_run  # for clients; runs.py decides
+            if body.history_viewers is not None:
+                meta["history_viewers"] = body.history_viewers  # for clients; REST decides
 
-        room.edit(write_meta)
+        room.edit(write_meta, who=Who(identity.user_id, identity.name, identity.role.value))
         return await self.get_room(request)
 
     async def create_token(self, request: Request) -> Response:

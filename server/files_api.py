@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from crdt import paths, schema
 from crdt.offsets import codepoint_to_utf8
+from rooms.history import Who
 from rooms.registry import RoomRegistry
 from rooms.roles import Role
 from rooms.room import Room
@@ -161,13 +162,14 @@ class FilesApi:
             Route("/api/rooms/{room}/archive", h(self.post_archive), methods=["POST"]),
         ]
 
-    async def _loaded(self, request: Request, write: bool = False) -> tuple[Room, str]:
+    async def _loaded(self, request: Request, write: bool = False) -> tuple[Room, str, Who]:
+        """The room, its title, and the caller as its history names them."""
         name, info, identity = await self.api._room(request)
         if write and identity.role not in (Role.OWNER, Role.EDITOR):
             raise ApiError(403, "only the room's owner and editors may change its files")
         room = await self.api.registry.loaded(name)
         await room.wait_rebuilt()
-        return room, info.title or name
+        return room, info.title or name, Who(identity.user_id, identity.name, identity.role.value)
 
     def _path(self, request: Request) -> str:
         raw = request.path_params["path"]
@@ -182,7 +184,7 @@ class FilesApi:
     async def list_files(self, request: Request) -> Response:
         """Every file: path, UTF-8 bytes and language; the entry file first, the others
         sorted by path."""
-        room, _ = await self._loaded(request)
+        room, _, _ = await self._loaded(request)
         language = schema.meta(room.doc).get("language")
         default = language if isinstance(language, str) else "python"
         listing = [
@@ -193,7 +195,7 @@ class FilesApi:
 
     async def get_file(self, request: Request) -> Response:
         """One file's text."""
-        room, _ = await self._loaded(request)
+        room, _, _ = await self._loaded(request)
         text = schema.file_text(room.doc, self._path(request))
         if text is None:
             raise ApiError(404, "unknown file")
@@ -201,7 +203,7 @@ class FilesApi:
 
     async def put_file(self, request: Request) -> Response:
         """Create or replace a file (the entry file's path edits ``code``)."""
-        room, _ = await self._loaded(request, write=True)
+        room, _, who = await self._loaded(request, write=True)
         path = self._path(request)
         limit = self.limits.max_file_bytes
         declared = request.headers.get("content-length", "")
@@ -218,13 +220,13 @@ class FilesApi:
             ) from exc
         created = schema.file_text(room.doc, path) is None
         self._check(room, {path: text})
-        room.edit(lambda doc: apply_changes(doc, {path: text}))
+        room.edit(lambda doc: apply_changes(doc, {path: text}), who=who)
         body = {"path": path, "bytes": len(raw), "created": created}
         return JSONResponse(body, status_code=201 if created else 200)
 
     async def delete_file(self, request: Request) -> Response:
         """Delete a file; the entry file cannot be deleted (409)."""
-        room, _ = await self._loaded(request, write=True)
+        room, _, who = await self._loaded(request, write=True)
         path = self._path(request)
         if path == schema.entry_path(room.doc):
             raise ApiError(
@@ -232,17 +234,17 @@ class FilesApi:
             )
         if schema.file_text(room.doc, path) is None:
             raise ApiError(404, "unknown file")
-        room.edit(lambda doc: apply_changes(doc, {path: None}))
+        room.edit(lambda doc: apply_changes(doc, {path: None}), who=who)
         return Response(status_code=204)
 
     async def get_archive(self, request: Request) -> Response:
         """The workspace as a zip (the same workspace always gives the same bytes)."""
-        room, title = await self._loaded(request)
+        room, title, _ = await self._loaded(request)
         return archive_response(room, title)
 
     async def post_archive(self, request: Request) -> Response:
         """Add or replace files from a zip, all in one transaction or none."""
-        room, _ = await self._loaded(request, write=True)
+        room, _, who = await self._loaded(request, write=True)
         limits = self.limits
         cap = limits.max_workspace_bytes + limits.max_files * ZIP_OVERHEAD_PER_FILE + ZIP_OVERHEAD
         data = await _read_capped(request, cap)
@@ -258,7 +260,7 @@ class FilesApi:
             workspace_after(room.doc, dict(uploaded), limits)
         except WorkspaceError as exc:  # the zip fits, the workspace with it would not
             raise _path_error(exc.path, exc.rule) from exc
-        room.edit(lambda doc: apply_changes(doc, dict(uploaded)))
+        room.edit(lambda doc: apply_changes(doc, dict(uploaded)), who=who)
         added = sorted(p for p in uploaded if p not in before)
         replaced = sorted(p for p in uploaded if p in before)
         return JSONResponse({"added": added, "replaced": replaced})

@@ -15,6 +15,7 @@ from typing import Any
 
 from ai_assist.service import AISettings
 from crdt.awareness import AwarenessLimits
+from rooms.history import HistorySettings
 from rooms.peer import QueueLimits
 from rooms.persistence import PersistenceSettings
 from rooms.registry import RegistrySettings
@@ -73,6 +74,10 @@ class Settings:
     max_files: int = 200
     max_file_bytes: int = 1 * MiB
     max_workspace_bytes: int = 8 * MiB
+    history_days: float = 30.0
+    history_max_rows: int = 200_000
+    history_coalesce_seconds: float = 2.0
+    history_large_insert: int = 200
     log_level: str = "info"
     log_format: str = "auto"
     drain_seconds: float = 10.0
@@ -120,6 +125,15 @@ class Settings:
                 room_bytes=self.awareness_room_bytes,
             ),
             workspace=self.workspace_limits(),
+            history=self.history(),
+        )
+
+    def history(self) -> HistorySettings:
+        return HistorySettings(
+            retention_days=self.history_days,
+            max_rows=self.history_max_rows,
+            coalesce_seconds=self.history_coalesce_seconds,
+            large_insert=self.history_large_insert,
         )
 
     def workspace_limits(self) -> WorkspaceLimits:
@@ -203,6 +217,8 @@ class Settings:
             "max_files": self.max_files,
             "max_file_bytes": self.max_file_bytes,
             "max_workspace_bytes": self.max_workspace_bytes,
+            "history_max_rows": self.history_max_rows,
+            "history_large_insert": self.history_large_insert,
         }
         for name, value in positive.items():
             if value <= 0:
@@ -210,6 +226,11 @@ class Settings:
         if self.max_file_bytes > self.max_workspace_bytes:
             raise SettingsError(
                 "CODEMENTOR_MAX_FILE_BYTES must not be larger than CODEMENTOR_MAX_WORKSPACE_BYTES"
+            )
+        if self.history_days < 0 or self.history_coalesce_seconds < 0:
+            raise SettingsError(
+                "CODEMENTOR_HISTORY_DAYS and CODEMENTOR_HISTORY_COALESCE_SECONDS must not be"
+                " negative (CODEMENTOR_HISTORY_DAYS=0 turns history off)"
             )
         if self.ping_seconds < 0:
             raise SettingsError(
@@ -396,6 +417,22 @@ FIELDS: tuple[FieldDoc, ...] = (
     FieldDoc(
         "max_workspace_bytes",
         "UTF-8 bytes of all of a room's files together; also caps an uploaded zip's size",
+    ),
+    FieldDoc(
+        "history_days",
+        "days a room's history (every update, who sent it, when) is kept; 0 turns history off",
+    ),
+    FieldDoc(
+        "history_max_rows",
+        "history rows kept per room; past it the oldest are folded into one starting state",
+    ),
+    FieldDoc(
+        "history_coalesce_seconds",
+        "one person's consecutive updates closer than this share a history row",
+    ),
+    FieldDoc(
+        "history_large_insert",
+        "characters one update inserts that mark it a large insert (a paste) in the history",
     ),
     FieldDoc("log_level", "debug, info, warning or error"),
     FieldDoc(

@@ -19,6 +19,7 @@ import pytest
 from pycrdt import Doc, Map, Text, get_state, merge_updates
 
 from crdt.updates import decode_state_vector, uncovered
+from rooms.history import HistoryBase, HistoryEntry, HistoryRow
 from rooms.mongo_store import MongoStore
 from rooms.observer import RoomObserver
 from rooms.persistence import PersistenceSettings, RoomWriter, StoreWorker, compact_room
@@ -309,9 +310,34 @@ class FlakyStore:
             raise StoreError("store is down")
         return self.inner.append(room, updates)
 
-    def append_many(self, batches: Mapping[str, Sequence[bytes]]) -> dict[str, int]:
+    def append_many(
+        self,
+        batches: Mapping[str, Sequence[bytes]],
+        history: Mapping[str, Sequence[HistoryEntry]] | None = None,
+    ) -> dict[str, int]:
         # Through ``append``, so subclasses' failure and blocking behaviour applies.
-        return {room: self.append(room, updates) for room, updates in batches.items()}
+        seqs = {room: self.append(room, updates) for room, updates in batches.items()}
+        if history:
+            self.inner.append_many({}, history)
+        return seqs
+
+    def history(self, room: str, after: int = 0, limit: int | None = None) -> list[HistoryRow]:
+        return self.inner.history(room, after, limit)
+
+    def history_base(self, room: str) -> HistoryBase | None:
+        return self.inner.history_base(room)
+
+    def rewrite_history(
+        self,
+        room: str,
+        remove: Sequence[int],
+        add: Sequence[HistoryRow],
+        base: HistoryBase | None = None,
+    ) -> None:
+        self.inner.rewrite_history(room, remove, add, base)
+
+    def history_size(self, room: str) -> tuple[int, int, float | None]:
+        return self.inner.history_size(room)
 
     def compact(self, room: str, snapshot: bytes, upto: int) -> None:
         self.inner.compact(room, snapshot, upto)

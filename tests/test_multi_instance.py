@@ -529,7 +529,7 @@ class FakeRoom:
         self.name = name
         self.doc = doc
 
-    def apply_remote_update(self, update: bytes) -> None:
+    def apply_remote_update(self, update: bytes, origin: bytes | None = None) -> None:
         pass
 
     def apply_remote_awareness(self, payload: bytes, instance: str, on_stage: bool) -> None:

@@ -27,6 +27,7 @@ from pycrdt import Doc, Text
 
 import rooms.mongo_store
 from crdt.offsets import codepoint_to_utf8
+from rooms.history import SERVER, HistoryBase, HistoryEntry, HistoryRow, Who
 from rooms.mongo_store import MongoStore
 from rooms.sqlite_store import SQLiteStore
 from rooms.store import (
@@ -605,3 +606,147 @@ def test_real_document_with_empty_doc_update(store: Store) -> None:
     seq = store.append("r", [doc.get_update()])
     store.compact("r", doc.get_update(), seq)
     assert load_doc(store.load("r")) == ""
+
+
+# -- history ------------------------------------------------------------------------
+
+ALICE = Who("u-alice", "Alice", "editor")
+BOB = Who("u-bob", "Bob", "editor")
+
+
+def typed(doc: Doc[Any], text: str) -> list[bytes]:
+    """One update per character typed at the end of ``doc``'s code (a keystroke each)."""
+    updates: list[bytes] = []
+    code = doc.get("code", type=Text)
+    for ch in text:
+        before = doc.get_state()
+        code.insert(len(code), ch)
+        updates.append(doc.get_update(before))
+    return updates
+
+
+def entry(who: Who, updates: list[bytes], ts: float, kind: str = "edit") -> HistoryEntry:
+    return HistoryEntry(ts, ts, who, kind, list(updates))
+
+
+def replay(rows: list[HistoryRow], base: HistoryBase | None = None) -> str:
+    doc: Doc[Any] = Doc()
+    if base is not None:
+        doc.apply_update(base.state)
+    for row in rows:
+        for update in row.updates:
+            doc.apply_update(update)
+    return str(doc.get("code", type=Text))
+
+
+def test_history_is_written_with_its_batch_in_order(store: Store) -> None:
+    alice: Doc[Any] = Doc()
+    first, second = typed(alice, "ab"), typed(alice, "cd")
+    store.append_many({"r": first}, {"r": [entry(ALICE, first, 10.0)]})
+    store.append_many({"r": second}, {"r": [entry(ALICE, second, 11.0, "chat")]})
+    rows = store.history("r")
+    assert [(r.who, r.kind, r.ts, r.updates) for r in rows] == [
+        (ALICE, "edit", 10.0, first),
+        (ALICE, "chat", 11.0, second),
+    ]
+    assert rows[0].seq < rows[1].seq
+    assert store.history("r", after=rows[0].seq) == rows[1:]
+    assert store.history("r", limit=1) == rows[:1]
+    assert store.history("other") == []
+    assert replay(rows) == "abcd"
+    count, size, oldest = store.history_size("r")
+    assert (count, oldest) == (2, 10.0) and size >= sum(map(len, first + second))
+
+
+def test_history_keeps_one_copy_of_an_update_two_instances_stored(backend: Backend) -> None:
+    """Each instance stores what it receives: the second copy of any update is left out,
+    whoever offers it and however the updates are cut into entries."""
+    alice: Doc[Any] = Doc()
+    bob: Doc[Any] = Doc()
+    a1 = typed(alice, "hé")
+    bob.apply_update(alice.get_update())
+    b1 = typed(bob, "😀x")
+    a2 = typed(alice, "yz")
+    one, two = backend.store, backend.another()
+    one.append_many({"r": a1}, {"r": [entry(ALICE, a1, 1.0)]})
+    two.append_many({"r": a1 + b1}, {"r": [entry(ALICE, a1, 1.0), entry(BOB, b1, 2.0)]})
+    one.append_many({"r": b1 + a2}, {"r": [entry(BOB, b1, 2.0), entry(ALICE, a2, 3.0)]})
+    two.append_many({"r": a2}, {"r": [entry(ALICE, a2, 3.0)]})
+    # Redis re-seeded with a full state after it lost its data: nothing new in it.
+    full = alice.get_update()
+    one.append_many({"r": [full]}, {"r": [entry(SERVER, [full], 4.0)]})
+    rows = two.history("r")
+    assert [(r.who, r.updates) for r in rows] == [(ALICE, a1), (BOB, b1), (ALICE, a2)]
+    merged: Doc[Any] = Doc()
+    merged.apply_update(alice.get_update())
+    merged.apply_update(bob.get_update())
+    assert replay(rows) == str(merged.get("code", type=Text))
+
+
+def test_history_keeps_one_copy_of_a_delete(backend: Backend) -> None:
+    alice: Doc[Any] = Doc()
+    inserted = typed(alice, "abc")
+    before = alice.get_state()
+    del alice.get("code", type=Text)[0:1]
+    deleted = alice.get_update(before)
+    one, two = backend.store, backend.another()
+    one.append_many({"r": inserted}, {"r": [entry(ALICE, inserted, 1.0)]})
+    one.append_many({"r": [deleted]}, {"r": [entry(ALICE, [deleted], 2.0)]})
+    two.append_many({"r": [deleted]}, {"r": [entry(ALICE, [deleted], 2.0)]})
+    rows = one.history("r")
+    assert [r.updates for r in rows] == [inserted, [deleted]]
+    assert replay(rows) == "bc"
+
+
+def test_history_dedupe_survives_a_restart(backend: Backend) -> None:
+    alice: Doc[Any] = Doc()
+    updates = typed(alice, "abc")
+    backend.store.append_many({"r": updates}, {"r": [entry(ALICE, updates, 1.0)]})
+    store = backend.reopen()
+    store.append_many({"r": updates}, {"r": [entry(ALICE, updates, 1.0)]})
+    assert [r.updates for r in store.history("r")] == [updates]
+
+
+def test_history_survives_compaction(store: Store) -> None:
+    alice: Doc[Any] = Doc()
+    updates = typed(alice, "abc")
+    seq = store.append_many({"r": updates}, {"r": [entry(ALICE, updates, 1.0)]})["r"]
+    store.compact("r", alice.get_update(), seq)
+    assert store.load("r").updates == []
+    assert [r.updates for r in store.history("r")] == [updates]
+
+
+def test_rewrite_history_coalesces_and_folds_into_a_base(store: Store) -> None:
+    alice: Doc[Any] = Doc()
+    parts = [typed(alice, "ab"), typed(alice, "cd"), typed(alice, "ef"), typed(alice, "gh")]
+    for i, part in enumerate(parts):
+        store.append_many({"r": part}, {"r": [entry(ALICE, part, float(i))]})
+    rows = store.history("r")
+    merged = HistoryRow(rows[1].seq, rows[0].ts_first, rows[1].ts, ALICE, "edit",
+                        rows[0].updates + rows[1].updates)  # fmt: skip
+    store.rewrite_history("r", [rows[0].seq, rows[1].seq], [merged])
+    after = store.history("r")
+    assert [r.seq for r in after] == [rows[1].seq, rows[2].seq, rows[3].seq]
+    assert after[0] == merged and replay(after) == "abcdefgh"
+    # Fold the first two rows into a base: the document as it was after them.
+    folded: Doc[Any] = Doc()
+    for row in after[:2]:
+        for update in row.updates:
+            folded.apply_update(update)
+    base = HistoryBase(after[1].seq, after[1].ts, folded.get_update(), {"spans": [[4, 0]]})
+    store.rewrite_history("r", [], [], base)
+    assert store.history_base("r") == base
+    assert store.history("r") == after[2:]
+    assert replay(store.history("r"), store.history_base("r")) == "abcdefgh"
+    assert store.history_base("other") is None
+
+
+def test_history_viewers_room_setting_round_trips(store: Store) -> None:
+    assert store.create_room(RoomInfo("h", mode="broadcast", created_at=1.0))
+    info = store.room_info("h")
+    assert info is not None and info.history_viewers is None
+    assert not info.viewers_may_read_history  # broadcast: off by default
+    store.update_room_info("h", history_viewers=True)
+    info = store.room_info("h")
+    assert info is not None and info.history_viewers is True and info.viewers_may_read_history
+    assert RoomInfo("p").viewers_may_read_history
