@@ -31,7 +31,7 @@ from pycrdt import Array, Doc, Map, Text
 from crdt import schema, structs
 from crdt.offsets import utf16_len
 from crdt.protocol import ProtocolError
-from rooms.history import AI, HistoryBase, HistoryRow, Who
+from rooms.history import AI, HistoryBase, HistoryRow, Who, update_key
 
 UNKNOWN = 0xFFFF  # the author index of a character written before history began
 CODE_KEY = ""  # the track of the root ``code`` (no workspace path is empty)
@@ -279,6 +279,9 @@ class Playback:
         self._row_ts: list[float] = []  # running maximum of rows' ts (for bisect)
         self._row_end: list[int] = []  # updates applied after each row
         self._updates: list[tuple[bytes, int]] = []  # every update since the base, with author
+        # Updates applied, by name: the store's tidying merges rows already seen into a
+        # newer one, whose old updates are skipped (replaying them would change nothing).
+        self._seen: set[tuple[int, int] | str] = set()
         self.first_seq = base.seq if base is not None else 0
         self.last_seq = self.first_seq
         state = base.state if base is not None else None
@@ -325,6 +328,11 @@ class Playback:
         files: set[str] = set()
         runs: set[str] = set()
         for update in row.updates:
+            key = update_key(update)
+            if key is not None:
+                if key in self._seen:
+                    continue
+                self._seen.add(key)
             self._learn_authors(update, who, row.seq)
             change = self._live.apply(update, who)
             self._updates.append((update, who))

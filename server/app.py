@@ -22,7 +22,7 @@ from rooms.redis_broker import RedisBroker, RedisSettings
 from rooms.registry import STORE_CHECK_SECONDS, RoomLoadError, RoomRegistry
 from rooms.sqlite_store import SQLiteStore
 from rooms.store import Store, StoreError
-from server import ai, logs, native_stderr, openapi, redact, runs, web
+from server import ai, history_api, logs, native_stderr, openapi, redact, runs, web
 from server.api import Api
 from server.auth import Authenticator, resolve_secret
 from server.drain import SignalDrain
@@ -238,6 +238,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             if runner is not None:
                 await runner.close()  # runs in flight end "interrupted" before rooms flush
             await registry.close()
+            history.close()
             log.info("stopped: every room flushed")
 
     async def openapi_endpoint(request: Request) -> Response:
@@ -250,11 +251,13 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         on_refused=metrics.connections_refused.inc,
     )
     api = Api(settings, auth, lambda: app.state.registry, metrics)
+    history = history_api.HistoryApi(api)
     app = Starlette(
         routes=[
             *api.routes(),
             *runs.RunsApi(api, settings, lambda: app.state.runner).routes(),
             *ai.AiApi(api, lambda: app.state.ai).routes(),
+            *history.routes(),
             Route("/api/openapi.json", openapi_endpoint),
             Route("/healthz", healthz),
             Route("/readyz", readyz),

@@ -243,3 +243,19 @@ def test_seeking_a_36000_update_session_takes_under_100_ms() -> None:
         worst = max(worst, time.perf_counter() - start)
     assert p.files_at(3600.0) == {"main.py": schema.code_text(docs[0])}
     assert worst < 0.1, f"seeking took {worst * 1000:.0f} ms"
+
+
+def test_a_tidied_row_merging_seen_rows_adds_only_its_new_updates() -> None:
+    s = Session()
+    s.edit(ANN, insert(None, 0, "ab"))
+    s.edit(ANN, insert(None, 2, "cd"))
+    s.edit(ANN, insert(None, 4, "ef"))
+    p = Playback()
+    p.extend(s.rows[:2])
+    first, second, third = s.rows
+    merged = HistoryRow(3, first.ts_first, third.ts, ANN, "edit", [
+        *first.updates, *second.updates, *third.updates])  # fmt: skip
+    [event] = p.extend([merged])
+    assert event.chars_added == 2
+    assert p.files_at(None) == {"main.py": "abcdef"}
+    assert p.summary()["people"][0]["typed"] == 6
