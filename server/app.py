@@ -17,6 +17,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rooms.broker import Broker
+from rooms.history_prune import PruneSweep
 from rooms.mongo_store import MongoStore
 from rooms.redis_broker import RedisBroker, RedisSettings
 from rooms.registry import STORE_CHECK_SECONDS, RoomLoadError, RoomRegistry
@@ -209,6 +210,9 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         app.state.runner = runner = runs.open_runner(settings, registry, metrics)
         app.state.ai = ai_service = ai.open_ai(settings, registry, metrics)
         await registry.start()
+        # Folds history past the retention or the row cap, every 10 minutes.
+        prune = PruneSweep(registry.worker, settings.history(), lambda: list(registry.rooms))
+        prune.start()
         # On SIGTERM: drain (flush, then 1012) before uvicorn closes the sockets.
         SignalDrain(registry.drain, settings.drain_seconds).install()
         if runner is not None:
@@ -237,6 +241,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
                 await ai_service.close()
             if runner is not None:
                 await runner.close()  # runs in flight end "interrupted" before rooms flush
+            await prune.close()
             await registry.close()
             history.close()
             log.info("stopped: every room flushed")
