@@ -17,8 +17,11 @@ from pycrdt import Doc, Map, Text
 from crdt import schema
 from crdt.offsets import utf16_len
 from rooms.roles import Role
+from tests.anthropic_double import AnthropicDouble, Reply
+from tests.judge0_double import Judge0Double
 from tests.serverproc import ServerProcess
 from tests.support import SECRET, eventually, sign
+from tests.test_runner import JUDGE0_TOKEN
 from tests.yclient import YClient
 
 pytestmark = pytest.mark.anyio
@@ -339,12 +342,90 @@ async def test_chat_up_to_the_moment(server: ServerProcess) -> None:
     url = server.ws_url(room, f"token={token(room, Role.EDITOR, 'Ann')}")
     async with YClient(url) as ann:
         await ann.wait_synced()
-        ann.doc.get("chat", type=__import__("pycrdt").Array).append(
-            Map({"id": "c1", "text": "hello", "ts": 1.0})
-        )
+        schema.chat(ann.doc).append(Map({"id": "c1", "text": "hello", "ts": 1.0}))
         await asyncio.sleep(0.4)
         after = time.time()
     got = await call(server, "GET", f"/api/rooms/{room}/history/at", room, params={"ts": after})
     [line] = got.json()["chat"]
     assert (line["author"], line["author_role"], line["text"]) == ("Ann", "editor", "hello")
-    assert not isinstance(line, Text)
+
+
+async def test_the_ai_and_a_run_are_in_the_history_with_their_authors(
+    server_factory: Callable[..., ServerProcess], double: AnthropicDouble
+) -> None:
+    """The AI edits a file (its characters are the AI's), the runner writes a run (a
+    ``run`` event with its status, and the run as it stood at each moment)."""
+    judge0 = Judge0Double(auth_token=JUDGE0_TOKEN).start()
+    try:
+        proc = server_factory(
+            **ENV,
+            ANTHROPIC_API_KEY="test-key",
+            CODEMENTOR_AI_BASE_URL=double.url,
+            CODEMENTOR_AI_MAX_RETRIES="0",
+            CODEMENTOR_JUDGE0_URL=judge0.url,
+            CODEMENTOR_JUDGE0_TOKEN=JUDGE0_TOKEN,
+            CODEMENTOR_RUNNER_RUNS_PER_MINUTE="1000",
+            CODEMENTOR_API_RATE_PER_MINUTE="100000",
+        )
+        room = await new_room(proc)
+        edit = {"path": "b.py", "start_line": 2, "end_line": 2, "new_text": "    return 2\n"}
+        double.script(Reply([("text", "Fixing `b.py`."), ("tool", "replace_range", edit)]))
+        owner = token(room, Role.OWNER, "Ada")
+        async with YClient(proc.ws_url(room, f"token={owner}")) as ada:
+            await ada.wait_synced()
+            with ada.doc.transaction():
+                schema.meta(ada.doc)["ai_edits"] = True
+                schema.files(ada.doc)["b.py"] = Text("def f():\n    return 1\n")
+                ada.text += "print('hi')\n"
+            await asyncio.sleep(0.5)  # the server has them
+            asked = await call(proc, "POST", f"/api/rooms/{room}/ai", room, Role.OWNER, "Ada",
+                               json={"prompt": "return 2", "path": "b.py"})  # fmt: skip
+            assert asked.status_code == 202, asked.text
+
+            def b_text() -> str:
+                value = schema.files(ada.doc).get("b.py")
+                return str(value) if value is not None else ""
+
+            await eventually(lambda: b_text() == "def f():\n    return 2\n", 15)
+            ran = await call(proc, "POST", f"/api/rooms/{room}/runs", room, Role.OWNER, "Ada",
+                             json={})  # fmt: skip
+            assert ran.status_code == 202, ran.text
+            run_id = ran.json()["run_id"]
+
+            def status() -> str:
+                record = schema.runs(ada.doc).get(run_id)
+                return str(record.get("status")) if isinstance(record, Map) else ""
+
+            await eventually(lambda: status() == "accepted", 30)
+            await asyncio.sleep(0.4)
+        events = (await call(proc, "GET", f"/api/rooms/{room}/history", room)).json()["events"]
+        ai_rows = [e for e in events if e["kind"] == "ai" and "b.py" in e["files"]]
+        assert ai_rows and ai_rows[0]["who"]["role"] == "ai"
+        runs = [e for e in events if e["kind"] == "run"]
+        assert runs[-1]["run"] == {"id": run_id, "status": "accepted"}
+        assert runs[0]["who"] == {"id": "server", "name": "server", "role": "server"}
+        first_run_ts = runs[0]["ts"]
+        early = await call(proc, "GET", f"/api/rooms/{room}/history/at", room,
+                           params={"ts": first_run_ts})  # fmt: skip
+        assert early.json()["run"]["status"] in ("queued", "running")
+        late = await call(proc, "GET", f"/api/rooms/{room}/history/at", room,
+                          params={"ts": runs[-1]["ts"]})  # fmt: skip
+        assert late.json()["run"]["status"] == "accepted"
+        assert late.json()["run"]["stdout"] == "hi\n"
+        authorship = (
+            await call(
+                proc, "GET", f"/api/rooms/{room}/history/authorship", room, params={"path": "b.py"}
+            )  # fmt: skip
+        ).json()
+        who = [
+            (authorship["text"][s["from"] : s["to"]], authorship["people"][s["who"]]["role"])
+            for s in authorship["spans"]
+        ]
+        assert "".join(text for text, _ in who) == "def f():\n    return 2\n"
+        assert ("owner", "ai") == (who[0][1], who[-1][1])
+        assert "2" in "".join(text for text, role in who if role == "ai")
+        summary = (await call(proc, "GET", f"/api/rooms/{room}/history/summary", room)).json()
+        ai = [p for p in summary["people"] if p["who"]["role"] == "ai"]
+        assert ai and ai[0]["ai"] > 0 and ai[0]["typed"] == 0
+    finally:
+        judge0.stop()
