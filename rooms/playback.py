@@ -129,6 +129,7 @@ class _Change:
     added: dict[str, int] = field(default_factory=dict)  # track key -> code points inserted
     removed: dict[str, int] = field(default_factory=dict)
     runs: set[str] = field(default_factory=set)
+    touched: set[str] = field(default_factory=set)  # files added, removed or renamed
 
 
 class _Replica:
@@ -167,20 +168,35 @@ class _Replica:
         for event in events:
             path = event.path
             if not path:  # the files map itself: files added, replaced, removed
-                for key, info in event.keys.items():
-                    action = info.get("action")
-                    if action in ("delete", "update") and key in self.tracks:
-                        old = self.tracks.pop(key)
-                        self._count(self.change.removed, key, _code_points(old.data))
-                    if action in ("add", "update"):
-                        value = info.get("newValue")
-                        if isinstance(value, Text):
-                            text = str(value)
-                            data = text.encode("utf-8")
-                            self.tracks[key] = _Track(data, array("H", [self.who]) * len(data))
-                            self._count(self.change.added, key, len(text))
+                self._on_files_map(event.keys)
             elif len(path) == 1 and isinstance(path[0], str) and hasattr(event, "delta"):
                 self._delta(path[0], event.delta)
+
+    def _on_files_map(self, keys: dict[str, dict[str, Any]]) -> None:
+        """Files gone and files new; a new file with the text of one gone in the same
+        update is that file renamed (the browser's rename: a new Text, the old key
+        deleted), and keeps its authors."""
+        gone: dict[bytes, tuple[str, _Track]] = {}
+        for key, info in keys.items():
+            if info.get("action") in ("delete", "update") and key in self.tracks:
+                old = self.tracks.pop(key)
+                gone[bytes(old.data)] = (key, old)
+                self.change.touched.add(key)
+        for key, info in keys.items():
+            value = info.get("newValue")
+            if info.get("action") not in ("add", "update") or not isinstance(value, Text):
+                continue
+            text = str(value)
+            data = text.encode("utf-8")
+            self.change.touched.add(key)
+            moved = gone.pop(data, None)
+            if moved is not None:
+                self.tracks[key] = moved[1]
+            else:
+                self.tracks[key] = _Track(data, array("H", [self.who]) * len(data))
+                self._count(self.change.added, key, len(text))
+        for key, old in gone.values():
+            self._count(self.change.removed, key, _code_points(old.data))
 
     def _on_runs(self, events: list[Any]) -> None:
         for event in events:
@@ -340,10 +356,10 @@ class Playback:
             removed = sum(change.removed.values())
             event.chars_added += added
             event.chars_removed += removed
-            for key in (*change.added, *change.removed):
+            for key in (*change.added, *change.removed, *change.touched):
                 files.add(self._live.path_of(key))
             runs |= change.runs
-            if added or removed:
+            if added or removed or change.touched:
                 totals.edits += 1
             if added:
                 if row.who.role == AI or row.kind == AI:

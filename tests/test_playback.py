@@ -259,3 +259,31 @@ def test_a_tidied_row_merging_seen_rows_adds_only_its_new_updates() -> None:
     assert event.chars_added == 2
     assert p.files_at(None) == {"main.py": "abcdef"}
     assert p.summary()["people"][0]["typed"] == 6
+
+
+def test_a_renamed_file_keeps_its_authors() -> None:
+    s = Session()
+    s.edit(ANN, lambda d: schema.files(d).__setitem__("old.py", Text("ann's")))
+    s.edit(BOB, insert("old.py", 5, " bob"))
+
+    def rename(doc: Doc[Any]) -> None:  # as web/src/workspace.ts renameFile does
+        files = schema.files(doc)
+        files["new.py"] = Text(str(files["old.py"]))
+        del files["old.py"]
+
+    s.edit(ANN, rename)
+    s.edit(BOB, lambda d: schema.files(d).__setitem__("x.py", Text("x")))
+    s.edit(BOB, lambda d: schema.files(d).pop("x.py"))
+    p = Playback()
+    events = p.extend(s.rows)
+    assert (events[2].chars_added, events[2].chars_removed) == (0, 0)
+    assert events[2].files == ["new.py", "old.py"]
+    assert (events[4].chars_removed, events[4].files) == (1, ["x.py"])
+    got = p.authorship_at("new.py")
+    assert got is not None and got["text"] == "ann's bob"
+    assert [(sp["from"], sp["to"], got["people"][sp["who"]]["id"]) for sp in got["spans"]] == [
+        (0, 5, "u-ann"),
+        (5, 9, "u-bob"),
+    ]
+    assert p.authorship_at("old.py") is None
+    assert p.authorship_at("new.py", s.rows[1].ts) is None
