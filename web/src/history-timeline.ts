@@ -158,7 +158,8 @@ export function historyTimeline(onMoment: (ts: number | null) => void): Timeline
     setEvents(events, first, last) {
       start = first
       end = Math.max(last, first)
-      scrubber.max = String(Math.round((end - start) * 1000))
+      // A whole number of steps (the range snaps to them), so its end reaches the session's.
+      scrubber.max = String(Math.ceil(((end - start) * 1000) / STEP_MS) * STEP_MS)
       scrubber.dataset.start = String(start) // unix seconds at 0: value is milliseconds after it
       startLabel.textContent = end > start ? clockTime(start) : ''
       endLabel.textContent = end > start ? clockTime(end) : ''
