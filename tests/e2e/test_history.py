@@ -132,6 +132,32 @@ def test_two_people_a_session_played_back_coloured_and_restored(
     expect(ada.locator(".playback-run")).to_contain_text("main.py: Finished")
     shot(ada, "05-playback-end")
 
+    # Play from the start at 16x: playback time, not per event; /history/at is asked at
+    # most a few times a second, however many frames the playing takes.
+    asked: list[str] = []
+
+    def note(request: Any) -> None:
+        if "/history/at" in request.url:
+            asked.append(request.url)
+
+    ada.on("request", note)
+    ada.get_by_label("Playback speed").select_option("16")
+    scrubber = ada.locator(".history-scrubber")
+    session_seconds = float(scrubber.get_attribute("max") or 0) / 1000
+    assert session_seconds > 5  # the pauses above
+    scrubber.focus()
+    ada.keyboard.press("Home")
+    wait_until(lambda: playback_text(ada) in ("", LINE1), what="the start (Home)")
+    asked.clear()
+    started = time.monotonic()
+    ada.get_by_role("button", name="Play").click()
+    expect(ada.get_by_role("button", name="Pause")).to_have_attribute("aria-pressed", "true")
+    expect(ada.get_by_role("button", name="Play")).to_be_visible()  # it stopped at the end
+    played = time.monotonic() - started
+    wait_until(lambda: playback_text(ada).startswith(LINE1 + LINE2 + PASTE + LINE3), what="end")
+    assert played < session_seconds / 8 + 1, (played, session_seconds)  # 16x, not 1x or 4x
+    assert 1 <= len(asked) <= played / 0.25 + 2, (len(asked), played)
+
     # Back to live: the live editor again, with Bob's latest line.
     ada.get_by_role("button", name="Back to live").click()
     expect(editor(ada)).to_be_visible()
@@ -153,14 +179,24 @@ def test_two_people_a_session_played_back_coloured_and_restored(
     toggle.click()
     expect(ada.locator(".cm-author")).to_have_count(0)
 
-    # Restore the middle moment: a confirm first, then everyone's live text is that moment.
+    # Fork from the middle moment: a new room, in a new tab, with the files of then.
     scrub_to(ada, middle_moment)
     wait_until(lambda: playback_text(ada) == LINE1 + LINE2 + PASTE, what="the middle again")
+    with ada.context.expect_page() as opened:
+        ada.get_by_role("button", name="Fork from here").click()
+    forked = opened.value
+    forked.wait_for_url(re.compile(r"/r/(?!" + re.escape(room["room"]) + r"\b)"))
+    expect(forked.locator(".conn")).to_have_attribute("data-state", "connected")
+    wait_until(lambda: editor_text(forked) == LINE1 + LINE2 + PASTE, what="the forked room")
+    shot(forked, "07-forked-room")
+    forked.close()
+
+    # Restore the middle moment: a confirm first, then everyone's live text is that moment.
     ada.get_by_role("button", name="Restore this moment").click()
     dialog = ada.get_by_role("dialog", name="Restore this moment?")
     expect(dialog).to_contain_text("Everyone in the room sees the change")
     expect(dialog).to_contain_text("restore the moment just before the restore")
-    shot(ada, "07-restore-confirm")
+    shot(ada, "08-restore-confirm")
     dialog.get_by_role("button", name="Restore for everyone").click()
     expect(dialog).to_be_hidden()
     expect(editor(ada)).to_be_visible()
@@ -168,8 +204,8 @@ def test_two_people_a_session_played_back_coloured_and_restored(
     wait_for_code(runner_server, room, middle)
     wait_until(lambda: editor_text(ada) == middle, what="Ada sees the restored text")
     wait_until(lambda: editor_text(bob) == middle, what="Bob sees the restored text")
-    shot(ada, "08-restored")
-    shot(bob, "08-restored-bob")
+    shot(ada, "09-restored")
+    shot(bob, "09-restored-bob")
 
 
 def test_bad_moment_and_viewer_refusal_are_said_plainly(

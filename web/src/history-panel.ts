@@ -14,6 +14,8 @@ import './history.css'
 
 /** At most this many /history/at requests a second while playing or scrubbing. */
 const MOMENT_INTERVAL_MS = 250
+/** How long after the last change an open panel reloads the timeline. */
+const AUTO_REFRESH_MS = 3000
 
 export interface HistoryPanel {
   readonly element: HTMLElement
@@ -22,6 +24,8 @@ export interface HistoryPanel {
   load(): void
   /** Leave playback (back to the live editor). */
   backToLive(): void
+  /** The shared document changed (the timeline is reloaded a while later, if shown). */
+  changed(): void
 }
 
 export function historyPanel(options: {
@@ -30,6 +34,8 @@ export function historyPanel(options: {
   /** Where the playback view goes, and the live parts it stands in for. */
   pane: HTMLElement
   live: () => HTMLElement[]
+  /** Whether the panel is shown now. */
+  visible: () => boolean
 }): HistoryPanel {
   const { session, notices } = options
   const history = historyApi(session.room, () => session.token)
@@ -152,7 +158,10 @@ export function historyPanel(options: {
     try {
       const created = await history.fork(shownMoment.ts)
       rememberRoom(created, 'pair', `${document.title.split(' · ')[0]} (from ${clockTime(shownMoment.ts)})`)
-      if (tab) tab.location.href = created.links.owner
+      if (tab) {
+        tab.opener = null // the new room's page has no hold on this one
+        tab.location.href = created.links.owner
+      }
       else notices.show('The new room is ready: allow pop-ups to open it, or find it on the start page.', 'info', 8000)
     } catch (err) {
       tab?.close()
@@ -164,6 +173,9 @@ export function historyPanel(options: {
 
   // -- loading -------------------------------------------------------------------------
   let loading = false
+  let loaded = false // a refused panel (403, 409) is not asked again by itself
+  let refreshTimer = 0
+  const editorsNote = h('p', { class: 'muted small' }, 'Owners and editors can restore a moment.')
   const load = () => {
     if (loading) return
     loading = true
@@ -176,15 +188,12 @@ export function historyPanel(options: {
         status.textContent = page.events.length
           ? `${page.events.length} changes from ${clockTime(start)} to ${clockTime(end)}. Choose a moment to see the code as it was.`
           : 'Nothing recorded yet.'
-        replace(
-          body,
-          timeline.element,
-          h('div', { class: 'history-actions' }, restore, fork),
-          session.canEdit ? null : h('p', { class: 'muted small' }, 'Owners and editors can restore a moment.'),
-          summary,
-        )
+        // Built once: a refresh keeps the scrubber (and its focus) where it is.
+        if (!timeline.element.isConnected) replace(body, timeline.element, h('div', { class: 'history-actions' }, restore, fork), editorsNote, summary)
         restore.hidden = !session.canEdit
+        editorsNote.hidden = session.canEdit
         renderSummary(summary, sum)
+        loaded = true
       })
       .catch((err) => {
         if (err instanceof ApiError && err.status === 403) {
@@ -199,7 +208,18 @@ export function historyPanel(options: {
   }
   refresh.addEventListener('click', load)
 
-  return { element, api: history, load, backToLive }
+  return {
+    element,
+    api: history,
+    load,
+    backToLive,
+    changed() {
+      // New changes while the panel is open and live: the timeline catches up, calmly.
+      if (!loaded || !options.visible() || timeline.moment !== null) return
+      window.clearTimeout(refreshTimer)
+      refreshTimer = window.setTimeout(() => options.visible() && timeline.moment === null && load(), AUTO_REFRESH_MS)
+    },
+  }
 }
 
 function message(err: unknown): string {
@@ -208,7 +228,8 @@ function message(err: unknown): string {
 
 /** Per person: typed, pasted, from the AI; then the large inserts, newest last. */
 function renderSummary(section: HTMLElement, sum: Summary): void {
-  const rows = sum.people.map((p) =>
+  // The server (a run's writes) inserts no characters of anyone's: no row for it.
+  const rows = sum.people.filter((p) => p.typed + p.pasted + p.ai > 0).map((p) =>
     h(
       'tr',
       {},

@@ -119,9 +119,9 @@ export function playbackView(onBack: () => void): PlaybackView {
     const r = moment.run
     if (!r) return replace(run, h('h3', {}, 'Output'), h('p', { class: 'muted small' }, 'No run yet at this moment.'))
     const parts = [
-      ['Compiler', r.compile_output],
-      ['Output', r.stdout],
-      ['Errors', r.stderr],
+      ['Compiler output', r.compile_output],
+      ['Standard output', r.stdout],
+      ['Standard error', r.stderr],
     ].filter(([, text]) => text)
     replace(
       run,

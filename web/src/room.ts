@@ -268,11 +268,12 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
   editorHost.before(authorship.legend)
   doc.on('update', () => authorship.refresh())
   files.onChange(() => authorship.refresh())
-  const historyUi = historyPanel({ session, notices, pane: editorPane, live: () => [fileTabsEl, editorHost] })
+  const historyUi = historyPanel({ session, notices, pane: editorPane, live: () => [fileTabsEl, editorHost], visible: () => tabs.isShown('history') })
   tabSpecs.push({ id: 'history', label: 'History', panel: historyUi.element })
   const tabs = createTabs(tabSpecs, defaultTab(config.runner, session), `codementor.tab.${room}`)
   side.append(tabs.element)
   tabs.onShow((id) => id === 'history' && historyUi.load())
+  doc.on('update', () => historyUi.changed())
   if (tabs.isShown('history')) historyUi.load()
   countUnread(tabs, { chat, comments, runs }, () => firstSyncDone)
   const startComment = () => {
