@@ -12,7 +12,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import PHONE, WIDE, create_room, snapshot
+from tests.e2e.conftest import PHONE, WIDE, create_room, personal_link, snapshot
 from tests.e2e.helpers import (
     editor,
     editor_text,
@@ -70,7 +70,8 @@ def test_two_people_a_session_played_back_coloured_and_restored(
     # coalescing window (2 s) keep the steps apart in the record.
     type_at_end(ada, LINE1)
     wait_for_code(runner_server, room, LINE1)
-    start_moment = time.time()
+    # A moment well inside the pause: the scrubber moves in 0.1 s steps.
+    start_moment = time.time() + 1.0
     time.sleep(2.5)
     type_at_end(bob, LINE2)
     wait_for_code(runner_server, room, LINE1 + LINE2)
@@ -79,7 +80,7 @@ def test_two_people_a_session_played_back_coloured_and_restored(
     bob.keyboard.press("Control+End")
     bob.keyboard.insert_text(PASTE)  # one transaction: one update, like a paste
     wait_for_code(runner_server, room, LINE1 + LINE2 + PASTE)
-    middle_moment = time.time()
+    middle_moment = time.time() + 1.0
     time.sleep(2.5)
     type_at_end(ada, LINE3)
     final = LINE1 + LINE2 + PASTE + LINE3
@@ -208,10 +209,30 @@ def test_two_people_a_session_played_back_coloured_and_restored(
     shot(bob, "09-restored-bob")
 
 
-def test_bad_moment_and_viewer_refusal_are_said_plainly(
+def test_viewers_see_history_only_where_the_room_allows_it(
     e2e_server: ServerProcess, people: Any
 ) -> None:
-    """A viewer in a broadcast room may not read its history: the tab says so in words."""
+    """A viewer in a pair room may play the history back (not restore it); in a broadcast
+    room the tab says in words that it is not for viewers."""
+    pair = create_room(e2e_server, "pair", "python", "Pairing")
+    ada = open_room(people.page("Ada", "#c4314b"), pair["links"]["owner"])
+    type_at_end(ada, "y = 2\n")
+    wait_for_code(e2e_server, pair, "y = 2\n")
+    vera = open_room(
+        people.page("Vera", "#1f7a3a"), personal_link(e2e_server, pair, "viewer", "Vera")
+    )
+    open_history(vera)
+    expect(vera.locator(".history-status")).to_contain_text("changes from")
+    expect(vera.get_by_role("button", name="Restore this moment")).to_be_hidden()
+    vera.locator(".history-scrubber").focus()
+    vera.keyboard.press("End")
+    wait_until(lambda: playback_text(vera) == "y = 2\n", what="the viewer's playback")
+    expect(vera.get_by_role("button", name="Fork from here")).to_be_enabled()
+    vera.locator(".playback-editor .cm-content").focus()
+    vera.keyboard.press("Escape")  # back to live from the keyboard
+    expect(vera.locator(".playback")).to_have_count(0)
+    expect(vera.get_by_role("textbox", name="Code editor")).to_be_visible()
+
     room = create_room(e2e_server, "broadcast", "python", "Lecture")
     owner = open_room(people.page("Olga", "#c4314b"), room["links"]["owner"])
     type_at_end(owner, "x = 1\n")

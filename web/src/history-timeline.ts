@@ -141,6 +141,14 @@ export function historyTimeline(onMoment: (ts: number | null) => void): Timeline
     pause()
     choose(ts)
   })
+  // While live the scrubber sits at its end: End there changes no value (no input event),
+  // yet it asks for the last moment. Home and End choose the ends themselves.
+  scrubber.addEventListener('keydown', (event) => {
+    if (event.key !== 'Home' && event.key !== 'End') return
+    event.preventDefault()
+    pause()
+    choose(event.key === 'Home' ? start : end)
+  })
   playButton.addEventListener('click', () => (playing ? pause() : play()))
   speedSelect.addEventListener('change', () => {
     speed = Number(speedSelect.value) || 1

@@ -73,6 +73,13 @@ export function playbackView(onBack: () => void): PlaybackView {
     h('div', { class: 'playback-extras' }, run, chat),
   )
 
+  // Escape anywhere in the playback view goes back to live, like the banner's button.
+  element.addEventListener('keydown', (event) => {
+    if (event.key !== 'Escape') return
+    event.preventDefault()
+    onBack()
+  })
+
   let current: Moment | null = null
   let path: string | null = null
   let languageRequest = 0
