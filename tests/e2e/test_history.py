@@ -75,6 +75,11 @@ def test_two_people_a_session_played_back_coloured_and_restored(
     time.sleep(2.5)
     type_at_end(bob, LINE2)
     wait_for_code(runner_server, room, LINE1 + LINE2)
+    show_tab(bob, "Chat")
+    chat_box = bob.get_by_role("textbox", name="Chat message")
+    chat_box.fill("Pasting the data now")
+    chat_box.press("Enter")
+    expect(bob.locator(".chat-log")).to_contain_text("Pasting the data now")
     time.sleep(0.5)
     editor(bob).click()
     bob.keyboard.press("Control+End")
@@ -114,12 +119,24 @@ def test_two_people_a_session_played_back_coloured_and_restored(
     wait_until(lambda: playback_text(ada) == LINE1, what="the text after Ada's first line")
     expect(ada.locator(".playback-tab[aria-selected=true]")).to_have_text("main.py")
     expect(ada.locator(".playback-run")).to_contain_text("No run yet")
+    expect(ada.locator(".playback-chat")).to_contain_text("No messages yet")
     # The live editor is not shown, ...
     expect(ada.get_by_role("textbox", name="Code editor")).to_be_hidden()
     shot(ada, "03-playback-start")
 
     scrub_to(ada, middle_moment)
     wait_until(lambda: playback_text(ada) == LINE1 + LINE2 + PASTE, what="the text after the paste")
+    chat_line = ada.locator(".playback-chat li")
+    expect(chat_line).to_have_count(1)
+    expect(chat_line).to_contain_text("Pasting the data now")
+    # Its time is the time it was sent (the entry holds milliseconds), not decades off.
+    clock = (
+        "(ts) => new Date(ts * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })"
+    )
+    # Sent a moment before the paste: that minute (or the one before, at a minute's turn).
+    minutes = {ada.evaluate(clock, middle_moment - d) for d in (1.0, 4.0)}
+    pattern = "|".join(re.escape(m[:5]) for m in minutes)  # "10:45" of "10:45 PM"
+    expect(chat_line).to_contain_text(re.compile(rf"Bob ({pattern})"))
     shot(ada, "04-playback-middle")
     # ... and it is untouched: Bob keeps typing while Ada looks at the past.
     type_at_end(bob, "# still live\n")

@@ -36,7 +36,8 @@ export interface ChatAt {
   author: string
   author_role: string
   text: string
-  ts: number
+  /** As the chat entry holds it: milliseconds from a browser; null when missing. */
+  ts: number | null
   ai: boolean
 }
 

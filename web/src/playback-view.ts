@@ -148,7 +148,7 @@ export function playbackView(onBack: () => void): PlaybackView {
           { class: m.ai ? 'ai' : '' },
           h('span', { class: 'playback-chat-author' }, m.author),
           ' ',
-          h('span', { class: 'muted small' }, clockTime(m.ts)),
+          typeof m.ts === 'number' ? h('span', { class: 'muted small' }, clockTime(chatSeconds(m.ts))) : null,
           h('p', {}, m.text),
         ),
       ),
@@ -189,4 +189,9 @@ export function playbackView(onBack: () => void): PlaybackView {
       renderChat(moment)
     },
   }
+}
+
+/** A chat entry's time in unix seconds: the browser writes milliseconds (Date.now()). */
+export function chatSeconds(ts: number): number {
+  return ts > 1e11 ? ts / 1000 : ts
 }
