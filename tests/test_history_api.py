@@ -429,3 +429,21 @@ async def test_the_ai_and_a_run_are_in_the_history_with_their_authors(
         assert ai and ai[0]["ai"] > 0 and ai[0]["typed"] == 0
     finally:
         judge0.stop()
+
+
+async def test_a_cached_playback_catches_up_with_new_edits(server: ServerProcess) -> None:
+    room = await new_room(server)
+    url = server.ws_url(room, f"token={token(room, Role.EDITOR, 'Ann')}")
+    at = f"/api/rooms/{room}/history/at"
+    async with YClient(url) as ann:
+        await ann.wait_synced()
+        ann.text += "one "
+        await asyncio.sleep(0.3)
+        first = await call(server, "GET", at, room, params={"ts": time.time()})
+        assert first.json()["files"] == {"main.py": "one "}
+        ann.text += "two"
+        await asyncio.sleep(0.3)
+        second = await call(server, "GET", at, room, params={"ts": time.time() + 1})
+        assert second.json()["files"] == {"main.py": "one two"}
+        events = (await call(server, "GET", f"/api/rooms/{room}/history", room)).json()
+        assert sum(e["chars_added"] for e in events["events"]) == len("one two")
