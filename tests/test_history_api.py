@@ -447,3 +447,21 @@ async def test_a_cached_playback_catches_up_with_new_edits(server: ServerProcess
         assert second.json()["files"] == {"main.py": "one two"}
         events = (await call(server, "GET", f"/api/rooms/{room}/history", room)).json()
         assert sum(e["chars_added"] for e in events["events"]) == len("one two")
+
+
+async def test_what_a_peer_sent_a_moment_ago_is_in_before_the_next_flush(
+    server_factory: Callable[..., ServerProcess],
+) -> None:
+    """With a 5 s durability window, the API flushes the room before reading."""
+    slow = server_factory(**{**ENV, "CODEMENTOR_DURABILITY_WINDOW_MS": "5000"})
+    room = await new_room(slow)
+    url = slow.ws_url(room, f"token={token(room, Role.EDITOR, 'Ann')}")
+    async with YClient(url) as ann, YClient(url) as probe:
+        await ann.wait_synced()
+        await probe.wait_synced()
+        ann.text += "fresh"
+        await eventually(lambda: str(probe.text) == "fresh")  # the server relayed it
+        got = await call(
+            slow, "GET", f"/api/rooms/{room}/history/at", room, params={"ts": time.time() + 1}
+        )
+    assert got.json()["files"] == {"main.py": "fresh"}
