@@ -35,7 +35,7 @@ from rooms.history import AI, HistoryBase, HistoryRow, Who, update_key
 
 UNKNOWN = 0xFFFF  # the author index of a character written before history began
 CODE_KEY = ""  # the track of the root ``code`` (no workspace path is empty)
-CHECKPOINT_EVERY = 500
+CHECKPOINT_EVERY = 250  # updates between checkpoints (bench/history_seek.py)
 
 
 @dataclass(slots=True)

@@ -21,6 +21,7 @@ from tests.anthropic_double import AnthropicDouble, Reply
 from tests.judge0_double import Judge0Double
 from tests.serverproc import ServerProcess
 from tests.support import SECRET, eventually, sign
+from tests.test_interop_yjs import node_client
 from tests.test_runner import JUDGE0_TOKEN
 from tests.yclient import YClient
 
@@ -429,3 +430,82 @@ async def test_the_ai_and_a_run_are_in_the_history_with_their_authors(
         assert ai and ai[0]["ai"] > 0 and ai[0]["typed"] == 0
     finally:
         judge0.stop()
+
+
+async def test_a_cached_playback_catches_up_with_new_edits(server: ServerProcess) -> None:
+    room = await new_room(server)
+    url = server.ws_url(room, f"token={token(room, Role.EDITOR, 'Ann')}")
+    at = f"/api/rooms/{room}/history/at"
+    async with YClient(url) as ann:
+        await ann.wait_synced()
+        ann.text += "one "
+        await asyncio.sleep(0.3)
+        first = await call(server, "GET", at, room, params={"ts": time.time()})
+        assert first.json()["files"] == {"main.py": "one "}
+        ann.text += "two"
+        await asyncio.sleep(0.3)
+        second = await call(server, "GET", at, room, params={"ts": time.time() + 1})
+        assert second.json()["files"] == {"main.py": "one two"}
+        events = (await call(server, "GET", f"/api/rooms/{room}/history", room)).json()
+        assert sum(e["chars_added"] for e in events["events"]) == len("one two")
+
+
+async def test_what_a_peer_sent_a_moment_ago_is_in_before_the_next_flush(
+    server_factory: Callable[..., ServerProcess],
+) -> None:
+    """With a 5 s durability window, the API flushes the room before reading."""
+    slow = server_factory(**{**ENV, "CODEMENTOR_DURABILITY_WINDOW_MS": "5000"})
+    room = await new_room(slow)
+    url = slow.ws_url(room, f"token={token(room, Role.EDITOR, 'Ann')}")
+    async with YClient(url) as ann, YClient(url) as probe:
+        await ann.wait_synced()
+        await probe.wait_synced()
+        ann.text += "fresh"
+        await eventually(lambda: str(probe.text) == "fresh")  # the server relayed it
+        got = await call(
+            slow, "GET", f"/api/rooms/{room}/history/at", room, params={"ts": time.time() + 1}
+        )
+    assert got.json()["files"] == {"main.py": "fresh"}
+
+
+async def test_authorship_offsets_are_the_stock_yjs_clients_positions(
+    server_factory: Callable[..., ServerProcess],
+) -> None:
+    """A stock yjs client (Node, anonymous in dev mode) and a Python one with a name type
+    around an emoji: the spans' UTF-16 offsets cut the text where yjs counts."""
+    dev = server_factory(CODEMENTOR_DURABILITY_WINDOW_MS="50")
+    room = "history-interop"
+    async with httpx.AsyncClient(base_url=dev.http_url, timeout=10) as http:
+        joined = await http.post(f"/api/rooms/{room}/join", json={"name": "Bob"})
+    assert joined.status_code == 201, joined.text
+    bob_token = joined.json()["token"]
+    async with (
+        node_client(dev, room) as js,
+        YClient(dev.ws_url(room, f"token={bob_token}")) as bob,
+    ):
+        await js.wait_synced()
+        await bob.wait_synced()
+        await js.insert("héllo 😀 wörld", index=0)
+        await eventually(lambda: str(bob.text) == "héllo 😀 wörld")
+        bob.text.insert(len("héllo 😀".encode()), "BOB")
+        await js.wait_state(lambda s: "BOB" in s["text"])
+        await js.insert("!", index="end")
+        state = await js.wait_state(lambda s: s["text"].endswith("!"))
+        await eventually(lambda: str(bob.text) == state["text"])
+        await asyncio.sleep(0.3)
+    async with httpx.AsyncClient(base_url=dev.http_url, timeout=10) as http:
+        got = await http.get(
+            f"/api/rooms/{room}/history/authorship",
+            params={"path": "main.py"},
+            headers={"Authorization": f"Bearer {bob_token}"},
+        )
+    assert got.status_code == 200, got.text
+    body = got.json()
+    text = state["text"]
+    assert body["text"] == text == "héllo 😀BOB wörld!"
+    utf16 = text.encode("utf-16-le")
+    pieces = [
+        (utf16[2 * s["from"] : 2 * s["to"]].decode("utf-16-le"), body["people"][s["who"]]["name"])
+        for s in body["spans"]
+    ]
+    assert pieces == [("héllo 😀", "anonymous"), ("BOB", "Bob"), (" wörld!", "anonymous")]

@@ -19,6 +19,7 @@ from rooms.persistence import StoreWorker
 from rooms.playback import Playback
 from rooms.sqlite_store import SQLiteStore
 from rooms.store import RoomInfo, Store
+from server.history_api import _catch_up
 
 pytestmark = pytest.mark.anyio
 
@@ -126,3 +127,18 @@ async def test_the_sweep_prunes_the_rooms_served(worker: StoreWorker) -> None:
     assert await sweep.sweep() == 12
     assert await sweep.sweep() == 0
     assert len(store.history("a")) == len(store.history("b")) == 6
+
+
+async def test_the_history_api_replays_afresh_once_the_base_moved(worker: StoreWorker) -> None:
+    """A cached playback made before a prune learns of the new base on its next read."""
+    store = worker.store
+    record(store, "r", OLD)
+    cached = replay(store, "r")
+    assert _catch_up(store, "r", cached.last_seq, cached.first_seq) == (None, [], False)
+    await prune_room(worker, "r", HistorySettings())
+    base, rows, more = _catch_up(store, "r", cached.last_seq, cached.first_seq)
+    assert base is not None and base.seq == 6 and [r.seq for r in rows] == list(range(7, 13))
+    fresh = Playback(base)
+    fresh.extend(rows)
+    assert fresh.files_at(None) == cached.files_at(None) and not more
+    assert _catch_up(store, "r", fresh.last_seq, fresh.first_seq) == (None, [], False)

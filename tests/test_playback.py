@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from pycrdt import Doc, Map, Text
 
+from bench.history_seek import session
 from crdt import schema
 from rooms.history import AI_WHO, SERVER, HistoryRow, Who
 from rooms.playback import Playback
@@ -195,53 +196,25 @@ def test_base_keeps_state_authorship_and_summary() -> None:
 
 @pytest.mark.slow
 def test_seeking_a_36000_update_session_takes_under_100_ms() -> None:
-    """Two people typing for an hour (36,000 updates) in rows of ~10 keystrokes."""
-    rng = random.Random(20)
-    docs: list[Doc[Any]] = [Doc(), Doc()]
-    sent: list[list[bytes]] = [[], []]
-    for doc, out in zip(docs, sent, strict=True):
-        doc.observe(lambda event, out=out: out.append(event.update))
-    people = [ANN, BOB]
-    rows: list[HistoryRow] = []
-    clock = 0.0
-    cursors = [0, 0]  # code point positions: each person types at their own cursor
-    for n in range(3600):
-        i = n % 2
-        doc, other = docs[i], docs[1 - i]
-        code = schema.code(doc)
-        row_updates = []
-        text = str(code)
-        cursor = min(cursors[i], len(text))
-        if rng.random() < 0.1:
-            cursor = rng.randrange(len(text) + 1)
-        for _ in range(10):
-            if cursor > 0 and rng.random() < 0.15:
-                at = len(text[: cursor - 1].encode())
-                del code[at : at + len(text[cursor - 1].encode())]
-                text = text[: cursor - 1] + text[cursor:]
-                cursor -= 1
-            else:
-                char = rng.choice("abc é\n")
-                code.insert(len(text[:cursor].encode()), char)
-                text = text[:cursor] + char + text[cursor:]
-                cursor += 1
-            update = sent[i][-1]
-            other.apply_update(update)
-            row_updates.append(update)
-        cursors[i] = cursor
-        clock += 1.0
-        rows.append(HistoryRow(n + 1, clock, clock, people[i], "edit", row_updates))
+    """Two people typing for an hour (36,000 updates, bench/history_seek.py's session)."""
+    rows = session(36_000)
     p = Playback()
-    start = time.perf_counter()
     p.extend(rows)
-    print(f"replayed 36,000 updates in {time.perf_counter() - start:.1f} s")
+    typed: Doc[Any] = Doc()
+    for row in rows:
+        for update in row.updates:
+            typed.apply_update(update)
+    assert p.files_at(None) == {"main.py": schema.code_text(typed)}
+    rng = random.Random(5)
     worst = 0.0
-    for ts in [1.0, 1799.0, 3599.0, 2500.5, 3600.0]:
-        start = time.perf_counter()
-        p.at_json(ts)
-        p.authorship_at("main.py", ts)
-        worst = max(worst, time.perf_counter() - start)
-    assert p.files_at(3600.0) == {"main.py": schema.code_text(docs[0])}
+    for ts in [rows[0].ts, rows[-1].ts, *(rng.uniform(rows[0].ts, rows[-1].ts) for _ in range(8))]:
+        took = []
+        for _ in range(3):  # the best of three: the seek's work, not a busy machine's noise
+            start = time.perf_counter()
+            p.at_json(ts)
+            p.authorship_at("main.py", ts)
+            took.append(time.perf_counter() - start)
+        worst = max(worst, min(took))
     assert worst < 0.1, f"seeking took {worst * 1000:.0f} ms"
 
 

@@ -39,7 +39,7 @@ def _target(doc: Doc[Any], path: str | None) -> Text | None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(OPS, min_size=5, max_size=50))
+@given(st.lists(OPS, min_size=10, max_size=60))
 def test_replay_matches_what_the_editors_saw(script: list[Any]) -> None:
     docs: list[Doc[Any]] = [Doc() for _ in PEOPLE]
     outbox: list[list[bytes]] = [[] for _ in PEOPLE]
@@ -49,6 +49,7 @@ def test_replay_matches_what_the_editors_saw(script: list[Any]) -> None:
     model: dict[str | None, list[tuple[str, int]]] = {None: []}
     rows: list[HistoryRow] = []
     seen: list[tuple[float, dict[str, str]]] = []
+    models: list[dict[str | None, list[tuple[str, int]]]] = []  # the model at each row
     clock = 0.0
     for person, op, path, where, text, length, coalesce in script:
         doc = docs[person]
@@ -85,10 +86,12 @@ def test_replay_matches_what_the_editors_saw(script: list[Any]) -> None:
                 last.seq, last.ts_first, clock, last.who, "edit", [*last.updates, update]
             )
             seen[-1] = (clock, schema.workspace(doc))
+            models[-1] = {k: list(v) for k, v in model.items()}
         else:
             clock += 1.0
             rows.append(HistoryRow(len(rows) + 1, clock, clock, PEOPLE[person], "edit", [update]))
             seen.append((clock, schema.workspace(doc)))
+            models.append({k: list(v) for k, v in model.items()})
     event(f"rows: {min(len(rows), 20) // 5 * 5}+")
     playback = Playback(checkpoint_every=3)
     half = len(rows) // 2
@@ -96,24 +99,29 @@ def test_replay_matches_what_the_editors_saw(script: list[Any]) -> None:
     playback.extend(rows[half:])  # incrementally
     for ts, files in seen:
         assert playback.files_at(ts) == files
-    for path, chars in model.items():
-        name = "main.py" if path is None else path
-        got = playback.authorship_at(name)
-        assert got is not None
-        assert got["text"] == "".join(c for c, _ in chars)
-        expected: list[dict[str, int]] = []
-        pos = 0
-        for c, who in chars:
-            units = utf16_len(c)
-            index = playback.people.index(PEOPLE[who])
-            if expected and expected[-1]["who"] == index and expected[-1]["to"] == pos:
-                expected[-1]["to"] += units
-            else:
-                expected.append({"from": pos, "to": pos + units, "who": index})
-            pos += units
-        assert got["spans"] == expected
-    if rows:  # seeking from a checkpoint gives the same authorship as the live replay
-        ts = seen[-1][0]
-        for path in model:
+    for (ts, _), at in zip(seen, models, strict=True):
+        for path, chars in at.items():
             name = "main.py" if path is None else path
-            assert playback.authorship_at(name, ts) == playback.authorship_at(name)
+            got = playback.authorship_at(name, ts)
+            assert got is not None
+            assert got["text"] == "".join(c for c, _ in chars)
+            assert got["spans"] == expected_spans(chars, playback)
+    for path, chars in model.items():  # now, from the live replay
+        name = "main.py" if path is None else path
+        now = playback.authorship_at(name)
+        assert now is not None and now["spans"] == expected_spans(chars, playback)
+
+
+def expected_spans(chars: list[tuple[str, int]], playback: Playback) -> list[dict[str, int]]:
+    """The model's authors as spans of UTF-16 offsets, adjacent ones of a person merged."""
+    expected: list[dict[str, int]] = []
+    pos = 0
+    for c, who in chars:
+        units = utf16_len(c)
+        index = playback.people.index(PEOPLE[who])
+        if expected and expected[-1]["who"] == index and expected[-1]["to"] == pos:
+            expected[-1]["to"] += units
+        else:
+            expected.append({"from": pos, "to": pos + units, "who": index})
+        pos += units
+    return expected
