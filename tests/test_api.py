@@ -312,8 +312,10 @@ async def test_get_room_lists_peers_by_role_and_times(api: Client) -> None:
         "updated_at",
         "forks",
         "reviewers_run",
+        "history_viewers",
     }
     assert details["forks"] is False  # forks exist only in broadcast rooms
+    assert details["history_viewers"] is True  # on but in broadcast rooms
     assert details["reviewers_run"] is True  # review rooms: on by default
     assert details["room"] == room.name
     assert abs(details["created_at"] - time.time()) < 60
