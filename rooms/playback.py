@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import zlib
 from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -94,8 +95,17 @@ class _Track:
         self.data = bytearray(data)
         self.who: array[int] = who if who is not None else array("H", [UNKNOWN]) * len(data)
 
-    def copy(self) -> _Track:
-        return _Track(bytes(self.data), array("H", self.who))
+    def packed(self) -> tuple[bytes, bytes]:
+        """The track compressed, as a checkpoint keeps it: its author runs are long, so
+        they shrink to almost nothing, and a checkpoint every 250 updates of a large
+        workspace does not hold 3 bytes per byte of text each."""
+        return zlib.compress(bytes(self.data), 1), zlib.compress(self.who.tobytes(), 1)
+
+    @classmethod
+    def unpacked(cls, packed: tuple[bytes, bytes]) -> _Track:
+        who = array("H")
+        who.frombytes(zlib.decompress(packed[1]))
+        return cls(zlib.decompress(packed[0]), who)
 
     def runs(self) -> list[list[int]]:
         """[[bytes, author], ...] (author -1: unknown), for a base's JSON."""
@@ -245,15 +255,26 @@ class _Replica:
         value = schema.files(self.doc).get(path)
         return self.tracks.get(path) if isinstance(value, Text) else None
 
-    def copy_tracks(self) -> dict[str, _Track]:
-        return {key: track.copy() for key, track in self.tracks.items()}
-
 
 @dataclass(frozen=True, slots=True)
 class _Checkpoint:
+    """The replica after ``count`` updates, compressed (``_Track.packed``)."""
+
     count: int  # updates applied (from the first row on)
-    state: bytes
-    tracks: dict[str, _Track]
+    packed_state: bytes
+    tracks: dict[str, tuple[bytes, bytes]]
+
+    @classmethod
+    def of(cls, count: int, replica: _Replica) -> _Checkpoint:
+        return cls(
+            count,
+            zlib.compress(replica.doc.get_update(), 1),
+            {key: track.packed() for key, track in replica.tracks.items()},
+        )
+
+    @property
+    def state(self) -> bytes:
+        return zlib.decompress(self.packed_state)
 
 
 @dataclass(slots=True)
@@ -303,7 +324,7 @@ class Playback:
         state = base.state if base is not None else None
         tracks = self._base_tracks(state, derived.get("tracks", {}))
         self._live = _Replica(state, tracks)
-        self._checkpoints = [_Checkpoint(0, self._live.doc.get_update(), self._live.copy_tracks())]
+        self._checkpoints = [_Checkpoint.of(0, self._live)]
 
     @staticmethod
     def _base_tracks(state: bytes | None, saved: Any) -> dict[str, _Track] | None:
@@ -381,11 +402,7 @@ class Playback:
                         }
                     )
             if len(self._updates) % self.checkpoint_every == 0:
-                self._checkpoints.append(
-                    _Checkpoint(
-                        len(self._updates), self._live.doc.get_update(), self._live.copy_tracks()
-                    )
-                )
+                self._checkpoints.append(_Checkpoint.of(len(self._updates), self._live))
         event.files = sorted(files)
         if runs:
             event.run = self._run_of(self._live.doc, runs)
@@ -441,7 +458,7 @@ class Playback:
         checkpoint = self._checkpoints[index]
         if tracked:
             replica = _Replica(
-                checkpoint.state, {k: t.copy() for k, t in checkpoint.tracks.items()}
+                checkpoint.state, {k: _Track.unpacked(t) for k, t in checkpoint.tracks.items()}
             )
             for update, who in self._updates[checkpoint.count : count]:
                 replica.apply(update, who)

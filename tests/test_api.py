@@ -312,8 +312,10 @@ async def test_get_room_lists_peers_by_role_and_times(api: Client) -> None:
         "updated_at",
         "forks",
         "reviewers_run",
+        "history_viewers",
     }
     assert details["forks"] is False  # forks exist only in broadcast rooms
+    assert details["history_viewers"] is True  # on but in broadcast rooms
     assert details["reviewers_run"] is True  # review rooms: on by default
     assert details["room"] == room.name
     assert abs(details["created_at"] - time.time()) < 60
@@ -1141,3 +1143,19 @@ def test_openapi_describes_every_answer_received(api: Client) -> None:
             schema_ = {**content[media]["schema"], "components": document["components"]}
             jsonschema.validate(json.loads(body), schema_)
         checked.add((method, template, status))
+
+
+async def test_history_viewers_is_off_in_broadcast_rooms_until_the_owner_opens_it(
+    api: Client,
+) -> None:
+    room = new_room(api, mode="broadcast", title="class")
+    assert api.get(room.name, room.owner).json()["history_viewers"] is False
+    viewer = room.link_token("viewer")
+    refused = api.patch(room.name, viewer, json={"history_viewers": True})
+    assert refused.status_code == 403, refused.text
+    response = api.patch(room.name, room.owner, json={"history_viewers": True})
+    assert response.status_code == 200, response.text
+    assert response.json()["history_viewers"] is True
+    assert api.get(room.name, room.owner).json()["history_viewers"] is True
+    bad = api.patch(room.name, room.owner, json={"history_viewers": "yes please"})
+    assert bad.status_code == 422, bad.text

@@ -602,7 +602,7 @@ async def test_publisher_and_reader_survive_an_unexpected_error(redis_server: Re
     received: list[bytes] = []
     presence: list[bytes] = []
     room = FakeRoom(name, doc)
-    room.apply_remote_update = received.append  # type: ignore[method-assign, assignment]
+    room.apply_remote_update = lambda update, origin=None: received.append(update)  # type: ignore[method-assign]
     room.apply_remote_awareness = lambda payload, *_: presence.append(payload)  # type: ignore[method-assign]
     broker = RedisBroker(RedisSettings(url=redis_server.url, instance_id="x"), RoomObserver())
     publish = Hiccup(broker._publish_some)
