@@ -82,9 +82,15 @@ export class NetworkError extends Error {
 }
 
 /** The fetch itself: network failures as NetworkError, answers as they come. */
-async function send(method: string, path: string, headers: Record<string, string>, body?: BodyInit): Promise<Response> {
+async function send(
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body?: BodyInit,
+  signal?: AbortSignal,
+): Promise<Response> {
   try {
-    return await fetch(path, { method, headers, body })
+    return await fetch(path, { method, headers, body, signal })
   } catch (err) {
     if (err instanceof DOMException && err.name === 'AbortError') throw err
     throw new NetworkError(!navigator.onLine)
@@ -112,10 +118,17 @@ function auth(token: string | null, accept: string): Record<string, string> {
   return headers
 }
 
-async function call<T>(method: string, path: string, token: string | null, body?: unknown): Promise<T> {
+/** A JSON request to the REST API; errors as ApiError or NetworkError (an abort as is). */
+export async function call<T>(
+  method: string,
+  path: string,
+  token: string | null,
+  body?: unknown,
+  signal?: AbortSignal,
+): Promise<T> {
   const headers = auth(token, 'application/json')
   if (body !== undefined) headers['Content-Type'] = 'application/json'
-  const response = await send(method, path, headers, body === undefined ? undefined : JSON.stringify(body))
+  const response = await send(method, path, headers, body === undefined ? undefined : JSON.stringify(body), signal)
   if (!response.ok) throw await failure(response)
   const text = await response.text()
   let data: unknown = null

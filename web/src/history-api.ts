@@ -1,6 +1,6 @@
 /** The room's history endpoints (/work's api contract, README "REST API"): the record of
  * who changed what and when, the document at a moment, authorship, restore and fork. */
-import { ApiError, NetworkError, type RoomCreated } from './api'
+import { call, type RoomCreated } from './api'
 
 export interface Who {
   id: string
@@ -82,31 +82,6 @@ export interface Summary {
 }
 
 const enc = encodeURIComponent
-
-async function call<T>(method: string, url: string, token: string | null, body?: unknown, signal?: AbortSignal): Promise<T> {
-  const headers: Record<string, string> = { Accept: 'application/json' }
-  if (token) headers.Authorization = `Bearer ${token}`
-  if (body !== undefined) headers['Content-Type'] = 'application/json'
-  let response: Response
-  try {
-    response = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal })
-  } catch (err) {
-    if (err instanceof DOMException && err.name === 'AbortError') throw err
-    throw new NetworkError(!navigator.onLine)
-  }
-  const text = await response.text()
-  let data: unknown = null
-  try {
-    data = text ? JSON.parse(text) : null
-  } catch {
-    data = text
-  }
-  if (!response.ok) {
-    const error = data && typeof data === 'object' && 'error' in data ? String((data as { error: unknown }).error) : response.statusText
-    throw new ApiError(response.status, error)
-  }
-  return data as T
-}
 
 /** Query parameters, leaving out the ones not given. */
 function query(params: Record<string, string | number | undefined>): string {
