@@ -29,6 +29,17 @@ class WorkspacePlan:
     warm_passes: int  # joins of every room while it is in memory
 
 
+@dataclass(frozen=True)
+class HistoryPlan:
+    """``--only history``: our server with history on and off, and the store's hour."""
+
+    pair: list[tuple[int, int]]  # (rooms, generator processes) of the CPU A/B
+    runs: int  # runs per setting, taking turns (on, off, off, on, on, off, ...)
+    typing_s: float  # synthetic typing written to the store (numbers given per hour)
+    seeks: int  # random moments seeked, besides the first and the last
+    seek_runs: int  # index builds and seek passes
+
+
 @dataclass
 class Plan:
     duration: float
@@ -45,6 +56,7 @@ class Plan:
     multi_pair: int
     transport: TransportPlan
     workspace: WorkspacePlan
+    history: HistoryPlan
     notes: list[str]
 
 
@@ -66,6 +78,8 @@ FULL = Plan(
     workspace=WorkspacePlan(
         rooms=20, files=100, edits=20000, rate=10, window_s=8, windows=2, warm_passes=2
     ),  # fmt: skip
+    # pair: make bench's middle and largest scales
+    history=HistoryPlan(pair=[(200, 1), (500, 2)], runs=3, typing_s=3600, seeks=200, seek_runs=2),
     notes=[],
 )
 
@@ -86,5 +100,6 @@ QUICK = Plan(
     workspace=WorkspacePlan(
         rooms=3, files=100, edits=20000, rate=10, window_s=3, windows=1, warm_passes=1
     ),  # fmt: skip
+    history=HistoryPlan(pair=[(20, 1)], runs=1, typing_s=300, seeks=20, seek_runs=1),
     notes=["--quick: smoke scales, not results"],
 )
