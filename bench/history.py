@@ -29,6 +29,8 @@ SETTING = "CODEMENTOR_HISTORY_DAYS"
 ARMS = {"on": None, "off": "0"}  # on: the default retention
 SQLITE_FILE = "codementor.sqlite3"
 Row = dict[str, Any]
+PER_HOUR = ("updates", "rows", "history_update_bytes", "file_growth", "history_table_bytes",
+            "updates_table_bytes", "file_growth_vacuumed")  # fmt: skip
 
 
 def server_name(arm: str) -> str:
@@ -118,9 +120,7 @@ def _store(bench: Bench) -> None:
         except Exception as exc:  # reported, the other cases still run
             bench.anomalies.append(f"history store {name}: {type(exc).__name__}: {exc}")
             continue
-        per_hour = {k: round(row[k] * scale) for k in
-                    ("updates", "rows", "history_update_bytes", "file_growth",
-                     "history_table_bytes", "updates_table_bytes")}  # fmt: skip
+        per_hour = {key: round(row[key] * scale) for key in PER_HOUR}
         bench.record({"family": "history", "kind": "store", "scenario": name,
                       "typed_s": seconds, "pastes": sum(k.chars > 1 for k in keys),
                       **row, "per_hour": per_hour})  # fmt: skip
@@ -193,7 +193,7 @@ def history_section(rows: list[Row]) -> list[str]:
             "minutes; 100 ms flush windows; `tidy_history` every 64 rows), per hour:",
             "",
             "| case | updates | history rows | update bytes in history | history tables + "
-            "indexes | document log table | file growth | file after VACUUM | write s |",
+            "indexes | document log table | file growth | growth after VACUUM | write s |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
         for r in store:
@@ -202,7 +202,7 @@ def history_section(rows: list[Row]) -> list[str]:
                 f"| {r['scenario']} | {h['updates']:,} | {h['rows']:,} | "
                 f"{h['history_update_bytes']:,} | {h['history_table_bytes']:,} | "
                 f"{h['updates_table_bytes']:,} | {h['file_growth']:,} | "
-                f"{r['file_after_vacuum']:,} | {r['write_s']} |"
+                f"{h['file_growth_vacuumed']:,} | {r['write_s']} |"
             )
     seeks = [r for r in mine if r["kind"] == "seek"]
     if seeks:

@@ -203,7 +203,7 @@ def record_hour(
         "file_growth": after["file"] - before["file"],
         "history_table_bytes": after["history_tables"] - before["history_tables"],
         "updates_table_bytes": after["updates_table"] - before["updates_table"],
-        "file_after_vacuum": vacuumed(path),
+        "file_growth_vacuumed": vacuumed(path) - before["file"],
         "write_s": round(write_s, 2),
     }
 
