@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench.history_store import HOUR, record_hour, seek_latency, typing_hour
+from bench.history_store import HOUR, record_hour, seek_latency, store_cpu, typing_hour
 from bench.servers import OURS, Ours, Server
 from bench.stats import pool_runs
 from bench.traffic import drive_traffic, pair_rooms
@@ -63,7 +63,25 @@ def run_history(bench: Bench) -> None:
                           "other_cpu_each": [p.get("other_cpu_percent") for p in parts],
                           "history_rows_each": [p["_history_rows"] for p in parts]})  # fmt: skip
     bench.current = OURS
+    _store_cpu(bench)
     _store(bench)
+
+
+def _store_cpu(bench: Bench) -> None:
+    """The store thread's share of the cost, in this process: off, on, on, off, ..."""
+    plan = bench.plan.history
+    each: dict[str, list[dict[str, Any]]] = {arm: [] for arm in ARMS}
+    for run in range(plan.runs):
+        for arm in list(ARMS) if run % 2 else list(reversed(ARMS)):
+            settings = HistorySettings() if arm == "on" else None
+            each[arm].append(store_cpu(plan.store_rooms, plan.store_s, settings))
+    on, off = each["on"], each["off"]
+    bench.record({"family": "history", "kind": "store_cpu", "rooms": plan.store_rooms,
+                  "typed_s": plan.store_s,
+                  "scenario": f"store path: {plan.store_rooms} pair rooms, 2 typing at once",
+                  "on": on, "off": off,
+                  "ratio_each": [round(a["total_us"] / b["total_us"], 2)
+                                 for a, b in zip(on, off, strict=True)]})  # fmt: skip
 
 
 def _pair(
@@ -183,6 +201,21 @@ def history_section(rows: list[Row]) -> list[str]:
                 f"| | other CPU % per run | {on['other_cpu_each']} | {off['other_cpu_each']} "
                 f"| | history rows each: {on['history_rows_each']} | |",
             ]
+    for r in (r for r in mine if r["kind"] == "store_cpu"):
+        lines += [
+            "",
+            f"The store thread alone, in the driver's process ({r['rooms']} pair rooms, two "
+            f"people typing at once, {r['typed_s']:g} s of synthetic keystrokes per run, one "
+            "`append_many` of every room per 100 ms, `tidy_history` every 64 rows a room; "
+            "process CPU µs per update, each run):",
+            "",
+            "| history | append_many | tidy_history | total |",
+            "|---|---|---|---|",
+            *[f"| {arm} | {', '.join(str(x['append_us']) for x in r[arm])} | "
+              f"{', '.join(str(x['tidy_us']) for x in r[arm])} | "
+              f"{', '.join(str(x['total_us']) for x in r[arm])} |" for arm in ARMS],
+            f"| on / off (total) | | | {', '.join(map(str, r['ratio_each']))} |",
+        ]  # fmt: skip
     store = [r for r in mine if r["kind"] == "store"]
     if store:
         typed = store[0]["typed_s"]

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import importlib
 import random
+import shutil
 import sqlite3
 import statistics
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -255,4 +257,52 @@ def summary_ms(values: list[float]) -> dict[str, float]:
         "p50": round(statistics.median(ordered), 2),
         "p95": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 2),
         "max": round(ordered[-1], 2),
+    }
+
+
+def store_cpu(rooms: int, seconds: float, settings: HistorySettings | None) -> dict[str, Any]:
+    """The store thread's CPU per update for ``rooms`` pair rooms (two people typing at
+    once at ``RATE`` each, one flush of every room per 100 ms window, as the server's
+    ``BatchFlusher`` writes them), with history recorded (``settings``) or not (None):
+    the store's part of recording's cost, without a server, sockets or a generator."""
+    keys = typing_hour(2, seconds)
+    names = [f"room-{i}" for i in range(rooms)]
+    path = Path(tempfile.mkdtemp(prefix="history-cpu-")) / "store.sqlite3"
+    store = SQLiteStore(path)
+    since = dict.fromkeys(names, 0)
+    tidied = dict.fromkeys(names, 0)
+    append_s = tidy_s = 0.0
+    count = 0
+    try:
+        for written_at, window in flush_windows(keys):
+            updates = [k.update for k in window]
+            history: dict[str, list[HistoryEntry]] = {}
+            started = time.process_time()
+            if settings is not None:
+                for name in names:
+                    entries: list[HistoryEntry] = []
+                    for key in window:
+                        coalesce(entries, HistoryEntry(key.ts, key.ts, key.who, EDIT,
+                                                       [key.update]), settings)  # fmt: skip
+                    history[name] = entries
+            store.append_many(dict.fromkeys(names, updates), history or None)
+            middle = time.process_time()
+            append_s += middle - started
+            count += len(updates) * rooms
+            if settings is not None:
+                for name in names:
+                    since[name] += len(history[name])
+                    if since[name] >= TIDY_ROWS:
+                        since[name] = 0
+                        tidied[name] = tidy_history(store, name, tidied[name], settings,
+                                                    written_at)  # fmt: skip
+                tidy_s += time.process_time() - middle
+    finally:
+        store.close()
+        shutil.rmtree(path.parent, ignore_errors=True)
+    return {
+        "updates": count,
+        "append_us": round(1e6 * append_s / count, 1),
+        "tidy_us": round(1e6 * tidy_s / count, 1),
+        "total_us": round(1e6 * (append_s + tidy_s) / count, 1),
     }
