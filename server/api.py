@@ -515,28 +515,50 @@ class Api:
             raise ApiError(409, "only broadcast rooms can be forked")
         if not info.forks:
             raise ApiError(403, "the room's owner does not allow forks in this room")
-        wait = self.fork_limiter.check(f"{identity.user_id}:{name}")
+        room = await self.registry.loaded(name)
+        created = await self.fork_seeded(
+            request,
+            info,
+            identity,
+            schema.workspace(room.doc),
+            schema.entry_path(room.doc),
+            explicit_entry=schema.meta(room.doc).get(schema.ENTRY) is not None,
+        )
+        return JSONResponse(created.model_dump(), status_code=201)
+
+    async def fork_seeded(
+        self,
+        request: Request,
+        info: RoomInfo,
+        identity: Identity,
+        files: dict[str, str],
+        entry: str,
+        language: str | None = None,
+        explicit_entry: bool = True,
+    ) -> RoomCreated:
+        """A new pair room owned by the caller, seeded with ``files`` (``entry`` the entry
+        file's path): the fork endpoints' common part, after their own checks. Each user
+        (the verified token id) may make ``forks_per_user_per_hour`` per room (429)."""
+        wait = self.fork_limiter.check(f"{identity.user_id}:{info.name}")
         if wait > 0:
             raise ApiError(
                 429,
                 f"at most {self.settings.forks_per_user_per_hour} forks of this room per hour",
                 headers={"Retry-After": retry_after_header(wait)},
             )
-        room = await self.registry.loaded(name)
         body = CreateRoom(
-            mode=Mode.PAIR, language=info.language, title=f"{info.title} (fork)"[:200]
+            mode=Mode.PAIR, language=language or info.language, title=f"{info.title} (fork)"[:200]
         )
         created = await self._new_room(
             request,
             body,
             # The fork's owner token is personal: a join link's shared id is nobody's own.
             owner=identity.user_id if identity.personal else None,
-            code=schema.code_text(room.doc),
+            code=files.get(entry, ""),
         )
         # Every other file and the entry file's name go with the code.
-        entry = schema.entry_path(room.doc)
-        others = {p: t for p, t in schema.workspace(room.doc).items() if p != entry}
-        if others or schema.meta(room.doc).get(schema.ENTRY) is not None:
+        others = {p: t for p, t in files.items() if p != entry}
+        if others or explicit_entry:
             fork = await self.registry.loaded(created.room)
 
             def copy_files(doc: Any) -> None:
@@ -545,7 +567,7 @@ class Api:
                     schema.files(doc)[path] = Text(text)
 
             fork.edit(copy_files)
-        return JSONResponse(created.model_dump(), status_code=201)
+        return created
 
     async def rotate(self, request: Request) -> Response:
         """Owner only: rotate the room's links. Every token issued before is refused from

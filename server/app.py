@@ -17,12 +17,13 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rooms.broker import Broker
+from rooms.history_prune import PruneSweep
 from rooms.mongo_store import MongoStore
 from rooms.redis_broker import RedisBroker, RedisSettings
 from rooms.registry import STORE_CHECK_SECONDS, RoomLoadError, RoomRegistry
 from rooms.sqlite_store import SQLiteStore
 from rooms.store import Store, StoreError
-from server import ai, logs, native_stderr, openapi, redact, runs, web
+from server import ai, history_api, logs, native_stderr, openapi, redact, runs, web
 from server.api import Api
 from server.auth import Authenticator, resolve_secret
 from server.drain import SignalDrain
@@ -209,6 +210,9 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         app.state.runner = runner = runs.open_runner(settings, registry, metrics)
         app.state.ai = ai_service = ai.open_ai(settings, registry, metrics)
         await registry.start()
+        # Folds history past the retention or the row cap, every 10 minutes.
+        prune = PruneSweep(registry.worker, settings.history(), lambda: list(registry.rooms))
+        prune.start()
         # On SIGTERM: drain (flush, then 1012) before uvicorn closes the sockets.
         SignalDrain(registry.drain, settings.drain_seconds).install()
         if runner is not None:
@@ -237,7 +241,9 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
                 await ai_service.close()
             if runner is not None:
                 await runner.close()  # runs in flight end "interrupted" before rooms flush
+            await prune.close()
             await registry.close()
+            history.close()
             log.info("stopped: every room flushed")
 
     async def openapi_endpoint(request: Request) -> Response:
@@ -250,11 +256,13 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         on_refused=metrics.connections_refused.inc,
     )
     api = Api(settings, auth, lambda: app.state.registry, metrics)
+    history = history_api.HistoryApi(api)
     app = Starlette(
         routes=[
             *api.routes(),
             *runs.RunsApi(api, settings, lambda: app.state.runner).routes(),
             *ai.AiApi(api, lambda: app.state.ai).routes(),
+            *history.routes(),
             Route("/api/openapi.json", openapi_endpoint),
             Route("/healthz", healthz),
             Route("/readyz", readyz),

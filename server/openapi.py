@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from server import ai, api, files_api, runs
+from server import ai, api, files_api, history_api, runs
 
 MODELS: tuple[type[BaseModel], ...] = (
     api.CreateRoom,
@@ -34,6 +34,12 @@ MODELS: tuple[type[BaseModel], ...] = (
     files_api.FileInfo,
     files_api.FileWritten,
     files_api.ArchiveApplied,
+    history_api.HistoryPage,
+    history_api.HistoryAt,
+    history_api.Authorship,
+    history_api.HistorySummary,
+    history_api.AtMoment,
+    history_api.Restored,
 )
 
 ROOM = {"name": "room", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -54,6 +60,116 @@ FILE_PATH = {
 }
 ZIP = {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}
 RUN_ID = {"name": "run_id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _query(name: str, description: str, schema: dict[str, Any], required: bool = False) -> Any:
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": description,
+        "schema": schema,
+    }
+
+
+SECONDS = {"type": "number", "minimum": 0}
+HISTORY_READ = "Owner, editor, reviewer; viewers when the room allows it (history_viewers)"
+
+
+def _history_paths(room_errors: tuple[int, ...]) -> dict[str, Any]:
+    """The history endpoints (server/history_api.py); 409 when history is off."""
+    errors = (*room_errors, 409, 422)
+    binary = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+    at_ok = {"content": {**_json(history_api.HistoryAt)["content"], **binary}}
+    return {
+        "/api/rooms/{room}/history": {
+            "get": _operation(
+                f"{HISTORY_READ}: the timeline, one event per history row",
+                (200, _json(history_api.HistoryPage)),
+                errors,
+                params=(
+                    ROOM,
+                    _query("from", "unix seconds, inclusive", SECONDS),
+                    _query("to", "unix seconds, inclusive", SECONDS),
+                    _query(
+                        "limit",
+                        "events at most (default 1000)",
+                        {"type": "integer", "minimum": 1, "maximum": 10000},
+                    ),
+                ),  # fmt: skip
+            )
+        },
+        "/api/rooms/{room}/history/at": {
+            "get": _operation(
+                f"{HISTORY_READ}: the files, chat and newest run at ts; ?format=yjs the "
+                "document then as one Yjs update",
+                (200, at_ok),
+                errors,
+                params=(
+                    ROOM,
+                    _query("ts", "unix seconds", SECONDS, required=True),
+                    _query("format", "json (default) or yjs", {"enum": ["json", "yjs"]}),
+                ),
+            )
+        },
+        "/api/rooms/{room}/history/authorship": {
+            "get": _operation(
+                f"{HISTORY_READ}: who wrote each character of a file (UTF-16 offsets); 422 "
+                "for a path that was not a file then",
+                (200, _json(history_api.Authorship)),
+                errors,
+                params=(
+                    ROOM,
+                    _query("path", "a workspace file", {"type": "string"}, required=True),
+                    _query("ts", "unix seconds (default: now)", SECONDS),
+                ),
+            )
+        },
+        "/api/rooms/{room}/history/summary": {
+            "get": _operation(
+                f"{HISTORY_READ}: per person characters typed, pasted, from the AI; large inserts",
+                (200, _json(history_api.HistorySummary)),
+                (*room_errors, 409),
+            )
+        },
+        "/api/rooms/{room}/authors": {
+            "get": _operation(
+                f"{HISTORY_READ}: each Yjs client id to the verified identity that first "
+                "wrote with it",
+                (
+                    200,
+                    {
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "additionalProperties": _ref(history_api.WhoBody),
+                                }
+                            }
+                        }
+                    },
+                ),  # fmt: skip
+                (*room_errors, 409),
+            )
+        },
+        "/api/rooms/{room}/history/restore": {
+            "post": _operation(
+                "Owner and editor: set the workspace back to ts as one edit of the caller's",
+                (200, _json(history_api.Restored)),
+                (*errors, 413),
+                body=history_api.AtMoment,
+            )
+        },
+        "/api/rooms/{room}/history/fork": {
+            "post": _operation(
+                f"{HISTORY_READ}: a new pair room seeded with the workspace at ts (in "
+                "broadcast rooms only when forks are allowed; 429 over the hourly limit)",
+                (201, _json(api.RoomCreated)),
+                (*errors, 413),
+                body=history_api.AtMoment,
+            )
+        },
+    }
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:
@@ -322,5 +438,6 @@ def build() -> dict[str, Any]:
                     room_errors,
                 )
             },
+            **_history_paths(room_errors),
         },
     }
