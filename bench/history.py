@@ -151,8 +151,6 @@ def _store(bench: Bench) -> None:
             row = seek_latency(seek_file, plan.seeks, seed=20 + run)
             bench.record({"family": "history", "kind": "seek", "run": run + 1,
                           "scenario": "seek in 2 typists' hour", **row})  # fmt: skip
-    except ImportError as exc:
-        bench.skipped.append(f"history seek: rooms.playback is not there ({exc})")
     except Exception as exc:
         bench.anomalies.append(f"history seek: {type(exc).__name__}: {exc}")
 

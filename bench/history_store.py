@@ -6,7 +6,6 @@ to the real store code (``SQLiteStore.append_many`` in 100 ms flush windows,
 
 from __future__ import annotations
 
-import importlib
 import random
 import shutil
 import sqlite3
@@ -23,6 +22,7 @@ from pycrdt import Doc, Text, TransactionEvent
 from crdt import schema
 from rooms.history import EDIT, HistoryEntry, HistorySettings, Who, coalesce
 from rooms.persistence import TIDY_ROWS, tidy_history
+from rooms.playback import Playback
 from rooms.sqlite_store import SQLiteStore
 
 ROOM = "history-bench"
@@ -214,15 +214,13 @@ def seek_latency(path: Path, seeks: int, seed: int = 20) -> dict[str, Any]:
     """Build the playback index of the room in ``path`` and seek it: the first and last
     moments and ``seeks`` random ones, each through ``at_json`` (what ``GET
     .../history/at`` answers) and ``authorship_at`` of the code (the Authorship view)."""
-    playback = importlib.import_module("rooms.playback")  # may not be merged yet
-
     store = SQLiteStore(path)
     try:
         started = time.perf_counter()
         base = store.history_base(ROOM)
         rows = store.history(ROOM)
         read_s = time.perf_counter() - started
-        play = playback.Playback(base)
+        play = Playback(base)
         play.extend(rows)
         build_s = time.perf_counter() - started
     finally:
