@@ -242,14 +242,15 @@ def history_section(rows: list[Row]) -> list[str]:
             "Seeks in the two-typist hour (`rooms.playback.Playback`: index built from "
             "`store.history`, then the first, last and random moments):",
             "",
-            "| run | rows | read s | build s (read included) | seeks | at_json p50 / p95 / max "
-            "ms | authorship_at p50 / p95 / max ms | first, last ms |",
-            "|---|---|---|---|---|---|---|---|",
+            "| run | rows | read s | build s (read included) | index MiB | seeks | at_json p50 / "
+            "p95 / max ms | authorship_at p50 / p95 / max ms | first, last ms |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for r in seeks:
             a, w = r["at"], r["authorship"]
             lines.append(
-                f"| {r['run']} | {r['rows']:,} | {r['read_s']} | {r['build_s']} | {r['seeks']} | "
+                f"| {r['run']} | {r['rows']:,} | {r['read_s']} | {r['build_s']} | "
+                f"{r['index_mib']} | {r['seeks']} | "
                 f"{a['p50']} / {a['p95']} / {a['max']} | {w['p50']} / {w['p95']} / {w['max']} | "
                 f"{r['first_last_ms']} |"
             )

@@ -6,6 +6,7 @@ to the real store code (``SQLiteStore.append_many`` in 100 ms flush windows,
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import sqlite3
@@ -19,6 +20,7 @@ from typing import Any
 
 from pycrdt import Doc, Text, TransactionEvent
 
+from bench.procs import memory_mib
 from crdt import schema
 from rooms.history import EDIT, HistoryEntry, HistorySettings, Who, coalesce
 from rooms.persistence import TIDY_ROWS, tidy_history
@@ -215,6 +217,7 @@ def seek_latency(path: Path, seeks: int, seed: int = 20) -> dict[str, Any]:
     moments and ``seeks`` random ones, each through ``at_json`` (what ``GET
     .../history/at`` answers) and ``authorship_at`` of the code (the Authorship view)."""
     store = SQLiteStore(path)
+    rss_before, _ = memory_mib(os.getpid())
     try:
         started = time.perf_counter()
         base = store.history_base(ROOM)
@@ -225,6 +228,7 @@ def seek_latency(path: Path, seeks: int, seed: int = 20) -> dict[str, Any]:
         build_s = time.perf_counter() - started
     finally:
         store.close()
+    rss_after, _ = memory_mib(os.getpid())
     first, last = rows[0].ts_first, rows[-1].ts
     rng = random.Random(seed)
     moments = [first, last] + [rng.uniform(first, last) for _ in range(seeks)]
@@ -242,6 +246,7 @@ def seek_latency(path: Path, seeks: int, seed: int = 20) -> dict[str, Any]:
         "rows": len(rows),
         "read_s": round(read_s, 3),
         "build_s": round(build_s, 3),
+        "index_mib": round(rss_after - rss_before, 1),  # resident growth while building
         "seeks": len(moments),
         "at": summary_ms(at_ms),
         "authorship": summary_ms(who_ms),
