@@ -29,6 +29,19 @@ class WorkspacePlan:
     warm_passes: int  # joins of every room while it is in memory
 
 
+@dataclass(frozen=True)
+class HistoryPlan:
+    """``--only history``: our server with history on and off, and the store's hour."""
+
+    pair: list[tuple[int, int]]  # (rooms, generator processes) of the CPU A/B
+    runs: int  # runs per setting, taking turns (on, off, off, on, on, off, ...)
+    typing_s: float  # synthetic typing written to the store (numbers given per hour)
+    seeks: int  # random moments seeked, besides the first and the last
+    seek_runs: int  # index builds and seek passes
+    store_rooms: int  # pair rooms of the in-process store A/B (no server)
+    store_s: float  # ... seconds of their typing per run (runs: ``runs`` per setting)
+
+
 @dataclass
 class Plan:
     duration: float
@@ -45,6 +58,7 @@ class Plan:
     multi_pair: int
     transport: TransportPlan
     workspace: WorkspacePlan
+    history: HistoryPlan
     notes: list[str]
 
 
@@ -66,6 +80,16 @@ FULL = Plan(
     workspace=WorkspacePlan(
         rooms=20, files=100, edits=20000, rate=10, window_s=8, windows=2, warm_passes=2
     ),  # fmt: skip
+    # pair: make bench's middle and largest scales
+    history=HistoryPlan(
+        pair=[(200, 1), (500, 2)],
+        runs=3,
+        typing_s=3600,
+        seeks=200,
+        seek_runs=2,
+        store_rooms=200,
+        store_s=20,
+    ),  # fmt: skip
     notes=[],
 )
 
@@ -85,6 +109,9 @@ QUICK = Plan(
     transport=TransportPlan(pair=20, broadcast=100, idle=500, runs=1),
     workspace=WorkspacePlan(
         rooms=3, files=100, edits=20000, rate=10, window_s=3, windows=1, warm_passes=1
+    ),  # fmt: skip
+    history=HistoryPlan(
+        pair=[(20, 1)], runs=1, typing_s=300, seeks=20, seek_runs=1, store_rooms=20, store_s=5
     ),  # fmt: skip
     notes=["--quick: smoke scales, not results"],
 )

@@ -1,5 +1,5 @@
 """The results page: a header saying how the run went, one table per family, then the
-failures and anomalies. Ratios are ours / Node (transport: off / auto)."""
+failures and anomalies. Ratios are ours / Node (transport: off / auto; history: on / off)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench import procs
 from bench.capacity import CAPACITY_IN_FLIGHT
+from bench.history import history_section
 from bench.plan import Plan
 from bench.procs import QUIET_EACH, ROOT
 from bench.servers import OURS
@@ -35,6 +36,7 @@ def report(bench: Bench, elapsed: float, plan: Plan) -> str:
         multi_section,
         transport_section,
         workspace_section,
+        history_section,
     ]
     lines = header(elapsed, plan) + run_notes(bench)
     for section in sections:

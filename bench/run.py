@@ -3,7 +3,9 @@
 usage: .venv/bin/python bench/run.py [--quick] [--only FAMILY[,FAMILY...]] [--out NAME] [--pin]
   families: pair, broadcast, storm, capacity, cold, multi (the default: all of these), and
             transport (ours only, CODEMENTOR_WS_FAST_PATH off against auto; only when named),
-            workspace (ours only, 100 files against one file of the same 1 MB; only when named)
+            workspace (ours only, 100 files against one file of the same 1 MB; only when named),
+            history (ours only: CPU with history on against off, bytes per hour of typing,
+            playback seeks; only when named)
   --quick   small scales and 4 s windows (a smoke run, about two minutes)
   --out     results file stem under bench/results (default: bench)
   --pin     the server under test on the last CPU, generators and this driver on the others
@@ -17,7 +19,8 @@ and in time (generator and driver deadlines). See bench/README.md for what each 
 measures and how generator saturation is detected.
 
 The parts: procs.py (processes, /proc, pinning), servers.py and generator.py (the children),
-traffic.py, capacity.py, cold.py and transport.py (the scenarios), stats.py (percentiles,
+traffic.py, capacity.py, cold.py, transport.py and history.py with history_store.py
+(the scenarios), stats.py (percentiles,
 rates, pooling, saturation), plan.py (scales), scenarios.py (the families in order),
 report.py (the results page).
 """

@@ -1,6 +1,6 @@
 """The scenario families (pair, broadcast, storm, capacity, cold, multi, transport,
-workspace) run one after another, each scenario against a fresh server: ours, then the Node
-one (transport and workspace: ours only)."""
+workspace, history) run one after another, each scenario against a fresh server: ours, then
+the Node one (transport, workspace and history: ours only)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from typing import Any
 
 from bench.capacity import capacity
 from bench.cold import cold_load
+from bench.history import run_history
 from bench.plan import Plan
 from bench.procs import (
     QUIET_BUDGET,
@@ -34,7 +35,9 @@ from bench.traffic import broadcast_room, drive_traffic, pair_rooms
 from bench.transport import run_transport
 from bench.workspace import run_workspace
 
-FAMILIES = ("pair", "broadcast", "storm", "capacity", "cold", "multi", "transport", "workspace")
+FAMILIES = (
+    "pair", "broadcast", "storm", "capacity", "cold", "multi", "transport", "workspace", "history"
+)  # fmt: skip
 DEFAULT_FAMILIES = ("pair", "broadcast", "storm", "capacity", "cold", "multi")
 
 
@@ -265,6 +268,7 @@ class Bench:
             ("multi", self.multi),
             ("transport", lambda: run_transport(self)),
             ("workspace", lambda: run_workspace(self)),
+            ("history", lambda: run_history(self)),
         ]
         for family, run in families:
             if self.wanted(family):
