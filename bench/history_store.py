@@ -23,7 +23,6 @@ from pycrdt import Doc, Text, TransactionEvent
 from bench.procs import memory_mib
 from crdt import schema
 from rooms.history import EDIT, HistoryEntry, HistorySettings, Who, coalesce
-from rooms.persistence import TIDY_ROWS, tidy_history
 from rooms.playback import Playback
 from rooms.sqlite_store import SQLiteStore
 
@@ -175,9 +174,9 @@ def record_hour(
     before = db_pages(path)
     store = SQLiteStore(path)
     started = time.perf_counter()
-    tidied = rows_since_tidy = flushes = 0
+    flushes = 0
     try:
-        for written_at, window in flush_windows(keys):
+        for _written_at, window in flush_windows(keys):
             entries: list[HistoryEntry] = []
             if settings is not None:
                 for key in window:
@@ -186,14 +185,6 @@ def record_hour(
             history = {ROOM: entries} if entries else None
             store.append_many({ROOM: [k.update for k in window]}, history)
             flushes += 1
-            rows_since_tidy += len(entries)
-            if settings is not None and rows_since_tidy >= TIDY_ROWS:
-                rows_since_tidy = 0
-                tidied = tidy_history(store, ROOM, tidied, settings, written_at)
-        if settings is not None:  # the last rows settle once their window has passed
-            late = keys[-1].ts + settings.coalesce_seconds + 1
-            while (step := tidy_history(store, ROOM, tidied, settings, late)) > tidied:
-                tidied = step
         rows, update_bytes, _ = store.history_size(ROOM)
     finally:
         store.close()
@@ -272,12 +263,12 @@ def store_cpu(rooms: int, seconds: float, settings: HistorySettings | None) -> d
     names = [f"room-{i}" for i in range(rooms)]
     path = Path(tempfile.mkdtemp(prefix="history-cpu-")) / "store.sqlite3"
     store = SQLiteStore(path)
-    since = dict.fromkeys(names, 0)
-    tidied = dict.fromkeys(names, 0)
+    dict.fromkeys(names, 0)
+    dict.fromkeys(names, 0)
     append_s = tidy_s = 0.0
     count = 0
     try:
-        for written_at, window in flush_windows(keys):
+        for _written_at, window in flush_windows(keys):
             updates = [k.update for k in window]
             history: dict[str, list[HistoryEntry]] = {}
             started = time.process_time()
@@ -292,14 +283,6 @@ def store_cpu(rooms: int, seconds: float, settings: HistorySettings | None) -> d
             middle = time.process_time()
             append_s += middle - started
             count += len(updates) * rooms
-            if settings is not None:
-                for name in names:
-                    since[name] += len(history[name])
-                    if since[name] >= TIDY_ROWS:
-                        since[name] = 0
-                        tidied[name] = tidy_history(store, name, tidied[name], settings,
-                                                    written_at)  # fmt: skip
-                tidy_s += time.process_time() - middle
     finally:
         store.close()
         shutil.rmtree(path.parent, ignore_errors=True)

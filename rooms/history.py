@@ -6,11 +6,15 @@ Compaction folds the document's log into a snapshot; history is a separate
 append-only record written in the same store transaction as the batch it belongs to
 (so it is exactly as durable), bounded by a retention and a per-room row cap.
 
-Rows are what the store keeps. One row holds one person's consecutive updates of one
-kind (coalesced within a window, so an hour of typing is a few thousand rows, not
-36,000), each update kept whole, so playback still sees every paste as the one update
-it was. Pruning folds the oldest rows into the ``HistoryBase``: the document as it was
-at the cut, from which playback starts.
+Rows are what the store keeps. One row holds a room's consecutive updates within a
+window (``coalesce_seconds``): an hour of typing is a couple of thousand rows, not
+36,000, however many people type at once. Each update is kept whole, so playback still
+sees every paste as the one update it was, and who sent it and its kind are kept per
+update (``parts``: runs of one person's updates of one kind, in order). A row's state
+is exact at its ``ts``: rows never overlap, so "the files at a recorded moment" is
+every row up to it. A flush's entry may extend the room's last stored row rather than
+start one (``join_seconds``). Pruning folds the oldest rows into the ``HistoryBase``:
+the document as it was at the cut, from which playback starts.
 
 With several instances every instance stores what it receives, so each update is
 offered to the store more than once. ``update_key`` names an update by what it
@@ -50,15 +54,27 @@ SERVER = Who("server", "server", "server")
 AI_WHO = Who("ai", "AI", "ai")
 
 
+Part = tuple[Who, str, int]  # (who, kind, how many consecutive updates)
+
+
 @dataclass(slots=True)
 class HistoryEntry:
-    """Updates on their way to the store: one person's, of one kind, in order."""
+    """Updates on their way to the store, in order. ``who`` and ``kind`` are the first
+    update's; ``parts`` says whose the others are (empty: all ``who``'s)."""
 
     ts_first: float  # unix seconds when the server accepted the first of them
     ts: float  # ... and the last
     who: Who
     kind: str
     updates: list[bytes]
+    parts: tuple[Part, ...] = ()
+    # The store may append the entry to the room's last row when that row began at most
+    # this long before ``ts`` and holds at most ``join_updates`` updates with it.
+    join_seconds: float = 0.0
+    join_updates: int = 0
+
+    def runs(self) -> tuple[Part, ...]:
+        return self.parts or ((self.who, self.kind, len(self.updates)),)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +87,50 @@ class HistoryRow:
     who: Who
     kind: str
     updates: list[bytes]
+    parts: tuple[Part, ...] = ()
+
+    def runs(self) -> tuple[Part, ...]:
+        return self.parts or ((self.who, self.kind, len(self.updates)),)
+
+    def split(self) -> list[HistoryRow]:
+        """One row per part (each one person's updates of one kind), same seq and times."""
+        if not self.parts:
+            return [self]
+        out: list[HistoryRow] = []
+        at = 0
+        for who, kind, count in self.parts:
+            updates = self.updates[at : at + count]
+            out.append(HistoryRow(self.seq, self.ts_first, self.ts, who, kind, updates))
+            at += count
+        return out
+
+
+def joined_parts(*runs: tuple[Part, ...]) -> tuple[Part, ...]:
+    """Runs one after the other, neighbours of one person and kind merged; empty when
+    a single run is left (the row's own ``who`` and ``kind`` say it)."""
+    out: list[Part] = []
+    for part in (p for r in runs for p in r):
+        if part[2] <= 0:
+            continue
+        if out and out[-1][:2] == part[:2]:
+            out[-1] = (part[0], part[1], out[-1][2] + part[2])
+        else:
+            out.append(part)
+    return tuple(out) if len(out) > 1 else ()
+
+
+def parts_json(parts: tuple[Part, ...]) -> str | None:
+    """``parts`` as stored (None for a single run)."""
+    if not parts:
+        return None
+    return json.dumps([[w.id, w.name, w.role, kind, n] for w, kind, n in parts])
+
+
+def parts_from_json(raw: Any) -> tuple[Part, ...]:
+    if not raw:
+        return ()
+    value = json.loads(raw) if isinstance(raw, str) else raw
+    return tuple((Who(str(i), str(nm), str(r)), str(k), int(n)) for i, nm, r, k, n in value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,19 +177,20 @@ def update_key(update: bytes) -> tuple[int, int] | str | None:
 
 
 def coalesce(entries: list[HistoryEntry], entry: HistoryEntry, settings: HistorySettings) -> None:
-    """Append ``entry`` to ``entries``, into the last one when it is the same person's
-    same kind of change within the window."""
+    """Append ``entry`` to ``entries``, into the last one while that one is within the
+    window (whoever sent it: two people typing at once share rows, not alternate them)."""
     if entries:
         last = entries[-1]
         if (
-            last.who == entry.who
-            and last.kind == entry.kind
-            and entry.ts - last.ts_first <= settings.coalesce_seconds
+            entry.ts - last.ts_first <= settings.coalesce_seconds
             and len(last.updates) + len(entry.updates) <= settings.coalesce_updates
         ):
+            last.parts = joined_parts(last.runs(), entry.runs())
             last.updates.extend(entry.updates)
             last.ts = entry.ts
             return
+    entry.join_seconds = settings.coalesce_seconds
+    entry.join_updates = settings.coalesce_updates
     entries.append(entry)
 
 
@@ -148,46 +209,3 @@ def unpack_origin(packed: bytes) -> tuple[float, Who, str] | None:
     if kind not in KINDS or when != when:  # NaN
         return None
     return when, Who(who_id, name, role), kind
-
-
-def _joins(group: list[HistoryRow], row: HistoryRow, settings: HistorySettings) -> bool:
-    first, last = group[0], group[-1]
-    return (
-        last.who == row.who
-        and last.kind == row.kind
-        and row.ts - first.ts_first <= settings.coalesce_seconds
-        and sum(len(r.updates) for r in group) + len(row.updates) <= settings.coalesce_updates
-    )
-
-
-def coalesce_rows(
-    rows: list[HistoryRow], settings: HistorySettings, now: float
-) -> tuple[list[tuple[list[int], HistoryRow]], int]:
-    """Which runs of ``rows`` (in seq order) to merge, each as (the seqs it replaces, the
-    merged row, numbered as the run's last), and the seq up to which rows are final.
-    Rows younger than the window are left for a later pass: the next flush may continue
-    them. The last run is merged but not final: its next rows may join it later."""
-    merges: list[tuple[list[int], HistoryRow]] = []
-    final = 0
-    group: list[HistoryRow] = []
-
-    def close() -> None:
-        if len(group) > 1:
-            merged = HistoryRow(
-                group[-1].seq, group[0].ts_first, group[-1].ts, group[0].who, group[0].kind,
-                [u for r in group for u in r.updates],
-            )  # fmt: skip
-            merges.append(([r.seq for r in group], merged))
-
-    for row in rows:
-        if now - row.ts <= settings.coalesce_seconds:
-            break
-        if group and _joins(group, row, settings):
-            group.append(row)
-            continue
-        close()
-        if group:
-            final = group[-1].seq
-        group = [row]
-    close()
-    return merges, final

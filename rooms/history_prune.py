@@ -6,8 +6,8 @@ starts from the right document and old characters keep their authors.
 The store thread only reads and writes; the replay that builds the new base runs on a
 thread of its own, so a fold never holds up a room's flushes. Each pass folds at most
 ``FOLD_ROWS`` rows of a room (a long-neglected room catches up over several passes).
-Rows the store's tidying merged across the cut are harmless: the merged row keeps its
-own (later) number and playback skips the updates it already has.
+A row the store extends after the cut was taken is harmless: it is past the cut, and
+playback skips the updates it already has.
 """
 
 from __future__ import annotations

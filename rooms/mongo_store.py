@@ -31,7 +31,16 @@ from typing import Any
 from pymongo import ASCENDING, MongoClient, ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
-from rooms.history import HistoryBase, HistoryEntry, HistoryRow, Who, update_key
+from rooms.history import (
+    HistoryBase,
+    HistoryEntry,
+    HistoryRow,
+    Part,
+    Who,
+    joined_parts,
+    parts_from_json,
+    update_key,
+)
 from rooms.store import RoomInfo, StoredRoom, StoreError, decode_batch, encode_batch
 
 CHUNK_BYTES = 8 * 1024 * 1024
@@ -160,18 +169,27 @@ class MongoStore:
         digests = [k for _, pairs in keyed for _, k in pairs if isinstance(k, str)]
         taken = self._claim_digests(room, digests, entries[-1].ts if entries else 0.0)
         rows: list[dict[str, Any]] = []
-        for entry, pairs in keyed:
-            kept = [
-                update
-                for update, key in pairs
-                if (isinstance(key, tuple) and key[1] >= before[key[0]])
-                or (isinstance(key, str) and key in taken)
-            ]
-            if kept:
-                rows.append(
-                    {"room": room, "ts_first": entry.ts_first, "ts": entry.ts,
-                     "who": entry.who.as_json(), "kind": entry.kind, "data": encode_batch(kept)}
-                )  # fmt: skip
+        for index, (entry, pairs) in enumerate(keyed):
+            kept: list[bytes] = []
+            runs: list[Part] = []
+            owners = (run[:2] for run in entry.runs() for _ in range(run[2]))
+            for (update, key), (who, kind) in zip(pairs, owners, strict=True):
+                if (isinstance(key, tuple) and key[1] >= before[key[0]]) or (
+                    isinstance(key, str) and key in taken
+                ):
+                    kept.append(update)
+                    runs.append((who, kind, 1))
+            if not kept:
+                continue
+            parts = joined_parts(tuple(runs))
+            if index == 0 and self._extend_last_row(room, entry, kept, parts):
+                continue
+            head = parts[0] if parts else (entry.who, entry.kind, len(kept))
+            rows.append(
+                {"room": room, "ts_first": entry.ts_first, "ts": entry.ts,
+                 "who": head[0].as_json(), "kind": head[1], "data": encode_batch(kept),
+                 "parts": _parts_doc(parts), "n": len(kept)}
+            )  # fmt: skip
         if not rows:
             return
         counter = self._history_seq.find_one_and_update(
@@ -182,6 +200,32 @@ class MongoStore:
         for i, row in enumerate(rows):
             row["seq"] = first + i
         self._history.insert_many(rows)
+
+    def _extend_last_row(
+        self, room: str, entry: HistoryEntry, kept: list[bytes], parts: tuple[Part, ...]
+    ) -> bool:
+        """Append ``kept`` to the room's last row when it began within the entry's window
+        and has room. The update names the row's count as read, so a concurrent extension
+        by another instance makes this one fail (False: a new row is written instead)."""
+        if entry.join_seconds <= 0:
+            return False
+        last = self._history.find_one({"room": room}, sort=[("seq", -1)])
+        if last is None:
+            return False
+        count = int(last.get("n", 0))
+        if (
+            entry.ts_first - float(last["ts_first"]) > entry.join_seconds
+            or count + len(kept) > entry.join_updates
+        ):
+            return False
+        runs = _history_row(last).runs()
+        merged = joined_parts(runs, parts or ((entry.who, entry.kind, len(kept)),))
+        done = self._history.update_one(
+            {"room": room, "seq": last["seq"], "n": count},
+            {"$set": {"data": bytes(last["data"]) + encode_batch(kept), "ts": entry.ts,
+                      "n": count + len(kept), "parts": _parts_doc(merged)}},
+        )  # fmt: skip
+        return bool(done.modified_count)
 
     def _claim_digests(self, room: str, digests: list[str], ts: float) -> set[str]:
         """Record these delete-only updates' digests; return the ones nobody had."""
@@ -240,7 +284,8 @@ class MongoStore:
                     {"room": room, "seq": row.seq},
                     {"room": room, "seq": row.seq, "ts_first": row.ts_first, "ts": row.ts,
                      "who": row.who.as_json(), "kind": row.kind,
-                     "data": encode_batch(row.updates)},
+                     "data": encode_batch(row.updates), "parts": _parts_doc(row.parts),
+                     "n": len(row.updates)},
                     upsert=True,
                 )  # fmt: skip
             kept = {row.seq for row in add}
@@ -390,8 +435,12 @@ def _history_row(doc: dict[str, Any]) -> HistoryRow:
     return HistoryRow(
         int(doc["seq"]), float(doc["ts_first"]), float(doc["ts"]),
         Who(str(who["id"]), str(who["name"]), str(who["role"])), str(doc["kind"]),
-        decode_batch(bytes(doc["data"])),
+        decode_batch(bytes(doc["data"])), parts_from_json(doc.get("parts")),
     )  # fmt: skip
+
+
+def _parts_doc(parts: tuple[Part, ...]) -> list[list[Any]] | None:
+    return [[w.id, w.name, w.role, kind, n] for w, kind, n in parts] if parts else None
 
 
 def _optional_bool(value: object) -> bool | None:

@@ -12,8 +12,9 @@ document has not integrated.
 
 Each update the room relays is also recorded as history (``rooms.history``): who sent
 it and when, kept with the batch and written in the same store call, so history is as
-durable as the document and costs the keystroke nothing but a list append. After
-enough rows, a room's closed rows are coalesced further (``tidy_history``).
+durable as the document and costs the keystroke nothing but a list append. Entries
+coalesce within a window in memory, and the store appends a flush's entry to the room's
+last row when it is still within that window (``HistoryEntry.join_seconds``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from pycrdt import Doc, merge_updates
 from crdt import failures, schema
 from crdt.updates import decode_state_vector, uncovered
 from rooms.broker import Broker
-from rooms.history import HistoryEntry, HistorySettings, Who, coalesce, coalesce_rows
+from rooms.history import HistoryEntry, HistorySettings, Who, coalesce
 from rooms.observer import RoomObserver
 from rooms.store import Store, StoredRoom
 
@@ -42,8 +43,6 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 MAX_RETRY_DELAY = 5.0
-TIDY_ROWS = 64  # history rows a room writes between two passes of ``tidy_history``
-TIDY_READ = 2000  # rows one pass reads at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,20 +107,6 @@ def compact_room(
     leftovers = [part for u in history if (part := uncovered(u, doc_state)) is not None]
     snapshot = merge_updates(doc_update, *leftovers) if leftovers else doc_update
     store.compact(room, snapshot, upto)
-
-
-def tidy_history(store: Store, room: str, after: int, settings: HistorySettings, now: float) -> int:
-    """Merge the room's consecutive rows of one person and kind (``coalesce_rows``) among
-    those after ``after``; return the seq up to which rows are final. Runs on the store
-    thread; with several instances two may tidy one room at once, which can only leave
-    an update in two rows (replayed, it changes nothing), never lose one."""
-    rows = store.history(room, after=after, limit=TIDY_READ)
-    merges, final = coalesce_rows(rows, settings, now)
-    if merges:
-        store.rewrite_history(
-            room, [seq for remove, _ in merges for seq in remove], [row for _, row in merges]
-        )
-    return max(after, final)
 
 
 class BatchFlusher:
@@ -249,8 +234,6 @@ class RoomWriter:
         self.name = name
         self._history_settings = history or HistorySettings()
         self._history: list[HistoryEntry] = []
-        self._history_rows = 0  # entries written since the last tidy
-        self._tidied = 0  # the history rows up to this seq are as coalesced as they get
         self._doc = doc
         self._wants_receipts = wants_receipts
         self._worker = worker
@@ -326,10 +309,6 @@ class RoomWriter:
         self._log_bytes += batch.size
         if batch.state_vector is not None:
             self._on_durable(batch.state_vector)
-        self._history_rows += len(batch.history)
-        if self._history_rows >= TIDY_ROWS:
-            self._history_rows = 0
-            await self._tidy()
         if (
             self._log_count >= self._settings.compact_updates
             or self._log_bytes >= self._settings.compact_bytes
@@ -339,16 +318,6 @@ class RoomWriter:
     async def flush(self) -> bool:
         """Write everything pending now. False (kept) if the store failed."""
         return await self._flusher.flush([self])
-
-    async def _tidy(self) -> None:
-        """Coalesce the room's closed history rows further than one flush could."""
-        try:
-            self._tidied = await self._worker.run(
-                tidy_history, self._worker.store, self.name, self._tidied,
-                self._history_settings, time.time(),
-            )  # fmt: skip
-        except Exception:
-            log.exception("history_tidy_failed", room=self.name)  # rows stay as they are
 
     async def _compact(self) -> None:
         # With several instances, one at a time rewrites the snapshot; the others

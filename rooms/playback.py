@@ -316,8 +316,8 @@ class Playback:
         self._row_ts: list[float] = []  # running maximum of rows' ts (for bisect)
         self._row_end: list[int] = []  # updates applied after each row
         self._updates: list[tuple[bytes, int]] = []  # every update since the base, with author
-        # Updates applied, by name: the store's tidying merges rows already seen into a
-        # newer one, whose old updates are skipped (replaying them would change nothing).
+        # Updates applied, by name: the store appends to the last row after it was read,
+        # so a row comes again with updates already replayed, which are skipped.
         self._seen: set[tuple[int, int] | str] = set()
         self.first_seq = base.seq if base is not None else 0
         self.last_seq = self.first_seq
@@ -350,26 +350,34 @@ class Playback:
     # -- recording ---------------------------------------------------------------------
 
     def extend(self, rows: Iterable[HistoryRow]) -> list[Event]:
-        """Replay ``rows`` (newer than those seen, in seq order); returns their events."""
+        """Replay ``rows`` (in seq order, from the last one seen: the store may have
+        appended updates to it since); returns their events, one per part of a row
+        (``HistoryRow.split``). Updates already replayed are skipped by name, so the
+        row seen before adds an event for what it gained only."""
         out: list[Event] = []
         for row in rows:
-            if row.seq <= self.last_seq:
+            if row.seq < self.last_seq:
                 continue
-            out.append(self._row(row))
+            for part in row.split():
+                event = self._row(part)
+                if event is not None:
+                    out.append(event)
         return out
 
-    def _row(self, row: HistoryRow) -> Event:
+    def _row(self, row: HistoryRow) -> Event | None:
         who = self._person(row.who)
         event = Event(row.ts, row.ts_first, row.seq, row.who, row.kind)
         totals = Stats()
         files: set[str] = set()
         runs: set[str] = set()
+        applied = 0
         for update in row.updates:
             key = update_key(update)
             if key is not None:
                 if key in self._seen:
                     continue
                 self._seen.add(key)
+            applied += 1
             self._learn_authors(update, who, row.seq)
             change = self._live.apply(update, who)
             self._updates.append((update, who))
@@ -403,6 +411,8 @@ class Playback:
                     )
             if len(self._updates) % self.checkpoint_every == 0:
                 self._checkpoints.append(_Checkpoint.of(len(self._updates), self._live))
+        if not applied:
+            return None
         event.files = sorted(files)
         if runs:
             event.run = self._run_of(self._live.doc, runs)

@@ -13,10 +13,21 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from rooms.history import HistoryBase, HistoryEntry, HistoryRow, Who, update_key
+from rooms.history import (
+    HistoryBase,
+    HistoryEntry,
+    HistoryRow,
+    Part,
+    Who,
+    joined_parts,
+    parts_from_json,
+    parts_json,
+    update_key,
+)
 from rooms.store import RoomInfo, StoredRoom, StoreError, decode_batch, encode_batch
 
 T = TypeVar("T")
@@ -54,7 +65,9 @@ CREATE TABLE IF NOT EXISTS history (
     who_name TEXT NOT NULL,
     who_role TEXT NOT NULL,
     kind TEXT NOT NULL,
-    data BLOB NOT NULL
+    data BLOB NOT NULL,
+    parts TEXT,
+    n INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS history_room ON history (room, seq);
 CREATE TABLE IF NOT EXISTS history_clocks (
@@ -90,7 +103,7 @@ ROOM_COLUMNS = (
     "name, mode, language, title, created_at, updated_at, tokens_after, forks, reviewers_run,"
     " history_viewers"
 )
-HISTORY_COLUMNS = "seq, ts_first, ts, who_id, who_name, who_role, kind, data"
+HISTORY_COLUMNS = "seq, ts_first, ts, who_id, who_name, who_role, kind, data, parts"
 
 OPEN_TIMEOUT = 10.0
 ROWS_PER_STATEMENT = 256  # rows per multi-row INSERT / names per IN (...)
@@ -125,6 +138,16 @@ def _make_private(path: Path) -> None:
         os.close(fd)
 
 
+@dataclass(frozen=True, slots=True)
+class _LastRow:
+    """A room's last history row, as far as a flush appending to it needs."""
+
+    seq: int
+    ts_first: float
+    count: int  # updates
+    runs: tuple[Part, ...]  # whose they are, never empty
+
+
 class SQLiteStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -138,6 +161,9 @@ class SQLiteStore:
         # Each (room, Yjs client)'s next unrecorded clock in the history, valid as long as
         # ``_seqs`` is: what makes a copy of an update another instance stored a no-op.
         self._clocks: dict[tuple[str, int], int] = {}
+        # Each room's last history row as this connection last wrote or read it (valid
+        # like ``_seqs``): what lets a flush append to it without reading it back.
+        self._last_rows: dict[str, _LastRow] = {}
         self._data_version: int | None = None
 
     @staticmethod
@@ -225,6 +251,7 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             self._seqs.clear()
             self._clocks.clear()
+            self._last_rows.clear()
             raise StoreError(f"cannot append to {len(batches)} room(s): {exc}") from exc
         if len(self._seqs) > MAX_CACHED_SEQS:
             self._seqs.clear()
@@ -240,6 +267,7 @@ class SQLiteStore:
         if version != self._data_version:
             self._seqs.clear()
             self._clocks.clear()
+            self._last_rows.clear()
             self._data_version = version
         known = self._seqs
         missing = [room for room in rooms if room not in known]
@@ -259,8 +287,10 @@ class SQLiteStore:
         return last
 
     def _append_history(self, history: Mapping[str, Sequence[HistoryEntry]]) -> None:
-        """Insert the entries' rows, leaving out every update the history already holds
-        (``rooms.history.update_key``). Inside ``append_many``'s transaction."""
+        """Write the entries, leaving out every update the history already holds
+        (``rooms.history.update_key``); a room's first entry is appended to its last row
+        when that row is still within the entry's window. Inside ``append_many``'s
+        transaction."""
         keyed = [
             (room, entry, [(u, update_key(u)) for u in entry.updates])
             for room, entries in history.items()
@@ -272,12 +302,14 @@ class SQLiteStore:
         digests = self._known_digests(
             {(room, k) for room, _, pairs in keyed for _, k in pairs if isinstance(k, str)}
         )
-        rows: list[tuple[object, ...]] = []
         moved: dict[tuple[str, int], int] = {}
         new_digests: list[tuple[str, str, float]] = []
+        kept_entries: list[tuple[str, HistoryEntry, list[bytes], tuple[Part, ...]]] = []
         for room, entry, pairs in keyed:
             kept: list[bytes] = []
-            for update, key in pairs:
+            runs: list[Part] = []
+            owners = (run[:2] for run in entry.runs() for _ in range(run[2]))
+            for (update, key), (who, kind) in zip(pairs, owners, strict=True):
                 if isinstance(key, tuple):
                     client, clock = key
                     if clock < clocks.get((room, client), 0):
@@ -291,16 +323,35 @@ class SQLiteStore:
                 else:
                     continue
                 kept.append(update)
+                runs.append((who, kind, 1))
             if kept:
-                who = entry.who
-                rows.append((room, entry.ts_first, entry.ts, who.id, who.name, who.role,
-                             entry.kind, encode_batch(kept)))  # fmt: skip
+                kept_entries.append((room, entry, kept, joined_parts(tuple(runs))))
+        rows: list[tuple[object, ...]] = []
+        made: list[tuple[str, float, int, tuple[Part, ...]]] = []  # the rows, for _last_rows
+        firsts: set[str] = set()
+        for room, entry, kept, parts in kept_entries:
+            first = room not in firsts
+            firsts.add(room)
+            if first and self._extend_last_row(room, entry, kept, parts):
+                continue
+            owned = parts or ((entry.who, entry.kind, len(kept)),)
+            who, kind = owned[0][0], owned[0][1]
+            rows.append((room, entry.ts_first, entry.ts, who.id, who.name, who.role, kind,
+                         encode_batch(kept), parts_json(parts), len(kept)))  # fmt: skip
+            made.append((room, entry.ts_first, len(kept), owned))
+        at = 0
         for run in chunks(rows):
-            self._db.execute(
+            marks = ",".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(run))
+            cursor = self._db.execute(
                 "INSERT INTO history (room, ts_first, ts, who_id, who_name, who_role, kind,"
-                " data) VALUES " + ",".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(run)),
+                f" data, parts, n) VALUES {marks}",
                 [value for row in run for value in row],
             )
+            # One INSERT numbers its rows one after the other, under the write lock.
+            first_seq = (cursor.lastrowid or 0) - len(run) + 1
+            for offset, (room, ts_first, count, owned) in enumerate(made[at : at + len(run)]):
+                self._last_rows[room] = _LastRow(first_seq + offset, ts_first, count, owned)
+            at += len(run)
         clock_rows = [(room, client, upto) for (room, client), upto in moved.items()]
         for clock_run in chunks(clock_rows):
             self._db.execute(
@@ -318,6 +369,46 @@ class SQLiteStore:
         if len(self._clocks) > MAX_CACHED_SEQS:
             self._clocks.clear()
         self._clocks.update(clocks)
+        if len(self._last_rows) > MAX_CACHED_SEQS:
+            self._last_rows.clear()
+
+    def _extend_last_row(
+        self, room: str, entry: HistoryEntry, kept: list[bytes], parts: tuple[Part, ...]
+    ) -> bool:
+        """Append ``kept`` to the room's last row if it began within the entry's window
+        and has room; False (nothing written) otherwise."""
+        if entry.join_seconds <= 0:
+            return False
+        last = self._last_rows.get(room)
+        if last is None:
+            found = self._db.execute(
+                "SELECT seq, ts_first, n, who_id, who_name, who_role, kind, parts FROM history"
+                " WHERE room = ? ORDER BY seq DESC LIMIT 1",
+                (room,),
+            ).fetchone()
+            if found is None:
+                return False
+            seq, ts_first, n, who_id, name, role, kind, raw = found
+            runs = parts_from_json(raw) or ((Who(who_id, name, role), kind, n),)
+            last = self._last_rows[room] = _LastRow(seq, ts_first, n, runs)
+        if (
+            entry.ts_first - last.ts_first > entry.join_seconds
+            or last.count + len(kept) > entry.join_updates
+        ):
+            return False
+        own = parts or ((entry.who, entry.kind, len(kept)),)
+        merged = joined_parts(last.runs, own)
+        self._db.execute(
+            "UPDATE history SET data = CAST(data || ? AS BLOB), ts = ?, n = n + ?, parts = ?,"
+            " who_id = ?, who_name = ?, who_role = ?, kind = ? WHERE seq = ?",
+            (encode_batch(kept), entry.ts, len(kept), parts_json(merged),
+             last.runs[0][0].id, last.runs[0][0].name, last.runs[0][0].role, last.runs[0][1],
+             last.seq),
+        )  # fmt: skip
+        self._last_rows[room] = _LastRow(
+            last.seq, last.ts_first, last.count + len(kept), merged or last.runs[:1]
+        )
+        return True
 
     def _known_clocks(self, wanted: set[tuple[str, int]]) -> dict[tuple[str, int], int]:
         """The next unrecorded clock of each (room, client), 0 for one never recorded."""
@@ -359,8 +450,16 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read the history of room {room!r}: {exc}") from exc
         return [
-            HistoryRow(seq, ts_first, ts, Who(who_id, name, role), kind, decode_batch(bytes(data)))
-            for seq, ts_first, ts, who_id, name, role, kind, data in rows
+            HistoryRow(
+                seq,
+                ts_first,
+                ts,
+                Who(who_id, name, role),
+                kind,
+                decode_batch(bytes(data)),
+                parts_from_json(parts),
+            )  # fmt: skip
+            for seq, ts_first, ts, who_id, name, role, kind, data, parts in rows
         ]
 
     def history_base(self, room: str) -> HistoryBase | None:
@@ -392,11 +491,13 @@ class SQLiteStore:
                 for row in add:
                     who = row.who
                     self._db.execute(
-                        f"INSERT INTO history ({HISTORY_COLUMNS}, room)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        f"INSERT INTO history ({HISTORY_COLUMNS}, n, room)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (row.seq, row.ts_first, row.ts, who.id, who.name, who.role, row.kind,
-                         encode_batch(row.updates), room),
+                         encode_batch(row.updates), parts_json(row.parts), len(row.updates),
+                         room),
                     )  # fmt: skip
+                self._last_rows.pop(room, None)
                 if base is not None:
                     self._db.execute(
                         "INSERT INTO history_bases (room, seq, ts, state, derived)"

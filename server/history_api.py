@@ -165,7 +165,8 @@ def _catch_up(
     if base is not None and base.seq > base_seq:
         rows = store.history(room, after=base.seq, limit=READ_ROWS)
         return base, rows, len(rows) == READ_ROWS
-    rows = store.history(room, after=after, limit=READ_ROWS)
+    # From the last row read, not after it: the store may have appended to it since.
+    rows = store.history(room, after=max(0, after - 1), limit=READ_ROWS)
     return None, rows, len(rows) == READ_ROWS
 
 

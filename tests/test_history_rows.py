@@ -9,13 +9,12 @@ from pycrdt import Doc, Text
 
 from rooms.history import (
     AI_WHO,
-    SERVER,
     HistoryEntry,
     HistoryRow,
     HistorySettings,
     Who,
     coalesce,
-    coalesce_rows,
+    joined_parts,
     pack_origin,
     unpack_origin,
     update_key,
@@ -58,38 +57,30 @@ def entry(who: Who, ts: float, kind: str = "edit") -> HistoryEntry:
     return HistoryEntry(ts, ts, who, kind, [f"{who.id}@{ts}".encode()])
 
 
-def test_one_persons_updates_coalesce_within_the_window() -> None:
-    settings = HistorySettings(coalesce_seconds=2.0, coalesce_updates=3)
+def test_updates_coalesce_within_the_window_whoever_sent_them() -> None:
+    """Two people typing at once share rows (each update keeps its sender in ``parts``)
+    rather than alternate one row each."""
+    settings = HistorySettings(coalesce_seconds=2.0, coalesce_updates=4)
     entries: list[HistoryEntry] = []
     for e in (entry(ALICE, 0.0), entry(ALICE, 1.0), entry(BOB, 1.5), entry(BOB, 1.6, "chat"),
-              entry(ALICE, 1.7), entry(ALICE, 1.8), entry(ALICE, 1.9), entry(ALICE, 2.0),
-              entry(ALICE, 5.0)):  # fmt: skip
+              entry(ALICE, 1.7), entry(ALICE, 1.8), entry(BOB, 5.0)):  # fmt: skip
         coalesce(entries, e, settings)
-    shape = [(e.who, e.kind, e.ts_first, e.ts, len(e.updates)) for e in entries]
+    shape = [(e.who, e.kind, e.ts_first, e.ts, len(e.updates), e.parts) for e in entries]
     assert shape == [
-        (ALICE, "edit", 0.0, 1.0, 2),
-        (BOB, "edit", 1.5, 1.5, 1),
-        (BOB, "chat", 1.6, 1.6, 1),
-        (ALICE, "edit", 1.7, 1.9, 3),  # three updates at most
-        (ALICE, "edit", 2.0, 2.0, 1),
-        (ALICE, "edit", 5.0, 5.0, 1),  # past the window
+        (ALICE, "edit", 0.0, 1.6, 4, ((ALICE, "edit", 2), (BOB, "edit", 1), (BOB, "chat", 1))),
+        (ALICE, "edit", 1.7, 1.8, 2, ()),  # four updates at most: a new entry
+        (BOB, "edit", 5.0, 5.0, 1, ()),  # past the window
     ]
+    assert entries[0].join_seconds == 2.0 and entries[0].join_updates == 4
 
 
-def row(seq: int, who: Who, ts: float, kind: str = "edit") -> HistoryRow:
-    return HistoryRow(seq, ts, ts, who, kind, [f"{seq}".encode()])
-
-
-def test_coalesce_rows_merges_closed_runs_and_says_what_is_final() -> None:
-    settings = HistorySettings(coalesce_seconds=2.0, coalesce_updates=10)
-    rows = [row(1, ALICE, 0.0), row(2, ALICE, 0.5), row(3, ALICE, 1.0), row(4, BOB, 1.1),
-            row(5, SERVER, 1.2, "run"), row(6, SERVER, 1.3, "run"), row(7, ALICE, 3.0),
-            row(9, ALICE, 9.5)]  # fmt: skip
-    merges, final = coalesce_rows(rows, settings, now=10.0)
-    assert [(remove, r.seq, r.ts_first, r.ts, r.updates) for remove, r in merges] == [
-        ([1, 2, 3], 3, 0.0, 1.0, [b"1", b"2", b"3"]),
-        ([5, 6], 6, 1.2, 1.3, [b"5", b"6"]),
+def test_a_row_splits_into_its_parts() -> None:
+    parts = joined_parts(((ALICE, "edit", 1),), ((ALICE, "edit", 2), (BOB, "chat", 1)))
+    assert parts == ((ALICE, "edit", 3), (BOB, "chat", 1))
+    assert joined_parts(((ALICE, "edit", 1),), ((ALICE, "edit", 1),)) == ()  # one run
+    row = HistoryRow(7, 1.0, 2.0, ALICE, "edit", [b"1", b"2", b"3", b"4"], parts)
+    assert [(r.seq, r.who, r.kind, r.updates) for r in row.split()] == [
+        (7, ALICE, "edit", [b"1", b"2", b"3"]),
+        (7, BOB, "chat", [b"4"]),
     ]
-    # Row 9 is younger than the window: left for later, and row 7's run may grow.
-    assert final == 6
-    assert coalesce_rows([row(1, ALICE, 9.0)], settings, now=10.0) == ([], 0)
+    assert HistoryRow(8, 1.0, 2.0, BOB, "edit", [b"x"]).split()[0].who == BOB

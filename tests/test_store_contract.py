@@ -750,3 +750,45 @@ def test_history_viewers_room_setting_round_trips(store: Store) -> None:
     info = store.room_info("h")
     assert info is not None and info.history_viewers is True and info.viewers_may_read_history
     assert RoomInfo("p").viewers_may_read_history
+
+
+def joining(who: Who, updates: list[bytes], ts: float, seconds: float = 2.0) -> HistoryEntry:
+    return HistoryEntry(ts, ts, who, "edit", list(updates), join_seconds=seconds, join_updates=10)
+
+
+def test_a_flush_extends_the_rooms_last_row_within_its_window(backend: Backend) -> None:
+    """Two people typing at once: their flushes extend one row (each update keeps its
+    sender) until the window or the row's size ends it, from any instance."""
+    alice: Doc[Any] = Doc()
+    a1 = typed(alice, "ab")
+    bob: Doc[Any] = Doc()
+    bob.apply_update(alice.get_update())
+    b1 = typed(bob, "c")
+    a2, a3 = typed(alice, "d"), typed(alice, "efghijklmnop")
+    one, two = backend.store, backend.another()
+    one.append_many({"r": a1}, {"r": [joining(ALICE, a1, 1.0)]})
+    one.append_many({"r": b1}, {"r": [joining(BOB, b1, 1.5)]})
+    two.append_many({"r": a2 + b1}, {"r": [joining(ALICE, a2, 2.5), joining(BOB, b1, 2.6)]})
+    one.append_many({"r": a3}, {"r": [joining(ALICE, a3, 2.8)]})  # 16 > 10 updates: a new row
+    one.append_many({"r": []}, {"r": [joining(BOB, [], 2.9)]})  # nothing: no row
+    rows = one.history("r")
+    assert [(r.ts_first, r.ts, len(r.updates)) for r in rows] == [(1.0, 2.5, 4), (2.8, 2.8, 12)]
+    assert rows[0].parts == ((ALICE, "edit", 2), (BOB, "edit", 1), (ALICE, "edit", 1))
+    assert [(r.who, r.updates) for r in rows[0].split()] == [(ALICE, a1), (BOB, b1), (ALICE, a2)]
+    assert rows[1].parts == () and rows[1].who == ALICE
+    merged: Doc[Any] = Doc()
+    merged.apply_update(alice.get_update())
+    merged.apply_update(bob.get_update())
+    assert replay(rows) == str(merged.get("code", type=Text))
+    # Past the window, or with joining off, a flush starts a row.
+    later = typed(alice, "q")
+    one.append_many({"r": later}, {"r": [joining(ALICE, later, 9.0)]})
+    assert len(one.history("r")) == 3
+
+
+def test_rewrite_history_keeps_parts(store: Store) -> None:
+    alice: Doc[Any] = Doc()
+    a, b = typed(alice, "x"), typed(alice, "y")
+    row = HistoryRow(5, 1.0, 2.0, ALICE, "edit", a + b, ((ALICE, "edit", 1), (BOB, "chat", 1)))
+    store.rewrite_history("r", [], [row])
+    assert store.history("r") == [row]

@@ -115,9 +115,11 @@ export async function wholeHistory(history: HistoryApi, maxPages = 50): Promise<
   for (let n = 1; page.more && n < maxPages && events.length; n++) {
     const last = events[events.length - 1]
     page = await history.page(last.ts)
-    // `from` is inclusive: rows already had are dropped by their seq.
-    const seen = new Set(events.filter((e) => e.ts >= last.ts).map((e) => e.seq))
-    const fresh = page.events.filter((e) => !seen.has(e.seq))
+    // `from` is inclusive: events already had are dropped. A row gives one event per
+    // person and kind (the same seq), and a row extended later another at a later ts.
+    const id = (e: HistoryEvent) => `${e.seq}/${e.ts}/${e.who.id}/${e.kind}`
+    const seen = new Set(events.filter((e) => e.ts >= last.ts).map(id))
+    const fresh = page.events.filter((e) => !seen.has(id(e)))
     if (!fresh.length) break
     events.push(...fresh)
   }
