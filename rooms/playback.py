@@ -4,7 +4,7 @@ and what each row did (the timeline's events, the paste/AI summary).
 Pure: no I/O, no asyncio. The server keeps one ``Playback`` per room it was asked
 about and ``extend``s it with newer rows; seeking (``state_at``, ``authorship_at``)
 starts from the nearest checkpoint, so it replays at most ``checkpoint_every``
-updates however long the session was.
+updates (250, doubled whenever there would be more than ``MAX_CHECKPOINTS``).
 
 Authorship is kept per file as one author index per UTF-8 byte of its text (the units
 pycrdt's ``TextEvent.delta`` counts, so an event applies with two slice operations),
@@ -36,7 +36,11 @@ from rooms.history import AI, HistoryBase, HistoryRow, Who, update_key
 
 UNKNOWN = 0xFFFF  # the author index of a character written before history began
 CODE_KEY = ""  # the track of the root ``code`` (no workspace path is empty)
-CHECKPOINT_EVERY = 250  # updates between checkpoints (bench/history_seek.py)
+CHECKPOINT_EVERY = 250  # updates between checkpoints (bench/history_seek.py)...
+# ...until there are this many: then every other one is dropped and the spacing doubles,
+# so a very long history costs a bounded number of checkpoints (each a compressed copy
+# of the document, which grows with its tombstones) and a seek replays a little more.
+MAX_CHECKPOINTS = 256
 
 
 @dataclass(slots=True)
@@ -411,6 +415,9 @@ class Playback:
                     )
             if len(self._updates) % self.checkpoint_every == 0:
                 self._checkpoints.append(_Checkpoint.of(len(self._updates), self._live))
+                if len(self._checkpoints) > MAX_CHECKPOINTS:
+                    self._checkpoints = self._checkpoints[::2]
+                    self.checkpoint_every *= 2
         if not applied:
             return None
         event.files = sorted(files)
