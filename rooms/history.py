@@ -105,9 +105,8 @@ class HistoryRow:
         return out
 
 
-def joined_parts(*runs: tuple[Part, ...]) -> tuple[Part, ...]:
-    """Runs one after the other, neighbours of one person and kind merged; empty when
-    a single run is left (the row's own ``who`` and ``kind`` say it)."""
+def merged_runs(*runs: tuple[Part, ...]) -> tuple[Part, ...]:
+    """Runs one after the other, neighbours of one person and kind merged."""
     out: list[Part] = []
     for part in (p for r in runs for p in r):
         if part[2] <= 0:
@@ -116,7 +115,14 @@ def joined_parts(*runs: tuple[Part, ...]) -> tuple[Part, ...]:
             out[-1] = (part[0], part[1], out[-1][2] + part[2])
         else:
             out.append(part)
-    return tuple(out) if len(out) > 1 else ()
+    return tuple(out)
+
+
+def joined_parts(*runs: tuple[Part, ...]) -> tuple[Part, ...]:
+    """``merged_runs`` as a row's ``parts``: empty when a single run is left, which the
+    row's own ``who`` and ``kind`` must then say (take them from ``merged_runs``)."""
+    out = merged_runs(*runs)
+    return out if len(out) > 1 else ()
 
 
 def parts_json(parts: tuple[Part, ...]) -> str | None:

@@ -38,6 +38,7 @@ from rooms.history import (
     Part,
     Who,
     joined_parts,
+    merged_runs,
     parts_from_json,
     update_key,
 )
@@ -169,7 +170,7 @@ class MongoStore:
         digests = [k for _, pairs in keyed for _, k in pairs if isinstance(k, str)]
         taken = self._claim_digests(room, digests, entries[-1].ts if entries else 0.0)
         rows: list[dict[str, Any]] = []
-        for index, (entry, pairs) in enumerate(keyed):
+        for entry, pairs in keyed:
             kept: list[bytes] = []
             runs: list[Part] = []
             owners = (run[:2] for run in entry.runs() for _ in range(run[2]))
@@ -181,14 +182,13 @@ class MongoStore:
                     runs.append((who, kind, 1))
             if not kept:
                 continue
-            parts = joined_parts(tuple(runs))
-            if index == 0 and self._extend_last_row(room, entry, kept, parts):
+            owned = merged_runs(tuple(runs))
+            if not rows and self._extend_last_row(room, entry, kept, owned):
                 continue
-            head = parts[0] if parts else (entry.who, entry.kind, len(kept))
             rows.append(
                 {"room": room, "ts_first": entry.ts_first, "ts": entry.ts,
-                 "who": head[0].as_json(), "kind": head[1], "data": encode_batch(kept),
-                 "parts": _parts_doc(parts), "n": len(kept)}
+                 "who": owned[0][0].as_json(), "kind": owned[0][1], "data": encode_batch(kept),
+                 "parts": _parts_doc(joined_parts(owned)), "n": len(kept)}
             )  # fmt: skip
         if not rows:
             return
@@ -202,7 +202,7 @@ class MongoStore:
         self._history.insert_many(rows)
 
     def _extend_last_row(
-        self, room: str, entry: HistoryEntry, kept: list[bytes], parts: tuple[Part, ...]
+        self, room: str, entry: HistoryEntry, kept: list[bytes], owned: tuple[Part, ...]
     ) -> bool:
         """Append ``kept`` to the room's last row when it began within the entry's window
         and has room. The update names the row's count as read, so a concurrent extension
@@ -219,7 +219,7 @@ class MongoStore:
         ):
             return False
         runs = _history_row(last).runs()
-        merged = joined_parts(runs, parts or ((entry.who, entry.kind, len(kept)),))
+        merged = joined_parts(runs, owned)
         done = self._history.update_one(
             {"room": room, "seq": last["seq"], "n": count},
             {"$set": {"data": bytes(last["data"]) + encode_batch(kept), "ts": entry.ts,

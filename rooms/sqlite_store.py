@@ -24,6 +24,7 @@ from rooms.history import (
     Part,
     Who,
     joined_parts,
+    merged_runs,
     parts_from_json,
     parts_json,
     update_key,
@@ -325,19 +326,19 @@ class SQLiteStore:
                 kept.append(update)
                 runs.append((who, kind, 1))
             if kept:
-                kept_entries.append((room, entry, kept, joined_parts(tuple(runs))))
+                kept_entries.append((room, entry, kept, merged_runs(tuple(runs))))
         rows: list[tuple[object, ...]] = []
         made: list[tuple[str, float, int, tuple[Part, ...]]] = []  # the rows, for _last_rows
         firsts: set[str] = set()
-        for room, entry, kept, parts in kept_entries:
+        for room, entry, kept, owned in kept_entries:
             first = room not in firsts
             firsts.add(room)
-            if first and self._extend_last_row(room, entry, kept, parts):
+            if first and self._extend_last_row(room, entry, kept, owned):
                 continue
-            owned = parts or ((entry.who, entry.kind, len(kept)),)
             who, kind = owned[0][0], owned[0][1]
+            parts = parts_json(joined_parts(owned))
             rows.append((room, entry.ts_first, entry.ts, who.id, who.name, who.role, kind,
-                         encode_batch(kept), parts_json(parts), len(kept)))  # fmt: skip
+                         encode_batch(kept), parts, len(kept)))  # fmt: skip
             made.append((room, entry.ts_first, len(kept), owned))
         at = 0
         for run in chunks(rows):
@@ -373,7 +374,7 @@ class SQLiteStore:
             self._last_rows.clear()
 
     def _extend_last_row(
-        self, room: str, entry: HistoryEntry, kept: list[bytes], parts: tuple[Part, ...]
+        self, room: str, entry: HistoryEntry, kept: list[bytes], owned: tuple[Part, ...]
     ) -> bool:
         """Append ``kept`` to the room's last row if it began within the entry's window
         and has room; False (nothing written) otherwise."""
@@ -396,18 +397,15 @@ class SQLiteStore:
             or last.count + len(kept) > entry.join_updates
         ):
             return False
-        own = parts or ((entry.who, entry.kind, len(kept)),)
-        merged = joined_parts(last.runs, own)
+        merged = merged_runs(last.runs, owned)
         self._db.execute(
             "UPDATE history SET data = CAST(data || ? AS BLOB), ts = ?, n = n + ?, parts = ?,"
             " who_id = ?, who_name = ?, who_role = ?, kind = ? WHERE seq = ?",
-            (encode_batch(kept), entry.ts, len(kept), parts_json(merged),
+            (encode_batch(kept), entry.ts, len(kept), parts_json(joined_parts(merged)),
              last.runs[0][0].id, last.runs[0][0].name, last.runs[0][0].role, last.runs[0][1],
              last.seq),
         )  # fmt: skip
-        self._last_rows[room] = _LastRow(
-            last.seq, last.ts_first, last.count + len(kept), merged or last.runs[:1]
-        )
+        self._last_rows[room] = _LastRow(last.seq, last.ts_first, last.count + len(kept), merged)
         return True
 
     def _known_clocks(self, wanted: set[tuple[str, int]]) -> dict[tuple[str, int], int]:

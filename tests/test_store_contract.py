@@ -792,3 +792,21 @@ def test_rewrite_history_keeps_parts(store: Store) -> None:
     row = HistoryRow(5, 1.0, 2.0, ALICE, "edit", a + b, ((ALICE, "edit", 1), (BOB, "chat", 1)))
     store.rewrite_history("r", [], [row])
     assert store.history("r") == [row]
+
+
+def test_a_row_is_named_by_the_updates_it_kept(backend: Backend) -> None:
+    """An entry of two people's updates whose first sender's were stored already (by
+    another instance) becomes a row of the second sender's alone."""
+    alice: Doc[Any] = Doc()
+    a1 = typed(alice, "a")
+    bob: Doc[Any] = Doc()
+    bob.apply_update(alice.get_update())
+    b1 = typed(bob, "b")
+    backend.store.append_many({"r": a1}, {"r": [entry(ALICE, a1, 1.0)]})
+    mixed = HistoryEntry(1.0, 1.1, ALICE, "edit", a1 + b1, ((ALICE, "edit", 1), (BOB, "chat", 1)))
+    backend.another().append_many({"r": a1 + b1}, {"r": [mixed]})
+    rows = backend.store.history("r")
+    assert [(r.who, r.kind, r.updates, r.parts) for r in rows] == [
+        (ALICE, "edit", a1, ()),
+        (BOB, "chat", b1, ()),
+    ]
