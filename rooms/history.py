@@ -34,6 +34,9 @@ from typing import Any
 # server wrote, the AI's change or chat turn, a comment, a chat message.
 EDIT, RUN, AI, COMMENT, CHAT = "edit", "run", "ai", "comment", "chat"
 KINDS = (EDIT, RUN, AI, COMMENT, CHAT)
+# Kinds whose updates are rows of their own, never coalesced with others: a run's
+# updates are few and each is a moment worth scrubbing to (queued, running, its result).
+SEPARATE = frozenset({RUN})
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,10 +200,14 @@ def _var_uint(data: bytes, at: int) -> tuple[int, int]:
 def coalesce(entries: list[HistoryEntry], entry: HistoryEntry, settings: HistorySettings) -> None:
     """Append ``entry`` to ``entries``, into the last one while that one is within the
     window (whoever sent it: two people typing at once share rows, not alternate them)."""
+    if entry.kind in SEPARATE:
+        entries.append(entry)
+        return
     if entries:
         last = entries[-1]
         if (
-            entry.ts - last.ts_first <= settings.coalesce_seconds
+            last.kind not in SEPARATE
+            and entry.ts - last.ts_first <= settings.coalesce_seconds
             and len(last.updates) + len(entry.updates) <= settings.coalesce_updates
         ):
             if last.parts or (last.who, last.kind) != (entry.who, entry.kind) or entry.parts:

@@ -32,6 +32,7 @@ from pymongo import ASCENDING, MongoClient, ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from rooms.history import (
+    SEPARATE,
     HistoryBase,
     HistoryEntry,
     HistoryRow,
@@ -213,12 +214,13 @@ class MongoStore:
         if last is None:
             return False
         count = int(last.get("n", 0))
+        runs = _history_row(last).runs()
         if (
             entry.ts_first - float(last["ts_first"]) > entry.join_seconds
             or count + len(kept) > entry.join_updates
+            or runs[-1][1] in SEPARATE
         ):
             return False
-        runs = _history_row(last).runs()
         merged = joined_parts(runs, owned)
         done = self._history.update_one(
             {"room": room, "seq": last["seq"], "n": count},

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from rooms.history import (
+    SEPARATE,
     HistoryBase,
     HistoryEntry,
     HistoryRow,
@@ -395,6 +396,7 @@ class SQLiteStore:
         if (
             entry.ts_first - last.ts_first > entry.join_seconds
             or last.count + len(kept) > entry.join_updates
+            or last.runs[-1][1] in SEPARATE
         ):
             return False
         merged = merged_runs(last.runs, owned)

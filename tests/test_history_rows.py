@@ -9,6 +9,7 @@ from pycrdt import Doc, Text
 
 from rooms.history import (
     AI_WHO,
+    SERVER,
     HistoryEntry,
     HistoryRow,
     HistorySettings,
@@ -84,3 +85,18 @@ def test_a_row_splits_into_its_parts() -> None:
         (7, BOB, "chat", [b"4"]),
     ]
     assert HistoryRow(8, 1.0, 2.0, BOB, "edit", [b"x"]).split()[0].who == BOB
+
+
+def test_a_runs_updates_are_rows_of_their_own() -> None:
+    """Queued, running, the result: each a moment to scrub to, never folded into edits."""
+    settings = HistorySettings(coalesce_seconds=2.0, coalesce_updates=10)
+    entries: list[HistoryEntry] = []
+    for e in (entry(ALICE, 0.0), entry(SERVER, 0.1, "run"), entry(SERVER, 0.2, "run"),
+              entry(ALICE, 0.3), entry(ALICE, 0.4)):  # fmt: skip
+        coalesce(entries, e, settings)
+    assert [(e.who, e.kind, len(e.updates), e.join_seconds) for e in entries] == [
+        (ALICE, "edit", 1, 2.0),
+        (SERVER, "run", 1, 0.0),
+        (SERVER, "run", 1, 0.0),
+        (ALICE, "edit", 2, 2.0),
+    ]

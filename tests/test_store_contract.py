@@ -810,3 +810,12 @@ def test_a_row_is_named_by_the_updates_it_kept(backend: Backend) -> None:
         (ALICE, "edit", a1, ()),
         (BOB, "chat", b1, ()),
     ]
+
+
+def test_no_flush_extends_a_run_row(store: Store) -> None:
+    alice: Doc[Any] = Doc()
+    a1, a2 = typed(alice, "a"), typed(alice, "b")
+    run = HistoryEntry(1.0, 1.0, SERVER, "run", a1)  # joins nothing
+    store.append_many({"r": a1}, {"r": [run]})
+    store.append_many({"r": a2}, {"r": [joining(ALICE, a2, 1.1)]})
+    assert [(r.who, r.kind) for r in store.history("r")] == [(SERVER, "run"), (ALICE, "edit")]
