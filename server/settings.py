@@ -428,7 +428,7 @@ FIELDS: tuple[FieldDoc, ...] = (
     ),
     FieldDoc(
         "history_coalesce_seconds",
-        "one person's consecutive updates closer than this share a history row",
+        "a room's consecutive updates within this share a history row (each keeps its sender)",
     ),
     FieldDoc(
         "history_large_insert",
