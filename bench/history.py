@@ -4,7 +4,8 @@ history costs.
 1. CPU: the pair scenario against our server with history on (the default) and off
    (``CODEMENTOR_HISTORY_DAYS=0``), the settings taking turns (on, off, on, off, ...) so
    both see the same drift of the shared machine; CPU per delivered update, on / off.
-2. Disk: an hour of synthetic typing written through the real store code
+2. Store: the store thread's CPU per update, history on and off, in this process; and
+   an hour of synthetic typing written through the real store code
    (``bench/history_store.py``): history rows, update bytes, file growth.
 3. Seek: the playback index of that hour built and seeked (``rooms.playback``).
 """
@@ -29,8 +30,9 @@ SETTING = "CODEMENTOR_HISTORY_DAYS"
 ARMS = {"on": None, "off": "0"}  # on: the default retention
 SQLITE_FILE = "codementor.sqlite3"
 Row = dict[str, Any]
-PER_HOUR = ("updates", "rows", "history_update_bytes", "file_growth", "history_table_bytes",
-            "updates_table_bytes", "file_growth_vacuumed")  # fmt: skip
+PER_HOUR = ("updates", "entries", "rows", "parts", "history_update_bytes", "parts_bytes",
+            "history_table_bytes", "updates_table_bytes", "file_growth",
+            "file_growth_vacuumed")  # fmt: skip
 
 
 def server_name(arm: str) -> str:
@@ -80,7 +82,7 @@ def _store_cpu(bench: Bench) -> None:
                   "typed_s": plan.store_s,
                   "scenario": f"store path: {plan.store_rooms} pair rooms, 2 typing at once",
                   "on": on, "off": off,
-                  "ratio_each": [round(a["total_us"] / b["total_us"], 2)
+                  "ratio_each": [round(a["append_us"] / b["append_us"], 2)
                                  for a, b in zip(on, off, strict=True)]})  # fmt: skip
 
 
@@ -203,16 +205,15 @@ def history_section(rows: list[Row]) -> list[str]:
         lines += [
             "",
             f"The store thread alone, in the driver's process ({r['rooms']} pair rooms, two "
-            f"people typing at once, {r['typed_s']:g} s of synthetic keystrokes per run, one "
-            "`append_many` of every room per 100 ms, `tidy_history` every 64 rows a room; "
-            "process CPU µs per update, each run):",
+            f"people typing at once, {r['typed_s']:g} s of synthetic keystrokes per run, each "
+            "room's 100 ms window coalesced, then one `append_many` of every room, which "
+            "extends a room's last row while it is within the window; process CPU µs per "
+            "update, entries built included, each run):",
             "",
-            "| history | append_many | tidy_history | total |",
-            "|---|---|---|---|",
-            *[f"| {arm} | {', '.join(str(x['append_us']) for x in r[arm])} | "
-              f"{', '.join(str(x['tidy_us']) for x in r[arm])} | "
-              f"{', '.join(str(x['total_us']) for x in r[arm])} |" for arm in ARMS],
-            f"| on / off (total) | | | {', '.join(map(str, r['ratio_each']))} |",
+            "| history | append_many µs per update, each run |",
+            "|---|---|",
+            *[f"| {arm} | {', '.join(str(x['append_us']) for x in r[arm])} |" for arm in ARMS],
+            f"| on / off | {', '.join(map(str, r['ratio_each']))} |",
         ]  # fmt: skip
     store = [r for r in mine if r["kind"] == "store"]
     if store:
@@ -221,17 +222,21 @@ def history_section(rows: list[Row]) -> list[str]:
             "",
             f"An hour of typing through the real store code ({typed:g} s of synthetic "
             "keystrokes at 5/s per typist, 8 % deletes, a 1,200-character paste every 3 "
-            "minutes; 100 ms flush windows; `tidy_history` every 64 rows), per hour:",
+            "minutes; each 100 ms flush window coalesced, then `append_many`, which extends "
+            "the room's last row while it is within the window), per hour:",
             "",
-            "| case | updates | history rows | update bytes in history | history tables + "
-            "indexes | document log table | file growth | growth after VACUUM | write s |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| case | updates | entries written | history rows | parts | update bytes in "
+            "history | `parts` bytes | history tables + indexes | document log table | "
+            "file growth | growth after VACUUM | write s |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in store:
             h = r["per_hour"]
             lines.append(
-                f"| {r['scenario']} | {h['updates']:,} | {h['rows']:,} | "
-                f"{h['history_update_bytes']:,} | {h['history_table_bytes']:,} | "
+                f"| {r['scenario']} | {h['updates']:,} | {h['entries']:,} | {h['rows']:,} | "
+                f"{h['parts']:,} | "
+                f"{h['history_update_bytes']:,} | {h['parts_bytes']:,} | "
+                f"{h['history_table_bytes']:,} | "
                 f"{h['updates_table_bytes']:,} | {h['file_growth']:,} | "
                 f"{h['file_growth_vacuumed']:,} | {r['write_s']} |"
             )
@@ -242,14 +247,14 @@ def history_section(rows: list[Row]) -> list[str]:
             "Seeks in the two-typist hour (`rooms.playback.Playback`: index built from "
             "`store.history`, then the first, last and random moments):",
             "",
-            "| run | rows | read s | build s (read included) | index MiB | seeks | at_json p50 / "
-            "p95 / max ms | authorship_at p50 / p95 / max ms | first, last ms |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| run | rows | parts | read s | build s (read included) | index MiB | seeks | "
+            "at_json p50 / p95 / max ms | authorship_at p50 / p95 / max ms | first, last ms |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in seeks:
             a, w = r["at"], r["authorship"]
             lines.append(
-                f"| {r['run']} | {r['rows']:,} | {r['read_s']} | {r['build_s']} | "
+                f"| {r['run']} | {r['rows']:,} | {r['parts']:,} | {r['read_s']} | {r['build_s']} | "
                 f"{r['index_mib']} | {r['seeks']} | "
                 f"{a['p50']} / {a['p95']} / {a['max']} | {w['p50']} / {w['p95']} / {w['max']} | "
                 f"{r['first_last_ms']} |"

@@ -1,8 +1,9 @@
-"""Playback at the history row cap: two people typing at once for ``--hours`` (7.5 h
-fills the default 200,000-row cap, bench/README "History"), written through the real
-store code, then the playback index built and seeked as ``--only history`` does for one
-hour. Prints one JSON object. Not part of ``bench/run.py``: it takes about 4 minutes and
-~2 GB of memory.
+"""Playback of a long room: two people typing at once for ``--hours``, written through the
+real store code, then the playback index built and seeked as ``--only history`` does for
+one hour. Prints one JSON object. Not part of ``bench/run.py``: 7.5 h (270,000 updates,
+~13,000 rows) takes about 3.5 minutes and 1.6 GB of memory. Since rows are a room's 2 s
+window (e77cab3), the default 200,000-row cap holds ~116 hours of two typists, beyond this
+script's 24 h limit and the index's memory (bench/README "History", "At the row cap").
 
 usage: .venv/bin/python bench/history_cap.py [--hours 7.5] [--seeks 200]
 """

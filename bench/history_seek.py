@@ -5,7 +5,8 @@ replay, how long seeking to any moment takes, and how many bytes its history hol
 
 The session is made on real pycrdt documents: two people each type at their own
 cursor (a jump now and then, a backspace in seven), ten updates a second between them,
-in rows as the server coalesces them (one person's updates within two seconds). Seeks
+taking one-second turns, in rows as the server coalesces them: the room's updates within
+two seconds, whoever sent them, each person's run a part of the row. Seeks
 go to random moments and time what the history API does there: the files, chat and
 run at that moment (``at_json``) and the entry file's authorship."""
 
@@ -21,7 +22,7 @@ from typing import Any
 from pycrdt import Doc
 
 from crdt import schema
-from rooms.history import HistoryRow, Who
+from rooms.history import HistoryRow, Part, Who, joined_parts
 from rooms.playback import Playback
 
 PEOPLE = (Who("u-ann", "Ann", "editor"), Who("u-bob", "Bob", "owner"))
@@ -30,8 +31,8 @@ COALESCE_SECONDS = 2.0
 
 
 def session(updates: int, seed: int = 20) -> list[HistoryRow]:
-    """``updates`` keystrokes of two people, as history rows (about one per person per
-    coalescing window)."""
+    """``updates`` keystrokes of two people, as history rows (one per coalescing window,
+    holding a turn of each)."""
     rng = random.Random(seed)
     docs: list[Doc[Any]] = [Doc(), Doc()]
     sent: list[list[bytes]] = [[], []]
@@ -40,8 +41,10 @@ def session(updates: int, seed: int = 20) -> list[HistoryRow]:
     texts = ["", ""]
     cursors = [0, 0]
     rows: list[HistoryRow] = []
-    per_row = int(UPDATES_PER_SECOND * COALESCE_SECONDS / 2)  # each person's share
-    clock = 1_700_000_000.0
+    per_turn = int(UPDATES_PER_SECOND * COALESCE_SECONDS / 2)  # each person's share of a row
+    clock = row_first = row_last = 1_700_000_000.0
+    row_updates: list[bytes] = []
+    runs: list[Part] = []
     person = 0
     done = 0
     while done < updates:
@@ -53,7 +56,7 @@ def session(updates: int, seed: int = 20) -> list[HistoryRow]:
             cursor = rng.randrange(len(text) + 1)
         batch: list[bytes] = []
         first = clock
-        for _ in range(min(per_row, updates - done)):
+        for _ in range(min(per_turn, updates - done)):
             if cursor > 0 and rng.random() < 0.15:
                 at = len(text[: cursor - 1].encode())
                 del code[at : at + len(text[cursor - 1].encode())]
@@ -67,13 +70,29 @@ def session(updates: int, seed: int = 20) -> list[HistoryRow]:
             update = sent[person][-1]
             other.apply_update(update)
             batch.append(update)
+            stamp = clock  # when the server accepted it
             clock += 1.0 / UPDATES_PER_SECOND
             done += 1
         cursors[person] = cursor
         texts[person] = text
-        rows.append(HistoryRow(len(rows) + 1, first, clock, PEOPLE[person], "edit", batch))
+        if row_updates and stamp - row_first > COALESCE_SECONDS:
+            rows.append(_row(len(rows) + 1, row_first, row_last, row_updates, runs))
+            row_updates, runs = [], []
+        if not row_updates:
+            row_first = first
+        row_updates += batch
+        row_last = stamp
+        runs.append((PEOPLE[person], "edit", len(batch)))
         person = 1 - person
+    if row_updates:
+        rows.append(_row(len(rows) + 1, row_first, row_last, row_updates, runs))
     return rows
+
+
+def _row(seq: int, first: float, last: float, updates: list[bytes], runs: list[Part]) -> HistoryRow:
+    """A stored row: the first run's sender and kind, ``parts`` when there are several."""
+    parts = joined_parts(tuple(runs))
+    return HistoryRow(seq, first, last, runs[0][0], runs[0][1], updates, parts)
 
 
 def measure(updates: int, seeks: int) -> dict[str, Any]:
@@ -98,6 +117,7 @@ def measure(updates: int, seeks: int) -> dict[str, Any]:
     return {
         "updates": updates,
         "rows": len(rows),
+        "parts": sum(len(r.runs()) for r in rows),
         "session_hours": round(hours, 2),
         "make_s": round(made, 1),
         "replay_s": round(replay, 2),
