@@ -126,17 +126,36 @@ def joined_parts(*runs: tuple[Part, ...]) -> tuple[Part, ...]:
     return out if len(out) > 1 else ()
 
 
+def append_runs(runs: tuple[Part, ...], more: tuple[Part, ...]) -> tuple[Part, ...]:
+    """``runs`` then ``more`` (each already merged), joined at the seam only: extending
+    a row with a flush costs the same however many runs the row has."""
+    if not runs or not more:
+        return runs or more
+    last, first = runs[-1], more[0]
+    if last[1] == first[1] and last[0] == first[0]:
+        return (*runs[:-1], (last[0], last[1], last[2] + first[2]), *more[1:])
+    return runs + more
+
+
+def run_line(part: Part) -> str:
+    """One run as stored: a JSON array on a line of its own (JSON never holds a raw
+    newline), so a row's ``parts`` grow by lines, not by encoding them all again."""
+    who, kind, count = part
+    return json.dumps([who.id, who.name, who.role, kind, count])
+
+
 def parts_json(parts: tuple[Part, ...]) -> str | None:
-    """``parts`` as stored (None for a single run)."""
+    """``parts`` as stored: one ``run_line`` per run (None for a single run)."""
     if not parts:
         return None
-    return json.dumps([[w.id, w.name, w.role, kind, n] for w, kind, n in parts])
+    return "\n".join(run_line(p) for p in parts)
 
 
 def parts_from_json(raw: Any) -> tuple[Part, ...]:
+    """Stored ``parts`` read back: ``parts_json``'s lines, or a list of 5-lists."""
     if not raw:
         return ()
-    value = json.loads(raw) if isinstance(raw, str) else raw
+    value = [json.loads(line) for line in raw.split("\n")] if isinstance(raw, str) else raw
     return tuple((Who(str(i), str(nm), str(r)), str(k), int(n)) for i, nm, r, k, n in value)
 
 
@@ -211,7 +230,8 @@ def coalesce(entries: list[HistoryEntry], entry: HistoryEntry, settings: History
             and len(last.updates) + len(entry.updates) <= settings.coalesce_updates
         ):
             if last.parts or (last.who, last.kind) != (entry.who, entry.kind) or entry.parts:
-                last.parts = joined_parts(last.runs(), entry.runs())
+                runs = append_runs(last.runs(), entry.runs())
+                last.parts = runs if len(runs) > 1 else ()
             # else: one person's keystrokes, the common case: the single run just grows.
             last.updates.extend(entry.updates)
             last.ts = entry.ts

@@ -38,6 +38,7 @@ from rooms.history import (
     HistoryRow,
     Part,
     Who,
+    append_runs,
     joined_parts,
     merged_runs,
     parts_from_json,
@@ -221,7 +222,8 @@ class MongoStore:
             or runs[-1][1] in SEPARATE
         ):
             return False
-        merged = joined_parts(runs, owned)
+        merged = append_runs(runs, owned)
+        merged = merged if len(merged) > 1 else ()
         done = self._history.update_one(
             {"room": room, "seq": last["seq"], "n": count},
             {"$set": {"data": bytes(last["data"]) + encode_batch(kept), "ts": entry.ts,

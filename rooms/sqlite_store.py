@@ -24,10 +24,12 @@ from rooms.history import (
     HistoryRow,
     Part,
     Who,
+    append_runs,
     joined_parts,
     merged_runs,
     parts_from_json,
     parts_json,
+    run_line,
     update_key,
 )
 from rooms.store import RoomInfo, StoredRoom, StoreError, decode_batch, encode_batch
@@ -148,6 +150,11 @@ class _LastRow:
     ts_first: float
     count: int  # updates
     runs: tuple[Part, ...]  # whose they are, never empty
+    head: str  # the stored lines of every run but the last (``run_line``)
+
+
+def _head(runs: tuple[Part, ...]) -> str:
+    return "\n".join(map(run_line, runs[:-1]))
 
 
 class SQLiteStore:
@@ -352,7 +359,9 @@ class SQLiteStore:
             # One INSERT numbers its rows one after the other, under the write lock.
             first_seq = (cursor.lastrowid or 0) - len(run) + 1
             for offset, (room, ts_first, count, owned) in enumerate(made[at : at + len(run)]):
-                self._last_rows[room] = _LastRow(first_seq + offset, ts_first, count, owned)
+                self._last_rows[room] = _LastRow(
+                    first_seq + offset, ts_first, count, owned, _head(owned)
+                )
             at += len(run)
         clock_rows = [(room, client, upto) for (room, client), upto in moved.items()]
         for clock_run in chunks(clock_rows):
@@ -392,22 +401,29 @@ class SQLiteStore:
                 return False
             seq, ts_first, n, who_id, name, role, kind, raw = found
             runs = parts_from_json(raw) or ((Who(who_id, name, role), kind, n),)
-            last = self._last_rows[room] = _LastRow(seq, ts_first, n, runs)
+            last = self._last_rows[room] = _LastRow(seq, ts_first, n, runs, _head(runs))
         if (
             entry.ts_first - last.ts_first > entry.join_seconds
             or last.count + len(kept) > entry.join_updates
             or last.runs[-1][1] in SEPARATE
         ):
             return False
-        merged = merged_runs(last.runs, owned)
+        merged = append_runs(last.runs, owned)
+        # Only the seam changed: the lines before the old last run stay as stored.
+        head = "\n".join(
+            line for line in (last.head, *map(run_line, merged[len(last.runs) - 1 : -1])) if line
+        )
+        parts = f"{head}\n{run_line(merged[-1])}" if len(merged) > 1 else None
         self._db.execute(
             "UPDATE history SET data = CAST(data || ? AS BLOB), ts = ?, n = n + ?, parts = ?,"
             " who_id = ?, who_name = ?, who_role = ?, kind = ? WHERE seq = ?",
-            (encode_batch(kept), entry.ts, len(kept), parts_json(joined_parts(merged)),
+            (encode_batch(kept), entry.ts, len(kept), parts,
              last.runs[0][0].id, last.runs[0][0].name, last.runs[0][0].role, last.runs[0][1],
              last.seq),
         )  # fmt: skip
-        self._last_rows[room] = _LastRow(last.seq, last.ts_first, last.count + len(kept), merged)
+        self._last_rows[room] = _LastRow(
+            last.seq, last.ts_first, last.count + len(kept), merged, head
+        )
         return True
 
     def _known_clocks(self, wanted: set[tuple[str, int]]) -> dict[tuple[str, int], int]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
 from pycrdt import Doc, Text
 
 from bench.history_store import (
@@ -96,12 +95,6 @@ def test_two_at_once_share_rows_that_span_flushes(tmp_path: Path) -> None:
     assert seek["seeks"] == 7
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rooms/sqlite_store.py _extend_last_row caches `merged or last.runs[:1]`: when "
-    "an extension leaves one run, the cached run keeps its old count, so the next "
-    "extension's parts miss updates and HistoryRow.split drops them from playback",
-)
 def test_shared_rows_keep_every_sender_and_replay_to_the_typed_text(tmp_path: Path) -> None:
     keys = typing_hour(2, 60)
     path = tmp_path / "s.sqlite3"
