@@ -18,7 +18,7 @@ from crdt.structs import parse
 from rooms.history import HistoryRow
 from rooms.sqlite_store import SQLiteStore
 from server.app import SQLITE_FILE
-from tests.multi import start_instances, stop_all
+from tests.multi import doc_text, start_instances, stop_all, stored_doc
 from tests.redisproc import RedisProcess
 from tests.serverproc import ServerProcess
 from tests.support import eventually
@@ -92,7 +92,12 @@ async def test_each_update_is_recorded_with_the_senders_verified_identity(
             )
             assert response.status_code == 201, response.text
         expected = str(alice.text)
-        await asyncio.sleep(WINDOW_MS / 1000 + 0.5)
+
+        def all_recorded() -> bool:
+            doc = replayed(stored_history(server.data_dir, "rec"))
+            return code_of(doc) == expected and "util.py" in doc.get("files", type=Map)
+
+        await eventually(all_recorded)
     rows = stored_history(server.data_dir, "rec")
     by = {(r.who.id, r.who.name, r.who.role, r.kind) for r in rows}
     assert by == {
@@ -152,7 +157,9 @@ async def test_history_outlives_compaction_and_sigkill(
     async with YClient(restarted.ws_url("kill")) as again:
         await again.wait_synced()
         again.text += "!"
-        await asyncio.sleep(1.0)
+        await eventually(
+            lambda: code_of(replayed(stored_history(server.data_dir, "kill"))) == expected + "!"
+        )
     await asyncio.to_thread(restarted.stop)
     rows = stored_history(server.data_dir, "kill")
     assert code_of(replayed(rows)) == expected + "!"
@@ -182,8 +189,7 @@ async def test_two_instances_write_one_history(
             await asyncio.sleep(0.01)
         await eventually(lambda: str(alice.text) == str(bob.text), timeout=20)
         expected = str(alice.text)
-        await asyncio.sleep(1.0)
-    await stop_all([a, b])
+    await stop_all([a, b])  # each flushes what it applied (and so recorded)
     rows = stored_history(data_dir, "two")
     # Each instance stored both people's updates; the history kept one copy of each.
     assert sum(len(r.updates) for r in rows if r.who.id == alice_id) == 48
@@ -205,6 +211,6 @@ async def test_history_off_records_nothing(server_factory: Callable[..., ServerP
     async with YClient(server.ws_url("off")) as writer:
         await writer.wait_synced()
         writer.text += "x"
-        await asyncio.sleep(0.5)
+        await eventually(lambda: doc_text(stored_doc(server.data_dir, "off")) == "x")
     await asyncio.to_thread(server.stop)
     assert stored_history(server.data_dir, "off") == []
