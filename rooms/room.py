@@ -154,7 +154,6 @@ class Room:
             name, doc, stored, worker, settings, observer, self._send_receipts, broker, flusher,
             wants_receipts=lambda: self._receipt_peers > 0, history=history,
         )  # fmt: skip
-        self._history = history or HistorySettings()
 
     # -- membership -------------------------------------------------------
 
