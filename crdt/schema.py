@@ -21,8 +21,11 @@ RUNS = "runs"
 # ``meta.entry`` (absent in rooms made before workspaces: crdt.paths.default_entry).
 FILES = "files"
 ENTRY = "entry"  # key of ``meta``
+# The classroom's state, written by the server only (``rooms.classroom``): a Map of
+# scalars (JSON strings, numbers) keyed by kind and id, e.g. ``hand:<key>``.
+CLASS = "class"
 
-ROOTS = (CODE, META, CHAT, COMMENTS, RUNS, FILES)
+ROOTS = (CODE, META, CHAT, COMMENTS, RUNS, FILES, CLASS)
 
 # The shared type behind each root. A root read with the wrong type reports no events.
 ROOT_TYPES: dict[str, type[Text] | type[Map[Any]] | type[Array[Any]]] = {
@@ -32,6 +35,7 @@ ROOT_TYPES: dict[str, type[Text] | type[Map[Any]] | type[Array[Any]]] = {
     COMMENTS: Map,
     RUNS: Map,
     FILES: Map,
+    CLASS: Map,
 }
 
 
@@ -62,6 +66,11 @@ def runs(doc: Doc[Any]) -> Map[Any]:
 
 def files(doc: Doc[Any]) -> Map[Any]:
     value: Map[Any] = doc.get(FILES, type=Map)
+    return value
+
+
+def class_state(doc: Doc[Any]) -> Map[Any]:
+    value: Map[Any] = doc.get(CLASS, type=Map)
     return value
 
 

@@ -15,7 +15,8 @@ that corrects it:
   loses every field only the AI writes (``ai``, ``kind``, ``old_text``...);
 - a change to those fields of an existing entry, or to another person's text, is
   undone;
-- any change to ``runs`` is undone: the runs are the server's record.
+- any change to ``runs`` or ``class`` is undone: those roots are the server's record
+  (runs; the classroom's hands, questions and summaries, ``rooms.classroom``).
 
 The room relays the peer's update and this correction as one, so other browsers
 never show the forged fields.
@@ -43,6 +44,8 @@ PROTECTED = frozenset(AUTHOR_FIELDS + AI_FIELDS)
 # applying it makes a new file. (A comment's ``path`` is not the server's: the page that
 # renames a file rewrites it, with the comment's anchors, for every comment in the file.)
 AI_CHAT_FIELDS = ("path", "new_file")
+# Roots only the server writes: a peer's change there is undone whole.
+SERVER_ROOTS = frozenset({schema.RUNS, schema.CLASS})
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,13 +67,13 @@ class _Change:
 
 
 class Authorship:
-    """Watches ``chat``, ``comments`` and ``runs`` of one document for what a peer's
-    update changed there, and makes the correction."""
+    """Watches ``chat``, ``comments`` and the server's roots (``runs``, ``class``) of one
+    document for what a peer's update changed there, and makes the correction."""
 
     def __init__(self, doc: Doc[Any]) -> None:
         self.pending: list[_Change] = []
         self._subscriptions: list[Any] = []
-        self._runs: dict[str, Any] = {}
+        self._owned: dict[str, dict[str, Any]] = {}  # server root -> its content, the record
         self.attach(doc)
 
     def attach(self, doc: Doc[Any]) -> None:
@@ -82,9 +85,10 @@ class Authorship:
                 (schema.CHAT, schema.chat(doc)),
                 (schema.COMMENTS, schema.comments(doc)),
                 (schema.RUNS, schema.runs(doc)),
+                (schema.CLASS, schema.class_state(doc)),
             )
         ]
-        self._runs = schema.runs(doc).to_py() or {}
+        self._owned = {name: _content(doc, name) for name in SERVER_ROOTS}
 
     def _observer(self, name: str) -> Callable[[list[Any]], None]:
         def record(events: list[Any]) -> None:
@@ -106,9 +110,9 @@ class Authorship:
 
     def trusted(self, doc: Doc[Any]) -> None:
         """The server (or another instance) changed the document: nothing to correct,
-        and the runs as they are now are the record."""
-        if any(change.root == schema.RUNS for change in self.pending):
-            self._runs = schema.runs(doc).to_py() or {}
+        and the server's roots as they are now are the record."""
+        for name in {change.root for change in self.pending} & SERVER_ROOTS:
+            self._owned[name] = _content(doc, name)
         self.pending.clear()
 
     def correction(self, author: Author) -> tuple[Callable[[Doc[Any]], None], list[str]] | None:
@@ -118,11 +122,11 @@ class Authorship:
         stamps: list[tuple[Map[Any], bool]] = []  # (entry, is a chat entry)
         restores: list[tuple[Map[Any], str, dict[str, Any]]] = []
         replies: list[tuple[Array[Any], int, dict[str, Any]]] = []
-        runs = False
+        owned: set[str] = set()  # server roots the peer changed
         posted: list[str] = []
         for change in changes:
-            if change.root == schema.RUNS:
-                runs = True
+            if change.root in SERVER_ROOTS:
+                owned.add(change.root)
             elif not change.path and change.delta is not None:  # chat: entries added
                 for item in _inserted(change.delta):
                     if isinstance(item[1], Map):
@@ -149,9 +153,9 @@ class Authorship:
                 for index, value in _inserted(change.delta):
                     if isinstance(value, dict):
                         replies.append((change.target, index, value))
-        if not (stamps or restores or replies or runs):
+        if not (stamps or restores or replies or owned):
             return None
-        record = self._runs
+        records = {name: self._owned[name] for name in owned}
 
         def correct(doc: Doc[Any]) -> None:
             for entry, in_chat in stamps:
@@ -176,8 +180,8 @@ class Authorship:
                 if index < len(array) and array[index] == value:
                     del array[index]
                     array.insert(index, stamped)
-            if runs:
-                _restore_runs(schema.runs(doc), record)
+            for name, record in records.items():
+                _restore(doc.get(name, type=Map), record)
 
         return correct, posted
 
@@ -200,20 +204,30 @@ def _scalar(value: Any) -> bool:
     return value is None or isinstance(value, str | int | float | bool)
 
 
-def _restore_runs(runs: Map[Any], record: dict[str, Any]) -> None:
-    """Make ``runs`` hold exactly ``record`` again (the server's own runs)."""
-    for run_id in [k for k in runs.keys() if k not in record]:
-        del runs[run_id]
-    for run_id, fields in record.items():
-        entry = runs.get(run_id)
+def _content(doc: Doc[Any], name: str) -> dict[str, Any]:
+    value: dict[str, Any] = doc.get(name, type=Map).to_py() or {}
+    return value
+
+
+def _restore(root: Map[Any], record: dict[str, Any]) -> None:
+    """Make a server root hold exactly ``record`` again: ``runs`` (a Map of Maps) or
+    ``class`` (a Map of scalars)."""
+    for key in [k for k in root.keys() if k not in record]:
+        del root[key]
+    for key, fields in record.items():
+        entry = root.get(key)
+        if not isinstance(fields, dict):
+            if entry != fields:
+                root[key] = fields
+            continue
         if not isinstance(entry, Map):
-            runs[run_id] = Map(dict(fields))
+            root[key] = Map(dict(fields))
             continue
         current = entry.to_py() or {}
         if current == fields:
             continue
-        for key in [k for k in current if k not in fields]:
-            del entry[key]
-        for key, value in fields.items():
-            if current.get(key) != value:
-                entry[key] = value
+        for field in [k for k in current if k not in fields]:
+            del entry[field]
+        for field, value in fields.items():
+            if current.get(field) != value:
+                entry[field] = value

@@ -203,3 +203,25 @@ async def test_runs_written_by_a_peer_never_block_runs_nor_come_back(
         await eventually(lambda: schema.runs(eve.doc)[run_id].get("stdout") != "forged")
         served = api(server, "GET", f"/api/rooms/{room}/runs/{run_id}", token).json()
         assert served.get("stdout") != "forged"
+
+
+async def test_the_class_root_is_the_servers_even_against_the_owner(
+    server: ServerProcess,
+) -> None:
+    """``class`` holds hands, questions and grid summaries (``rooms.classroom``): the
+    room's owner writing there (a fake hand, a forged summary) is undone at once, and
+    nobody else ever sees it."""
+    room = new_room(server, "broadcast")
+    async with (
+        client(server, room, "owner", "Olga") as olga,
+        client(server, room, "viewer", "Sam") as sam,
+    ):
+        await olga.wait_synced()
+        await sam.wait_synced()
+        state = schema.class_state(olga.doc)
+        state["hand:0123456789abcdef"] = '{"raised_at": 1}'
+        state["policy:chat"] = '{"chat": "open"}'
+        await eventually(lambda: len(schema.class_state(olga.doc)) == 0)
+        olga.text += "still editing\n"
+        await eventually(lambda: str(sam.text) == "still editing\n")
+        assert len(schema.class_state(sam.doc)) == 0

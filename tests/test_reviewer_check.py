@@ -73,6 +73,10 @@ def add_file(doc: Doc[Any]) -> None:
     schema.files(doc)["util.py"] = Text("x = 1\n")
 
 
+def raise_hand(doc: Doc[Any]) -> None:
+    schema.class_state(doc)["hand:0123456789abcdef"] = '{"raised_at": 1}'
+
+
 CHANGES: dict[str, Change] = {
     schema.CODE: append_code,
     schema.META: set_meta,
@@ -80,6 +84,7 @@ CHANGES: dict[str, Change] = {
     schema.COMMENTS: add_comment,
     schema.RUNS: add_run,
     schema.FILES: add_file,
+    schema.CLASS: raise_hand,
 }
 
 
