@@ -4,7 +4,9 @@ exercises made over the API, is in ``tests/test_exercises_grid.py``."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,8 @@ from rooms.class_grid import CURRENT, ClassGrid, spotlight_entry, student_room_p
 from rooms.history import Who
 from rooms.registry import RoomRegistry
 from rooms.roles import Role
-from tests.harness import FakeClient, started
+from tests.harness import FakeClient, redis_broker, started
+from tests.redisproc import RedisProcess
 
 pytestmark = pytest.mark.anyio
 
@@ -196,3 +199,42 @@ async def test_a_spotlight_shows_the_students_code_and_follows_it_until_ended(
         await grid.flush()
         assert classroom.get(class_doc, classroom.SPOTLIGHT, CURRENT) is None
         assert await grid.end(CLASS, tess) is False
+
+
+async def test_a_student_on_one_instance_shows_on_a_grid_read_on_another(
+    tmp_path: Path, redis_server: RedisProcess
+) -> None:
+    """Two instances over one store and one Redis: Sam types on the first, the grid's
+    exercise room is read on the second, where the teacher opened Sam's room too; the
+    second does not take "online" from the first."""
+    one = redis_broker(redis_server.url, "one")
+    two = redis_broker(redis_server.url, "two")
+    async with started(tmp_path, one) as first, started(tmp_path, two) as second:
+        grid_one, grid_two = wired(first), wired(second)
+        await seeded(first)
+        sam = await FakeClient(name="Sam", user_id=SAM).join(first, ROOM)
+        sam.type("x = 1\n")
+        tess = await FakeClient(Role.OWNER, name="Tess", user_id="user-tess").join(second, ROOM)
+        await second.loaded(classroom.exercise_room(EXERCISE))
+
+        def second_shows(lines: int) -> bool:
+            doc = second.rooms[classroom.exercise_room(EXERCISE)].doc
+            value = classroom.get(doc, classroom.STUDENT, KEY) or {}
+            return value.get("lines") == lines and value.get("online") is True
+
+        async def flushed_until(lines: int) -> bool:
+            await grid_one.flush()
+            await grid_two.flush()
+            return second_shows(lines)
+
+        await eventually_async(lambda: flushed_until(1))
+        tess.pump()
+        sam.type("y = 2\n")
+        await eventually_async(lambda: flushed_until(2))
+
+
+async def eventually_async(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert time.monotonic() < deadline, "not within the timeout"
+        await asyncio.sleep(0.05)
