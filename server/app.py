@@ -24,7 +24,18 @@ from rooms.redis_broker import RedisBroker, RedisSettings
 from rooms.registry import STORE_CHECK_SECONDS, RoomLoadError, RoomRegistry
 from rooms.sqlite_store import SQLiteStore
 from rooms.store import Store, StoreError
-from server import ai, history_api, logs, native_stderr, openapi, redact, runs, spotlight_api, web
+from server import (
+    ai,
+    exercises_api,
+    history_api,
+    logs,
+    native_stderr,
+    openapi,
+    redact,
+    runs,
+    spotlight_api,
+    web,
+)
 from server.api import Api
 from server.auth import Authenticator, resolve_secret
 from server.drain import SignalDrain
@@ -270,6 +281,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             *ai.AiApi(api, lambda: app.state.ai).routes(),
             *history.routes(),
             *spotlight_api.SpotlightApi(api, lambda: app.state.class_grid).routes(),
+            *exercises_api.ExercisesApi(api, lambda: app.state.runner).routes(),
             Route("/api/openapi.json", openapi_endpoint),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
