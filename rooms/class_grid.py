@@ -12,12 +12,15 @@ dirty rooms are summarised, and the summaries that changed go into their exercis
 as one server edit. A student typing five keys a second costs the grid one update a
 second, and a student who is only reading costs nothing.
 
-Several instances: each summarises the student rooms it has loaded. Whether the
-student is online is known where their socket is: an instance that holds the student's
-connection writes ``online: true`` and its own id in ``seen_by``; another instance
-leaves that alone, and writes ``online: false`` only when the summary was its own (or
-says offline). An instance that dies with a student online leaves the tile online
-until the student reconnects: a known limit.
+Several instances: each summarises the student rooms it has loaded, from the same
+document and the same edit times (when the accepting instance took the edit), so they
+write the same tile. Whether the student is online is known where their socket is: the
+instance that holds it writes ``online: true`` and its own id in ``seen_by``, and only
+that instance later writes ``online: false``. A tile is one value, so two instances
+writing it at once keep one of the two: each instance checks once a second that the
+tile still says what it last wrote, and writes it again if not. An instance that dies
+with a student online leaves the tile online until the student reconnects: a known
+limit.
 
 Spotlight: the class room's ``spotlight:current`` holds the student's files, refreshed
 with the same throttle while the student types, until the teacher ends it. The instance
@@ -69,9 +72,10 @@ class _Student:
     room: Room
     exercise_id: str
     key: str
-    last_edit: float | None = None  # the student's own last edit, seen here
+    last_edit: float | None = None  # the student's own last edit (when it was accepted)
     submitted_at: float | None = None  # their last edit before the due time
     is_student: dict[str, bool] = field(default_factory=dict)  # user id -> is this student
+    written: dict[str, Any] = field(default_factory=dict)  # what this instance last wrote
 
 
 class ClassGrid:
@@ -120,13 +124,13 @@ class ClassGrid:
                 await self._task
             self._task = None
 
-    def _changed(self, room: Room, who: Who | None, kind: str) -> None:
+    def _changed(self, room: Room, who: Who | None, kind: str, ts: float) -> None:
         self._dirty.add(room.name)
         student = self._students.get(room.name)
         if student is None or who is None or kind != EDIT:
             return
-        if self._is_student(student, who.id):
-            student.last_edit = time.time()
+        if self._is_student(student, who.id) and ts > (student.last_edit or 0.0):
+            student.last_edit = ts
 
     def _joined_or_left(self, room: Room) -> None:
         self._dirty.add(room.name)
@@ -151,6 +155,7 @@ class ClassGrid:
 
     async def flush(self) -> None:
         """Push the summaries of the student rooms that changed, and refresh spotlights."""
+        self._recheck()
         dirty, self._dirty = self._dirty, set()
         now = time.time()
         by_exercise: dict[str, dict[str, dict[str, Any]]] = {}
@@ -175,6 +180,19 @@ class ClassGrid:
             except Exception:
                 log.warning("spotlight_refresh_failed", room=class_room, exc_info=True)
 
+    def _recheck(self) -> None:
+        """Mark dirty the students whose tile no longer says what this instance wrote
+        (another instance wrote the tile at the same moment, and its value was kept)."""
+        for name, student in self._students.items():
+            if not student.written or name in self._dirty:
+                continue
+            grid = self._rooms.get(classroom.exercise_room(student.exercise_id))
+            if grid is None:
+                continue
+            tile = classroom.get(grid.doc, classroom.STUDENT, student.key) or {}
+            if any(tile.get(k) != v for k, v in student.written.items()):
+                self._dirty.add(name)
+
     def _summary(self, student: _Student) -> dict[str, Any]:
         doc = student.room.doc
         exercise = classroom.get(doc, classroom.EXERCISE, student.exercise_id) or {}
@@ -189,8 +207,9 @@ class ClassGrid:
             if not peer.closed and self._is_student(student, peer.user_id)
         ]
         summary = summarize(doc)
-        summary["online"] = bool(here)
-        summary["seen_by"] = self.instance
+        if here:
+            summary["online"] = True
+            summary["seen_by"] = self.instance
         if student.last_edit is not None:
             summary["last_edit"] = student.last_edit
         if student.submitted_at is not None:
@@ -203,24 +222,17 @@ class ClassGrid:
         room: Room = await self._loaded(classroom.exercise_room(exercise_id))
         if classroom.get(room.doc, classroom.EXERCISE, exercise_id) is None:
             return  # not an exercise this server made: nothing to keep a grid in
-        current = classroom.entries(room.doc, classroom.STUDENT)
         changes: dict[str, dict[str, Any]] = {}
         for key, summary in summaries.items():
-            base = current.get(key)
+            base = classroom.get(room.doc, classroom.STUDENT, key)
             if base is None:  # joining: the exercises API writes who it is first
                 self._dirty.add(classroom.student_room(exercise_id, key))
                 continue
-            if (
-                not summary["online"]
-                and base.get("online")
-                and base.get("seen_by")
-                not in (
-                    None,
-                    self.instance,
-                )
-            ):
-                # The student is connected to another instance, which owns "online".
-                summary = {k: v for k, v in summary.items() if k not in ("online", "seen_by")}
+            if "online" not in summary and base.get("seen_by") == self.instance:
+                summary["online"] = False  # they left this instance, which said online
+            student = self._students.get(classroom.student_room(exercise_id, key))
+            if student is not None:
+                student.written = summary
             merged = base | summary
             merged.setdefault("key", key)
             merged.setdefault("room", classroom.student_room(exercise_id, key))

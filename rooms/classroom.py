@@ -103,7 +103,8 @@ def put(doc: Doc[Any], kind: str, entry_id: str, value: dict[str, Any] | None) -
 
 
 def get(doc: Doc[Any], kind: str, entry_id: str) -> dict[str, Any] | None:
-    return entries(doc, kind).get(entry_id)
+    """One entry, or None (also for one that is not a JSON object)."""
+    return _decoded(schema.class_state(doc).get(entry_key(kind, entry_id)))
 
 
 def entries(doc: Doc[Any], kind: str) -> dict[str, dict[str, Any]]:
@@ -112,12 +113,18 @@ def entries(doc: Doc[Any], kind: str) -> dict[str, dict[str, Any]]:
     prefix = kind + ":"
     out: dict[str, dict[str, Any]] = {}
     for key, raw in schema.class_state(doc).items():
-        if not key.startswith(prefix) or not isinstance(raw, str):
-            continue
-        try:
-            value = json.loads(raw)
-        except ValueError:
-            continue
-        if isinstance(value, dict):
-            out[key[len(prefix) :]] = value
+        if key.startswith(prefix):
+            value = _decoded(raw)
+            if value is not None:
+                out[key[len(prefix) :]] = value
     return out
+
+
+def _decoded(raw: object) -> dict[str, Any] | None:
+    if not isinstance(raw, str):
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None

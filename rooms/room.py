@@ -146,11 +146,12 @@ class Room:
         # Called with (room, peer, text) for each chat message a peer posted: who posted
         # it is the peer's verified identity (the AI answers "@ai" this way).
         self.chat_hooks: list[Callable[[Room, Peer, str], None]] = []
-        # Called with (room, who, kind) after each accepted change, whoever made it (a
-        # peer, the server, another instance; who is None when unknown), and with (room)
+        # Called with (room, who, kind, ts) after each accepted change, whoever made it (a
+        # peer, the server, another instance; who is None when unknown; ts is when the
+        # instance that accepted it did, the same on every instance), and with (room)
         # when a peer joins or leaves: how a student's room keeps the teacher's grid up
         # to date (``rooms.class_grid``). Empty in every other room: one test per update.
-        self.change_hooks: list[Callable[[Room, Who | None, str], None]] = []
+        self.change_hooks: list[Callable[[Room, Who | None, str, float], None]] = []
         self.membership_hooks: list[Callable[[Room], None]] = []
         # Per peer id: updates waiting for what they depend on (``_park``).
         self._parked: dict[int, deque[tuple[Peer, bytes, DocUpdate, float, float]]] = {}
@@ -428,12 +429,13 @@ class Room:
         unpacked = unpack_origin(origin) if origin is not None else None
         sender: Who | None = None
         kind = EDIT
+        ts = time.time()
         if unpacked is not None:
             ts, sender, kind = unpacked
             self.writer.record(update, sender, kind, ts)
         self.broadcast(protocol.update_frame(update), exclude=None)
         for hook in self.change_hooks:
-            hook(self, sender, kind)
+            hook(self, sender, kind, ts)
 
     def apply_remote_awareness(self, payload: bytes, instance: str, on_stage: bool) -> None:
         try:
@@ -587,7 +589,7 @@ class Room:
         sent_by = pack_origin(now, who, kind) if self.broker.enabled else None
         self.broker.publish_update(self.name, update, sent_by)
         for hook in self.change_hooks:
-            hook(self, who, kind)
+            hook(self, who, kind, now)
 
     def _change(
         self,
@@ -633,7 +635,7 @@ class Room:
                 self.writer.record(update, author, kind, now)
         if updates:
             for hook in self.change_hooks:
-                hook(self, author, kind)
+                hook(self, author, kind, now)
         sent_by = pack_origin(now, author, kind) if self.broker.enabled else None
         if failed is not None:
             if updates:  # what it did before failing still reaches everyone
