@@ -91,7 +91,7 @@ def class_root(client: YClient) -> dict[str, Any]:
 
 
 def chat(client: YClient) -> list[dict[str, Any]]:
-    return [m.to_py() for m in schema.chat(client.doc) if isinstance(m, Map)]
+    return [m.to_py() or {} for m in schema.chat(client.doc) if isinstance(m, Map)]
 
 
 # -- questions -------------------------------------------------------------------------
