@@ -24,9 +24,9 @@ is the server's: a peer's change there is undone (``rooms.authorship``). Its ent
 | class | ``hand:{key}`` | ``{"raised_at": ts}`` (no name in a broadcast class) |
 | class | ``exercise:{id}`` | ``{"id", "title", "due_at"}``: what students may open |
 | class | ``spotlight:current`` | a student's code on stage: room, name, files, entry |
-| staff | ``hand:{key}`` | ``{"user_id", "name", "question", "raised_at"}`` |
-| staff | ``question:{id}`` | ``{"id", "user_id", "name", "text", "ts", "published"}`` |
-| staff | ``muted:{key}`` | ``{"user_id", "name", "ts"}`` |
+| staff | ``hand:{key}`` | ``{"key", "user_id", "name", "question", "raised_at"}`` |
+| staff | ``question:{id}`` | ``{"id", "key", "user_id", "name", "text", "ts"}`` |
+| staff | ``muted:{key}`` | ``{"key", "user_id", "name", "ts"}`` |
 | exercise | ``exercise:{id}`` | the definition: title, class room, tests (hidden ones too), due |
 | exercise | ``student:{key}`` | the student's summary (the grid's tile) |
 | student | ``exercise:{id}`` | what the student may see: title, visible tests, due, AI policy |

@@ -26,6 +26,7 @@ from rooms.sqlite_store import SQLiteStore
 from rooms.store import Store, StoreError
 from server import (
     ai,
+    class_api,
     exercises_api,
     history_api,
     logs,
@@ -282,6 +283,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             *history.routes(),
             *spotlight_api.SpotlightApi(api, lambda: app.state.class_grid).routes(),
             *exercises_api.ExercisesApi(api, lambda: app.state.runner).routes(),
+            *class_api.ClassApi(api).routes(),
             Route("/api/openapi.json", openapi_endpoint),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
