@@ -98,9 +98,8 @@ export class Tile {
     openButton.addEventListener('click', () => this.actions.open(this.summary))
     const spotlightButton = h(
       'button',
-      { type: 'button', class: 'btn small subtle tile-spotlight', 'aria-label': `Spotlight ${this.name}'s code` },
+      { type: 'button', class: 'btn small subtle tile-spotlight', 'aria-label': `Spotlight ${this.name}'s code`, title: `Show ${this.name}'s code to the class` },
       icon('follow'),
-      'Spotlight',
     )
     spotlightButton.addEventListener('click', () => this.actions.spotlight(this.summary))
 
@@ -114,6 +113,7 @@ export class Tile {
         h('span', { class: `tile-dot${online ? ' on' : ''}`, title: online ? 'Online' : 'Offline', 'aria-label': online ? 'online' : 'offline', role: 'img' }),
         openButton,
         hand ? h('span', { class: 'tile-hand', title: handQuestion, 'aria-label': handQuestion, role: 'img' }, icon('hand')) : null,
+        spotlightButton,
       ),
       h(
         'div',
@@ -130,7 +130,6 @@ export class Tile {
           : h('span', { class: 'tile-tests none' }, 'not checked'),
       ),
       h('pre', { class: 'tile-code', 'aria-label': `The first lines of ${this.name}'s code` }, s.first_lines ?? ''),
-      h('footer', { class: 'tile-actions' }, spotlightButton),
     )
     this.tick()
   }
