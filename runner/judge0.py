@@ -143,6 +143,8 @@ class SubmissionRequest:
     wall_time_limit: float = 10.0
     memory_limit_kb: int = 256 * 1024
     additional_files: str | None = None  # base64 zip
+    # Set: Judge0 compares it with stdout (3 Accepted when equal, 4 Wrong Answer when not).
+    expected_output: str | None = None
 
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -156,6 +158,8 @@ class SubmissionRequest:
             body["source_code"] = _b64(self.source_code)
         if self.additional_files is not None:
             body["additional_files"] = self.additional_files
+        if self.expected_output is not None:
+            body["expected_output"] = _b64(self.expected_output)
         return body
 
 

@@ -46,11 +46,12 @@ INTERNAL_ERROR = "internal_error"
 UNAVAILABLE = "unavailable"
 INTERRUPTED = "interrupted"
 CANCELLED = "cancelled"  # someone pressed Stop
+WRONG_ANSWER = "wrong_answer"  # a check (runner/checks.py): it ran, a test's output differed
 
 IN_FLIGHT = frozenset({QUEUED, RUNNING})
 FINAL = (
     ACCEPTED, COMPILE_ERROR, RUNTIME_ERROR, TIME_LIMIT, MEMORY_LIMIT,
-    INTERNAL_ERROR, UNAVAILABLE, INTERRUPTED, CANCELLED,
+    INTERNAL_ERROR, UNAVAILABLE, INTERRUPTED, CANCELLED, WRONG_ANSWER,
 )  # fmt: skip
 STATUSES = (QUEUED, RUNNING, *FINAL)
 
@@ -82,7 +83,7 @@ def cut_text(raw: bytes, limit: int) -> tuple[str, bool]:
 def final_status(sub: Submission, memory_limit_kb: int) -> str:
     """Judge0 status id -> our final status (integrations.md 1.6)."""
     sid = sub.status_id
-    if sid in (3, 4):  # 4 (Wrong Answer) needs an expected_output, which we never send
+    if sid in (3, 4):  # 4 (Wrong Answer): runs send no expected_output; checks read the id
         return ACCEPTED
     if sid == 5:
         return TIME_LIMIT

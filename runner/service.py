@@ -175,6 +175,19 @@ class _Run:
     token: str | None = None  # Judge0's submission token, once submitted
     cancelled: bool = False
     project: Project | None = None  # several files: a Judge0 "Multi-file program"
+    expected_output: str | None = None  # a check's test: Judge0 compares stdout with it
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    """A room's code as a run submits it (``Runner.program``)."""
+
+    files: dict[str, str]
+    entry: str
+    code: str  # the entry file's text
+    language: str
+    project: Project | None  # several files: the multi-file plan
+    state: str  # base64 Yjs state vector the snapshot was taken at
 
 
 class _StoppedElsewhere(Exception):
@@ -356,47 +369,14 @@ class Runner:
         room = await self.registry.loaded(room_name)
         self._admit(room_name)  # again: another request may have started one meanwhile
         self._no_foreign_run(room)
-        meta_language = schema.meta(room.doc).get("language")
-        language = meta_language if isinstance(meta_language, str) else default_language
-        if not languages.known(language):
-            raise RunInvalid(
-                f"the runner does not support {language!r} "
-                f"(supported: {', '.join(languages.SUPPORTED)})",
-                "meta.language",
-            )
-        # The snapshot: every file and the state vector in one synchronous step.
-        files = schema.workspace(room.doc)
-        state = base64.b64encode(room.doc.get_state()).decode("ascii")
-        entry_path = schema.entry_path(room.doc)
-        explicit = entry is not None or isinstance(schema.meta(room.doc).get(schema.ENTRY), str)
-        if entry is not None:
-            try:
-                entry_path = paths.normalize(entry)
-            except paths.PathError as exc:
-                raise RunInvalid(f"the entry {exc}", "entry") from exc
-            if entry_path not in files:
-                missing = f"the entry {entry_path!r} is not a file of the workspace"
-                raise RunInvalid(missing, "entry")
-        plan: Project | None = None
-        if len(files) > 1:
-            try:
-                plan = project.plan(files, entry_path, project.language_of(entry_path, language))
-            except ProjectRefused as exc:
-                raise RunInvalid(exc.message, exc.field) from exc
-            language = plan.language
-        elif explicit:
-            language = project.language_of(entry_path, language)
-        if self._languages:
-            try:
-                languages.resolve(language, self._languages)
-                if plan is not None:
-                    project.multi_file_language(self._languages)
-            except UnsupportedLanguage as exc:
-                field = "entry" if plan is not None else "meta.language"
-                raise RunInvalid(exc.reason, field) from exc
-        code = files[entry_path]
-        if not code.strip():
-            raise RunInvalid("there is no code to run", "code")
+        program = self.program(room, entry, default_language)
+        files, entry_path, language, plan = (
+            program.files,
+            program.entry,
+            program.language,
+            program.project,
+        )
+        state, code = program.state, program.code
         now_mono, now = time.monotonic(), time.time()
         run = _Run(
             id=secrets.token_urlsafe(8),
@@ -441,6 +421,54 @@ class Runner:
         run.task = asyncio.create_task(self._execute(run), name=f"run:{room_name}:{run.id}")
         return run.id
 
+    def program(self, room: Room, entry: str | None, default_language: str) -> Program:
+        """What a run of ``room`` would submit, snapshotted in one synchronous step: the
+        files, the entry file (``entry``, default ``meta.entry``), the language and, for
+        several files, the multi-file plan. Raises ``RunInvalid`` (422) when there is
+        nothing Judge0 could run. Shared by runs and checks (``runner.checks``)."""
+        meta_language = schema.meta(room.doc).get("language")
+        language = meta_language if isinstance(meta_language, str) else default_language
+        if not languages.known(language):
+            raise RunInvalid(
+                f"the runner does not support {language!r} "
+                f"(supported: {', '.join(languages.SUPPORTED)})",
+                "meta.language",
+            )
+        # The snapshot: every file and the state vector in one synchronous step.
+        files = schema.workspace(room.doc)
+        state = base64.b64encode(room.doc.get_state()).decode("ascii")
+        entry_path = schema.entry_path(room.doc)
+        explicit = entry is not None or isinstance(schema.meta(room.doc).get(schema.ENTRY), str)
+        if entry is not None:
+            try:
+                entry_path = paths.normalize(entry)
+            except paths.PathError as exc:
+                raise RunInvalid(f"the entry {exc}", "entry") from exc
+            if entry_path not in files:
+                missing = f"the entry {entry_path!r} is not a file of the workspace"
+                raise RunInvalid(missing, "entry")
+        plan: Project | None = None
+        if len(files) > 1:
+            try:
+                plan = project.plan(files, entry_path, project.language_of(entry_path, language))
+            except ProjectRefused as exc:
+                raise RunInvalid(exc.message, exc.field) from exc
+            language = plan.language
+        elif explicit:
+            language = project.language_of(entry_path, language)
+        if self._languages:
+            try:
+                languages.resolve(language, self._languages)
+                if plan is not None:
+                    project.multi_file_language(self._languages)
+            except UnsupportedLanguage as exc:
+                field = "entry" if plan is not None else "meta.language"
+                raise RunInvalid(exc.reason, field) from exc
+        code = files[entry_path]
+        if not code.strip():
+            raise RunInvalid("there is no code to run", "code")
+        return Program(files, entry_path, code, language, plan, state)
+
     def _admit(self, room_name: str) -> None:
         if self._closing:
             raise RunnerBusy("the server is shutting down", retry_after=5.0)
@@ -461,27 +489,7 @@ class Runner:
 
     async def _execute(self, run: _Run) -> None:
         try:
-            try:
-                async with asyncio.timeout(max(0.0, run.deadline - time.monotonic())):
-                    async with self._slots:
-                        fields = await self._judge(run)
-            except TimeoutError:
-                reason = ""
-                if run.last_error:  # the last call failed
-                    reason = f" (last problem: {run.last_error})"
-                elif run.last_status == IN_QUEUE:
-                    reason = " (it was still in Judge0's queue: are Judge0's workers running?)"
-                elif run.last_status == PROCESSING:
-                    reason = " (it was still running in Judge0)"
-                fields = _unavailable(
-                    f"Judge0 did not finish the run within {self.settings.deadline:g} s{reason}"
-                )
-            except BreakerOpen as exc:
-                fields = _unavailable(f"the runner is unavailable: {exc}")
-            except UnsupportedLanguage as exc:
-                fields = _unavailable(exc.reason)
-            except Judge0Error as exc:
-                fields = _refused(exc)
+            fields = await self.judged(run)
         except _StoppedElsewhere:
             self._stopped(run)
             return
@@ -493,6 +501,32 @@ class Runner:
             log.exception("run_failed", room=run.room, run=run.id)
             fields = {"status": records.INTERNAL_ERROR, "message": "the runner failed unexpectedly"}
         await self._finish(run, fields)
+
+    async def judged(self, run: _Run) -> dict[str, Any]:
+        """Run ``run`` on Judge0 under the global slot cap, its deadline, the breaker and
+        retries; its final fields, failures included (``unavailable``...). ``run.last_status``
+        is Judge0's status id at the end (3 Accepted, 4 Wrong Answer, ...)."""
+        try:
+            async with asyncio.timeout(max(0.0, run.deadline - time.monotonic())):
+                async with self._slots:
+                    return await self._judge(run)
+        except TimeoutError:
+            reason = ""
+            if run.last_error:  # the last call failed
+                reason = f" (last problem: {run.last_error})"
+            elif run.last_status == IN_QUEUE:
+                reason = " (it was still in Judge0's queue: are Judge0's workers running?)"
+            elif run.last_status == PROCESSING:
+                reason = " (it was still running in Judge0)"
+            return _unavailable(
+                f"Judge0 did not finish the run within {self.settings.deadline:g} s{reason}"
+            )
+        except BreakerOpen as exc:
+            return _unavailable(f"the runner is unavailable: {exc}")
+        except UnsupportedLanguage as exc:
+            return _unavailable(exc.reason)
+        except Judge0Error as exc:
+            return _refused(exc)
 
     async def _judge(self, run: _Run) -> dict[str, Any]:
         language = await self._language(run)
@@ -524,6 +558,7 @@ class Runner:
             wall_time_limit=self.settings.wall_time,
             memory_limit_kb=self.settings.memory_kb,
             additional_files=additional,
+            expected_output=run.expected_output,
         )
         token = await self._call(lambda: self.client.submit(request), run)
         run.token = token

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from server import ai, api, files_api, history_api, runs
+from server import ai, api, exercises_api, files_api, history_api, runs
 
 MODELS: tuple[type[BaseModel], ...] = (
     api.CreateRoom,
@@ -40,6 +40,13 @@ MODELS: tuple[type[BaseModel], ...] = (
     history_api.HistorySummary,
     history_api.AtMoment,
     history_api.Restored,
+    exercises_api.CreateExercise,
+    exercises_api.ExerciseCreated,
+    exercises_api.ExerciseView,
+    exercises_api.ExerciseJoined,
+    exercises_api.StudentEntry,
+    exercises_api.CheckRequest,
+    exercises_api.CheckRecord,
 )
 
 ROOM = {"name": "room", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -167,6 +174,77 @@ def _history_paths(room_errors: tuple[int, ...]) -> dict[str, Any]:
                 (201, _json(api.RoomCreated)),
                 (*errors, 413),
                 body=history_api.AtMoment,
+            )
+        },
+    }
+
+
+EXERCISE_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _exercise_paths(room_errors: tuple[int, ...]) -> dict[str, Any]:
+    """Exercises in personal rooms (server/exercises_api.py)."""
+    ex = exercises_api
+    csv = {"content": {"text/csv": {"schema": {"type": "string"}}}}
+    students = {
+        "content": {
+            "application/json": {"schema": {"type": "array", "items": _ref(ex.StudentEntry)}}
+        }
+    }
+    return {
+        "/api/rooms/{room}/exercises": {
+            "post": _operation(
+                "Class owner/editor: make an exercise from the class's workspace or given "
+                "files, with tests (stdin -> expected stdout, visible or hidden) and a due time",
+                (201, _json(ex.ExerciseCreated)),
+                (*room_errors, 413, 422),
+                body=ex.CreateExercise,
+            )
+        },
+        "/api/exercises/{id}": {
+            "get": _operation(
+                "A token of the class, the exercise room or one's own student room: the "
+                "exercise; hidden tests' stdin and expected output for staff only",
+                (200, _json(ex.ExerciseView)),
+                room_errors,
+                params=(EXERCISE_ID,),
+            )
+        },
+        "/api/exercises/{id}/join": {
+            "post": _operation(
+                "A class member with a personal token: one's own room (made once, seeded "
+                "from the starter), an editor token expiring at the due time (viewer after)",
+                (200, _json(ex.ExerciseJoined)),
+                room_errors,
+                params=(EXERCISE_ID,),
+            )
+        },
+        "/api/exercises/{id}/students": {
+            "get": _operation(
+                "Staff: the students who joined, with an owner link to each one's room",
+                (200, students),
+                room_errors,
+                params=(EXERCISE_ID,),
+            )
+        },
+        "/api/exercises/{id}/check": {
+            "post": _operation(
+                "The student's own-room token, or staff with {student}: run every test on "
+                "Judge0; the record (also in the room's runs). 409 while one runs or after "
+                "the due time (locked), 503 without a runner",
+                (200, _json(ex.CheckRecord)),
+                (*room_errors, 409, 422, 503),
+                body=ex.CheckRequest,
+                params=(EXERCISE_ID,),
+            )
+        },
+        "/api/exercises/{id}/grades.csv": {
+            "get": _operation(
+                "Staff: CSV of student, user_id, tests_passed, tests_total, last_run_status, "
+                "last_check_at, submitted_at, room",
+                (200, csv),
+                room_errors,
+                params=(EXERCISE_ID,),
             )
         },
     }
@@ -439,5 +517,6 @@ def build() -> dict[str, Any]:
                 )
             },
             **_history_paths(room_errors),
+            **_exercise_paths(room_errors),
         },
     }

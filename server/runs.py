@@ -44,7 +44,7 @@ from server.settings import Settings
 
 RunStatus = Literal[
     "queued", "running", "accepted", "compile_error", "runtime_error", "time_limit",
-    "memory_limit", "internal_error", "unavailable", "interrupted", "cancelled",
+    "memory_limit", "internal_error", "unavailable", "interrupted", "cancelled", "wrong_answer",
 ]  # fmt: skip
 assert set(RunStatus.__args__) == set(records.STATUSES)  # type: ignore[attr-defined]
 

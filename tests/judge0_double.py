@@ -18,6 +18,9 @@ event loop in a thread) speaking Judge0's wire format for the endpoints the runn
   ``delete_enabled`` (``ENABLE_SUBMISSION_DELETE``); ``404`` for an unknown token;
   ``400 {"error": "submission cannot be deleted because its status is 1 (In Queue)"}``
   (or ``2 (Processing)``); else the submission is forgotten and answered (base64 forced).
+- ``expected_output`` (optional): a submission that would be ``3 Accepted`` is ``4 Wrong
+  Answer`` when its stdout differs from it, both stripped the way Judge0 CE's
+  isolate_job.rb does (each line's trailing whitespace, then trailing blank lines).
 - Authentication: with ``auth_token`` set, a request without that ``X-Auth-Token``
   (header, or query parameter of the same name) gets ``401`` with an empty body.
 
@@ -58,6 +61,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import concurrent.futures
+import dataclasses
 import io
 import json
 import os
@@ -252,6 +256,7 @@ class Submission:
     result: Result | None = None
     finished_at: float | None = None
     additional_files: bytes | None = None  # the zip, decoded
+    expected_output: bytes | None = None  # compared with stdout at the end (3 or 4)
 
 
 @dataclass
@@ -652,6 +657,11 @@ class Judge0Double:
             stdin=None if stdin is None else _text_in(stdin, encoded),
             limits=limits,
             additional_files=archive,
+            expected_output=(
+                None
+                if body.get("expected_output") is None
+                else _text_in(body.get("expected_output"), encoded)
+            ),
         )
         self.submissions[sub.token] = sub
         self._started(sub)
@@ -755,6 +765,10 @@ class Judge0Double:
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
 
     def _finish(self, sub: Submission, result: Result) -> None:
+        if result.status_id == 3 and sub.expected_output is not None:
+            # isolate_job.rb: Accepted only when the stripped outputs are equal.
+            if _judge0_strip(sub.expected_output) != _judge0_strip(result.stdout or b""):
+                result = dataclasses.replace(result, status_id=4)
         sub.result = result
         sub.status_id = result.status_id
         sub.finished_at = time.time()
@@ -767,7 +781,7 @@ class Judge0Double:
             "source_code": sub.source_code or None,
             "language_id": sub.language_id,
             "stdin": sub.stdin,
-            "expected_output": None,
+            "expected_output": sub.expected_output,
             "status_id": sub.status_id,
             "status": {"id": sub.status_id, "description": STATUSES[sub.status_id]},
             "language": {"id": sub.language_id, "name": LANGUAGE_NAMES[sub.language_id]},
@@ -826,6 +840,12 @@ def _text_in(value: Any, encoded: bool) -> bytes:
         return base64.b64decode(cleaned)
     except ValueError:
         return b""
+
+
+def _judge0_strip(text: bytes) -> bytes:
+    """Judge0 CE's ``strip`` (isolate_job.rb): each line's trailing whitespace, then the
+    whole text's trailing whitespace, removed before comparing with expected_output."""
+    return b"\n".join(line.rstrip() for line in text.split(b"\n")).rstrip()
 
 
 def _is_python(sub: Submission) -> bool:
