@@ -146,6 +146,12 @@ class Room:
         # Called with (room, peer, text) for each chat message a peer posted: who posted
         # it is the peer's verified identity (the AI answers "@ai" this way).
         self.chat_hooks: list[Callable[[Room, Peer, str], None]] = []
+        # Called with (room, who, kind) after each accepted change, whoever made it (a
+        # peer, the server, another instance; who is None when unknown), and with (room)
+        # when a peer joins or leaves: how a student's room keeps the teacher's grid up
+        # to date (``rooms.class_grid``). Empty in every other room: one test per update.
+        self.change_hooks: list[Callable[[Room, Who | None, str], None]] = []
+        self.membership_hooks: list[Callable[[Room], None]] = []
         # Per peer id: updates waiting for what they depend on (``_park``).
         self._parked: dict[int, deque[tuple[Peer, bytes, DocUpdate, float, float]]] = {}
         # Stamps who wrote chat and comments, and keeps runs the server's (rooms.authorship).
@@ -165,6 +171,8 @@ class Room:
             self.stage[peer.id] = peer
         self._send(peer, protocol.sync_step1(self.doc.get_state()))
         self._send_awareness_snapshot(peer)
+        for hook in self.membership_hooks:
+            hook(self)
 
     def leave(self, peer: Peer) -> None:
         """Remove a peer and tell the others its cursors are gone."""
@@ -181,6 +189,8 @@ class Room:
             self.broker.publish_awareness(self.name, removal, peer.role.on_stage)
         if not self.peers:
             self.empty_since = time.monotonic()
+        for hook in self.membership_hooks:
+            hook(self)
 
     # -- incoming frames --------------------------------------------------
 
@@ -416,10 +426,14 @@ class Room:
         self._authorship.trusted(self.doc)
         self.writer.add(update)
         unpacked = unpack_origin(origin) if origin is not None else None
+        sender: Who | None = None
+        kind = EDIT
         if unpacked is not None:
-            ts, who, kind = unpacked
-            self.writer.record(update, who, kind, ts)
+            ts, sender, kind = unpacked
+            self.writer.record(update, sender, kind, ts)
         self.broadcast(protocol.update_frame(update), exclude=None)
+        for hook in self.change_hooks:
+            hook(self, sender, kind)
 
     def apply_remote_awareness(self, payload: bytes, instance: str, on_stage: bool) -> None:
         try:
@@ -572,6 +586,8 @@ class Room:
         self.writer.record(update, who, kind, now)
         sent_by = pack_origin(now, who, kind) if self.broker.enabled else None
         self.broker.publish_update(self.name, update, sent_by)
+        for hook in self.change_hooks:
+            hook(self, who, kind)
 
     def _change(
         self,
@@ -615,6 +631,9 @@ class Room:
             self.writer.add(update)
             if record:
                 self.writer.record(update, author, kind, now)
+        if updates:
+            for hook in self.change_hooks:
+                hook(self, author, kind)
         sent_by = pack_origin(now, author, kind) if self.broker.enabled else None
         if failed is not None:
             if updates:  # what it did before failing still reaches everyone

@@ -17,13 +17,25 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rooms.broker import Broker
+from rooms.class_grid import ClassGrid
 from rooms.history_prune import PruneSweep
 from rooms.mongo_store import MongoStore
 from rooms.redis_broker import RedisBroker, RedisSettings
 from rooms.registry import STORE_CHECK_SECONDS, RoomLoadError, RoomRegistry
 from rooms.sqlite_store import SQLiteStore
 from rooms.store import Store, StoreError
-from server import ai, exercises_api, history_api, logs, native_stderr, openapi, redact, runs, web
+from server import (
+    ai,
+    exercises_api,
+    history_api,
+    logs,
+    native_stderr,
+    openapi,
+    redact,
+    runs,
+    spotlight_api,
+    web,
+)
 from server.api import Api
 from server.auth import Authenticator, resolve_secret
 from server.drain import SignalDrain
@@ -207,12 +219,16 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             open_broker(settings, metrics),
         )
         app.state.registry = registry
+        # The teachers' grids and spotlights: summaries of student rooms, once a second.
+        app.state.class_grid = grid = ClassGrid(registry.loaded, registry.rooms, auth.secret)
+        registry.load_hooks.append(grid.on_room_loaded)
         app.state.runner = runner = runs.open_runner(settings, registry, metrics)
         app.state.ai = ai_service = ai.open_ai(settings, registry, metrics)
         await registry.start()
         # Folds history past the retention or the row cap, every 10 minutes.
         prune = PruneSweep(registry.worker, settings.history(), lambda: list(registry.rooms))
         prune.start()
+        grid.start()
         # On SIGTERM: drain (flush, then 1012) before uvicorn closes the sockets.
         SignalDrain(registry.drain, settings.drain_seconds).install()
         if runner is not None:
@@ -242,6 +258,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             if runner is not None:
                 await runner.close()  # runs in flight end "interrupted" before rooms flush
             await prune.close()
+            await grid.close()
             await registry.close()
             history.close()
             log.info("stopped: every room flushed")
@@ -264,6 +281,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             *ai.AiApi(api, lambda: app.state.ai).routes(),
             *history.routes(),
             *exercises_api.ExercisesApi(api, lambda: app.state.runner).routes(),
+            *spotlight_api.SpotlightApi(api, lambda: app.state.class_grid).routes(),
             Route("/api/openapi.json", openapi_endpoint),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
@@ -283,6 +301,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     app.state.settings = settings
     app.state.runner = None
     app.state.ai = None
+    app.state.class_grid = None
     app.state.metrics = metrics
     app.state.auth = auth
     app.state.origins = origins

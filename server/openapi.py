@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from server import ai, api, exercises_api, files_api, history_api, runs
+from server import ai, api, exercises_api, files_api, history_api, runs, spotlight_api
 
 MODELS: tuple[type[BaseModel], ...] = (
     api.CreateRoom,
@@ -47,6 +47,8 @@ MODELS: tuple[type[BaseModel], ...] = (
     exercises_api.StudentEntry,
     exercises_api.CheckRequest,
     exercises_api.CheckRecord,
+    spotlight_api.SpotlightRequest,
+    spotlight_api.SpotlightShown,
 )
 
 ROOM = {"name": "room", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -256,6 +258,26 @@ def _ref(model: type[BaseModel]) -> dict[str, str]:
 
 def _json(model: type[BaseModel]) -> dict[str, Any]:
     return {"content": {"application/json": {"schema": _ref(model)}}}
+
+
+def _spotlight_paths(room_errors: tuple[int, ...]) -> dict[str, Any]:
+    """The classroom's spotlight (server/spotlight_api.py)."""
+    return {
+        "/api/rooms/{room}/spotlight": {
+            "post": _operation(
+                "The class's owner and editors: show a student room of one of the class's "
+                "exercises to the class (its files, kept fresh, read-only) until DELETE",
+                (200, _json(spotlight_api.SpotlightShown)),
+                (*room_errors, 422),
+                body=spotlight_api.SpotlightRequest,
+            ),
+            "delete": _operation(
+                "The class's owner and editors: end the spotlight (404 when none is on)",
+                (204, {}),
+                room_errors,
+            ),
+        }
+    }
 
 
 def _operation(
@@ -518,5 +540,6 @@ def build() -> dict[str, Any]:
             },
             **_history_paths(room_errors),
             **_exercise_paths(room_errors),
+            **_spotlight_paths(room_errors),
         },
     }
