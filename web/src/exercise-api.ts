@@ -8,6 +8,7 @@
  */
 import * as Y from 'yjs'
 import { ApiError, call } from './api'
+import { decodeToken } from './token'
 
 export const CLASS_ROOT = 'class'
 
@@ -69,8 +70,8 @@ export interface StudentSummary {
   last_edit?: number | null
   lines?: number
   first_lines?: string
-  last_run?: { status?: string; ts?: number } | null
-  tests?: { passed?: number; total?: number } | null
+  last_run?: { status?: string; ts?: number; kind?: string } | null
+  tests?: { passed?: number; total?: number; status?: string; ts?: number } | null
   hand?: { raised_at?: number; question?: string | null } | null
   submitted_at?: number | null
 }
@@ -162,6 +163,28 @@ export function saveBlob(blob: Blob, name: string): void {
   link.click()
   link.remove()
   setTimeout(() => URL.revokeObjectURL(url), 10_000)
+}
+
+const STAFF_KEY = 'codementor.staff.'
+
+/** The class room's staff token, kept when its staff open the class: the grid (whose own
+ * token is for the exercise room) needs it for the class's spotlight. */
+export function rememberStaffToken(classRoom: string, token: string | null): void {
+  try {
+    if (token) localStorage.setItem(STAFF_KEY + classRoom, token)
+  } catch {
+    // storage refused: the grid cannot spotlight from this browser
+  }
+}
+
+export function staffToken(classRoom: string): string | null {
+  try {
+    const token = localStorage.getItem(STAFF_KEY + classRoom)
+    const exp = token ? decodeToken(token)?.exp : null
+    return token && !(exp && exp * 1000 < Date.now()) ? token : null
+  } catch {
+    return null
+  }
 }
 
 /** Every entry of `kind` in the doc's `class` root: id -> value (bad JSON skipped). */

@@ -139,8 +139,10 @@ export function exerciseBanner(doc: Y.Doc, room: string, session: Session, notic
   const latestCheck = (): CheckRecord | null => {
     let best: CheckRecord | null = null
     runs.forEach((value, id) => {
-      const record = value instanceof Y.Map ? (value.toJSON() as CheckRecord) : (value as CheckRecord)
-      if (!record || record.kind !== 'check') return
+      const raw = (value instanceof Y.Map ? value.toJSON() : value) as Record<string, unknown> | null
+      if (!raw || raw.kind !== 'check') return
+      // In `runs` the results are a JSON list as text (runs entries hold primitives).
+      const record = { ...raw, results: parseResults(raw.results) } as CheckRecord
       if (!best || (record.ts ?? 0) > (best.ts ?? 0)) best = { ...record, id }
     })
     return best
@@ -204,4 +206,15 @@ function resultItem(result: CheckResult, i: number): HTMLElement {
           h('span', {}, 'got ', h('code', {}, result.stdout ?? result.stderr ?? '')),
         ),
   )
+}
+
+function parseResults(value: unknown): CheckResult[] {
+  if (Array.isArray(value)) return value as CheckResult[]
+  if (typeof value !== 'string') return []
+  try {
+    const parsed: unknown = JSON.parse(value)
+    return Array.isArray(parsed) ? (parsed as CheckResult[]) : []
+  } catch {
+    return []
+  }
 }

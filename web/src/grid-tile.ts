@@ -8,6 +8,8 @@ import { ago, type StudentSummary } from './exercise-api'
 import { icon } from './icons'
 import { LABELS } from './runner'
 
+const STATUS_LABELS: Record<string, string> = { wrong_answer: 'Wrong answer', passed: 'Passed' }
+
 /** No edit for this long (or a failing check) is "stuck". */
 export const STUCK_AFTER_S = 5 * 60
 
@@ -64,9 +66,15 @@ export class Tile {
     return (t.passed ?? 0) / t.total
   }
 
+  /** A check still running has no verdict yet. */
+  checking(): boolean {
+    const status = this.summary.tests?.status
+    return status === 'running' || status === 'queued'
+  }
+
   failing(): boolean {
     const t = this.summary.tests
-    return !!t && !!t.total && (t.passed ?? 0) < t.total
+    return !!t && !!t.total && !this.checking() && (t.passed ?? 0) < t.total
   }
 
   stuck(now = Date.now() / 1000): boolean {
@@ -124,8 +132,10 @@ export class Tile {
       h(
         'div',
         { class: 'tile-status' },
-        status ? h('span', { class: 'run-status tile-run', 'data-status': status }, LABELS[status] ?? status) : h('span', { class: 'tile-run none' }, 'not run'),
-        tests
+        status ? h('span', { class: 'run-status tile-run', 'data-status': status }, STATUS_LABELS[status] ?? LABELS[status] ?? status) : h('span', { class: 'tile-run none' }, 'not run'),
+        tests && this.checking()
+          ? h('span', { class: 'tile-tests checking' }, 'checking…')
+          : tests
           ? h('span', { class: `tile-tests${allPassed ? ' pass' : ' fail'}`, title: 'Tests passed at the last check' }, `tests ${tests.passed ?? 0}/${tests.total}`)
           : h('span', { class: 'tile-tests none' }, 'not checked'),
       ),

@@ -11,7 +11,7 @@ import * as Y from 'yjs'
 import { ApiError } from './api'
 import { connect } from './connection'
 import { h, replace } from './dom'
-import { CLASS_ROOT, classEntry, countdown, exerciseApi, saveBlob, type ExerciseView, type StudentListing, type StudentSummary } from './exercise-api'
+import { CLASS_ROOT, classEntry, countdown, exerciseApi, saveBlob, staffToken, type ExerciseView, type StudentListing, type StudentSummary } from './exercise-api'
 import { Tile } from './grid-tile'
 import { icon } from './icons'
 import { connectionIndicator } from './indicators'
@@ -139,11 +139,20 @@ export async function gridPage(app: HTMLElement, id: string): Promise<void> {
     spotlightNote.textContent = room ? `Spotlight: ${name}` : ''
     for (const tile of tiles.values()) tile.element.classList.toggle('spotlit', room !== null && tile.summary.room === room)
   }
+  /** The spotlight is the class room's: it takes the class's staff token, which the
+   * class page left in this browser when the grid was opened from it. */
+  const classToken = (cls: string): string | null => {
+    const found = staffToken(cls)
+    if (!found) notices.show('Open this grid from the class room’s Exercises tab to use the spotlight.', 'error', 8000)
+    return found
+  }
   const spotlight = async (summary: StudentSummary) => {
     const cls = classRoom()
     if (!cls || !summary.room) return notices.show('The class room of this exercise is not known yet.', 'error')
+    const staff = classToken(cls)
+    if (!staff) return
     try {
-      await exerciseApi.spotlight(cls, token, summary.room)
+      await exerciseApi.spotlight(cls, staff, summary.room)
       showSpotlight(summary.room, summary.name ?? 'a student')
       notices.show(`${summary.name ?? 'The student'}'s code is on the class's screen.`, 'info', 3000)
     } catch (err) {
@@ -152,9 +161,10 @@ export async function gridPage(app: HTMLElement, id: string): Promise<void> {
   }
   endSpotlight.addEventListener('click', async () => {
     const cls = classRoom()
-    if (!cls) return
+    const staff = cls ? classToken(cls) : null
+    if (!cls || !staff) return
     try {
-      await exerciseApi.endSpotlight(cls, token)
+      await exerciseApi.endSpotlight(cls, staff)
       showSpotlight(null)
     } catch (err) {
       notices.show(`Could not end the spotlight: ${message(err)}`, 'error')
