@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from pathlib import Path
 from typing import Any
 
@@ -245,6 +246,18 @@ def test_grid_with_thirty_students(runner_server: ServerProcess, people: People)
         lambda: grid.locator(".tile-code", has_text="# Student 30").count() == 1,
         what="the last student's code on the grid",
     )
+    # One student types: only that tile is redrawn, the 29 others keep their nodes.
+    grid.evaluate("() => { window.__codes = [...document.querySelectorAll('.tile-code')] }")
+    with httpx.Client(base_url=server.http_url, timeout=10) as client:
+        put = client.put(
+            f"/api/rooms/{rooms['Student 07']['room']}/files/main.py",
+            content=(STARTER + "# Student 07 again\n").encode(),
+            headers=bearer(rooms["Student 07"]["token"]),
+        )
+        assert put.status_code == 200, put.text
+    expect(tile(grid, "Student 07").locator(".tile-code")).to_contain_text("again")
+    kept = grid.evaluate("() => window.__codes.filter((el) => el.isConnected).length")
+    assert kept == 29
     # Sorting by tests puts the failing ones first; by name, Student 01 first.
     grid.get_by_label("Sort").select_option("tests")
     expect(grid.locator(".tile").first.locator(".tile-tests")).to_have_class("tile-tests fail")
@@ -252,3 +265,46 @@ def test_grid_with_thirty_students(runner_server: ServerProcess, people: People)
     expect(grid.locator(".tile").first.locator(".tile-name")).to_have_text("Student 01")
     shot = issue_shot(grid, "grid-30", issue=21)
     grid.screenshot(path=str(shot.with_name("grid-30-full.png")), full_page=True)
+
+
+def test_due_time_locks_the_students_room(e2e_server: ServerProcess, people: People) -> None:
+    server = e2e_server
+    room = create_room(server, "broadcast", "python", "Doubling")
+    put_starter(server, room)
+    due = time.time() + 8
+    response = httpx.post(
+        f"{server.http_url}/api/rooms/{room['room']}/exercises",
+        json={
+            "title": "Quick one",
+            "due_at": due,
+            "tests": [{"stdin": "1", "expected_output": "2"}],
+        },
+        headers=bearer(room["owner_token"]),
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    student = open_room(people.page("Ana"), personal_viewer_link(server, room, "Ana"))
+    bar = student.locator(".exercise-bar", has_text="Quick one")
+    expect(bar.locator(".exercise-bar-due")).to_contain_text("s left")
+    mine = new_tab(
+        people, student, "Ana (own room)",
+        lambda: bar.get_by_role("button", name="Open the exercise").click(),
+    )  # fmt: skip
+    banner = mine.locator(".exercise-banner")
+    expect(banner.locator(".exercise-banner-due")).to_contain_text("s left")
+    expect(banner.get_by_role("button", name="Check")).to_be_enabled()
+    # At the due time the room locks: the banner says so, Check is gone, the editor is
+    # read-only (the server closed the student's connection: the token ended then).
+    expect(banner.locator(".exercise-banner-due")).to_have_text("Locked: submitted", timeout=15_000)
+    expect(banner.get_by_role("button", name="Check")).to_be_disabled()
+    expect(editor(mine)).to_have_attribute("aria-readonly", "true")
+    # Opened again from the class: the same room, read-only, still saying it is locked.
+    again = new_tab(
+        people, student, "Ana (again)",
+        lambda: bar.get_by_role("button", name="Open the exercise").click(),
+    )  # fmt: skip
+    assert again.url.split("?")[0] == mine.url.split("?")[0]
+    expect(again.locator(".conn")).to_have_attribute("data-state", "connected")
+    expect(editor(again)).to_have_attribute("aria-readonly", "true")
+    expect(again.locator(".exercise-banner-due")).to_have_text("Locked: submitted")
+    issue_shot(again, "student-locked", issue=21)

@@ -88,6 +88,7 @@ export function exerciseBanner(doc: Y.Doc, room: string, session: Session, notic
     else dueEl.textContent = exercise.due_at ? `Due: ${countdown(exercise.due_at)}` : ''
     dueEl.classList.toggle('locked', locked())
     checkButton.disabled = checking || locked() || (session.role !== 'owner' && session.role !== 'editor')
+    checkButton.title = locked() ? 'Checks closed at the due time' : 'Run your code against the tests'
   }
 
   const renderTests = () => {
