@@ -423,6 +423,8 @@ class ExercisesApi:
         body = await _body(request, CheckRequest)
         identity = caller.identity
         if caller.own_room is not None:
+            if exercise.locked() and identity.role is not Role.OWNER:
+                raise ApiError(409, "the exercise is past its due time: checks are closed")
             if identity.role not in STAFF:
                 raise ApiError(403, "only the room's editors may check it")
             room_name = caller.own_room
