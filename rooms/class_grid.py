@@ -206,7 +206,10 @@ class ClassGrid:
         current = classroom.entries(room.doc, classroom.STUDENT)
         changes: dict[str, dict[str, Any]] = {}
         for key, summary in summaries.items():
-            base = current.get(key, {})
+            base = current.get(key)
+            if base is None:  # joining: the exercises API writes who it is first
+                self._dirty.add(classroom.student_room(exercise_id, key))
+                continue
             if (
                 not summary["online"]
                 and base.get("online")

@@ -40,6 +40,8 @@ MODELS: tuple[type[BaseModel], ...] = (
     history_api.HistorySummary,
     history_api.AtMoment,
     history_api.Restored,
+    spotlight_api.SpotlightRequest,
+    spotlight_api.SpotlightShown,
     exercises_api.CreateExercise,
     exercises_api.ExerciseCreated,
     exercises_api.ExerciseView,
@@ -47,8 +49,6 @@ MODELS: tuple[type[BaseModel], ...] = (
     exercises_api.StudentEntry,
     exercises_api.CheckRequest,
     exercises_api.CheckRecord,
-    spotlight_api.SpotlightRequest,
-    spotlight_api.SpotlightShown,
 )
 
 ROOM = {"name": "room", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -539,7 +539,7 @@ def build() -> dict[str, Any]:
                 )
             },
             **_history_paths(room_errors),
-            **_exercise_paths(room_errors),
             **_spotlight_paths(room_errors),
+            **_exercise_paths(room_errors),
         },
     }

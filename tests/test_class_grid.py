@@ -4,9 +4,7 @@ exercises made over the API, is in ``tests/test_exercises_grid.py``."""
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ from rooms.registry import RoomRegistry
 from rooms.roles import Role
 from tests.harness import FakeClient, redis_broker, started
 from tests.redisproc import RedisProcess
+from tests.support import eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -227,14 +226,7 @@ async def test_a_student_on_one_instance_shows_on_a_grid_read_on_another(
             await grid_two.flush()
             return second_shows(lines)
 
-        await eventually_async(lambda: flushed_until(1))
+        await eventually(lambda: flushed_until(1))
         tess.pump()
         sam.type("y = 2\n")
-        await eventually_async(lambda: flushed_until(2))
-
-
-async def eventually_async(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        assert time.monotonic() < deadline, "not within the timeout"
-        await asyncio.sleep(0.05)
+        await eventually(lambda: flushed_until(2))
