@@ -14,6 +14,7 @@ import { h, inMicrotask, replace } from './dom'
 import { CLASS_ROOT, classEntries, countdown, exerciseApi, rememberStaffToken, type ClassExercise, type ExerciseTest } from './exercise-api'
 import type { Notices } from './notices'
 import type { Session } from './session'
+import { decodeToken } from './token'
 import { filePaths } from './workspace'
 
 const GRID_KEY = 'codementor.grid.'
@@ -27,9 +28,13 @@ export function rememberGrid(id: string, url: string): void {
   }
 }
 
+/** The grid link kept for exercise `id`, while its token lasts. */
 function storedGrid(id: string): string | null {
   try {
-    return localStorage.getItem(GRID_KEY + id)
+    const url = localStorage.getItem(GRID_KEY + id)
+    const token = url ? new URL(url, window.location.origin).searchParams.get('token') : null
+    const exp = token ? decodeToken(token)?.exp : null
+    return url && !(exp && exp * 1000 < Date.now()) ? url : null
   } catch {
     return null
   }

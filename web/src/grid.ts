@@ -301,8 +301,16 @@ export async function gridPage(app: HTMLElement, id: string): Promise<void> {
     })
     .catch((err: unknown) => notices.show(`Could not load the exercise: ${message(err)}`, 'error'))
 
+  let closedBanner: HTMLElement | null = null
   connect(`${id}.exercise`, token, doc, {
-    onState: (state, detail) => conn.set(state, detail),
+    onState: (state, detail) => {
+      conn.set(state, detail)
+      // Refused for good (the grid's token ended): say how to get a new one.
+      if (state === 'closed' && !closedBanner) {
+        closedBanner = h('div', { class: 'banner error', role: 'alert' }, detail ?? 'Disconnected.', ' Open the grid again from the class room’s Exercises tab.')
+        tilesEl.before(closedBanner)
+      }
+    },
     onReceipt: () => undefined,
     onRoleChange: () => undefined,
     onDenied: () => undefined,
