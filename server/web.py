@@ -1,6 +1,6 @@
 """Serving the browser client built into ``web/dist`` (``make install`` builds it).
 
-``/`` and ``/r/{room}`` answer the single page; ``/assets`` the hashed bundles.
+``/``, ``/r/{room}`` and ``/x/{exercise}`` answer the single page; ``/assets`` the hashed bundles.
 Nothing comes from a CDN. Without a build, ``/`` says how to make one.
 
 Vite names every asset by a hash of its content, so an asset never changes under its
@@ -111,7 +111,8 @@ def routes(dist: Path = DIST) -> list[BaseRoute]:
             return HTMLResponse(NOT_BUILT, status_code=503)
         return FileResponse(index, headers={"Cache-Control": "no-cache"})
 
-    found: list[BaseRoute] = [Route("/", page), Route("/r/{room}", page)]
+    # ``/x/{id}``: an exercise's grid (the teacher's), the same page routed by the client.
+    found: list[BaseRoute] = [Route("/", page), Route("/r/{room}", page), Route("/x/{id}", page)]
     if (dist / "assets").is_dir():
         found.append(Route("/assets/{name}", Assets(dist / "assets"), methods=["GET", "HEAD"]))
     return found

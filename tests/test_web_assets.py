@@ -66,8 +66,11 @@ def test_only_built_assets_are_served(http: httpx.Client, path: str) -> None:
     assert http.get(path).status_code == 404
 
 
-def test_the_page_is_revalidated_not_cached(http: httpx.Client) -> None:
-    response = http.get("/r/some-room")
+@pytest.mark.parametrize("path", ["/r/some-room", "/x/some-exercise"])
+def test_the_page_is_revalidated_not_cached(http: httpx.Client, path: str) -> None:
+    """A room and an exercise's grid are the same page, routed by the client."""
+    response = http.get(path)
+    assert response.status_code == 200
     assert response.headers["cache-control"] == "no-cache"
 
 

@@ -26,6 +26,7 @@ import { ROLE_LABELS, Session } from './session'
 import { settingsMenu } from './settings'
 import { shortcutsButton } from './shortcuts'
 import { studentControls } from './student'
+import { classroomUi } from './exercise-room'
 import { decodeToken, isGenericName, roomPath } from './token'
 import { downloadButton } from './download'
 import { mountUpload, uploadLimits } from './upload'
@@ -268,10 +269,15 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
   editorHost.before(authorship.legend)
   doc.on('update', () => authorship.refresh())
   files.onChange(() => authorship.refresh())
+  // -- classroom: exercises (staff tab, students' bars, own-room banner), spotlight --------
+  const classroom = classroomUi(doc, room, session, notices)
+  if (classroom.tab) tabSpecs.push(classroom.tab)
+  toolbar.before(classroom.top)
   const historyUi = historyPanel({ session, notices, pane: editorPane, live: () => [fileTabsEl, editorHost], visible: () => tabs.isShown('history') })
   tabSpecs.push({ id: 'history', label: 'History', panel: historyUi.element })
   const tabs = createTabs(tabSpecs, defaultTab(config.runner, session), `codementor.tab.${room}`)
   side.append(tabs.element)
+  classroom.attach(tabs)
   tabs.onShow((id) => id === 'history' && historyUi.load())
   doc.on('update', () => historyUi.changed())
   if (tabs.isShown('history')) historyUi.load()

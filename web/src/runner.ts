@@ -39,6 +39,7 @@ export const LABELS: Record<string, string> = {
   unavailable: 'Runner unavailable',
   interrupted: 'Interrupted',
   cancelled: 'Stopped',
+  wrong_answer: 'Wrong answer', // a check (exercises): ran, printed something else
 }
 const IN_FLIGHT = new Set(['queued', 'running'])
 

@@ -22,6 +22,9 @@ export interface Tabs {
   addUnread(id: string, n?: number): void
   unread(id: string): number
   onShow(listener: (id: string) => void): void
+  /** Hide (or show again) a tab that only some rooms need; a hidden shown tab gives way
+   * to the first one left. */
+  setHidden(id: string, hidden: boolean): void
 }
 
 export function createTabs(specs: TabSpec[], initial: string, storageKey?: string): Tabs {
@@ -59,15 +62,16 @@ export function createTabs(specs: TabSpec[], initial: string, storageKey?: strin
 
   const ids = specs.map((s) => s.id)
   tablist.addEventListener('keydown', (event) => {
-    const current = ids.indexOf(selectedId)
+    const order = ids.filter((id) => !tabs.get(id)!.tab.hidden)
+    const current = order.indexOf(selectedId)
     let next: number | null = null
-    if (event.key === 'ArrowRight' || event.key === 'ArrowDown') next = (current + 1) % ids.length
-    else if (event.key === 'ArrowLeft' || event.key === 'ArrowUp') next = (current - 1 + ids.length) % ids.length
+    if (event.key === 'ArrowRight' || event.key === 'ArrowDown') next = (current + 1) % order.length
+    else if (event.key === 'ArrowLeft' || event.key === 'ArrowUp') next = (current - 1 + order.length) % order.length
     else if (event.key === 'Home') next = 0
-    else if (event.key === 'End') next = ids.length - 1
+    else if (event.key === 'End') next = order.length - 1
     if (next === null) return
     event.preventDefault()
-    show(ids[next], true)
+    show(order[next], true)
   })
 
   const renderBadge = (id: string) => {
@@ -127,5 +131,14 @@ export function createTabs(specs: TabSpec[], initial: string, storageKey?: strin
     },
     unread: (id) => counts.get(id) ?? 0,
     onShow: (listener) => listeners.push(listener),
+    setHidden(id, hidden) {
+      const entry = tabs.get(id)
+      if (!entry || entry.tab.hidden === hidden) return
+      entry.tab.hidden = hidden
+      if (hidden && selectedId === id) {
+        const next = ids.find((other) => !tabs.get(other)!.tab.hidden)
+        if (next) show(next, false, false)
+      }
+    },
   }
 }
