@@ -251,16 +251,19 @@ class ClassGrid:
     # -- spotlight ---------------------------------------------------------------
 
     async def show(self, class_room: str, student_room: str, name: str, by: Who) -> dict[str, Any]:
-        """Put ``student_room``'s code on ``class_room``'s stage until ``end``."""
+        """Put ``student_room``'s code on ``class_room``'s stage until ``end``. The
+        exercise room says which student is on stage too (for the grid), without code."""
         source: Room = await self._loaded(student_room)
         entry = spotlight_entry(source.doc, student_room, name)
         target: Room = await self._loaded(class_room)
+        await self._mark_grid(target, None, by)  # the one shown before, if any
         for shown, where in list(self._spotlights.items()):
             if where == class_room:
                 del self._spotlights[shown]
         self._spotlights[student_room] = class_room
         self._shown[class_room] = json.dumps(entry["files"], sort_keys=True)
         target.edit(lambda doc: classroom.put(doc, classroom.SPOTLIGHT, CURRENT, entry), who=by)
+        await self._mark_grid(target, entry, by)
         return entry
 
     async def end(self, class_room: str, by: Who) -> bool:
@@ -272,8 +275,23 @@ class ClassGrid:
         target: Room = await self._loaded(class_room)
         if classroom.get(target.doc, classroom.SPOTLIGHT, CURRENT) is None:
             return False
+        await self._mark_grid(target, None, by)
         target.edit(lambda doc: classroom.put(doc, classroom.SPOTLIGHT, CURRENT, None), who=by)
         return True
+
+    async def _mark_grid(self, class_room: Room, shown: dict[str, Any] | None, by: Who) -> None:
+        """Say in an exercise room's ``spotlight:current`` which of its students is on
+        stage (``shown``), or, with None, clear it in the exercise of whoever is on the
+        class's stage now."""
+        current = shown or classroom.get(class_room.doc, classroom.SPOTLIGHT, CURRENT)
+        parts = student_room_parts(str((current or {}).get("room", "")))
+        if parts is None:
+            return
+        grid: Room = await self._loaded(classroom.exercise_room(parts[0]))
+        mark = None
+        if shown is not None:
+            mark = {k: shown[k] for k in ("room", "name", "started_at")}
+        grid.edit(lambda doc: classroom.put(doc, classroom.SPOTLIGHT, CURRENT, mark), who=by)
 
     async def _refresh_spotlight(self, student_room: str, class_room: str, changed: bool) -> None:
         source: Room = await self._loaded(student_room)  # and keeps it loaded here

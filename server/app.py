@@ -275,14 +275,15 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     )
     api = Api(settings, auth, lambda: app.state.registry, metrics)
     history = history_api.HistoryApi(api)
+    exercises = exercises_api.ExercisesApi(api, lambda: app.state.runner)
     app = Starlette(
         routes=[
             *api.routes(),
             *runs.RunsApi(api, settings, lambda: app.state.runner).routes(),
             *ai.AiApi(api, lambda: app.state.ai).routes(),
             *history.routes(),
-            *spotlight_api.SpotlightApi(api, lambda: app.state.class_grid).routes(),
-            *exercises_api.ExercisesApi(api, lambda: app.state.runner).routes(),
+            *exercises.routes(),
+            *spotlight_api.SpotlightApi(api, exercises, lambda: app.state.class_grid).routes(),
             *class_api.ClassApi(api).routes(),
             Route("/api/openapi.json", openapi_endpoint),
             Route("/healthz", healthz),

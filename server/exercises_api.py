@@ -111,6 +111,9 @@ class ExerciseView(BaseModel):
     lock_after_due: bool
     ai: str
     staff: bool = Field(description="whether this is the staff view (hidden tests whole)")
+    grid_url: str | None = Field(
+        default=None, description="staff only: the grid's page with a new exercise-room token"
+    )
 
 
 class ExerciseJoined(BaseModel):
@@ -341,6 +344,10 @@ class ExercisesApi:
         view = exercise.staff_view() if caller.staff else exercise.public_view()
         view.pop("rooms", None)
         view["staff"] = caller.staff
+        if caller.staff:  # a way back to the grid from any browser, for staff
+            grid = classroom.exercise_room(exercise.id)
+            token = self._token(grid, Role.VIEWER, caller.identity, self._lifetime())
+            view["grid_url"] = f"/x/{exercise.id}?token={token}"
         return JSONResponse(ExerciseView.model_validate(view).model_dump(exclude_none=True))
 
     async def join(self, request: Request) -> Response:

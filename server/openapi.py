@@ -372,8 +372,24 @@ def _json(model: type[BaseModel]) -> dict[str, Any]:
 
 
 def _spotlight_paths(room_errors: tuple[int, ...]) -> dict[str, Any]:
-    """The classroom's spotlight (server/spotlight_api.py)."""
+    """The classroom's spotlight (server/spotlight_api.py), from the class and the grid."""
     return {
+        "/api/exercises/{id}/spotlight": {
+            "post": _operation(
+                "Staff (an exercise-room token, or the class's owner and editors): show a "
+                "student room of this exercise to the class until DELETE",
+                (200, _json(spotlight_api.SpotlightShown)),
+                (*room_errors, 422),
+                body=spotlight_api.SpotlightRequest,
+                params=(EXERCISE_ID,),
+            ),
+            "delete": _operation(
+                "Staff: end the spotlight of the exercise's class (404 when none is on)",
+                (204, {}),
+                room_errors,
+                params=(EXERCISE_ID,),
+            ),
+        },
         "/api/rooms/{room}/spotlight": {
             "post": _operation(
                 "The class's owner and editors: show a student room of one of the class's "
@@ -387,7 +403,7 @@ def _spotlight_paths(room_errors: tuple[int, ...]) -> dict[str, Any]:
                 (204, {}),
                 room_errors,
             ),
-        }
+        },
     }
 
 

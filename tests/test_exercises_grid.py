@@ -130,3 +130,56 @@ async def test_a_spotlight_shows_a_students_code_to_the_class_until_ended(
         # Read-only for the class: a student's write to the stage is refused.
         schema.class_state(sam.doc)[f"{classroom.SPOTLIGHT}:{CURRENT}"] = "{}"
         await eventually(lambda: sam.denials, what="permission denied")
+
+
+async def test_the_grid_spotlights_with_its_own_token_and_shows_who_is_on_stage(
+    setup: Client,
+) -> None:
+    """The grid's page holds an exercise-room token, not the class's: it has its own
+    door to the spotlight, and its document says who is on stage (no code)."""
+    api = setup
+    class_room = api.new_class()
+    exercise = api.exercise(class_room)
+    ana = api.join(class_room, exercise["id"], "Ana")
+    other = api.join(class_room, api.exercise(class_room)["id"], "Ana")
+    path = f"/api/exercises/{exercise['id']}/spotlight"
+    grid_token = exercise["token"]
+    async with (
+        YClient(api.ws(exercise["room"], grid_token)) as grid,
+        YClient(api.ws(class_room, sign(class_room, "viewer", name="Sam"))) as sam,
+    ):
+        await grid.wait_synced()
+        await sam.wait_synced()
+        assert api.call("POST", path, ana["token"], json={"room": ana["room"]}).status_code == 403
+        # A student room of another exercise of the same class: not this grid's.
+        assert api.call("POST", path, grid_token, json={"room": other["room"]}).status_code == 422
+        shown = api.call("POST", path, grid_token, json={"room": ana["room"]})
+        assert shown.status_code == 200, shown.text
+
+        def marked() -> dict[str, Any]:
+            return classroom.get(grid.doc, classroom.SPOTLIGHT, CURRENT) or {}
+
+        await eventually(lambda: marked().get("room") == ana["room"])
+        assert marked()["name"] == "Ana" and "files" not in marked()
+        await eventually(
+            lambda: (
+                (classroom.get(sam.doc, classroom.SPOTLIGHT, CURRENT) or {}).get("name") == "Ana"
+            )
+        )
+        assert api.call("DELETE", path, grid_token).status_code == 204
+        await eventually(lambda: marked() == {})
+        await eventually(lambda: classroom.get(sam.doc, classroom.SPOTLIGHT, CURRENT) is None)
+
+
+def test_staff_get_a_fresh_grid_link_and_students_do_not(setup: Client) -> None:
+    api = setup
+    class_room = api.new_class()
+    exercise = api.exercise(class_room)
+    ana = api.join(class_room, exercise["id"], "Ana")
+    staff = api.call("GET", f"/api/exercises/{exercise['id']}", teacher_of(class_room)).json()
+    assert staff["grid_url"].startswith(f"/x/{exercise['id']}?token=")
+    token = staff["grid_url"].split("token=", 1)[1]
+    students = api.call("GET", f"/api/exercises/{exercise['id']}/students", token)
+    assert students.status_code == 200 and [s["name"] for s in students.json()] == ["Ana"]
+    mine = api.call("GET", f"/api/exercises/{exercise['id']}", ana["token"]).json()
+    assert "grid_url" not in mine

@@ -8,7 +8,6 @@
  */
 import * as Y from 'yjs'
 import { ApiError, call } from './api'
-import { decodeToken } from './token'
 
 export const CLASS_ROOT = 'class'
 
@@ -133,6 +132,11 @@ export const exerciseApi = {
     call<Spotlight>('POST', `/api/rooms/${enc(classRoom)}/spotlight`, token, { room }),
   endSpotlight: (classRoom: string, token: string | null) =>
     call<unknown>('DELETE', `/api/rooms/${enc(classRoom)}/spotlight`, token),
+  /** The same from the grid, with its exercise-room token. */
+  spotlightFromGrid: (id: string, token: string | null, room: string) =>
+    call<Spotlight>('POST', `/api/exercises/${enc(id)}/spotlight`, token, { room }),
+  endSpotlightFromGrid: (id: string, token: string | null) =>
+    call<unknown>('DELETE', `/api/exercises/${enc(id)}/spotlight`, token),
   /** The grades as CSV text (bearer auth, so fetched, then saved as a file). */
   grades: async (id: string, token: string | null): Promise<Blob> => {
     const response = await fetch(`/api/exercises/${enc(id)}/grades.csv`, {
@@ -165,27 +169,6 @@ export function saveBlob(blob: Blob, name: string): void {
   setTimeout(() => URL.revokeObjectURL(url), 10_000)
 }
 
-const STAFF_KEY = 'codementor.staff.'
-
-/** The class room's staff token, kept when its staff open the class: the grid (whose own
- * token is for the exercise room) needs it for the class's spotlight. */
-export function rememberStaffToken(classRoom: string, token: string | null): void {
-  try {
-    if (token) localStorage.setItem(STAFF_KEY + classRoom, token)
-  } catch {
-    // storage refused: the grid cannot spotlight from this browser
-  }
-}
-
-export function staffToken(classRoom: string): string | null {
-  try {
-    const token = localStorage.getItem(STAFF_KEY + classRoom)
-    const exp = token ? decodeToken(token)?.exp : null
-    return token && !(exp && exp * 1000 < Date.now()) ? token : null
-  } catch {
-    return null
-  }
-}
 
 /** Every entry of `kind` in the doc's `class` root: id -> value (bad JSON skipped). */
 export function classEntries<T>(doc: Y.Doc, kind: string): Map<string, T> {

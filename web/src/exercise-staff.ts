@@ -11,7 +11,7 @@
 import * as Y from 'yjs'
 import { ApiError } from './api'
 import { h, inMicrotask, replace } from './dom'
-import { CLASS_ROOT, classEntries, countdown, exerciseApi, rememberStaffToken, type ClassExercise, type ExerciseTest } from './exercise-api'
+import { CLASS_ROOT, classEntries, countdown, exerciseApi, type ClassExercise, type ExerciseTest } from './exercise-api'
 import type { Notices } from './notices'
 import type { Session } from './session'
 import { decodeToken } from './token'
@@ -48,7 +48,6 @@ interface TestRow {
 export function exercisesPanel(doc: Y.Doc, session: Session, notices: Notices): HTMLElement {
   const root = doc.getMap<unknown>(CLASS_ROOT)
   // The grid (another tab) spotlights in this class with this token.
-  rememberStaffToken(session.room, session.token)
   const gridUrls = new Map<string, string>()
 
   // -- the form ---------------------------------------------------------------------
@@ -156,7 +155,6 @@ export function exercisesPanel(doc: Y.Doc, session: Session, notices: Notices): 
   const list = h('ul', { class: 'exercise-list', 'aria-label': 'Exercises of this class' })
   const openGrid = async (exercise: ClassExercise, button: HTMLButtonElement) => {
     // The tab is opened within the click (no popup blocker), then pointed at the grid.
-    rememberStaffToken(session.room, session.token) // the latest (links may have been rotated)
     const tab = window.open('', '_blank')
     let url = gridUrls.get(exercise.id) ?? storedGrid(exercise.id)
     try {

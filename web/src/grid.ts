@@ -11,7 +11,7 @@ import * as Y from 'yjs'
 import { ApiError } from './api'
 import { connect } from './connection'
 import { h, replace } from './dom'
-import { CLASS_ROOT, classEntry, countdown, exerciseApi, saveBlob, staffToken, type ExerciseView, type StudentListing, type StudentSummary } from './exercise-api'
+import { CLASS_ROOT, classEntry, countdown, exerciseApi, saveBlob, type ExerciseView, type StudentListing, type StudentSummary } from './exercise-api'
 import { Tile } from './grid-tile'
 import { icon } from './icons'
 import { connectionIndicator } from './indicators'
@@ -108,7 +108,6 @@ export async function gridPage(app: HTMLElement, id: string): Promise<void> {
   let order: string[] = []
   let listing = new Map<string, StudentListing>()
 
-  const classRoom = () => definition?.class_room ?? null
 
   const loadListing = async (): Promise<void> => {
     const students = await exerciseApi.students(id, token)
@@ -130,7 +129,8 @@ export async function gridPage(app: HTMLElement, id: string): Promise<void> {
     }
   }
 
-  // The student room on the class's stage (started from this page).
+  // The student room on the class's stage: the exercise room's `spotlight:current`
+  // (the server writes it whoever started the spotlight, here or from the class).
   let spotlit: string | null = null
   const showSpotlight = (room: string | null, name = '') => {
     spotlit = room
@@ -139,20 +139,10 @@ export async function gridPage(app: HTMLElement, id: string): Promise<void> {
     spotlightNote.textContent = room ? `Spotlight: ${name}` : ''
     for (const tile of tiles.values()) tile.element.classList.toggle('spotlit', room !== null && tile.summary.room === room)
   }
-  /** The spotlight is the class room's: it takes the class's staff token, which the
-   * class page left in this browser when the grid was opened from it. */
-  const classToken = (cls: string): string | null => {
-    const found = staffToken(cls)
-    if (!found) notices.show('Open this grid from the class room’s Exercises tab to use the spotlight.', 'error', 8000)
-    return found
-  }
   const spotlight = async (summary: StudentSummary) => {
-    const cls = classRoom()
-    if (!cls || !summary.room) return notices.show('The class room of this exercise is not known yet.', 'error')
-    const staff = classToken(cls)
-    if (!staff) return
+    if (!summary.room) return notices.show('This student has no room yet.', 'error')
     try {
-      await exerciseApi.spotlight(cls, staff, summary.room)
+      await exerciseApi.spotlightFromGrid(id, token, summary.room)
       showSpotlight(summary.room, summary.name ?? 'a student')
       notices.show(`${summary.name ?? 'The student'}'s code is on the class's screen.`, 'info', 3000)
     } catch (err) {
@@ -160,11 +150,8 @@ export async function gridPage(app: HTMLElement, id: string): Promise<void> {
     }
   }
   endSpotlight.addEventListener('click', async () => {
-    const cls = classRoom()
-    const staff = cls ? classToken(cls) : null
-    if (!cls || !staff) return
     try {
-      await exerciseApi.endSpotlight(cls, staff)
+      await exerciseApi.endSpotlightFromGrid(id, token)
       showSpotlight(null)
     } catch (err) {
       notices.show(`Could not end the spotlight: ${message(err)}`, 'error')
@@ -255,6 +242,11 @@ export async function gridPage(app: HTMLElement, id: string): Promise<void> {
       if (key === `exercise:${id}`) {
         definition = classEntry<ExerciseView>(doc, 'exercise', id)
         renderHeader()
+        continue
+      }
+      if (key === 'spotlight:current') {
+        const mark = classEntry<{ room: string; name?: string }>(doc, 'spotlight', 'current')
+        showSpotlight(mark?.room ?? null, mark?.name ?? 'a student')
         continue
       }
       if (!key.startsWith('student:')) continue
