@@ -251,3 +251,17 @@ async def test_a_class_rooms_policy_does_not_bind_its_owner(
         await answered(teacher)
     assert len(double.requests) == 1
     assert ask(server, CLASS_ROOM, "explain f", role="viewer").status_code == 403
+
+
+def test_under_hints_no_suggestion_is_applied_but_one_may_be_dismissed(
+    start: Callable[..., ServerProcess],
+) -> None:
+    """A suggestion made before the policy became hints cannot be applied now."""
+    server = start([(STUDENT_ROOM, "pair", "hints")])
+    url = f"{server.http_url}/api/rooms/{STUDENT_ROOM}/ai/suggestions/ai123"
+    auth = {"authorization": f"Bearer {sign(STUDENT_ROOM, 'owner', name='Tea')}"}
+    applied = httpx.post(url, json={"action": "apply"}, headers=auth, timeout=10)
+    assert applied.status_code == 403
+    assert applied.json()["error"] == "the AI may not change the code here: hints only"
+    dismissed = httpx.post(url, json={"action": "dismiss"}, headers=auth, timeout=10)
+    assert dismissed.status_code == 404  # unknown suggestion: the policy did not stop it
