@@ -38,6 +38,7 @@ from ai_assist.context import Ask
 from ai_assist.edits import Suggestion
 from ai_assist.participant import Participant
 from ai_assist.policy import (
+    FULL,
     HINTS,
     OFF,
     AIRefused,
@@ -258,8 +259,9 @@ class AIService:
     def resolve_suggestion(self, room: Room, entry_id: str, apply: bool, by: Author) -> str:
         """Apply or dismiss a suggestion entry; returns its new status. Raises AIRefused.
         One made before the room's policy became hints (or off) is not applied now."""
-        if apply and ai_policy(room.doc, room.name, Role(by.role)) != "full":
-            raise AIRefused("the AI may not change the code here: hints only", 403)
+        policy = ai_policy(room.doc, room.name, Role(by.role)) if apply else FULL
+        if policy != FULL:
+            raise AIRefused(f"the AI may not change the code here (AI policy: {policy})", 403)
         state = self.state(room)
         return edits.resolve(
             state.member, state.suggestions, entry_id, apply, by, self.settings.limits

@@ -262,6 +262,6 @@ def test_under_hints_no_suggestion_is_applied_but_one_may_be_dismissed(
     auth = {"authorization": f"Bearer {sign(STUDENT_ROOM, 'owner', name='Tea')}"}
     applied = httpx.post(url, json={"action": "apply"}, headers=auth, timeout=10)
     assert applied.status_code == 403
-    assert applied.json()["error"] == "the AI may not change the code here: hints only"
+    assert applied.json()["error"] == "the AI may not change the code here (AI policy: hints)"
     dismissed = httpx.post(url, json={"action": "dismiss"}, headers=auth, timeout=10)
     assert dismissed.status_code == 404  # unknown suggestion: the policy did not stop it
