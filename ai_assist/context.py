@@ -17,10 +17,10 @@ from pycrdt import Array, Map, Text
 from ai_assist import anchors as anchors_mod
 from ai_assist import workspace_view
 from ai_assist.anchors import Anchors
-from ai_assist.policy import AIRefused
+from ai_assist.policy import AIRefused, Policy
 from crdt import offsets, paths, schema
 from crdt.awareness import NULL_STATE, decode_update
-from rooms.roles import Mode
+from rooms.roles import Mode, Role
 from rooms.room import Room
 
 RUN_FIELDS = ("status", "language", "stdout", "stderr", "compile_output", "message", "exit_code")
@@ -60,6 +60,9 @@ class Ask:
     # order the prompt shows them: the current file first.
     path: str = ""
     files: list[FileView] = field(default_factory=list)
+    # What the AI may do for this asker here (``policy.ai_policy``): "hints" or "full".
+    policy: Policy = "full"
+    role: Role = Role.OWNER  # the asker's verified role (the policy depends on it)
 
     def view(self, path: str) -> FileView | None:
         return next((f for f in self.files if f.path == path), None)

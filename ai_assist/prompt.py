@@ -10,6 +10,7 @@ import json
 from typing import TYPE_CHECKING
 
 from ai_assist.context import Ask
+from ai_assist.policy import HINTS, Policy
 from rooms.roles import Mode
 
 if TYPE_CHECKING:
@@ -24,6 +25,22 @@ SYSTEM = (
     "file's path and line numbers of that file as you were shown it (you can only edit "
     "files whose text you were shown), or create_file for a new file. Keep edits minimal."
 )
+
+# Added to SYSTEM under the ``hints`` policy (a classroom's students): the model is also
+# given no tools, and a tool call it makes anyway is not used (``service``).
+HINTS_RULES = (
+    "\n\nHINTS ONLY: you are helping a student with an exercise they must solve "
+    "themselves, and you cannot change their code. Explain the concept or the error, ask "
+    "guiding questions, and point to the relevant file and line. Never write a full or "
+    "near-complete solution, nor the corrected code of their exercise; at most a few lines "
+    "of illustrative code about a different example, unrelated to the exercise's answer."
+)
+
+
+def system_for(policy: Policy) -> str:
+    """The system prompt under ``policy`` (``off`` never gets this far)."""
+    return SYSTEM + HINTS_RULES if policy == HINTS else SYSTEM
+
 
 _PATH = {
     "type": "string",
@@ -73,6 +90,11 @@ TOOLS: list[ToolParam] = [
         },
     },
 ]
+
+
+def tools_for(policy: Policy) -> list[ToolParam]:
+    """The tools the model is given: none under ``hints``."""
+    return [] if policy == HINTS else TOOLS
 
 
 def messages_for(request: Ask, max_code_chars: int) -> list[MessageParam]:
@@ -129,7 +151,9 @@ def _volatile(request: Ask) -> list[str]:
     """The parts that change from one question to the next."""
     code = request.anchors.snapshot
     out = [f"Room mode: {request.mode.value}.", f"{request.asker}'s current file: {request.path}"]
-    if request.mode is Mode.PAIR and request.ai_edits:
+    if request.policy == HINTS:
+        out.append("Hints only: you cannot edit the code here.")
+    elif request.mode is Mode.PAIR and request.ai_edits:
         out.append("Your edits are applied directly.")
     else:
         out.append("Your edits become suggestions a person applies or dismisses.")

@@ -13,6 +13,12 @@ errors (``max_retries``), and a circuit breaker (``rooms.breaker``): after
 ``breaker_failures`` failed requests in a row, requests are answered "AI is unavailable
 right now" without calling the API until ``breaker_cooldown`` has passed; then one
 request probes, and its outcome closes the breaker or opens it again.
+
+Classroom policy (``policy.ai_policy``, read from the room's server-owned ``class``
+root when a question is asked and again when its answer starts; the stricter wins):
+``off`` refuses (``AIRefused`` 403; an ``@ai`` chat question gets a one-line notice);
+``hints`` sends no tools and the hints rules (``prompt.system_for``), and a tool call
+the model makes anyway is dropped, never applied nor offered as a suggestion.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import contextlib
 import re
 import time
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -31,14 +37,26 @@ from ai_assist.budgets import Budgets, TokenBudget
 from ai_assist.context import Ask
 from ai_assist.edits import Suggestion
 from ai_assist.participant import Participant
-from ai_assist.policy import AIRefused, may_apply, may_ask
-from ai_assist.prompt import SYSTEM, TOOLS, messages_for
+from ai_assist.policy import (
+    FULL,
+    HINTS,
+    OFF,
+    AIRefused,
+    Policy,
+    ai_policy,
+    may_apply,
+    may_ask,
+    off_message,
+    strictest,
+)
+from ai_assist.prompt import messages_for, system_for, tools_for
 from ai_assist.reply import ReplyStream
 from ai_assist.settings import AIObserver, AISettings
 from rooms.authorship import Author
 from rooms.breaker import BreakerOpen, CircuitBreaker
 from rooms.peer import Peer
 from rooms.registry import RoomRegistry
+from rooms.roles import Role
 from rooms.room import Room
 
 if TYPE_CHECKING:
@@ -47,6 +65,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("codementor.ai")
 
 UNAVAILABLE = "AI is unavailable right now."
+HINTS_ONLY = "(hints only: the AI does not change the code here)"
 STOPPED = "(stopped)"
 MENTION = re.compile(r"(?<![\w@])@ai\b", re.IGNORECASE)
 
@@ -160,13 +179,18 @@ class AIService:
             return
         question = MENTION.sub("", text).strip() or "Please help with the code."
         loop = asyncio.get_running_loop()
-        loop.call_soon(self._ask_quietly, room, question, peer.name, peer.user_id)
+        loop.call_soon(self._ask_quietly, room, question, peer.name, peer.user_id, peer.role)
 
-    def _ask_quietly(self, room: Room, question: str, asker: str, asker_id: str) -> None:
+    def _ask_quietly(
+        self, room: Room, question: str, asker: str, asker_id: str, role: Role
+    ) -> None:
         if self.registry.rooms.get(room.name) is not room:
             return
-        with contextlib.suppress(AIRefused):
-            self.ask(room, question, asker, asker_id=asker_id or None)
+        try:
+            self.ask(room, question, asker, asker_id=asker_id or None, role=role)
+        except AIRefused as exc:
+            if exc.status == 403:  # the AI is off here: say so once, in chat
+                self.state(room).member.post(f"Sorry {asker}, {exc.message}.")
 
     # -- asking -------------------------------------------------------------------
 
@@ -185,14 +209,21 @@ class AIService:
         asker_id: str | None = None,
         question_by: Author | None = None,
         path: str | None = None,
+        role: Role = Role.OWNER,
     ) -> tuple[str, int]:
         """Queue a question. ``selection`` is (anchor, head) in UTF-16 units (browser
         indices). ``asker_id`` (a user id) ties the request to the asker's presence:
         it is kept only if that user is connected to the room here. ``question_by``:
         post the question in chat in that verified name first (asked through the REST
         API; an ``@ai`` message already is in chat). ``path``: the file the question is
-        about (else the asker's open file, else the entry file). Returns (request id,
-        requests ahead of it). Synchronous: the snapshot is the document now."""
+        about (else the asker's open file, else the entry file). ``role``: the asker's
+        verified role, for the classroom policy (``AIRefused`` 403 when the AI is off
+        for it here). Returns (request id, requests ahead of it). Synchronous: the
+        snapshot is the document now."""
+        policy = ai_policy(room.doc, room.name, role)
+        if policy == OFF:
+            self.observer.ai_request("off")
+            raise AIRefused(off_message(room.name), 403)
         state = self.state(room)
         busy = (1 if state.current is not None else 0) + len(state.queue)
         if self.budgets.queue_full(busy):
@@ -207,6 +238,8 @@ class AIService:
             self.settings.chat_context, path, self.settings.max_code_chars,
         )  # fmt: skip
         self._seq += 1
+        request.policy = policy
+        request.role = role
         if question_by is not None:
             state.member.post_for(question_by, prompt)
         state.queue.append(request)
@@ -224,7 +257,11 @@ class AIService:
         return True
 
     def resolve_suggestion(self, room: Room, entry_id: str, apply: bool, by: Author) -> str:
-        """Apply or dismiss a suggestion entry; returns its new status. Raises AIRefused."""
+        """Apply or dismiss a suggestion entry; returns its new status. Raises AIRefused.
+        One made before the room's policy became hints (or off) is not applied now."""
+        policy = ai_policy(room.doc, room.name, Role(by.role)) if apply else FULL
+        if policy != FULL:
+            raise AIRefused(f"the AI may not change the code here (AI policy: {policy})", 403)
         state = self.state(room)
         return edits.resolve(
             state.member, state.suggestions, entry_id, apply, by, self.settings.limits
@@ -263,6 +300,14 @@ class AIService:
     async def _answer(self, state: RoomAI, request: Ask) -> None:
         if self.registry.rooms.get(request.room) is not state.room:
             return
+        # The policy may have changed while the question waited: the stricter holds.
+        request.policy = strictest(
+            (request.policy, ai_policy(state.room.doc, state.room.name, request.role))
+        )
+        if request.policy == OFF:
+            state.member.post(f"Sorry {request.asker}, {off_message(request.room)}.")
+            self.observer.ai_request("off")
+            return
         try:
             probe = self.breaker.before_call()
         except BreakerOpen:
@@ -285,11 +330,20 @@ class AIService:
         the outcome, the budgets the usage."""
         member = state.member
         entry_id = member.post("", pending=True, asker=request.asker)
+        policy: Policy = request.policy
+
+        def on_tool(name: str, args: dict[str, Any]) -> str:
+            if policy == HINTS:  # no tools were given; a tool call anyway changes nothing
+                return HINTS_ONLY
+            return edits.use_tool(
+                member, state.suggestions, request, name, args, entry_id, self.settings.limits
+            )
+
+        tools = tools_for(policy)
+        extra: dict[str, Any] = {"tools": tools} if tools else {}
         reply = ReplyStream(
             lambda text: member.update_entry(entry_id, text=text),
-            lambda name, args: edits.use_tool(
-                member, state.suggestions, request, name, args, entry_id, self.settings.limits
-            ),
+            on_tool,
             self.observer.ai_first_token,
             self.settings.flush_interval,
         )
@@ -299,9 +353,9 @@ class AIService:
                 async with self.client.messages.stream(
                     model=self.settings.model,
                     max_tokens=self.settings.max_tokens,
-                    system=SYSTEM,
-                    tools=TOOLS,
+                    system=system_for(policy),
                     messages=messages_for(request, self.settings.max_code_chars),
+                    **extra,
                 ) as stream:
                     await reply.consume(stream)
             self.breaker.success()

@@ -3,6 +3,8 @@ apply or dismiss its suggestions, and undo its code changes.
 
 The AI itself lives in ``ai_assist/``; this module wires it to HTTP. Who may ask follows
 the room (pair: owners and editors; review: owner and reviewers; broadcast: the owner).
+In a classroom the room's AI policy (``ai_assist.policy.ai_policy``) applies on top:
+``off`` answers 403, ``hints`` gives answers without code changes.
 The answer reaches everyone through the document (a chat entry that grows while Claude
 types); the request answers 202 at once.
 """
@@ -139,6 +141,7 @@ class AiApi:
                 asker_id=identity.user_id,
                 question_by=_author(identity),
                 path=body.path,
+                role=identity.role,
             )
         except AIRefused as exc:
             raise ApiError(exc.status, exc.message) from exc

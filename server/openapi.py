@@ -624,7 +624,9 @@ def build() -> dict[str, Any]:
             "/api/rooms/{room}/ai": {
                 "post": _operation(
                     "Pair: owner and editor; review: owner and reviewer; broadcast: owner. Ask "
-                    "the AI pair-programmer; its answer streams into the chat",
+                    "the AI pair-programmer; its answer streams into the chat. In a class: "
+                    "403 when the AI is off for the exercise (or for students of the class); "
+                    "under hints the AI explains but never changes the code",
                     (202, _json(ai.AskAccepted)),
                     (*room_errors, 413, 422, 429, 503),
                     body=ai.AskRequest,
