@@ -22,6 +22,8 @@ export interface Tabs {
   addUnread(id: string, n?: number): void
   unread(id: string): number
   onShow(listener: (id: string) => void): void
+  /** Hide a tab that does not apply to this person or room (yet); shown again with false. */
+  setHidden(id: string, hidden: boolean): void
 }
 
 export function createTabs(specs: TabSpec[], initial: string, storageKey?: string): Tabs {
@@ -57,7 +59,8 @@ export function createTabs(specs: TabSpec[], initial: string, storageKey?: strin
     panels.append(panel)
   }
 
-  const ids = specs.map((s) => s.id)
+  const allIds = specs.map((s) => s.id)
+  let ids = allIds
   tablist.addEventListener('keydown', (event) => {
     const current = ids.indexOf(selectedId)
     let next: number | null = null
@@ -127,5 +130,12 @@ export function createTabs(specs: TabSpec[], initial: string, storageKey?: strin
     },
     unread: (id) => counts.get(id) ?? 0,
     onShow: (listener) => listeners.push(listener),
+    setHidden(id, hidden) {
+      const entry = tabs.get(id)
+      if (!entry || entry.tab.hidden === hidden) return
+      entry.tab.hidden = hidden
+      ids = allIds.filter((key) => !tabs.get(key)!.tab.hidden)
+      if (hidden && selectedId === id && ids.length) show(ids[0], false, false)
+    },
   }
 }
