@@ -36,10 +36,10 @@ export function postErrorText(err: unknown): string {
   return `Your message was not sent: ${String(err)}`
 }
 
-function handErrorText(err: unknown): string {
+function handErrorText(err: unknown, what: 'raise' | 'lower'): string {
   if (err instanceof ApiError && err.status === 403 && /name/i.test(err.message)) return 'Join the class with your name first (your name button, top right).'
   if (err instanceof ApiError && err.status === 429) return `Too many tries: wait ${err.retryAfter ?? 'a few'} seconds.`
-  return `Could not raise your hand: ${err instanceof ApiError ? err.message : String(err)}`
+  return `Could not ${what} your hand: ${err instanceof ApiError ? err.message : String(err)}`
 }
 
 export interface StudentComposer {
@@ -109,74 +109,97 @@ export function studentComposer(session: Session, notices: Notices, root: Y.Map<
   return { element, active }
 }
 
-/** "Raise hand" with an optional question; "Lower hand" while it is up. */
+/** "Raise hand" (one click: the hand is up), then an optional question field (a second
+ * POST updates the question and keeps the hand's place); "Lower hand" while it is up.
+ * A server without the class API (GET /class failed): the presence hand, as before. */
 export function handControl(session: Session, notices: Notices, root: Y.Map<unknown>, state: Promise<ClassState | null>, presence: Presence): HTMLElement {
   let handKey: string | null = null
-  const button = h('button', { type: 'button', class: 'btn toggle-btn hand-button', 'aria-pressed': 'false', 'aria-expanded': 'false', 'aria-controls': 'hand-form' })
-  const question = h('input', { type: 'text', id: 'hand-question', maxlength: MAX_QUESTION, autocomplete: 'off', placeholder: 'Your question (optional)', 'aria-label': 'Your question (optional)' })
-  const submit = h('button', { type: 'submit', class: 'btn small primary' }, 'Raise hand')
-  const cancel = h('button', { type: 'button', class: 'btn small' }, 'Cancel')
-  const form = h('form', { class: 'hand-form', id: 'hand-form', hidden: true, 'aria-label': 'Raise your hand' }, question, submit, cancel)
+  let known = false // GET /class answered (or failed)
+  let pending = false // raised here, not yet in the synced document
+  let formOpen = false
+  const button = h('button', { type: 'button', class: 'btn toggle-btn hand-button', 'aria-pressed': 'false' })
+  const question = h('input', { type: 'text', id: 'hand-question', maxlength: MAX_QUESTION, autocomplete: 'off', placeholder: 'Add a question (optional)', 'aria-label': 'Your question (optional)' })
+  const submit = h('button', { type: 'submit', class: 'btn small primary' }, 'Send question')
+  const cancel = h('button', { type: 'button', class: 'btn small' }, 'Close')
+  const form = h('form', { class: 'hand-form', id: 'hand-form', hidden: true, 'aria-label': 'Your question for the teacher' }, question, submit, cancel)
   const element = h('div', { class: 'hand-control' }, button, form)
 
-  const raised = () => (handKey ? classEntry(root, 'hand', handKey) !== null : presence.hand)
+  const inDoc = () => (handKey ? classEntry(root, 'hand', handKey) !== null : false)
+  const raised = () => (handKey ? inDoc() || pending : presence.hand)
   const render = () => {
+    if (handKey && inDoc()) pending = false
     const up = raised()
+    if (!up) formOpen = false
     button.setAttribute('aria-pressed', String(up))
-    button.setAttribute('aria-expanded', String(!form.hidden))
     replace(button, icon('hand'), up ? 'Lower hand' : 'Raise hand')
-    if (up) form.hidden = true
+    form.hidden = !formOpen
     // The People panel shows hands from presence: it follows the server's record.
     if (handKey && presence.hand !== up) presence.setHand(up)
   }
   root.observe(render)
   void state.then((s) => {
     handKey = s?.hand_key ?? null
+    known = true
     render()
   })
 
+  const fail = (err: unknown, what: 'raise' | 'lower') => notices.show(handErrorText(err, what), 'error', 8000)
+  button.addEventListener('click', () => {
+    if (!known) return
+    if (!handKey) {
+      presence.setHand(!presence.hand)
+      render()
+      notices.show(presence.hand ? 'Hand raised: the teacher sees it.' : 'Hand lowered.', 'info', 3000)
+      return
+    }
+    button.disabled = true
+    const up = raised()
+    const request = up ? classApi.lowerOwnHand(session.room, session.token) : classApi.raiseHand(session.room, session.token, '')
+    request
+      .then(() => {
+        pending = !up
+        formOpen = !up
+        notices.show(up ? 'Hand lowered.' : 'Hand raised: the teacher sees it.', 'info', 3000)
+        if (up) presence.setHand(false)
+        // The document says so shortly; should it not, the button stops pretending.
+        else window.setTimeout(() => ((pending = false), render()), 5000)
+      })
+      .catch((err) => fail(err, up ? 'lower' : 'raise'))
+      .finally(() => {
+        button.disabled = false
+        render()
+        if (formOpen) question.focus()
+      })
+  })
   const close = () => {
-    form.hidden = true
+    formOpen = false
     render()
     button.focus()
   }
-  button.addEventListener('click', () => {
-    if (raised()) {
-      button.disabled = true
-      classApi
-        .lowerOwnHand(session.room, session.token)
-        .then(() => notices.show('Hand lowered.', 'info', 3000))
-        .catch((err) => notices.show(`Could not lower your hand: ${err instanceof ApiError ? err.message : String(err)}`, 'error'))
-        .finally(() => {
-          button.disabled = false
-          render()
-        })
-      return
-    }
-    form.hidden = !form.hidden
-    render()
-    if (!form.hidden) question.focus()
-  })
   cancel.addEventListener('click', close)
   form.addEventListener('keydown', (event) => {
     if (event.key === 'Escape') close()
   })
   form.addEventListener('submit', (event) => {
     event.preventDefault()
+    const text = question.value.trim()
+    if (!text) return close()
     submit.disabled = true
     classApi
-      .raiseHand(session.room, session.token, question.value.trim())
+      .raiseHand(session.room, session.token, text)
       .then(() => {
         question.value = ''
-        form.hidden = true
-        notices.show('Hand raised: the teacher sees it.', 'info', 3000)
+        notices.show('Your question is with the teacher.', 'info', 3000)
+        close()
       })
-      .catch((err) => notices.show(handErrorText(err), 'error', 8000))
-      .finally(() => {
-        submit.disabled = false
-        render()
-        button.focus()
-      })
+      .catch((err) => fail(err, 'raise'))
+      .finally(() => (submit.disabled = false))
+  })
+  // A write grant answers the hand (as it did before hands were the server's).
+  session.watch((now, before) => {
+    if (now.role === 'editor' && before.role === 'viewer' && handKey && raised()) {
+      classApi.lowerOwnHand(session.room, session.token).catch(() => undefined)
+    }
   })
   render()
   return element
