@@ -39,7 +39,10 @@ AI_FIELDS = (
     "ai", "kind", "pending", "asker", "old_text", "new_text", "start_line", "status",
     "change", "change_for", "undone", "undone_by", "undone_by_id",
 )  # fmt: skip
-PROTECTED = frozenset(AUTHOR_FIELDS + AI_FIELDS)
+# Written by the server only: a student's question a teacher published to the class chat
+# (``server.class_api``), so no peer can post one in a student's or a teacher's name.
+CLASS_FIELDS = ("question", "published_by", "published_by_id")
+PROTECTED = frozenset(AUTHOR_FIELDS + AI_FIELDS + CLASS_FIELDS)
 # The AI's, on chat entries only: the file a suggestion or an AI change is in, and that
 # applying it makes a new file. (A comment's ``path`` is not the server's: the page that
 # renames a file rewrites it, with the comment's anchors, for every comment in the file.)
@@ -159,7 +162,7 @@ class Authorship:
 
         def correct(doc: Doc[Any]) -> None:
             for entry, in_chat in stamps:
-                for key in AI_FIELDS + (AI_CHAT_FIELDS if in_chat else ()):
+                for key in AI_FIELDS + CLASS_FIELDS + (AI_CHAT_FIELDS if in_chat else ()):
                     if key in entry:
                         del entry[key]
                 entry["author"] = author.name

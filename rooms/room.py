@@ -482,6 +482,20 @@ class Room:
             self._change_role(peer, role, expires)
         return changed
 
+    def revert_role(self, who: str) -> list[Peer]:
+        """Take a grant back early: the connection ``who`` (its ``conn`` id) or every
+        connection of the user id ``who`` returns to its token's role now, and a timed
+        grant's timer is cancelled. Returns the peers reverted."""
+        reverted = [p for p in self.peers.values() if who in (p.user_id, p.conn_id)]
+        for peer in reverted:
+            if peer.grant_timer is not None:
+                peer.grant_timer.cancel()
+                peer.grant_timer = None
+            peer.grant_expires = None
+            if peer.role is not peer.granted_role:
+                self._change_role(peer, peer.granted_role, None)
+        return reverted
+
     def _expire_grant(self, peer: Peer) -> None:
         peer.grant_timer = None
         peer.grant_expires = None

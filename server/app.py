@@ -23,7 +23,7 @@ from rooms.redis_broker import RedisBroker, RedisSettings
 from rooms.registry import STORE_CHECK_SECONDS, RoomLoadError, RoomRegistry
 from rooms.sqlite_store import SQLiteStore
 from rooms.store import Store, StoreError
-from server import ai, history_api, logs, native_stderr, openapi, redact, runs, web
+from server import ai, class_api, history_api, logs, native_stderr, openapi, redact, runs, web
 from server.api import Api
 from server.auth import Authenticator, resolve_secret
 from server.drain import SignalDrain
@@ -263,6 +263,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             *runs.RunsApi(api, settings, lambda: app.state.runner).routes(),
             *ai.AiApi(api, lambda: app.state.ai).routes(),
             *history.routes(),
+            *class_api.ClassApi(api).routes(),
             Route("/api/openapi.json", openapi_endpoint),
             Route("/healthz", healthz),
             Route("/readyz", readyz),

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from server import ai, api, files_api, history_api, runs
+from server import ai, api, class_api, files_api, history_api, runs
 
 MODELS: tuple[type[BaseModel], ...] = (
     api.CreateRoom,
@@ -40,6 +40,17 @@ MODELS: tuple[type[BaseModel], ...] = (
     history_api.HistorySummary,
     history_api.AtMoment,
     history_api.Restored,
+    class_api.ClassPolicyBody,
+    class_api.PostMessage,
+    class_api.RaiseHand,
+    class_api.StaffClassView,
+    class_api.StudentClassView,
+    class_api.MessagePosted,
+    class_api.ChatEntry,
+    class_api.HandRaised,
+    class_api.Lowered,
+    class_api.MutedEntry,
+    class_api.RoleReverted,
 )
 
 ROOM = {"name": "room", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -172,6 +183,106 @@ def _history_paths(room_errors: tuple[int, ...]) -> dict[str, Any]:
     }
 
 
+def _class_paths(room_errors: tuple[int, ...]) -> dict[str, Any]:
+    """The two-way class (server/class_api.py). 409: a server room (staff, exercise), or
+    a student's exercise room where only hands apply."""
+    errors = (*room_errors, 409)
+    staff = "Class staff (owners and editors of the class room)"
+    key = {"name": "key", "in": "path", "required": True, "description": "a person key "
+           "(from a hand or question entry)", "schema": {"type": "string"}}  # fmt: skip
+    question_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+    view = {
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        _ref(class_api.StaffClassView),
+                        _ref(class_api.StudentClassView),
+                    ]
+                }
+            }
+        }
+    }
+    return {
+        "/api/rooms/{room}/class": {
+            "get": _operation(
+                "The class's chat and AI policies; staff also get the staff room, a viewer "
+                "token to it, hands (oldest raised first), questions and who is muted; "
+                "anyone else their own hand",
+                (200, view),
+                errors,
+            ),
+            "put": _operation(
+                "Owner: set the chat policy (open, questions, closed) and the AI policy "
+                "for students (off, hints, full)",
+                (200, view),
+                (*errors, 413, 422),
+                body=class_api.ClassPolicyBody,
+            ),
+        },
+        "/api/rooms/{room}/messages": {
+            "post": _operation(
+                "Personal tokens: post a message. Students (viewers): to the chat when the "
+                "policy is open, to the staff as a question under questions, 403 when "
+                "closed or muted; others post to the chat. 429 past 10 a minute",
+                (201, _json(class_api.MessagePosted)),
+                (*errors, 413, 422),
+                body=class_api.PostMessage,
+            )
+        },
+        "/api/rooms/{room}/questions/{id}/publish": {
+            "post": _operation(
+                f"{staff}: publish a student's question to the chat, in the student's "
+                "name; it leaves the staff's inbox",
+                (200, _json(class_api.ChatEntry)),
+                errors,
+                params=(ROOM, question_id),
+            )
+        },
+        "/api/rooms/{room}/questions/{id}": {
+            "delete": _operation(
+                f"{staff}: dismiss a question", (204, {}), errors, params=(ROOM, question_id)
+            )
+        },
+        "/api/rooms/{room}/hand": {
+            "post": _operation(
+                "Personal tokens: raise one's hand with an optional question (a re-raise "
+                "changes the question and keeps the time it was raised)",
+                (200, _json(class_api.HandRaised)),
+                (*errors, 413, 422),
+                body=class_api.RaiseHand,
+            ),
+            "delete": _operation(
+                "Personal tokens: lower one's own hand", (200, _json(class_api.Lowered)), errors
+            ),
+        },
+        "/api/rooms/{room}/hands": {
+            "delete": _operation(
+                f"{staff}: lower every hand", (200, _json(class_api.Lowered)), errors
+            )
+        },
+        "/api/rooms/{room}/hands/{key}": {
+            "delete": _operation(
+                f"{staff}: lower one person's hand",
+                (200, _json(class_api.Lowered)),
+                errors,
+                params=(ROOM, key),
+            )
+        },
+        "/api/rooms/{room}/muted/{key}": {
+            "put": _operation(
+                f"{staff}: mute a person: their messages and questions are refused (403)",
+                (200, _json(class_api.MutedEntry)),
+                errors,
+                params=(ROOM, key),
+            ),
+            "delete": _operation(
+                f"{staff}: unmute a person", (204, {}), errors, params=(ROOM, key)
+            ),
+        },
+    }
+
+
 def _ref(model: type[BaseModel]) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
@@ -274,7 +385,13 @@ def build() -> dict[str, Any]:
                     (*room_errors, 413, 422),
                     body=api.ChangeRole,
                     params=(ROOM, USER),
-                )
+                ),
+                "delete": _operation(
+                    "Owner: take a grant back now: the peer returns to its token's role",
+                    (200, _json(class_api.RoleReverted)),
+                    room_errors,
+                    params=(ROOM, USER),
+                ),
             },
             "/api/rooms/{room}/snapshot": {
                 "get": _operation(
@@ -439,5 +556,6 @@ def build() -> dict[str, Any]:
                 )
             },
             **_history_paths(room_errors),
+            **_class_paths(room_errors),
         },
     }
