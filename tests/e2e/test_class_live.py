@@ -8,17 +8,27 @@ the teacher lowers every hand; a muted student's question is refused with a noti
 
 from __future__ import annotations
 
+import asyncio
 import re
+import threading
 from typing import Any
 
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import PHONE, create_room, snapshot
 from tests.e2e.helpers import editor, issue_shot, open_room, show_tab, type_at_end
+from tests.serverproc import ServerProcess
 from tests.support import wait_until
+from tests.yclient import YClient
 
 STUDENTS = [("Cy", "#1f7a3a"), ("Ben", "#6b3fb3"), ("Ana", "#0f6f8f"), ("Dee", "#a3366f")]
 QUESTION = "Why does range(10) stop at 9?"
+
+
+def full_shot(page: Page, name: str) -> None:
+    """The whole page (a phone's tabs are below the editor): test-output/issue21/."""
+    path = issue_shot(page, name, issue=21)
+    page.screenshot(path=str(path), full_page=True)
 
 
 def chat_input(page: Page) -> Any:
@@ -75,6 +85,7 @@ def test_questions_hands_grant_revoke_and_mute(e2e_server: Any, people: Any) -> 
         expect(published.locator(".author")).to_have_text("Ana")
         expect(published.locator(".question-badge")).to_have_text("Question")
     issue_shot(eve, "student-phone-published-question", issue=21)
+    full_shot(eve, "student-phone-full")
     expect(students["Cy"].locator(".chat-message.question")).to_contain_text("shared by Ms Tan")
 
     # -- two hands, in the order they were raised (Cy before Ben: not by name) ------------
@@ -86,6 +97,8 @@ def test_questions_hands_grant_revoke_and_mute(e2e_server: Any, people: Any) -> 
     expect(hands).to_have_count(1)
     ben.get_by_role("button", name="Raise hand").click()
     expect(ben.get_by_role("button", name="Lower hand")).to_be_visible()
+    expect(ben.get_by_label("Your question (optional)")).to_be_focused()
+    issue_shot(ben, "student-hand-question-field", issue=21)
     ben.locator(".hand-form").get_by_role("button", name="Close").click()
     expect(hands).to_have_count(2)
     # Cy adds a question to the raised hand: it keeps its place.
@@ -171,3 +184,85 @@ def test_fork_opens_a_new_tab_with_a_way_back(e2e_server: Any, people: Any) -> N
     expect(fork.locator(".conn")).to_have_attribute("data-state", "connected")
     expect(fork.locator(".badge.mode")).to_have_text("Broadcast")
     expect(fork.locator(".me")).to_contain_text("Sam")
+
+
+async def _class_of(
+    server: ServerProcess, room: str, token: str, stop: threading.Event, hands: int
+) -> None:
+    """Thirteen students' connections, the first ``hands`` with a raised (presence) hand."""
+    clients = []
+    for i in range(13):
+        client = await YClient(server.ws_url(room)).connect(f"token={token}")
+        await client.wait_synced()
+        user = {
+            "name": f"Student {i + 1:02d}",
+            "color": "#1f7a3a",
+            "colorLight": "#1f7a3a33",
+            "role": "viewer",
+            "uid": f"s{i}",
+        }
+        await client.set_awareness(
+            {"user": user, "status": "active", "hand": i < hands, "file": "main.py"}
+        )
+        clients.append(client)
+    await asyncio.to_thread(stop.wait)
+    for client in clients:
+        await client.close()
+
+
+def test_a_big_class_fits_the_people_tab_with_hands_up(
+    e2e_server: ServerProcess, people: Any
+) -> None:
+    """The walk-through's teacher saw 3.5 rows of 13 students: at 1280x800 at least 12 rows
+    show at once, hands (with their buttons) included, and the list scrolls."""
+    room = create_room(e2e_server, "broadcast", "python", "Loops 101")
+    stop = threading.Event()
+    token = room["links"]["viewer"].split("token=")[1]
+    crowd = threading.Thread(
+        target=lambda: asyncio.run(_class_of(e2e_server, room["room"], token, stop, 3)),
+        daemon=True,
+    )
+    crowd.start()
+    try:
+        teacher = open_room(people.page("Ms Rivera", "#c4314b"), room["links"]["owner"])
+        show_tab(teacher, "People")
+        rows = teacher.locator(".person")
+        expect(rows).to_have_count(14)
+        expect(teacher.locator(".person.hand-up")).to_have_count(3)
+        grant = teacher.get_by_role("button", name="Let Student 01 edit for 10 minutes")
+        expect(grant).to_be_visible()
+        visible = teacher.evaluate(
+            """() => {
+                const list = document.querySelector('.people-list').getBoundingClientRect()
+                return [...document.querySelectorAll('.person')].filter((row) => {
+                    const r = row.getBoundingClientRect()
+                    return r.top >= list.top - 1 && r.bottom <= list.bottom + 1
+                        && r.bottom <= window.innerHeight
+                }).length
+            }"""
+        )
+        assert visible >= 12, visible
+        # Every name shows (no row squeezes a name to nothing), and no row is cut off.
+        widths = teacher.evaluate(
+            """() => [...document.querySelectorAll('.person')].map((row) => [
+                row.querySelector('.person-name').getBoundingClientRect().width,
+                row.scrollWidth - row.clientWidth,
+            ])"""
+        )
+        assert all(name >= 40 and overflow <= 1 for name, overflow in widths), widths
+        issue_shot(teacher, "teacher-people-13-students", issue=21)
+
+        # The teacher on a phone: the Class tab fits, the tabs fit the width.
+        phone = open_room(
+            people.page("Ms Rivera (phone)", "#c4314b", viewport=PHONE), room["links"]["owner"]
+        )
+        show_tab(phone, "Class")
+        expect(phone.locator("#class-chat-policy")).to_be_visible()
+        for name in ("People", "Class", "Comments", "Chat", "History"):
+            box = phone.get_by_role("tab", name=name).bounding_box()
+            assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], (name, box)
+        issue_shot(phone, "teacher-phone-class-tab", issue=21)
+        full_shot(phone, "teacher-phone-class-tab-full")
+    finally:
+        stop.set()
+        crowd.join(timeout=10)
