@@ -163,6 +163,17 @@ def test_questions_hands_grant_revoke_and_mute(e2e_server: Any, people: Any) -> 
     expect(ana.locator(".student-chat")).to_contain_text("closed the chat")
     issue_shot(ana, "student-chat-closed", issue=21)
 
+    # -- an open chat: a student's message goes to everyone, as them ---------------------
+    teacher.locator("#class-chat-policy").select_option("open")
+    expect(chat_input(ana)).to_be_enabled()
+    expect(chat_input(ana)).to_have_attribute("placeholder", "Message everyone…")
+    ask(ana, "Thanks, that makes sense!")
+    show_tab(teacher, "Chat")
+    thanks = teacher.locator(".chat-message", has_text="Thanks, that makes sense!")
+    expect(thanks.locator(".author")).to_have_text("Ana")
+    expect(thanks).not_to_have_class(re.compile(r"\bquestion\b"))
+    expect(students["Ben"].locator(".chat-message", has_text="Thanks, that makes")).to_be_visible()
+
 
 def test_fork_opens_a_new_tab_with_a_way_back(e2e_server: Any, people: Any) -> None:
     room = create_room(e2e_server, "broadcast", "python", "Loops 101")
