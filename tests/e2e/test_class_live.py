@@ -13,13 +13,17 @@ import re
 import threading
 from typing import Any
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import PHONE, create_room, snapshot
 from tests.e2e.helpers import editor, issue_shot, open_room, show_tab, type_at_end
+from tests.e2e.test_accessibility import audited, serious_violations
 from tests.serverproc import ServerProcess
 from tests.support import wait_until
 from tests.yclient import YClient
+
+__all__ = ["audited"]  # the fixture, shared with the accessibility tests
 
 STUDENTS = [("Cy", "#1f7a3a"), ("Ben", "#6b3fb3"), ("Ana", "#0f6f8f"), ("Dee", "#a3366f")]
 QUESTION = "Why does range(10) stop at 9?"
@@ -114,7 +118,7 @@ def test_questions_hands_grant_revoke_and_mute(e2e_server: Any, people: Any) -> 
     issue_shot(cy, "student-hand-raised", issue=21)
 
     # -- the teacher lets Cy edit; Cy types; the teacher revokes early ------------------
-    hands.first.get_by_role("button", name="Let Cy edit for 10 minutes").click()
+    hands.first.get_by_role("button", name="Let edit 10 min: Cy").click()
     expect(editor(cy)).to_have_attribute("aria-readonly", "false")
     # The grant answers Cy's hand: Ben's is still up.
     expect(cy.get_by_role("button", name="Raise hand")).to_have_attribute("aria-pressed", "false")
@@ -277,3 +281,22 @@ def test_a_big_class_fits_the_people_tab_with_hands_up(
     finally:
         stop.set()
         crowd.join(timeout=10)
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_the_class_tools_have_no_serious_accessibility_problems(
+    e2e_server: Any, audited: Any, theme: str
+) -> None:
+    """axe-core on what the two-way class adds: the teacher's Class tab with a hand and a
+    question waiting, the student's composer and the open question field."""
+    room = create_room(e2e_server, "broadcast", "python", "Lesson")
+    teacher = open_room(audited("Ms Tan", theme=theme), room["links"]["owner"])
+    student = open_room(audited("Sam", theme=theme), room["links"]["viewer"])
+    ask(student, "What does print return?")
+    student.get_by_role("button", name="Raise hand").click()
+    expect(student.get_by_label("Your question (optional)")).to_be_visible()
+    show_tab(teacher, "Class")
+    expect(teacher.locator(".class-questions .question-item")).to_have_count(1)
+    expect(teacher.locator(".class-hands .hand-item")).to_have_count(1)
+    assert serious_violations(teacher) == [], "teacher"
+    assert serious_violations(student) == [], "student"

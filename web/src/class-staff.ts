@@ -207,7 +207,7 @@ export function classStaffPanel({ session, notices, grants, classRoot }: Options
       ? null
       : until
         ? btn('Revoke', `Revoke ${hand.name}'s edit access`, (b) => act(b, () => grants.revoke(hand.userId, hand.name), 'Could not revoke'), 'btn small danger')
-        : btn('Let edit 10 min', `Let ${hand.name} edit for 10 minutes`, (b) => act(b, () => grants.grant(hand.userId, hand.name), 'Could not let edit'))
+        : btn('Let edit 10 min', `Let edit 10 min: ${hand.name}`, (b) => act(b, () => grants.grant(hand.userId, hand.name), 'Could not let edit'))
     return h(
       'li',
       { class: 'class-item hand-item', 'data-key': hand.key },
