@@ -114,6 +114,11 @@ def test_questions_hands_grant_revoke_and_mute(e2e_server: Any, people: Any) -> 
     expect(hands.first).to_contain_text("Can I try the loop with a step?")
     expect(hands.first).to_contain_text(re.compile(r"raised (just now|1 min ago)"))
     expect(teacher.locator(".class-section h3", has_text="Hands")).to_contain_text("(2)")
+    # A long queue scrolls inside the tab (the panel fills the side, below its tabs).
+    panel = teacher.locator(".class-panel")
+    assert panel.evaluate("(el) => getComputedStyle(el).overflowY") == "auto"
+    box, side = panel.bounding_box(), teacher.locator(".side").bounding_box()
+    assert box and side and box["y"] + box["height"] >= side["y"] + side["height"] - 2, (box, side)
     issue_shot(teacher, "teacher-class-tab-hands", issue=21)
     issue_shot(cy, "student-hand-raised", issue=21)
 
