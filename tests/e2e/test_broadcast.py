@@ -76,9 +76,14 @@ def test_student_follows_raises_hand_and_forks(
         what="the student's edit on the server",
     )
 
-    # Fork: a pair room of the student's own, with the code, editable.
-    student.get_by_role("button", name="Fork to my own room").click()
-    student.wait_for_url(lambda url: f"/r/{room['room']}" not in url)
+    # Fork: a pair room of the student's own, with the code, editable, in a new tab (the
+    # lesson stays open in this one).
+    lesson = student
+    with lesson.context.expect_page() as opened:
+        lesson.get_by_role("button", name="Fork to my own room").click()
+    student = opened.value
+    student.wait_for_url(lambda url: f"/r/{room['room']}" not in url and "/r/" in url)
+    assert f"/r/{room['room']}" in lesson.url
     expect(student.locator(".conn")).to_have_attribute("data-state", "connected")
     expect(editor(student)).to_have_attribute("aria-readonly", "false")
     expect(student.locator(".me")).to_contain_text("Owner")

@@ -99,7 +99,14 @@ function aiErrorText(err: unknown): string {
   return `AI request failed: ${String(err)}`
 }
 
-export function chatPanel(chat: Y.Array<unknown>, session: Session, me: () => Me, aiOptions?: ChatAi): HTMLElement {
+/** A composer in place of the chat's own form while `active()` (a class's students post
+ * through the REST API: class-student.ts). */
+export interface ChatComposer {
+  element: HTMLElement
+  active(): boolean
+}
+
+export function chatPanel(chat: Y.Array<unknown>, session: Session, me: () => Me, aiOptions?: ChatAi, composer?: ChatComposer): HTMLElement {
   const aiOn = aiOptions?.ai === true
   const log = h('ol', { class: 'chat-log', role: 'log', 'aria-live': 'polite', 'aria-label': 'Chat messages' })
   const empty = h('p', { class: 'muted small empty' }, 'No messages yet.')
@@ -142,6 +149,7 @@ export function chatPanel(chat: Y.Array<unknown>, session: Session, me: () => Me
     empty,
     log,
     form,
+    composer?.element,
     aiEdits,
     readOnlyNote,
   )
@@ -217,6 +225,8 @@ export function chatPanel(chat: Y.Array<unknown>, session: Session, me: () => Me
   const create = () => {
     const author = h('span', { class: 'author' })
     const badge = h('span', { class: 'badge ai-badge', hidden: true }, 'AI')
+    const questionBadge = h('span', { class: 'badge question-badge', hidden: true }, 'Question')
+    const publishedBy = h('p', { class: 'muted small published-by', hidden: true })
     const time = h('time', { class: 'muted small' })
     const typing = h('span', { class: 'typing muted small', hidden: true, 'aria-label': 'The AI is typing' }, 'typing…')
     const text = h('div', { class: 'chat-text' })
@@ -230,8 +240,8 @@ export function chatPanel(chat: Y.Array<unknown>, session: Session, me: () => Me
     const undoButton = h('button', { type: 'button', class: 'btn small ai-undo', title: 'Put the code back as it was before this AI change' }, 'Undo AI change')
     const undoneNote = h('span', { class: 'muted small ai-undone' })
     const undoRow = h('div', { class: 'ai-change', hidden: true }, undoButton, undoneNote)
-    const header = h('div', { class: 'chat-head' }, author, badge, time, typing)
-    const li = h('li', { class: 'chat-message' }, header, text, suggestion, undoRow)
+    const header = h('div', { class: 'chat-head' }, author, badge, questionBadge, time, typing)
+    const li = h('li', { class: 'chat-message' }, header, text, publishedBy, suggestion, undoRow)
     let entryId = ''
     const resolve = (action: 'apply' | 'dismiss') => {
       applyButton.disabled = dismissButton.disabled = true
@@ -266,6 +276,14 @@ export function chatPanel(chat: Y.Array<unknown>, session: Session, me: () => Me
         text.replaceChildren(h('p', {}, body))
       }
       text.hidden = !body
+      // A student's question the teacher published (the server's entry: peers cannot
+      // write these fields, rooms/authorship.py).
+      const isQuestion = read(item, 'question') === true
+      li.classList.toggle('question', isQuestion)
+      questionBadge.hidden = !isQuestion
+      const by = read(item, 'published_by')
+      publishedBy.hidden = !isQuestion || typeof by !== 'string' || !by
+      publishedBy.textContent = !publishedBy.hidden ? `Question shared by ${String(by)}` : ''
       const pending = isAi && read(item, 'pending') === true
       li.classList.toggle('ai', isAi)
       li.classList.toggle('pending', pending)
@@ -317,8 +335,10 @@ export function chatPanel(chat: Y.Array<unknown>, session: Session, me: () => Me
   }
   chat.observeDeep(render)
   session.watch(() => {
-    form.hidden = !session.canChat
-    readOnlyNote.hidden = session.canChat
+    const alternative = composer?.active() ?? false
+    if (composer) composer.element.hidden = !alternative
+    form.hidden = alternative || !session.canChat
+    readOnlyNote.hidden = alternative || session.canChat
     askButton.hidden = !canAsk()
     showAiEdits()
     for (const entry of rendered) entry.refresh()

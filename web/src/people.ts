@@ -6,8 +6,9 @@
  * shown (with the name from the person's token) only once the server says which
  * connection holds that awareness client id, and "Let edit" goes to that connection. */
 import { api, ApiError, type PeerEntry, type Role } from './api'
+import type { Grants } from './class-grants'
 import type { Follow } from './follow'
-import { h, replace } from './dom'
+import { formatTime, h, replace } from './dom'
 import { safeColor } from './identity'
 import { icon } from './icons'
 import type { Notices } from './notices'
@@ -34,7 +35,8 @@ async function holdersOf(session: Session): Promise<Map<number, Holder>> {
   return holders
 }
 
-export function peoplePanel(presence: Presence, session: Session, notices: Notices, follow?: Follow): HTMLElement {
+/** `grants`: the owner's timed edit grants, for a "Revoke" on whoever holds one. */
+export function peoplePanel(presence: Presence, session: Session, notices: Notices, follow?: Follow, grants?: Grants): HTMLElement {
   const list = h('ul', { class: 'people-list', 'aria-label': 'People in this room' })
   const count = h('span', { class: 'count' })
   const section = h(
@@ -51,7 +53,9 @@ export function peoplePanel(presence: Presence, session: Session, notices: Notic
   let asking = false
   const checkHands = (peers: PeerState[]) => {
     if (!session.isOwner || asking) return
-    const wanted = JSON.stringify(peers.filter((p) => p.hand && !p.self).map((p) => [p.clientId, p.user.name]))
+    // Raised hands, and (for a Revoke) whoever edits in a broadcast room.
+    const editing = (p: PeerState) => session.state.mode === 'broadcast' && p.user.role === 'editor'
+    const wanted = JSON.stringify(peers.filter((p) => (p.hand || editing(p)) && !p.self).map((p) => [p.clientId, p.user.name, p.user.role]))
     if (wanted === holdersFor) return
     holdersFor = wanted // asked once per change, answered or not
     if (wanted === '[]') return
@@ -75,6 +79,7 @@ export function peoplePanel(presence: Presence, session: Session, notices: Notic
       session.state,
       presence.peers().map((p) => [p.clientId, p.user, p.status, p.hand, p.file]),
       follow?.following ?? '',
+      [...holders.values()].map((holder) => grants?.until(holder.id) ?? null),
     ])
     if (key === last) return
     last = key
@@ -111,6 +116,22 @@ export function peoplePanel(presence: Presence, session: Session, notices: Notic
     const user = holder && !isGenericName(holder.name) ? { ...peer.user, name: holder.name } : peer.user
     const isAi = user.role === 'ai'
     const hand = raised !== null
+    // A grant this owner gave, still running: take it back early.
+    const known = holders.get(peer.clientId) ?? null
+    const granted = session.isOwner && !peer.self && known && known.role === 'editor' && grants?.until(known.id) ? known : null
+    const revoke = granted
+      ? h(
+          'button',
+          {
+            type: 'button',
+            class: 'btn small danger-outline',
+            'aria-label': `Revoke ${granted.name}'s edit access`,
+            title: `Can edit until ${formatTime(grants!.until(granted.id)!)}`,
+            onclick: () => void grants!.revoke(granted.id, granted.name),
+          },
+          'Revoke',
+        )
+      : null
     const grant =
       session.isOwner && !peer.self && holder?.role === 'viewer'
         ? h(
@@ -142,6 +163,7 @@ export function peoplePanel(presence: Presence, session: Session, notices: Notic
       hand ? h('span', { class: 'hand' }, icon('hand'), 'Hand raised') : null,
       h('span', { class: `status ${peer.status}`, title: peer.status === 'idle' ? 'Idle' : 'Active' }, peer.status),
       grant,
+      revoke,
       follow && !peer.self && !isAi ? followButton(peer, user.name, follow) : null,
     )
   }
@@ -175,7 +197,8 @@ export function peoplePanel(presence: Presence, session: Session, notices: Notic
         notices.show(`${name} is no longer connected as a viewer.`, 'warn')
         return
       }
-      await api.setPeerRole(session.room, session.token, holder.conn, 'editor', GRANT_SECONDS)
+      const result = await api.setPeerRole(session.room, session.token, holder.conn, 'editor', GRANT_SECONDS)
+      grants?.record(holder.id, result.expires_at)
       notices.show(`${name} can edit for 10 minutes.`)
     } catch (err) {
       notices.show(`Could not change the role: ${err instanceof ApiError ? err.message : String(err)}`, 'error')
@@ -183,6 +206,10 @@ export function peoplePanel(presence: Presence, session: Session, notices: Notic
   }
 
   presence.awareness.on('change', render)
+  grants?.onChange(() => {
+    holdersFor = '' // ask again: who holds the grant now
+    render()
+  })
   follow?.onChange(render)
   session.watch(render)
   return section

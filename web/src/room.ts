@@ -3,6 +3,11 @@ import { aiEditField, highlightAiEdits } from './ai-edits'
 import { AiUndo } from './ai-undo'
 import { api, ApiError, getConfig, type Mode, type Role, type RoomCreated } from './api'
 import { chatPanel } from './chat'
+import { classApi, type ClassState } from './class-api'
+import { forkBanner } from './class-fork'
+import { Grants } from './class-grants'
+import { classStaffPanel, type ClassStaffUi } from './class-staff'
+import { handControl, studentComposer } from './class-student'
 import { commentField, commentTheme } from './comments-decorations'
 import { commentsPanel } from './comments'
 import { connect, reconnect, type RoleNotice } from './connection'
@@ -101,6 +106,11 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
   const chat = doc.getArray<unknown>('chat')
   const comments = doc.getMap<unknown>('comments')
   const runs = doc.getMap<unknown>('runs')
+  // The server's own record (rooms/classroom.py): the class's policy, hands.
+  const classRoot = doc.getMap<unknown>('class')
+  const grants = new Grants(session, notices)
+  let classState: Promise<ClassState | null> | null = null
+  const classInfo = () => (classState ??= classApi.state(room, session.token).catch(() => null))
 
   // -- top bar -------------------------------------------------------------------
   const conn = connectionIndicator()
@@ -177,6 +187,8 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
   const layout = roomLayout(editorPane, side)
   const main = layout.element
   replace(app, topbar, main, notices.element)
+  const forkedFrom = forkBanner(room)
+  if (forkedFrom) main.before(forkedFrom)
 
   let commentsUi: ReturnType<typeof commentsPanel> | null = null
   let runCode: (() => boolean) | null = null
@@ -236,11 +248,14 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
   syncPlaceholder(editorHost, (done) => (provider.synced ? done() : provider.once('sync', done)))
   const me = () => identity
   commentsUi = commentsPanel(doc, comments, files, () => editor.view, session, me)
-  const chatEl = chatPanel(chat, session, me, { ai: config.ai, notices, selection: () => editor.view.state.selection.main, path: () => files.active, meta })
+  const composer = studentComposer(session, notices, classRoot, classInfo)
+  const chatEl = chatPanel(chat, session, me, { ai: config.ai, notices, selection: () => editor.view.state.selection.main, path: () => files.active, meta }, composer)
   const chatLog = chatEl.querySelector<HTMLElement>('.chat-log')
   if (chatLog) stickToBottom(chatLog)
 
   // -- side tabs: Output (with the runner), People, Comments, Chat ----------------------
+  const classSlot = h('div', { class: 'class-slot' })
+  let classStaff: ClassStaffUi | null = null
   let runButton: HTMLElement | null = null
   let runner: RunnerUi | null = null
   const tabSpecs: TabSpec[] = []
@@ -254,7 +269,9 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
     tabSpecs.push({ id: 'output', label: 'Output', panel: ui.panel })
   }
   tabSpecs.push(
-    { id: 'people', label: 'People', panel: peoplePanel(presence, session, notices, follow) },
+    { id: 'people', label: 'People', panel: peoplePanel(presence, session, notices, follow, grants) },
+    // Broadcast rooms' staff: hands, questions, the chat and AI policy (shown once known).
+    { id: 'class', label: 'Class', panel: classSlot },
     { id: 'comments', label: 'Comments', panel: commentsUi.element },
     { id: 'chat', label: 'Chat', panel: chatEl },
   )
@@ -278,6 +295,7 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
   const tabs = createTabs(tabSpecs, defaultTab(config.runner, session), `codementor.tab.${room}`)
   side.append(tabs.element)
   classroom.attach(tabs)
+  tabs.setHidden('class', true)
   tabs.onShow((id) => id === 'history' && historyUi.load())
   doc.on('update', () => historyUi.changed())
   if (tabs.isShown('history')) historyUi.load()
@@ -486,7 +504,16 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
     replace(languageSlot, session.isOwner ? languageSelect : languageLabelEl)
     shareButton.hidden = !session.isOwner || !session.token
     commentButton.hidden = !session.canComment
-    if (session.isStudent && !student) student = studentControls(presence, follow, session, notices)
+    if (session.isStudent && !student) {
+      student = studentControls(presence, follow, session, notices, handControl(session, notices, classRoot, classInfo(), presence))
+    }
+    const staff = state.mode === 'broadcast' && !session.isStudent && (session.tokenRole === 'owner' || session.tokenRole === 'editor')
+    if (staff && !classStaff) {
+      classStaff = classStaffPanel({ session, notices, grants, classRoot })
+      classStaff.onWaitingChange((added) => tabs.addUnread('class', added))
+      classSlot.append(classStaff.element)
+    }
+    tabs.setHidden('class', !staff)
     roleNote.textContent = roleNoteText(state.role, state.roleExpires)
     titleUi.setEditable(session.isOwner && !!session.token)
     if (!tabs.chosen()) tabs.show(defaultTab(config.runner, session), false, false)
@@ -510,7 +537,10 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
   }
 
   // The room keeps going with no server: y-websocket retries and merges on reconnect.
-  window.addEventListener('beforeunload', () => provider.destroy())
+  window.addEventListener('beforeunload', () => {
+    provider.destroy()
+    classStaff?.destroy()
+  })
 }
 
 /** The tab a first visit opens on: the output where code runs, else what the mode is for. */

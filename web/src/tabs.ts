@@ -22,8 +22,8 @@ export interface Tabs {
   addUnread(id: string, n?: number): void
   unread(id: string): number
   onShow(listener: (id: string) => void): void
-  /** Hide (or show again) a tab that only some rooms need; a hidden shown tab gives way
-   * to the first one left. */
+  /** Hide (or show again) a tab that does not apply to this person or room (yet); a
+   * hidden shown tab gives way to the first one left. */
   setHidden(id: string, hidden: boolean): void
 }
 
@@ -60,7 +60,8 @@ export function createTabs(specs: TabSpec[], initial: string, storageKey?: strin
     panels.append(panel)
   }
 
-  const ids = specs.map((s) => s.id)
+  const allIds = specs.map((s) => s.id)
+  let ids = allIds
   tablist.addEventListener('keydown', (event) => {
     const order = ids.filter((id) => !tabs.get(id)!.tab.hidden)
     const current = order.indexOf(selectedId)
@@ -135,10 +136,8 @@ export function createTabs(specs: TabSpec[], initial: string, storageKey?: strin
       const entry = tabs.get(id)
       if (!entry || entry.tab.hidden === hidden) return
       entry.tab.hidden = hidden
-      if (hidden && selectedId === id) {
-        const next = ids.find((other) => !tabs.get(other)!.tab.hidden)
-        if (next) show(next, false, false)
-      }
+      ids = allIds.filter((key) => !tabs.get(key)!.tab.hidden)
+      if (hidden && selectedId === id && ids.length) show(ids[0], false, false)
     },
   }
 }
