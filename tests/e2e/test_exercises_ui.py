@@ -67,7 +67,7 @@ def test_exercise_grid_check_spotlight_and_grades(
     teacher = open_room(people.page("Ms Tan", "#b85300"), room["links"]["owner"])
 
     # The teacher turns the workspace into an exercise: one visible test, one hidden.
-    show_tab(teacher, "Exercises")
+    show_tab(teacher, "Class")
     panel = teacher.locator(".exercises-panel")
     expect(panel.locator(".exercise-starter")).to_contain_text("1 file")
     panel.get_by_label("Title").fill("Double it")

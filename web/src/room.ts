@@ -288,13 +288,11 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
   files.onChange(() => authorship.refresh())
   // -- classroom: exercises (staff tab, students' bars, own-room banner), spotlight --------
   const classroom = classroomUi(doc, room, session, notices)
-  if (classroom.tab) tabSpecs.push(classroom.tab)
   toolbar.before(classroom.top)
   const historyUi = historyPanel({ session, notices, pane: editorPane, live: () => [fileTabsEl, editorHost], visible: () => tabs.isShown('history') })
   tabSpecs.push({ id: 'history', label: 'History', panel: historyUi.element })
   const tabs = createTabs(tabSpecs, defaultTab(config.runner, session), `codementor.tab.${room}`)
   side.append(tabs.element)
-  classroom.attach(tabs)
   tabs.setHidden('class', true)
   tabs.onShow((id) => id === 'history' && historyUi.load())
   doc.on('update', () => historyUi.changed())
@@ -512,6 +510,8 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
       classStaff = classStaffPanel({ session, notices, grants, classRoot })
       classStaff.onWaitingChange((added) => tabs.addUnread('class', added))
       classSlot.append(classStaff.element)
+      // The Class tab holds it all: hands, questions, policies, then the exercises.
+      if (classroom.exercises) classStaff.element.append(classroom.exercises)
     }
     tabs.setHidden('class', !staff)
     roleNote.textContent = roleNoteText(state.role, state.roleExpires)
