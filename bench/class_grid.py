@@ -100,7 +100,9 @@ async def class_with_grid(
     async with httpx.AsyncClient(base_url=server.http_url, timeout=30) as http:
         created = await http.post("/api/rooms", json={"mode": "broadcast", "title": "Bench"})
         class_room = created.json()["room"]
-        teacher = {"authorization": f"Bearer {sign(class_room, 'owner', name='Tess')}"}
+        teacher = {
+            "authorization": f"Bearer {sign(class_room, 'owner', name='Tess', secret=SECRET)}"
+        }
         body = {"title": "Type", "files": {"main.py": ""}}
         made = await http.post(f"/api/rooms/{class_room}/exercises", json=body, headers=teacher)
         assert made.status_code == 201, made.text
@@ -110,7 +112,9 @@ async def class_with_grid(
         await grid.wait_synced(30)
         out: list[Student] = []
         for number in range(students):
-            token = sign(class_room, "viewer", name=f"Student {number}", personal=True)
+            token = sign(
+                class_room, "viewer", name=f"Student {number}", personal=True, secret=SECRET
+            )
             joined = await http.post(
                 f"/api/exercises/{exercise['id']}/join",
                 headers={"authorization": f"Bearer {token}"},
@@ -131,7 +135,7 @@ async def plain_rooms(server: ServerProcess, students: int) -> list[Student]:
             created = await http.post("/api/rooms", json={"mode": "pair"})
             room = created.json()["room"]
             client = YClient(server.ws_url(room))
-            await client.connect(f"token={sign(room, 'editor', name=f'S{number}')}")
+            await client.connect(f"token={sign(room, 'editor', name=f'S{number}', secret=SECRET)}")
             await client.wait_synced(30)
             out.append(Student(room, client))
     return out

@@ -1,5 +1,5 @@
-/** A student's fork opens in a new tab; its page says where it came from, with a link
- * back to the student's own class link. The pairing is this browser's (localStorage, as
+/** A student's fork (or exercise room) opens in a new tab; its page says where it came
+ * from, with a link back to the student's own class link. The pairing is this browser's (localStorage, as
  * recent.ts keeps rooms): whoever else opens the fork's link sees no such line. */
 import './class.css'
 import { h } from './dom'
@@ -13,6 +13,8 @@ export interface ForkOrigin {
   title: string
   /** The class page's address as the student opened it (their link; same origin). */
   url: string
+  /** What the room is to the class: a fork (the default) or the student's exercise room. */
+  kind?: 'fork' | 'exercise'
 }
 
 function load(): Record<string, ForkOrigin> {
@@ -41,20 +43,22 @@ export function forkOrigin(fork: string): ForkOrigin | null {
   try {
     const url = new URL(origin.url, window.location.origin)
     if (url.origin !== window.location.origin || !url.pathname.startsWith('/r/')) return null
-    return { room: origin.room, title: typeof origin.title === 'string' && origin.title ? origin.title : origin.room, url: url.href }
+    const kind = origin.kind === 'exercise' ? 'exercise' : 'fork'
+    return { room: origin.room, title: typeof origin.title === 'string' && origin.title ? origin.title : origin.room, url: url.href, kind }
   } catch {
     return null
   }
 }
 
-/** "Forked from <class> — Back to the class", or null for a room that is no fork of ours. */
+/** "Forked from <class> — Back to the class" ("An exercise of <class>" for an exercise
+ * room), or null for a room this browser did not open from a class. */
 export function forkBanner(room: string): HTMLElement | null {
   const origin = forkOrigin(room)
   if (!origin) return null
   return h(
     'div',
     { class: 'banner fork-banner', role: 'note' },
-    'Forked from ',
+    origin.kind === 'exercise' ? 'An exercise of ' : 'Forked from ',
     h('strong', {}, origin.title),
     ' — ',
     h('a', { href: origin.url, class: 'back-to-class' }, 'Back to the class'),

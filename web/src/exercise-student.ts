@@ -11,6 +11,7 @@
  *   expected vs got, hidden ones pass/fail only.
  */
 import * as Y from 'yjs'
+import { rememberFork } from './class-fork'
 import { h, inMicrotask, replace } from './dom'
 import { CLASS_ROOT, classEntries, countdown, exerciseApi, type CheckRecord, type CheckResult, type ClassExercise, type StudentExercise } from './exercise-api'
 import { describe } from './exercise-staff'
@@ -34,6 +35,9 @@ export function classExerciseBar(doc: Y.Doc, session: Session, notices: Notices)
           open.disabled = true
           try {
             const joined = await exerciseApi.join(exercise.id, session.token)
+            // Its page links back here (class-fork.ts), as a fork's does.
+            const title = document.title.split(' · ')[0]
+            rememberFork(joined.room, { room: session.room, title, url: window.location.href, kind: 'exercise' })
             if (tab) tab.location.href = joined.url
             else window.open(joined.url, '_blank')
           } catch (err) {
