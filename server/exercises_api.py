@@ -38,11 +38,12 @@ from rooms.roles import Mode, Role
 from rooms.store import RoomInfo
 from rooms.workspace import WorkspaceError, check_files
 from runner.checks import Checker, CheckTest
-from runner.service import RunInvalid, Runner, RunRefused
+from runner.service import Runner, RunRefused
 from server.api import LANGUAGE, MAX_BODY_BYTES, Api, ApiError, Strict, _body
 from server.auth import AuthError, Identity, check_not_rotated, issue_token
 from server.names import new_room_name, valid_room_name
 from server.ratelimit import RateLimiter, retry_after_header
+from server.runs import refused
 
 STAFF = (Role.OWNER, Role.EDITOR)
 MAX_TESTS = 50
@@ -476,13 +477,7 @@ class ExercisesApi:
                 default_language=info.language if info else exercise.language,
             )
         except RunRefused as exc:
-            headers = None
-            if exc.retry_after is not None:
-                headers = {"Retry-After": retry_after_header(exc.retry_after)}
-            fields = None
-            if isinstance(exc, RunInvalid):
-                fields = [{"field": exc.field, "message": exc.message}]
-            raise ApiError(exc.status, exc.message, fields, headers) from exc
+            raise refused(exc) from exc
         return JSONResponse(CheckRecord.model_validate(record).model_dump(mode="json"))
 
     async def grades(self, request: Request) -> Response:

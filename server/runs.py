@@ -187,13 +187,7 @@ class RunsApi:
                 entry=body.entry,
             )
         except RunRefused as exc:
-            headers = None
-            if exc.retry_after is not None:
-                headers = {"Retry-After": retry_after_header(exc.retry_after)}
-            fields = None
-            if isinstance(exc, RunInvalid):
-                fields = [{"field": exc.field, "message": exc.message}]
-            raise ApiError(exc.status, exc.message, fields, headers) from exc
+            raise refused(exc) from exc
         return JSONResponse(RunAccepted(run_id=run_id).model_dump(), status_code=202)
 
     async def get_run(self, request: Request) -> Response:
@@ -232,3 +226,15 @@ class RunsApi:
         except RunRefused as exc:
             raise ApiError(exc.status, exc.message) from exc
         return JSONResponse(record)
+
+
+def refused(exc: RunRefused) -> ApiError:
+    """The API's answer to a run (or a check) the runner refused: its status and message,
+    ``Retry-After`` when it said when, the field when the request was invalid."""
+    headers = None
+    if exc.retry_after is not None:
+        headers = {"Retry-After": retry_after_header(exc.retry_after)}
+    fields = None
+    if isinstance(exc, RunInvalid):
+        fields = [{"field": exc.field, "message": exc.message}]
+    return ApiError(exc.status, exc.message, fields, headers)
