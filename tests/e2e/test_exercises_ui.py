@@ -132,6 +132,18 @@ def test_exercise_grid_check_spotlight_and_grades(
     expect(tile(grid, "Ben").locator(".tile-tests")).to_have_class("tile-tests fail")
     issue_shot(ben, "student-check", issue=21)
 
+    # Ben raises a hand in his own room, with a question: his tile shows it.
+    ben.get_by_role("button", name="Raise hand").click()
+    ben.get_by_label("Your question (optional)").fill("Why does 3 fail?")
+    ben.get_by_role("button", name="Send question").click()
+    expect(ben.get_by_role("button", name="Lower hand")).to_be_visible()
+    expect(tile(grid, "Ben").locator(".tile-hand")).to_have_attribute(
+        "title", "Hand raised: Why does 3 fail?", timeout=GRID_DELAY_MS
+    )
+    grid.get_by_role("radio", name="Hands").click()
+    expect(grid.locator(".tile:visible .tile-name")).to_have_text(["Ben"])
+    grid.get_by_role("radio", name="All").click()
+
     # Ana's code passes both.
     own["Ana"].get_by_role("button", name="Check").click()
     expect(own["Ana"].locator(".exercise-score")).to_have_text("Passed 2/2", timeout=20_000)

@@ -110,6 +110,7 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
   const classRoot = doc.getMap<unknown>('class')
   const grants = new Grants(session, notices)
   let classState: Promise<ClassState | null> | null = null
+  const exerciseRoom = room.includes('.s.') // a student's room for an exercise (rooms/classroom.py)
   const classInfo = () => (classState ??= classApi.state(room, session.token).catch(() => null))
 
   // -- top bar -------------------------------------------------------------------
@@ -504,6 +505,9 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
     commentButton.hidden = !session.canComment
     if (session.isStudent && !student) {
       student = studentControls(presence, follow, session, notices, handControl(session, notices, classRoot, classInfo(), presence))
+    } else if (exerciseRoom && session.tokenRole !== 'owner' && !student) {
+      // The student in their own exercise room: a hand (and question) the grid shows.
+      student = handControl(session, notices, classRoot, classInfo(), presence)
     }
     const staff = state.mode === 'broadcast' && !session.isStudent && (session.tokenRole === 'owner' || session.tokenRole === 'editor')
     if (staff && !classStaff) {
