@@ -96,8 +96,13 @@ def describe(clients: list[YClient]) -> str:
     want = union_state(c.doc for c in clients)
     lines = []
     for i, c in enumerate(clients):
+        # Why a client stopped: the server's close code, or its reader's own error.
+        reader = c._reader
+        done = reader is not None and reader.done() and not reader.cancelled()
+        error = reader.exception() if done and reader is not None else None
         lines.append(
-            f"client {i} ({c.url}, closed={c.closed.is_set()}): {len(str(c.text))} chars, "
+            f"client {i} ({c.url}, closed={c.closed.is_set()}, code={c.close_code}, "
+            f"reason={c.close_reason!r}, reader error={error!r}): {len(str(c.text))} chars, "
             f"lacks {missing(c.doc, want)}"
         )
     return "\n".join(lines)

@@ -29,17 +29,19 @@ ENV = {"CODEMENTOR_SECRET": SECRET}
 REPEATS = 3  # refused updates per connection: the sender is still told only once
 REFUSED = "codementor_writes_refused_total"
 # Roots a role's update reaches but the server undoes at once (rooms/authorship.py): the
-# runs are the server's record. Nobody else sees the change; it is not a refusal.
+# runs and the classroom's record are the server's. Nobody else sees the change; it is not
+# a refusal.
+SERVER_ROOTS = frozenset({schema.RUNS, schema.CLASS})
 UNDONE: dict[Role, frozenset[str]] = {
-    Role.OWNER: frozenset({schema.RUNS}),
-    Role.EDITOR: frozenset({schema.RUNS}),
+    Role.OWNER: SERVER_ROOTS,
+    Role.EDITOR: SERVER_ROOTS,
     Role.REVIEWER: frozenset(),
     Role.VIEWER: frozenset(),
 }
 
 ALLOWED: dict[Role, frozenset[str]] = {
-    Role.OWNER: frozenset(schema.ROOTS) - {schema.RUNS},
-    Role.EDITOR: frozenset(schema.ROOTS) - {schema.RUNS},
+    Role.OWNER: frozenset(schema.ROOTS) - SERVER_ROOTS,
+    Role.EDITOR: frozenset(schema.ROOTS) - SERVER_ROOTS,
     Role.REVIEWER: frozenset({schema.CHAT, schema.COMMENTS}),
     Role.VIEWER: frozenset(),
 }
@@ -73,6 +75,10 @@ def add_file(doc: Doc[Any], tag: str) -> None:
     schema.files(doc)[f"{tag}.py"] = Text(f"# {tag}\n")
 
 
+def raise_hand(doc: Doc[Any], tag: str) -> None:
+    schema.class_state(doc)[f"hand:{tag}"] = '{"raised_at": 1}'
+
+
 CHANGES: dict[str, Callable[[Doc[Any], str], None]] = {
     schema.CODE: append_code,
     schema.META: set_meta,
@@ -80,6 +86,7 @@ CHANGES: dict[str, Callable[[Doc[Any], str], None]] = {
     schema.COMMENTS: add_comment,
     schema.RUNS: add_run,
     schema.FILES: add_file,
+    schema.CLASS: raise_hand,
 }
 
 
@@ -90,6 +97,8 @@ def present(doc: Doc[Any], root: str, tag: str) -> bool:
         return any(isinstance(m, Map) and m.get("id") == tag for m in schema.chat(doc))
     if root == schema.FILES:
         return f"{tag}.py" in schema.files(doc)
+    if root == schema.CLASS:
+        return f"hand:{tag}" in schema.class_state(doc)
     kind = schema.ROOT_TYPES[root]
     return tag in doc.get(root, type=kind)
 
