@@ -108,10 +108,29 @@ def describe(clients: list[YClient]) -> str:
     return "\n".join(lines)
 
 
+# Closes a y-websocket client answers by reconnecting: the server sheds load with 1013
+# ("room busy: retry", a full verify budget) and restarts with 1012, both lossless because
+# the client resends what the server lacks in its Step2 on reconnect.
+RETRYABLE = frozenset({1012, 1013})
+
+
+async def reconnect_retryable(clients: list[YClient]) -> None:
+    """Reconnect the clients the server asked to retry, as a browser's provider does."""
+    for client in clients:
+        if client.closed.is_set() and client.close_code in RETRYABLE:
+            await client.connect()
+
+
 async def converge(clients: list[YClient], servers: list[ServerProcess], timeout: float) -> None:
-    """Wait until ``converged``; on failure say who lacks what, with the server logs."""
+    """Wait until ``converged`` (clients told to retry reconnect, as browsers do); on
+    failure say who lacks what, with the server logs."""
+
+    async def check() -> bool:
+        await reconnect_retryable(clients)
+        return converged(clients)
+
     try:
-        await eventually(lambda: converged(clients), timeout, "convergence")
+        await eventually(check, timeout, "convergence")
     except AssertionError:
         raise AssertionError(
             f"clients did not converge within {timeout}s\n{describe(clients)}\n" + logs(servers)
