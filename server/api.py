@@ -41,7 +41,7 @@ from server.errors import ApiError as ApiError  # re-exported: runs, ai raise it
 from server.files_api import FilesApi, archive_response
 from server.metrics import Metrics
 from server.names import new_room_name, valid_room_name
-from server.ratelimit import RateLimiter, retry_after_header
+from server.ratelimit import RateLimiter
 from server.settings import Settings
 
 MAX_BODY_BYTES = 64 * 1024
@@ -256,11 +256,7 @@ class Api:
                 pass
             else:
                 key = f"user:{identity.user_id}:{identity.room}"
-        wait = self.limiter.check(key)
-        if wait > 0:
-            raise ApiError(
-                429, "too many requests", headers={"Retry-After": retry_after_header(wait)}
-            )
+        self.limiter.enforce(key, "too many requests")
 
     def _identity(self, request: Request, room: str | None) -> Identity:
         try:
@@ -539,13 +535,10 @@ class Api:
         """A new pair room owned by the caller, seeded with ``files`` (``entry`` the entry
         file's path): the fork endpoints' common part, after their own checks. Each user
         (the verified token id) may make ``forks_per_user_per_hour`` per room (429)."""
-        wait = self.fork_limiter.check(f"{identity.user_id}:{info.name}")
-        if wait > 0:
-            raise ApiError(
-                429,
-                f"at most {self.settings.forks_per_user_per_hour} forks of this room per hour",
-                headers={"Retry-After": retry_after_header(wait)},
-            )
+        self.fork_limiter.enforce(
+            f"{identity.user_id}:{info.name}",
+            f"at most {self.settings.forks_per_user_per_hour} forks of this room per hour",
+        )
         body = CreateRoom(
             mode=Mode.PAIR, language=language or info.language, title=f"{info.title} (fork)"[:200]
         )

@@ -42,7 +42,7 @@ from runner.service import Runner, RunRefused
 from server.api import LANGUAGE, MAX_BODY_BYTES, Api, ApiError, Strict, _body
 from server.auth import AuthError, Identity, check_not_rotated, issue_token
 from server.names import new_room_name, valid_room_name
-from server.ratelimit import RateLimiter, retry_after_header
+from server.ratelimit import RateLimiter
 from server.runs import refused
 
 STAFF = (Role.OWNER, Role.EDITOR)
@@ -460,12 +460,7 @@ class ExercisesApi:
             self._checker = Checker(runner)
         if self._checker.busy(room_name):
             raise ApiError(409, "a check or run is already in progress in this room")
-        wait = self.limiter.check(f"check:{identity.user_id}")
-        if wait > 0:
-            raise ApiError(
-                429, "too many checks: wait a moment",
-                headers={"Retry-After": retry_after_header(wait)},
-            )  # fmt: skip
+        self.limiter.enforce(f"check:{identity.user_id}", "too many checks: wait a moment")
         tests = [CheckTest(t.name, t.stdin, t.expected_output, t.hidden) for t in exercise.tests]
         info = await self.api.registry.room_info(room_name)
         try:

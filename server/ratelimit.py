@@ -12,6 +12,8 @@ import math
 import time
 from collections import OrderedDict
 
+from server.errors import ApiError
+
 MAX_KEYS = 10_000
 
 
@@ -37,6 +39,12 @@ class RateLimiter:
         if len(self._buckets) > self.max_keys:
             self._buckets.popitem(last=False)
         return wait
+
+    def enforce(self, key: str, message: str) -> None:
+        """``check``, answering 429 with ``message`` and ``Retry-After`` when over."""
+        wait = self.check(key)
+        if wait > 0:
+            raise ApiError(429, message, headers={"Retry-After": retry_after_header(wait)})
 
 
 def retry_after_header(wait: float) -> str:

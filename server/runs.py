@@ -170,13 +170,7 @@ class RunsApi:
         active = runner.active_run(name)
         if active is not None:  # before the rate limit: a refused run costs no allowance
             raise ApiError(409, f"a run is already in progress in this room ({active})")
-        wait = self.limiter.check(f"run:{identity.user_id}")
-        if wait > 0:
-            raise ApiError(
-                429,
-                "too many runs: wait a moment",
-                headers={"Retry-After": retry_after_header(wait)},
-            )
+        self.limiter.enforce(f"run:{identity.user_id}", "too many runs: wait a moment")
         try:
             run_id = await runner.start_run(
                 name,
