@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +11,7 @@ import httpx
 from playwright.sync_api import Page, expect
 
 from tests.serverproc import ServerProcess
+from tests.yclient import YClient
 
 # The text of the rendered lines, without the widgets (remote carets, the empty-editor
 # hint) drawn inside them.
@@ -136,3 +139,36 @@ def scrub_to(page: Page, ts: float) -> None:
         }""",
         ts,
     )
+
+
+async def thirteen_students(
+    server: ServerProcess,
+    room: str,
+    token: str,
+    stop: threading.Event,
+    hands: int = 0,
+    file: str | None = None,
+) -> None:
+    """Thirteen students' connections (one shared viewer token, names Student 01-13) until
+    ``stop``; the first ``hands`` raise a (presence) hand, and each has ``file`` open."""
+    clients = []
+    for i in range(13):
+        client = await YClient(server.ws_url(room)).connect(f"token={token}")
+        await client.wait_synced()
+        user = {
+            "name": f"Student {i + 1:02d}",
+            "color": "#1f7a3a",
+            "colorLight": "#1f7a3a33",
+            "role": "viewer",
+            "uid": f"s{i}",
+        }
+        state: dict[str, Any] = {"user": user, "status": "active"}
+        if hands:
+            state["hand"] = i < hands
+        if file is not None:
+            state["file"] = file
+        await client.set_awareness(state)
+        clients.append(client)
+    await asyncio.to_thread(stop.wait)
+    for client in clients:
+        await client.close()

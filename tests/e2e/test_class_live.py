@@ -17,11 +17,17 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import PHONE, create_room, snapshot
-from tests.e2e.helpers import editor, issue_shot, open_room, show_tab, type_at_end
+from tests.e2e.helpers import (
+    editor,
+    issue_shot,
+    open_room,
+    show_tab,
+    thirteen_students,
+    type_at_end,
+)
 from tests.e2e.test_accessibility import audited, serious_violations
 from tests.serverproc import ServerProcess
 from tests.support import wait_until
-from tests.yclient import YClient
 
 __all__ = ["audited"]  # the fixture, shared with the accessibility tests
 
@@ -206,30 +212,6 @@ def test_fork_opens_a_new_tab_with_a_way_back(e2e_server: Any, people: Any) -> N
     expect(fork.locator(".me")).to_contain_text("Sam")
 
 
-async def _class_of(
-    server: ServerProcess, room: str, token: str, stop: threading.Event, hands: int
-) -> None:
-    """Thirteen students' connections, the first ``hands`` with a raised (presence) hand."""
-    clients = []
-    for i in range(13):
-        client = await YClient(server.ws_url(room)).connect(f"token={token}")
-        await client.wait_synced()
-        user = {
-            "name": f"Student {i + 1:02d}",
-            "color": "#1f7a3a",
-            "colorLight": "#1f7a3a33",
-            "role": "viewer",
-            "uid": f"s{i}",
-        }
-        await client.set_awareness(
-            {"user": user, "status": "active", "hand": i < hands, "file": "main.py"}
-        )
-        clients.append(client)
-    await asyncio.to_thread(stop.wait)
-    for client in clients:
-        await client.close()
-
-
 def test_a_big_class_fits_the_people_tab_with_hands_up(
     e2e_server: ServerProcess, people: Any
 ) -> None:
@@ -239,7 +221,9 @@ def test_a_big_class_fits_the_people_tab_with_hands_up(
     stop = threading.Event()
     token = room["links"]["viewer"].split("token=")[1]
     crowd = threading.Thread(
-        target=lambda: asyncio.run(_class_of(e2e_server, room["room"], token, stop, 3)),
+        target=lambda: asyncio.run(
+            thirteen_students(e2e_server, room["room"], token, stop, hands=3, file="main.py")
+        ),
         daemon=True,
     )
     crowd.start()

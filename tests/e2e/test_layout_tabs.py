@@ -10,10 +10,9 @@ from typing import Any
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import PHONE, create_room, personal_link, snapshot
-from tests.e2e.helpers import open_room, type_at_end
+from tests.e2e.helpers import open_room, thirteen_students, type_at_end
 from tests.serverproc import ServerProcess
 from tests.support import wait_until
-from tests.yclient import YClient
 
 AT_BOTTOM_JS = "(el) => el.scrollHeight - el.scrollTop - el.clientHeight <= 24"
 
@@ -209,25 +208,6 @@ def test_chat_follows_the_newest_message_unless_scrolled_up(
     screenshot(ada)
 
 
-async def _students(server: ServerProcess, room: str, token: str, stop: threading.Event) -> None:
-    clients = []
-    for i in range(13):
-        client = await YClient(server.ws_url(room)).connect(f"token={token}")
-        await client.wait_synced()
-        user = {
-            "name": f"Student {i + 1:02d}",
-            "color": "#1f7a3a",
-            "colorLight": "#1f7a3a33",
-            "role": "viewer",
-            "uid": f"s{i}",
-        }
-        await client.set_awareness({"user": user, "status": "active"})
-        clients.append(client)
-    await asyncio.to_thread(stop.wait)
-    for client in clients:
-        await client.close()
-
-
 def test_a_class_of_thirteen_fits_in_the_people_tab(
     e2e_server: ServerProcess, people: Any, screenshot: Any
 ) -> None:
@@ -235,7 +215,9 @@ def test_a_class_of_thirteen_fits_in_the_people_tab(
     stop = threading.Event()
     students = threading.Thread(
         target=lambda: asyncio.run(
-            _students(e2e_server, room["room"], room["links"]["viewer"].split("token=")[1], stop)
+            thirteen_students(
+                e2e_server, room["room"], room["links"]["viewer"].split("token=")[1], stop
+            )
         ),
         daemon=True,
     )
