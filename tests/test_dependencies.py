@@ -11,6 +11,7 @@ import tomllib
 from importlib.metadata import packages_distributions
 from pathlib import Path
 
+from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -24,9 +25,16 @@ def declared(requirements: list[str]) -> dict[str, Requirement]:
 
 
 def locked(path: Path) -> dict[str, str]:
-    """name -> exact version, from a ``uv pip compile`` lock."""
-    pins = re.findall(r"^([A-Za-z0-9_.\-]+)==([^\s;\\]+)", path.read_text(), re.MULTILINE)
-    return {str(canonicalize_name(name)): version for name, version in pins}
+    """name -> exact version for this interpreter, from a ``uv pip compile --universal`` lock
+    (a package may be pinned twice, under markers such as ``python_full_version < '3.12'``)."""
+    pins = re.findall(
+        r"^([A-Za-z0-9_.\-]+)==([^\s;\\]+)(?: ; ([^\\\n]+))?", path.read_text(), re.MULTILINE
+    )
+    return {
+        str(canonicalize_name(name)): version
+        for name, version, marker in pins
+        if not marker or Marker(marker.strip()).evaluate()
+    }
 
 
 def imported_modules() -> set[str]:
