@@ -19,6 +19,34 @@
   start and re-seeded with this instance's full state, so all converge again.
   Stream ids cannot tell on their own: they are timestamps, so the first entry
   written to a wiped Redis already looks newer than anything read before.
+
+Redis Cluster (``RedisSettings.cluster``; ``rooms.redis_keys`` has the key names and why):
+
+- Keys carry one of 16 shard hash tags, so a room's stream, channel and lease share a
+  slot, and one reader task per shard with loaded rooms makes one blocking XREAD naming
+  that shard's rooms, sent to the master that owns the slot (named, so redis-py does not
+  ask the server for XREAD's keys first; a MOVED reply is still followed). Single Redis
+  is one group: one reader, one XREAD naming every room, the names above, as before.
+- The epoch is per shard, in the shard's slot: a master restarted empty (no replica to
+  take over) loses exactly the epochs of the shards it held, and those are re-read and
+  re-seeded; the other shards are untouched.
+- Failover: replication is asynchronous, so a promoted replica can lack XADDs the old
+  master acknowledged, and neither the store ("every instance stores what it received")
+  nor the clients (they resend only on reconnect) would bring them back to the other
+  instances. So a reader that finds its shard served by another master re-seeds that
+  shard's rooms with its full state; the instance that published a lost update has it
+  in its document. ``WAIT 1`` after each batch could close the window too, but at a
+  replica round trip per batch and node, on every publish, and with the replica down
+  it can only time out; the re-seed costs nothing until a failover.
+  ``tests/test_redis_cluster.py`` cuts a replica off, kills its master, and checks that
+  acknowledged entries were lost and no edit was (without the re-seed it fails).
+- Awareness uses classic PUBLISH/SUBSCRIBE: any node takes a PUBLISH and the cluster bus
+  carries it to every node, so one subscriber connection to any node hears every room.
+  Sharded pub/sub (SPUBLISH, Redis 7.0+, which Debian's 7.0 has) keeps a message inside
+  its shard, but needs a subscriber connection per master, and redis-py's
+  ``get_sharded_message`` polls them in turn, splitting its timeout, so a cursor
+  would wait out other nodes' slices; worth it when bus traffic matters. After an error
+  the subscriber reconnects through a new connection (its node may be gone for good).
 """
 
 from __future__ import annotations
@@ -30,22 +58,21 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 import structlog
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.exceptions import RedisError
 
 from rooms.broker import Broker, SyncedRoom
 from rooms.observer import RoomObserver
+from rooms.redis_keys import RedisKeys
 
 log = structlog.get_logger("codementor.redis")
 
+# Single-Redis names (``rooms.redis_keys`` has both modes'), kept for the tools that read them.
 STREAM = "codementor:room:{}"
-AWARENESS = "codementor:aw:{}"
-LEASE = "codementor:lease:{}"
-EPOCH = "codementor:epoch"
-AWARENESS_PREFIX = "codementor:aw:"
 READ_BLOCK_MS = 500
 CHECK_TIMEOUT = 1.0  # readiness must notice a stalled Redis quickly
 READ_COUNT = 1000
@@ -61,6 +88,10 @@ COALESCE_SECONDS = 0.002
 CONNECTION_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 
 
+class ShardMoved(RedisError):
+    """A cluster read group is served by another master than before."""
+
+
 @dataclass(frozen=True, slots=True)
 class RedisSettings:
     url: str
@@ -68,6 +99,7 @@ class RedisSettings:
     max_buffered_updates: int = 10_000
     max_buffered_bytes: int = 64 * 1024 * 1024
     timeout: float = 5.0
+    cluster: bool = False  # a Redis Cluster: keys and reads by shard (rooms.redis_keys)
 
 
 def _text(value: Any) -> str:
@@ -92,26 +124,40 @@ class RedisBroker(Broker):
         self.instance_id = settings.instance_id
         self._me = settings.instance_id.encode()
         self._observer = observer
+        self._keys = RedisKeys(cluster=settings.cluster)
         common: dict[str, Any] = {
             "socket_connect_timeout": settings.timeout,
             "health_check_interval": 10,
         }
-        self._redis = aioredis.Redis.from_url(
-            settings.url, socket_timeout=settings.timeout, **common
-        )
         # The reader blocks in XREAD: its socket timeout must outlast the block.
-        self._reader_redis = aioredis.Redis.from_url(
-            settings.url, socket_timeout=settings.timeout + READ_BLOCK_MS / 1000, **common
-        )
+        read_timeout = settings.timeout + READ_BLOCK_MS / 1000
+        self._cluster: RedisCluster | None = None
+        if settings.cluster:
+            # One client: its per-node pools give every shard reader its own
+            # connection, and one view of the topology says which master serves a shard.
+            self._cluster = RedisCluster.from_url(
+                settings.url, socket_timeout=read_timeout, **common
+            )
+            # Not a subclass of Redis, but the same commands: typed as one where shared.
+            self._redis = self._reader_redis = cast(aioredis.Redis, self._cluster)
+        else:
+            self._redis = aioredis.Redis.from_url(
+                settings.url, socket_timeout=settings.timeout, **common
+            )
+            self._reader_redis = aioredis.Redis.from_url(
+                settings.url, socket_timeout=read_timeout, **common
+            )
         self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         self._rooms: dict[str, SyncedRoom] = {}
+        self._groups: dict[int, dict[str, None]] = {}  # read group -> its rooms, in order
         self._positions: dict[str, str] = {}
         self._outbox: deque[tuple[str, bytes, bytes | None]] = deque()
         self._outbox_bytes = 0
         self._reseed: set[str] = set()
-        self._epoch: bytes | None = None
+        self._epochs: dict[int, bytes] = {}  # read group -> the epoch it last saw
+        self._nodes: dict[int, str] = {}  # cluster: read group -> the master that served it
+        self._readers: dict[int, asyncio.Task[None]] = {}
         self._wakeup = asyncio.Event()
-        self._rooms_changed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
         self._inflight: set[asyncio.Task[None]] = set()  # fire-and-forget, kept referenced
@@ -122,7 +168,6 @@ class RedisBroker(Broker):
     async def start(self) -> None:
         self._tasks = [
             asyncio.create_task(self._publish_loop(), name="redis-publish"),
-            asyncio.create_task(self._read_loop(), name="redis-read"),
             asyncio.create_task(self._awareness_loop(), name="redis-awareness"),
         ]
 
@@ -133,7 +178,8 @@ class RedisBroker(Broker):
                 while self._outbox and self.connected:
                     self._wakeup.set()
                     await asyncio.sleep(0.01)
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._readers.values()]
+        for task in tasks:
             task.cancel()
         # redis-py can turn the cancellation of a blocked XREAD into a timeout error,
         # which the read loop would retry: it stops on ``_closing`` instead. The
@@ -141,7 +187,7 @@ class RedisBroker(Broker):
         for client in (self._pubsub, self._redis, self._reader_redis):
             with contextlib.suppress(Exception):
                 await client.aclose()
-        pending = await _settle(self._tasks, self.settings.timeout)
+        pending = await _settle(tasks, self.settings.timeout)
         if pending:
             log.warning("redis_tasks_not_stopped", tasks=[t.get_name() for t in pending])
 
@@ -168,12 +214,19 @@ class RedisBroker(Broker):
             log.warning("attach_without_redis", room=name)
         self._rooms[name] = room
         self._positions[name] = position
-        self._rooms_changed.set()
+        group = self._keys.group(name)
+        self._groups.setdefault(group, {})[name] = None
+        reader = self._readers.get(group)
+        if (reader is None or reader.done()) and not self._closing:
+            # A reader stops when its group empties (checked with no await in between).
+            self._readers[group] = asyncio.create_task(
+                self._read_loop(group), name=f"redis-read-{group}"
+            )
         with contextlib.suppress(*CONNECTION_ERRORS):
-            await self._pubsub.subscribe(AWARENESS.format(name))
+            await self._pubsub.subscribe(self._keys.awareness(name))
 
     async def _catch_up(self, room: SyncedRoom, position: str) -> str:
-        key = STREAM.format(room.name)
+        key = self._keys.stream(room.name)
         while True:
             entries: Any = await self._redis.xrange(key, min=f"({position}", count=READ_COUNT)
             if not entries:
@@ -186,8 +239,10 @@ class RedisBroker(Broker):
         self._rooms.pop(room.name, None)
         self._positions.pop(room.name, None)
         self._reseed.discard(room.name)
-        self._rooms_changed.set()
-        channel = AWARENESS.format(room.name)
+        group = self._groups.get(self._keys.group(room.name))
+        if group is not None:
+            group.pop(room.name, None)
+        channel = self._keys.awareness(room.name)
 
         async def unsubscribe() -> None:
             with contextlib.suppress(*CONNECTION_ERRORS):
@@ -236,7 +291,7 @@ class RedisBroker(Broker):
 
         async def send() -> None:
             with contextlib.suppress(*CONNECTION_ERRORS):
-                await self._redis.publish(AWARENESS.format(room), message)
+                await self._redis.publish(self._keys.awareness(room), message)
 
         self._spawn(send())
 
@@ -285,9 +340,9 @@ class RedisBroker(Broker):
                         fields = {"u": update, "src": self._me}
                         if origin is not None:
                             fields["o"] = origin
-                        pipe.xadd(STREAM.format(room), fields)  # type: ignore[arg-type]
+                        pipe.xadd(self._keys.stream(room), fields)  # type: ignore[arg-type]
                     for room, full in reseed.items():
-                        pipe.xadd(STREAM.format(room), {"u": full, "src": self._me})
+                        pipe.xadd(self._keys.stream(room), {"u": full, "src": self._me})
                     await pipe.execute()
         except BaseException:
             self._reseed.update(reseed)
@@ -301,32 +356,36 @@ class RedisBroker(Broker):
 
     # -- reading ---------------------------------------------------------------
 
-    async def _read_loop(self) -> None:
+    async def _read_loop(self, group: int) -> None:
+        """Follow one read group's streams (``rooms.redis_keys``: single Redis, all
+        rooms); ends when the group has no room left (``attach`` starts another)."""
         delay = 0.05
         recovering = True  # check for a wiped Redis on the first connection too
         while not self._closing:
-            if not self._rooms:
-                self._rooms_changed.clear()
-                await self._rooms_changed.wait()
-                continue
+            rooms = self._groups.get(group)
+            if not rooms:
+                self._readers.pop(group, None)
+                return
             try:
                 if recovering:
-                    await self._recover()
+                    await self._recover(group)
                     recovering = False
                     delay = 0.05
                 streams: dict[Any, Any] = {
-                    STREAM.format(name): self._positions[name] for name in self._rooms
+                    self._keys.stream(name): self._positions[name] for name in rooms
                 }
-                response = await self._reader_redis.xread(
-                    streams, count=READ_COUNT, block=READ_BLOCK_MS
-                )
+                response = await self._read(group, streams)
+            except ShardMoved as exc:
+                log.warning("read_failed", error=str(exc), group=group)
+                recovering = True
+                continue
             except Exception as exc:  # a reader that died would stop following others
                 if self._closing:
                     return
                 if not isinstance(exc, CONNECTION_ERRORS):
                     log.exception("read_failed")
                 elif not recovering:
-                    log.warning("read_failed", error=str(exc))
+                    log.warning("read_failed", error=str(exc), group=group)
                 self._set_connected(False)
                 recovering = True
                 await asyncio.sleep(delay)
@@ -337,10 +396,24 @@ class RedisBroker(Broker):
             if response:
                 await asyncio.sleep(COALESCE_SECONDS)
 
+    async def _read(self, group: int, streams: dict[Any, Any]) -> Any:
+        """One blocking XREAD of a group's streams. On a cluster it goes to the master
+        that owns the group's slot; a different master than last time (a failover, or
+        the slot moved) raises ``ShardMoved``, so the group is recovered first."""
+        if self._cluster is None:
+            return await self._reader_redis.xread(streams, count=READ_COUNT, block=READ_BLOCK_MS)
+        node = self._master(group)
+        if self._nodes.get(group, node.name) != node.name:
+            raise ShardMoved(f"group {group}: {self._nodes[group]} -> {node.name}")
+        args = ("COUNT", READ_COUNT, "BLOCK", READ_BLOCK_MS, "STREAMS", *streams, *streams.values())
+        # Named, not routed by the client: redis-py would ask the server for XREAD's
+        # keys (COMMAND GETKEYS) before every read. A MOVED reply is still followed.
+        return await self._cluster.execute_command("XREAD", *args, target_nodes=node)
+
     def _deliver(self, response: list[Any]) -> None:
         now_ms = time.time() * 1000
         for key, entries in response:
-            name = key.decode().removeprefix("codementor:room:")
+            name = RedisKeys.room_of_stream(key)
             room = self._rooms.get(name)
             if room is None:
                 continue
@@ -351,27 +424,46 @@ class RedisBroker(Broker):
                     room.apply_remote_update(fields[b"u"], fields.get(b"o"))
                     self._observer.stream_lag(max(0.0, (now_ms - _ms(position)) / 1000))
 
-    async def _recover(self) -> None:
+    def _master(self, group: int) -> ClusterNode:
+        """The master that owns a group's slot, as the cluster client last saw it."""
+        assert self._cluster is not None
+        node = self._cluster.get_node_from_key(self._keys.epoch(group))
+        if node is None:
+            raise RedisError(f"no master serves read group {group}")
+        return node
+
+    async def _recover(self, group: int) -> None:
         """After (re)connecting: a new epoch, or a stream that vanished or went back in
         time, means Redis lost its data. Read from the start and re-seed with the full
-        state."""
-        epoch: Any = await self._redis.get(EPOCH)
+        state. On a cluster, a group now served by another master (a replica promoted)
+        is re-seeded too: an XADD the old master acknowledged may never have reached
+        the replica, and the instance that sent it has it in its document."""
+        key = self._keys.epoch(group)
+        epoch: Any = await self._redis.get(key)
         if epoch is None:
-            await self._redis.set(EPOCH, secrets.token_hex(8), nx=True)
-            epoch = await self._redis.get(EPOCH)
-        wiped = self._epoch is not None and epoch != self._epoch
-        self._epoch = epoch
+            await self._redis.set(key, secrets.token_hex(8), nx=True)
+            epoch = await self._redis.get(key)
+        rooms = list(self._groups.get(group, ()))
+        wiped = group in self._epochs and epoch != self._epochs[group]
+        self._epochs[group] = epoch
         if wiped:
-            log.warning("redis_lost_data", instance=self.instance_id, rooms=len(self._rooms))
-            for name in self._rooms:
+            log.warning("redis_lost_data", instance=self.instance_id, rooms=len(rooms), group=group)
+            for name in rooms:
                 log.warning("stream_lost", room=name, had=self._positions[name], reason="epoch")
                 self._positions[name] = "0-0"
                 self._reseed.add(name)
             self._wakeup.set()
-        for name in list(self._rooms):
+        if self._cluster is not None:
+            node = self._master(group).name
+            if self._nodes.get(group, node) != node:
+                log.warning("redis_shard_moved", group=group, was=self._nodes[group], now=node)
+                self._reseed.update(rooms)
+                self._wakeup.set()
+            self._nodes[group] = node
+        for name in rooms:
             position = self._positions.get(name, "0-0")
             try:
-                info = await self._redis.xinfo_stream(STREAM.format(name))
+                info = await self._redis.xinfo_stream(self._keys.stream(name))
                 last = info["last-generated-id"]
                 last_id = last.decode() if isinstance(last, bytes) else str(last)
             except RedisError as exc:
@@ -384,35 +476,50 @@ class RedisBroker(Broker):
                 self._reseed.add(name)
                 self._wakeup.set()
         # Awareness subscriptions do not survive a reconnect of the pub/sub connection.
-        channels = [AWARENESS.format(name) for name in self._rooms]
+        channels = [self._keys.awareness(name) for name in rooms]
         if channels:
             await self._pubsub.subscribe(*channels)
 
     async def _awareness_loop(self) -> None:
         delay = 0.05
+        broken = False  # cluster: subscribe again through a new connection first
         while True:
-            if not self._pubsub.subscribed:
-                await asyncio.sleep(0.1)
-                continue
             try:
+                if broken:
+                    await self._resubscribe()
+                    broken = False
+                if not self._pubsub.subscribed:
+                    await asyncio.sleep(0.1)
+                    continue
                 message = await self._pubsub.get_message(timeout=1.0)
             except Exception as exc:  # keep listening whatever went wrong
                 if not isinstance(exc, CONNECTION_ERRORS):
                     log.exception("awareness_read_failed")
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF)
+                broken = self._keys.cluster
                 continue
             delay = 0.05
             if message is None or message.get("type") != "message":
                 continue
             self._deliver_awareness(message["channel"], message["data"])
 
+    async def _resubscribe(self) -> None:
+        """Cluster: the node the pub/sub connection was on may be gone for good (failed
+        over): subscribe again through a new one, on the channels' current master."""
+        old, self._pubsub = self._pubsub, self._redis.pubsub(ignore_subscribe_messages=True)
+        with contextlib.suppress(Exception):
+            await old.aclose()
+        channels = [self._keys.awareness(name) for name in self._rooms]
+        if channels:
+            await self._pubsub.subscribe(*channels)
+
     def _deliver_awareness(self, channel: bytes, data: bytes) -> None:
         src, _, rest = data.partition(b"\x00")
         stage, _, payload = rest.partition(b"\x00")
         if src == self._me:
             return
-        name = channel.decode().removeprefix(AWARENESS_PREFIX)
+        name = self._keys.room_of_channel(channel)
         room = self._rooms.get(name)
         if room is not None:
             room.apply_remote_awareness(payload, src.decode(errors="replace"), stage == b"1")
@@ -420,7 +527,7 @@ class RedisBroker(Broker):
     # -- compaction ------------------------------------------------------------
 
     async def acquire_lease(self, room: str) -> bool:
-        key = LEASE.format(room)
+        key = self._keys.lease(room)
         try:
             async with asyncio.timeout(self.settings.timeout):
                 if await self._redis.set(key, self._me, nx=True, px=LEASE_MS):
@@ -439,7 +546,7 @@ class RedisBroker(Broker):
         minid = max(0, _ms(mark) - TRIM_SAFETY_MS)
         with contextlib.suppress(*CONNECTION_ERRORS):
             async with asyncio.timeout(self.settings.timeout):
-                await self._redis.xtrim(STREAM.format(room), minid=minid, approximate=False)
+                await self._redis.xtrim(self._keys.stream(room), minid=minid, approximate=False)
 
     def _set_connected(self, connected: bool) -> None:
         if connected != self.connected:

@@ -109,7 +109,10 @@ def open_broker(settings: Settings, metrics: Metrics) -> Broker:
     instance = settings.instance_id or socket.gethostname()
     if settings.workers > 1 or not settings.instance_id:
         instance = f"{instance}-{os.getpid()}"  # workers of one command are instances too
-    return RedisBroker(RedisSettings(url=settings.redis_url, instance_id=instance), metrics)
+    cluster = settings.redis_cluster == "on"
+    return RedisBroker(
+        RedisSettings(url=settings.redis_url, instance_id=instance, cluster=cluster), metrics
+    )
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

@@ -43,6 +43,7 @@ class Settings:
     data_dir: Path = Path("./data")
     mongo_url: str | None = None
     redis_url: str | None = None
+    redis_cluster: str = "off"
     instance_id: str | None = None
     workers: int = 1
     secret: str | None = None
@@ -245,6 +246,12 @@ class Settings:
                 f"--workers {self.workers} needs CODEMENTOR_REDIS_URL: worker processes share "
                 "rooms only through Redis"
             )
+        if self.redis_cluster not in ("on", "off"):
+            raise SettingsError(
+                f"CODEMENTOR_REDIS_CLUSTER must be on or off, got {self.redis_cluster!r}"
+            )
+        if self.redis_cluster == "on" and not self.redis_url:
+            raise SettingsError("CODEMENTOR_REDIS_CLUSTER=on needs CODEMENTOR_REDIS_URL")
         if self.log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
             raise SettingsError(
                 f"CODEMENTOR_LOG_LEVEL must be debug, info, warning or error, got "
@@ -339,6 +346,11 @@ FIELDS: tuple[FieldDoc, ...] = (
     FieldDoc("data_dir", "directory for the embedded SQLite store (codementor.sqlite3)"),
     FieldDoc("mongo_url", "MongoDB URL; when set, rooms are stored in MongoDB instead of SQLite"),
     FieldDoc("redis_url", "Redis URL; turns multi-instance mode on (rooms shared by processes)"),
+    FieldDoc(
+        "redis_cluster",
+        "on: CODEMENTOR_REDIS_URL names a node of a Redis Cluster (keys and reads by shard); "
+        "off: one Redis",
+    ),
     FieldDoc("instance_id", "this process's name in Redis (default: hostname-pid)"),
     FieldDoc("workers", "uvicorn worker processes; more than 1 requires CODEMENTOR_REDIS_URL"),
     FieldDoc(
