@@ -25,10 +25,11 @@ BUS_OFFSET = 10_000  # a node's cluster bus listens on its port + 10000
 
 
 def cluster_port() -> int:
-    """A free port whose bus port (+10000, so at most 55535) is free too."""
+    """A free port whose bus port (+10000, so at most 55535) is free too. Both below
+    Linux's ephemeral range (32768 up), so no outgoing connection takes one meanwhile."""
     rng = random.SystemRandom()
     for _ in range(200):
-        port = rng.randrange(20_000, 45_000)
+        port = rng.randrange(12_000, 22_700)
         if all(_free(p) for p in (port, port + BUS_OFFSET)):
             return port
     raise RuntimeError("no free port pair for a cluster node")
