@@ -157,6 +157,7 @@ class RedisBroker(Broker):
         self._epochs: dict[int, bytes] = {}  # read group -> the epoch it last saw
         self._nodes: dict[int, str] = {}  # cluster: read group -> the master that served it
         self._readers: dict[int, asyncio.Task[None]] = {}
+        self._resubscribe_wanted = False  # cluster: a subscribe failed, start afresh
         self._wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
@@ -222,6 +223,9 @@ class RedisBroker(Broker):
             self._readers[group] = asyncio.create_task(
                 self._read_loop(group), name=f"redis-read-{group}"
             )
+        if self._cluster is not None:
+            await self._subscribe([self._keys.awareness(name)])
+            return
         with contextlib.suppress(*CONNECTION_ERRORS):
             await self._pubsub.subscribe(self._keys.awareness(name))
 
@@ -477,15 +481,29 @@ class RedisBroker(Broker):
                 self._wakeup.set()
         # Awareness subscriptions do not survive a reconnect of the pub/sub connection.
         channels = [self._keys.awareness(name) for name in rooms]
-        if channels:
+        if channels and self._cluster is None:
             await self._pubsub.subscribe(*channels)
+        elif channels:
+            await self._subscribe(channels)
+
+    async def _subscribe(self, channels: list[str]) -> None:
+        """Cluster: subscribe without holding up the caller (a shard reader, an attach)
+        on the pub/sub connection's node, which may be down while the shard's own
+        master is up; the awareness loop then subscribes every room again through a
+        new connection."""
+        try:
+            async with asyncio.timeout(self.settings.timeout):
+                await self._pubsub.subscribe(*channels)
+        except CONNECTION_ERRORS:
+            self._resubscribe_wanted = True
 
     async def _awareness_loop(self) -> None:
         delay = 0.05
         broken = False  # cluster: subscribe again through a new connection first
         while True:
             try:
-                if broken:
+                if broken or self._resubscribe_wanted:
+                    self._resubscribe_wanted = False
                     await self._resubscribe()
                     broken = False
                 if not self._pubsub.subscribed:
@@ -512,7 +530,8 @@ class RedisBroker(Broker):
             await old.aclose()
         channels = [self._keys.awareness(name) for name in self._rooms]
         if channels:
-            await self._pubsub.subscribe(*channels)
+            async with asyncio.timeout(self.settings.timeout):
+                await self._pubsub.subscribe(*channels)
 
     def _deliver_awareness(self, channel: bytes, data: bytes) -> None:
         src, _, rest = data.partition(b"\x00")

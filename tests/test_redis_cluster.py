@@ -93,6 +93,19 @@ async def check_stored(
         assert doc_text(stored) == texts[room]
 
 
+async def awareness_crosses(clients: dict[str, list[YClient]]) -> None:
+    """In every room, each of the two clients (one per server) sees the other's presence."""
+    for room, (ca, cb) in clients.items():
+        for me, other in ((ca, cb), (cb, ca)):
+            await me.set_awareness({"user": {"name": f"{me.doc.client_id} in {room}"}})
+
+            def seen(me: YClient = me, other: YClient = other) -> bool:
+                state = other.awareness.get(me.doc.client_id)
+                return state is not None and str(me.doc.client_id) in str(state)
+
+            await eventually(seen, timeout=10.0, what=f"awareness in {room}")
+
+
 def test_shard_tags_spread_over_the_slot_space() -> None:
     """Shard i's tag hashes into the i-th sixteenth of the slots, so masters owning equal
     contiguous ranges share the shards evenly; single mode keeps the old names."""
@@ -134,11 +147,7 @@ async def test_rooms_on_every_master_converge_and_awareness_crosses(
         for server in servers:
             text, _ = await fresh_text(server, room)
             assert text == str(cs[0].text)
-    for room, (ca, cb) in clients.items():
-        await ca.set_awareness({"user": {"name": f"alice in {room}"}})
-        await eventually(lambda ca=ca, cb=cb: ca.doc.client_id in cb.awareness, timeout=5.0)
-        await cb.set_awareness({"user": {"name": f"bob in {room}"}})
-        await eventually(lambda ca=ca, cb=cb: cb.doc.client_id in ca.awareness, timeout=5.0)
+    await awareness_crosses(clients)
     await check_stored(servers, clients, data)
 
 
@@ -181,6 +190,8 @@ async def test_master_killed_mid_burst_loses_nothing(
     await asyncio.sleep(0.5)  # acknowledged by the victim alone
     with victim.client() as r:
         acknowledged = r.xlen(doomed)
+        # Both servers listen to awareness there (the first room they loaded is its).
+        listeners = len(r.client_list(_type="pubsub"))
     victim.stop(signal.SIGKILL)
     os.kill(replica.proc.pid, signal.SIGCONT)
     await asyncio.to_thread(
@@ -198,6 +209,9 @@ async def test_master_killed_mid_burst_loses_nothing(
     for server in servers:
         moved = [e for e in server.events() if e["event"] == "redis_shard_moved"]
         assert moved, f":{server.port} did not notice the failover\n" + logs(servers)
+    # Awareness crosses again, though the node the servers listened on is gone for good.
+    assert listeners == 2
+    await awareness_crosses(clients)
     await check_stored(servers, clients, data)
 
 
