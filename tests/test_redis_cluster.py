@@ -93,17 +93,26 @@ async def check_stored(
         assert doc_text(stored) == texts[room]
 
 
-async def awareness_crosses(clients: dict[str, list[YClient]]) -> None:
-    """In every room, each of the two clients (one per server) sees the other's presence."""
+async def awareness_crosses(clients: dict[str, list[YClient]], timeout: float = 20.0) -> None:
+    """In every room, each of the two clients (one per server) sees the other's presence.
+    Pub/sub keeps nothing for a listener that is not subscribed yet (after a failover),
+    so the state is renewed until seen, as browsers renew it every 15 s."""
     for room, (ca, cb) in clients.items():
         for me, other in ((ca, cb), (cb, ca)):
-            await me.set_awareness({"user": {"name": f"{me.doc.client_id} in {room}"}})
 
             def seen(me: YClient = me, other: YClient = other) -> bool:
                 state = other.awareness.get(me.doc.client_id)
                 return state is not None and str(me.doc.client_id) in str(state)
 
-            await eventually(seen, timeout=10.0, what=f"awareness in {room}")
+            async def renewed(me: YClient = me, seen: Callable[[], bool] = seen) -> bool:
+                await me.set_awareness({"user": {"name": f"client {me.doc.client_id}"}})
+                try:
+                    await eventually(seen, timeout=1.0)
+                except AssertionError:
+                    return False
+                return True
+
+            await eventually(renewed, timeout=timeout, what=f"awareness in {room}", interval=0)
 
 
 def test_shard_tags_spread_over_the_slot_space() -> None:
