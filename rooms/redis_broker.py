@@ -5,6 +5,14 @@
   other instances' history; absent from re-seeds). Every instance reads every stream of the rooms
   it has loaded from the last id it saw (``XREAD``), so after a reconnect it
   resumes exactly where it left off; its own entries only move its position.
+- News: ``codementor:news``, one entry ``{src, r}`` per publish batch naming the rooms it
+  wrote to. The reader blocks on it and then reads only the streams named by other
+  instances, instead of naming every loaded room's stream in each ``XREAD`` (whose
+  packing and parsing cost more than the updates it brought: bench/README, "Across
+  instances"). News is a hint, never the record: every ``SWEEP_SECONDS`` (and after every
+  reconnect) the reader reads every loaded room's stream, so an entry whose news was
+  lost (trimmed, a publisher killed mid-pipeline, an entry written by other means) is
+  read all the same, at most that much later.
 - Awareness: pub/sub on ``codementor:aw:{name}`` (ephemeral; dropped while Redis
   is down, since clients renew their state every 15 s).
 - Compaction lease: ``SET codementor:lease:{name} <instance> NX PX``; the holder
@@ -45,6 +53,7 @@ STREAM = "codementor:room:{}"
 AWARENESS = "codementor:aw:{}"
 LEASE = "codementor:lease:{}"
 EPOCH = "codementor:epoch"
+NEWS = "codementor:news"
 AWARENESS_PREFIX = "codementor:aw:"
 READ_BLOCK_MS = 500
 CHECK_TIMEOUT = 1.0  # readiness must notice a stalled Redis quickly
@@ -58,6 +67,10 @@ PUBLISH_BATCH = 500
 # loaded room's stream, and its encoding cost more than the updates it brought
 # (the multi-instance pair row of bench/README, "Things tried", has the numbers).
 COALESCE_SECONDS = 0.002
+# News entries kept (approximately): a reader further behind than that misses some and
+# catches up at its next sweep.
+NEWS_MAXLEN = 2000
+SWEEP_SECONDS = 1.0  # every loaded room's stream is read at least this often
 CONNECTION_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 
 
@@ -112,6 +125,7 @@ class RedisBroker(Broker):
         self._epoch: bytes | None = None
         self._wakeup = asyncio.Event()
         self._rooms_changed = asyncio.Event()
+        self._unread: set[str] = set()  # rooms to read before waiting for news again
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
         self._inflight: set[asyncio.Task[None]] = set()  # fire-and-forget, kept referenced
@@ -168,6 +182,8 @@ class RedisBroker(Broker):
             log.warning("attach_without_redis", room=name)
         self._rooms[name] = room
         self._positions[name] = position
+        # News about it may have gone by while it caught up: read it once without news.
+        self._unread.add(name)
         self._rooms_changed.set()
         with contextlib.suppress(*CONNECTION_ERRORS):
             await self._pubsub.subscribe(AWARENESS.format(name))
@@ -186,6 +202,7 @@ class RedisBroker(Broker):
         self._rooms.pop(room.name, None)
         self._positions.pop(room.name, None)
         self._reseed.discard(room.name)
+        self._unread.discard(room.name)
         self._rooms_changed.set()
         channel = AWARENESS.format(room.name)
 
@@ -288,6 +305,10 @@ class RedisBroker(Broker):
                         pipe.xadd(STREAM.format(room), fields)  # type: ignore[arg-type]
                     for room, full in reseed.items():
                         pipe.xadd(STREAM.format(room), {"u": full, "src": self._me})
+                    # After the entries, on the same connection: news never comes first.
+                    rooms = {room for room, _, _ in batch} | reseed.keys()
+                    news = {"src": self._me, "r": " ".join(rooms)}
+                    pipe.xadd(NEWS, news, maxlen=NEWS_MAXLEN, approximate=True)  # type: ignore[arg-type]
                     await pipe.execute()
         except BaseException:
             self._reseed.update(reseed)
@@ -304,6 +325,8 @@ class RedisBroker(Broker):
     async def _read_loop(self) -> None:
         delay = 0.05
         recovering = True  # check for a wiped Redis on the first connection too
+        news = "0-0"  # the last news entry read
+        swept = 0.0  # when every loaded room's stream was last read (monotonic)
         while not self._closing:
             if not self._rooms:
                 self._rooms_changed.clear()
@@ -312,14 +335,19 @@ class RedisBroker(Broker):
             try:
                 if recovering:
                     await self._recover()
+                    news = await self._news_tail()
                     recovering = False
                     delay = 0.05
-                streams: dict[Any, Any] = {
-                    STREAM.format(name): self._positions[name] for name in self._rooms
-                }
-                response = await self._reader_redis.xread(
-                    streams, count=READ_COUNT, block=READ_BLOCK_MS
-                )
+                    swept = 0.0  # then read every stream: what came meanwhile has no news
+                if time.monotonic() - swept >= SWEEP_SECONDS:
+                    swept = time.monotonic()
+                    self._unread.clear()
+                    names: Iterable[str] = list(self._rooms)
+                elif self._unread:
+                    names, self._unread = self._unread & self._rooms.keys(), set()
+                else:
+                    news, names = await self._read_news(news)
+                response = await self._read_streams(names) if names else None
             except Exception as exc:  # a reader that died would stop following others
                 if self._closing:
                     return
@@ -337,6 +365,31 @@ class RedisBroker(Broker):
             if response:
                 await asyncio.sleep(COALESCE_SECONDS)
 
+    async def _news_tail(self) -> str:
+        """The id of the newest news entry ("0-0" when there is none): news is followed
+        from there, after one read of every stream."""
+        last: Any = await self._reader_redis.xrevrange(NEWS, count=1)
+        return _text(last[0][0]) if last else "0-0"
+
+    async def _read_news(self, after: str) -> tuple[str, set[str]]:
+        """Wait for news after ``after`` (up to ``READ_BLOCK_MS``): the last id read and
+        the loaded rooms other instances wrote to."""
+        response: Any = await self._reader_redis.xread(
+            {NEWS: after}, count=READ_COUNT, block=READ_BLOCK_MS
+        )
+        names: set[str] = set()
+        for _key, entries in response or []:
+            for entry_id, fields in entries:
+                after = entry_id
+                if fields.get(b"src") != self._me:
+                    names.update(_text(fields.get(b"r", b"")).split())
+        return _text(after), names & self._rooms.keys()
+
+    async def _read_streams(self, names: Iterable[str]) -> Any:
+        """The entries after this instance's position in each of ``names``' streams."""
+        streams: dict[Any, Any] = {STREAM.format(name): self._positions[name] for name in names}
+        return await self._reader_redis.xread(streams, count=READ_COUNT)
+
     def _deliver(self, response: list[Any]) -> None:
         now_ms = time.time() * 1000
         for key, entries in response:
@@ -344,6 +397,8 @@ class RedisBroker(Broker):
             room = self._rooms.get(name)
             if room is None:
                 continue
+            if len(entries) >= READ_COUNT:
+                self._unread.add(name)  # more after these: read on without waiting
             for entry_id, fields in entries:
                 position = entry_id.decode()
                 self._positions[name] = position
