@@ -6,10 +6,10 @@
   it has loaded from the last id it saw (``XREAD``), so after a reconnect it
   resumes exactly where it left off; its own entries only move its position.
 - News: ``codementor:news``, one entry ``{src, r}`` per publish batch naming the rooms it
-  wrote to. The reader blocks on it and then reads only the streams named by other
-  instances, instead of naming every loaded room's stream in each ``XREAD`` (whose
-  packing and parsing cost more than the updates it brought: bench/README, "Across
-  instances"). News is a hint, never the record: every ``SWEEP_SECONDS`` (and after every
+  wrote to. Each of the reader's ``XREAD``s names the news stream and the streams other
+  instances' last news named, instead of every loaded room's stream (whose packing and
+  parsing cost more than the few entries it brought, and Redis more: bench/README,
+  "Across instances"). News is a hint, never the record: every ``SWEEP_SECONDS`` (and after every
   reconnect) the reader reads every loaded room's stream, so an entry whose news was
   lost (trimmed, a publisher killed mid-pipeline, an entry written by other means) is
   read all the same, at most that much later.
@@ -54,6 +54,7 @@ AWARENESS = "codementor:aw:{}"
 LEASE = "codementor:lease:{}"
 EPOCH = "codementor:epoch"
 NEWS = "codementor:news"
+NEWS_KEY = NEWS.encode()
 AWARENESS_PREFIX = "codementor:aw:"
 READ_BLOCK_MS = 500
 CHECK_TIMEOUT = 1.0  # readiness must notice a stalled Redis quickly
@@ -341,13 +342,16 @@ class RedisBroker(Broker):
                     swept = 0.0  # then read every stream: what came meanwhile has no news
                 if time.monotonic() - swept >= SWEEP_SECONDS:
                     swept = time.monotonic()
-                    self._unread.clear()
-                    names: Iterable[str] = list(self._rooms)
-                elif self._unread:
-                    names, self._unread = self._unread & self._rooms.keys(), set()
-                else:
-                    news, names = await self._read_news(news)
-                response = await self._read_streams(names) if names else None
+                    self._unread.update(self._rooms)
+                # One XREAD: the news, and the streams of the rooms the last news named
+                # (returning at once when they hold entries: steady typing costs one call).
+                streams: dict[Any, Any] = {NEWS: news}
+                for name in self._unread & self._rooms.keys():
+                    streams[STREAM.format(name)] = self._positions[name]
+                self._unread.clear()
+                response: Any = await self._reader_redis.xread(
+                    streams, count=READ_COUNT, block=READ_BLOCK_MS
+                )
             except Exception as exc:  # a reader that died would stop following others
                 if self._closing:
                     return
@@ -356,13 +360,17 @@ class RedisBroker(Broker):
                 elif not recovering:
                     log.warning("read_failed", error=str(exc))
                 self._set_connected(False)
-                recovering = True
+                recovering = True  # and then every stream is read again
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF)
                 continue
             self._set_connected(True)
-            self._deliver(list(response or []))
-            if response:
+            entries = [item for item in response or [] if item[0] != NEWS_KEY]
+            for key, news_entries in response or []:
+                if key == NEWS_KEY:
+                    news = self._take_news(news_entries)
+            self._deliver(entries)
+            if entries:
                 await asyncio.sleep(COALESCE_SECONDS)
 
     async def _news_tail(self) -> str:
@@ -371,24 +379,14 @@ class RedisBroker(Broker):
         last: Any = await self._reader_redis.xrevrange(NEWS, count=1)
         return _text(last[0][0]) if last else "0-0"
 
-    async def _read_news(self, after: str) -> tuple[str, set[str]]:
-        """Wait for news after ``after`` (up to ``READ_BLOCK_MS``): the last id read and
-        the loaded rooms other instances wrote to."""
-        response: Any = await self._reader_redis.xread(
-            {NEWS: after}, count=READ_COUNT, block=READ_BLOCK_MS
-        )
-        names: set[str] = set()
-        for _key, entries in response or []:
-            for entry_id, fields in entries:
-                after = entry_id
-                if fields.get(b"src") != self._me:
-                    names.update(_text(fields.get(b"r", b"")).split())
-        return _text(after), names & self._rooms.keys()
-
-    async def _read_streams(self, names: Iterable[str]) -> Any:
-        """The entries after this instance's position in each of ``names``' streams."""
-        streams: dict[Any, Any] = {STREAM.format(name): self._positions[name] for name in names}
-        return await self._reader_redis.xread(streams, count=READ_COUNT)
+    def _take_news(self, entries: list[Any]) -> str:
+        """Mark the rooms other instances wrote to for the next read; the last id."""
+        last = ""
+        for entry_id, fields in entries:
+            last = entry_id
+            if fields.get(b"src") != self._me:
+                self._unread.update(_text(fields.get(b"r", b"")).split())
+        return _text(last)
 
     def _deliver(self, response: list[Any]) -> None:
         now_ms = time.time() * 1000
