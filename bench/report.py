@@ -299,19 +299,42 @@ def multi_section(rows: list[Row]) -> list[str]:
         "",
         "## Multi-instance (2 of our processes + redis-server; Node has no equivalent)",
         "",
+        "CPU µs/upd (A+B): both instances' CPU over the window per delivered update; "
+        "redis-server's CPU over the same window is apart (redis µs/upd), not in it. "
+        "× single: that ÷ the same run's single-instance row of the same load (ours: pair "
+        "at the same rooms, broadcast at the same readers; – when this run has none).",
+        "",
         "| scenario | p50 ms | p95 ms | p99 ms | max ms | delivered upd/s | lost | CPU % A + B "
-        "| redis CPU % | peak RSS MiB (A+B) | CPU µs/upd (A+B) | generator |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| redis CPU % | peak RSS MiB (A+B) | CPU µs/upd (A+B) | single µs/upd | × single "
+        "| redis µs/upd | generator | other CPU % |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in multi:
+        single = single_row(r, rows)
+        base = single["cpu_us_per_update"] if single else None
         lines.append(
             f"| {r['scenario']} | {fmt(r['p50'])} | {fmt(r['p95'])} | {fmt(r['p99'])} | "
             f"{fmt(r['max'])} | {fmt(r['delivered_per_s'])} | {r['lost']} | "
             f"{' + '.join(fmt(c) for c in r['cpu_percent_each'])} | "
             f"{fmt(r['redis_cpu_percent'])} | {fmt(r['peak_rss_mib'])} | "
-            f"{fmt(r['cpu_us_per_update'])} | {gen_cell(r)} |"
+            f"{fmt(r['cpu_us_per_update'])} | {fmt(base)} | "
+            f"{ratio(r['cpu_us_per_update'], base)} | "
+            f"{fmt(r.get('redis_cpu_us_per_update'))} | {gen_cell(r)} | "
+            f"{fmt(r.get('other_cpu_percent'))} |"
         )
     return lines
+
+
+def single_row(row: Row, rows: list[Row]) -> Row | None:
+    """Our single-instance row with the multi row's load (same family kind and scale)."""
+    for other in rows:
+        if (
+            other["family"] == row.get("kind")
+            and other.get("scale") == row.get("scale")
+            and other["server"] == OURS
+        ):
+            return other
+    return None
 
 
 # (metric, how to read it from a row, quoted even when the generator saturated?)

@@ -60,6 +60,7 @@ class Window:
     rss_connected: float  # MiB, every client connected, before T0
     rss: float  # MiB after the window
     hwm: float  # peak MiB
+    watched: float = 0.0  # CPU seconds of the ``watch`` processes (not servers) over the window
 
 
 def drive_traffic(
@@ -73,8 +74,11 @@ def drive_traffic(
     awareness_s: float = 0,
     drain_s: float = 10,
     concurrency: int = 50,
+    watch: tuple[int, ...] = (),
 ) -> dict[str, Any]:
-    """Connect everyone, run the traffic window, join send and arrival times."""
+    """Connect everyone, run the traffic window, join send and arrival times. ``watch``:
+    helper processes (a redis-server) whose CPU over the same window is reported apart
+    (``watched_cpu_s``), neither the server's nor other work."""
     workdir = Path(tempfile.mkdtemp(prefix="bench-gen-"))
     gens: list[Generator] = []
     try:
@@ -86,7 +90,7 @@ def drive_traffic(
                 "max_s": 240 + duration + drain_s,
             }  # fmt: skip
             gens.append(Generator("loadgen.mjs", config, workdir, f"{label}-gen{p}"))
-        window = run_window(servers, gens, workdir, duration + drain_s + 60)
+        window = run_window(servers, gens, workdir, duration + drain_s + 60, watch)
     finally:
         for g in gens:
             g.close()
@@ -95,7 +99,11 @@ def drive_traffic(
 
 
 def run_window(
-    servers: list[Server], gens: list[Generator], workdir: Path, timeout: float
+    servers: list[Server],
+    gens: list[Generator],
+    workdir: Path,
+    timeout: float,
+    watch: tuple[int, ...] = (),
 ) -> Window:
     """Wait for every client to connect, start all generators at one T0 a second ahead,
     read the servers' CPU and the machine's over the window, join the delays."""
@@ -107,11 +115,13 @@ def run_window(
     time.sleep(max(0.0, (t0 - time.monotonic_ns()) / 1e9))
     pids = [pid for s in servers for pid in s.pids]
     cpu0 = [cpu_seconds(pid) for pid in pids]
+    watched0 = sum(cpu_seconds(pid) for pid in watch)
     busy0 = machine_busy()
     dones = [g.expect("done", timeout) for g in gens]
     elapsed = (time.monotonic_ns() - t0) / 1e9
     cpu = [cpu_seconds(pid) - c for pid, c in zip(pids, cpu0, strict=True)]
     busy = machine_busy() - busy0
+    watched = sum(cpu_seconds(pid) for pid in watch) - watched0
     rss, hwm = sum_memory(servers)
     return Window(
         readies=readies,
@@ -123,6 +133,7 @@ def run_window(
         rss_connected=rss_connected,
         rss=rss,
         hwm=hwm,
+        watched=watched,
     )
 
 
@@ -142,13 +153,16 @@ def traffic_row(w: Window, duration: float, readers: int) -> dict[str, Any]:
     late = max(d["send_late_ms"]["p99"] or 0 for d in dones)  # writers behind schedule
     gen_cpu = sum(g["cpu_percent"] * g["wall_ms"] / 1e5 for g in gen_stats)
     return {
-        "other_cpu_percent": round(100 * max(0.0, w.busy - total_cpu - gen_cpu) / elapsed, 1),
+        "other_cpu_percent": round(
+            100 * max(0.0, w.busy - total_cpu - gen_cpu - w.watched) / elapsed, 1
+        ),
         **percentiles(w.delays),
         "expected": expected,
         "delivered": delivered,
         "lost": expected - delivered,
         **rates(delivered, window, total_cpu, elapsed),
         "cpu_percent_each": [round(100 * c / elapsed, 1) for c in w.cpu],
+        "watched_cpu_s": round(w.watched, 4),
         "rss_connected_mib": round(w.rss_connected, 1),
         "rss_mib": round(w.rss, 1),
         "peak_rss_mib": round(w.hwm, 1),

@@ -121,7 +121,25 @@ class UpdateCheck:
         self._typing.clear()
 
     def learn(self, update: bytes) -> None:
-        """``update`` was applied by other means (a server edit, another instance)."""
+        """``update`` was applied by other means (a server edit, another instance). A
+        keystroke (another instance's, mostly: that instance admitted it) is read from
+        its bytes, as ``admit`` reads one, rather than parsed whole."""
+        match = _INSERT.match(update)
+        if match is not None and match.end() + match[11][0] + 1 == len(update) and not update[-1]:
+            client, clock, oc, ok, rc, rk, oc1, ok1, rc1, rk1, size = match.groups()
+            if oc is None and rc is None:
+                oc, ok, rc, rk = oc1, ok1, rc1, rk1
+            sender, first = _value(client), _value(clock)
+            length, lows = _string(update, match.end(), size[0], first)
+            if self._parents is not None:
+                # Where it went: its origin's parent, else its right origin's (the
+                # pattern holds at least one of them).
+                ref = (_value(oc), _value(ok)) if oc is not None else (_value(rc), _value(rk))
+                self._parents.add(sender, first, first + length, self._parents.parent_of(*ref))
+                self._parents.add_low_surrogates(sender, list(lows))
+            if first + length > self._known.get(sender, 0):
+                self._known[sender] = first + length
+            return
         try:
             parsed = structs.parse(update)
         except ProtocolError:

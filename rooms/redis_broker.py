@@ -5,6 +5,14 @@
   other instances' history; absent from re-seeds). Every instance reads every stream of the rooms
   it has loaded from the last id it saw (``XREAD``), so after a reconnect it
   resumes exactly where it left off; its own entries only move its position.
+- News: ``codementor:news`` (cluster: one per shard), one entry ``{src, r}`` per publish
+  batch naming the rooms it wrote to. Each of the reader's ``XREAD``s names the news stream
+  and the streams other instances' last news named, instead of every loaded room's stream
+  (whose packing and parsing cost more than the few entries it brought, and Redis more:
+  bench/README, "Across instances"). News is a hint, never the record: every
+  ``SWEEP_SECONDS`` (and after every reconnect) the reader reads every loaded room's
+  stream, so an entry whose news was lost (trimmed, a publisher killed mid-pipeline, an
+  entry written by other means) is read all the same, at most that much later.
 - Awareness: pub/sub on ``codementor:aw:{name}`` (ephemeral; dropped while Redis
   is down, since clients renew their state every 15 s).
 - Compaction lease: ``SET codementor:lease:{name} <instance> NX PX``; the holder
@@ -87,6 +95,10 @@ PUBLISH_BATCH = 500
 # loaded room's stream, and its encoding cost more than the updates it brought
 # (the multi-instance pair row of bench/README, "Things tried", has the numbers).
 COALESCE_SECONDS = 0.002
+# News entries kept (approximately): a reader further behind than that misses some and
+# catches up at its next sweep.
+NEWS_MAXLEN = 2000
+SWEEP_SECONDS = 1.0  # every loaded room's stream is read at least this often
 CONNECTION_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 
 
@@ -159,6 +171,7 @@ class RedisBroker(Broker):
         self._epochs: dict[int, bytes] = {}  # read group -> the epoch it last saw
         self._nodes: dict[int, str] = {}  # cluster: read group -> the master that served it
         self._readers: dict[int, asyncio.Task[None]] = {}
+        self._unread: dict[int, set[str]] = {}  # read group -> rooms to read before news
         self._resubscribe_wanted = False  # cluster: a subscribe failed, start afresh
         self._wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -219,6 +232,8 @@ class RedisBroker(Broker):
         self._positions[name] = position
         group = self._keys.group(name)
         self._groups.setdefault(group, {})[name] = None
+        # News about it may have gone by while it caught up: read it once without news.
+        self._unread.setdefault(group, set()).add(name)
         reader = self._readers.get(group)
         if (reader is None or reader.done()) and not self._closing:
             # A reader stops when its group empties (checked with no await in between).
@@ -248,6 +263,7 @@ class RedisBroker(Broker):
         group = self._groups.get(self._keys.group(room.name))
         if group is not None:
             group.pop(room.name, None)
+        self._unread.get(self._keys.group(room.name), set()).discard(room.name)
         channel = self._keys.awareness(room.name)
 
         async def unsubscribe() -> None:
@@ -349,6 +365,13 @@ class RedisBroker(Broker):
                         pipe.xadd(self._keys.stream(room), fields)  # type: ignore[arg-type]
                     for room, full in reseed.items():
                         pipe.xadd(self._keys.stream(room), {"u": full, "src": self._me})
+                    # After the entries, in their slot and on their connection: news
+                    # never comes before what it announces.
+                    for group, rooms in self._news_of(batch, reseed.keys()).items():
+                        news: dict[Any, Any] = {"src": self._me, "r": " ".join(rooms)}
+                        pipe.xadd(
+                            self._keys.news(group), news, maxlen=NEWS_MAXLEN, approximate=True
+                        )
                     await pipe.execute()
         except BaseException:
             self._reseed.update(reseed)
@@ -360,6 +383,15 @@ class RedisBroker(Broker):
             raise
         self._report_backlog()
 
+    def _news_of(
+        self, batch: list[tuple[str, bytes, bytes | None]], reseeded: Iterable[str]
+    ) -> dict[int, set[str]]:
+        """The rooms a batch writes to, by read group."""
+        groups: dict[int, set[str]] = {}
+        for room in (*(room for room, _, _ in batch), *reseeded):
+            groups.setdefault(self._keys.group(room), set()).add(room)
+        return groups
+
     # -- reading ---------------------------------------------------------------
 
     async def _read_loop(self, group: int) -> None:
@@ -367,6 +399,10 @@ class RedisBroker(Broker):
         rooms); ends when the group has no room left (``attach`` starts another)."""
         delay = 0.05
         recovering = True  # check for a wiped Redis on the first connection too
+        news_key = self._keys.news(group)
+        news = "0-0"  # the last news entry read
+        swept = 0.0  # when every loaded room's stream was last read (monotonic)
+        unread = self._unread.setdefault(group, set())
         while not self._closing:
             rooms = self._groups.get(group)
             if not rooms:
@@ -375,11 +411,20 @@ class RedisBroker(Broker):
             try:
                 if recovering:
                     await self._recover(group)
+                    news = await self._news_tail(news_key)
                     recovering = False
                     delay = 0.05
-                streams: dict[Any, Any] = {
-                    self._keys.stream(name): self._positions[name] for name in rooms
-                }
+                    swept = 0.0  # then read every stream: what came meanwhile has no news
+                if time.monotonic() - swept >= SWEEP_SECONDS:
+                    swept = time.monotonic()
+                    unread.update(rooms)
+                # One XREAD: the news, and the streams of the rooms the last news named
+                # (returning at once when they hold entries: steady typing costs one call).
+                streams: dict[Any, Any] = {news_key: news}
+                for name in unread:
+                    if name in rooms:
+                        streams[self._keys.stream(name)] = self._positions[name]
+                unread.clear()
                 response = await self._read(group, streams)
             except ShardMoved as exc:
                 log.warning("read_failed", error=str(exc), group=group)
@@ -393,14 +438,34 @@ class RedisBroker(Broker):
                 elif not recovering:
                     log.warning("read_failed", error=str(exc), group=group)
                 self._set_connected(False)
-                recovering = True
+                recovering = True  # and then every stream is read again
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF)
                 continue
             self._set_connected(True)
-            self._deliver(list(response or []))
-            if response:
+            news_bytes = news_key.encode()
+            entries = [item for item in response or [] if item[0] != news_bytes]
+            for key, news_entries in response or []:
+                if key == news_bytes:
+                    news = self._take_news(news_entries, unread)
+            self._deliver(entries, unread)
+            if entries:
                 await asyncio.sleep(COALESCE_SECONDS)
+
+    async def _news_tail(self, key: str) -> str:
+        """The id of the newest news entry ("0-0" when there is none): news is followed
+        from there, after one read of every stream."""
+        last: Any = await self._reader_redis.xrevrange(key, count=1)
+        return _text(last[0][0]) if last else "0-0"
+
+    def _take_news(self, entries: list[Any], unread: set[str]) -> str:
+        """Mark the rooms other instances wrote to for the next read; the last id."""
+        last = ""
+        for entry_id, fields in entries:
+            last = entry_id
+            if fields.get(b"src") != self._me:
+                unread.update(_text(fields.get(b"r", b"")).split())
+        return _text(last)
 
     async def _read(self, group: int, streams: dict[Any, Any]) -> Any:
         """One blocking XREAD of a group's streams. On a cluster it goes to the master
@@ -416,13 +481,15 @@ class RedisBroker(Broker):
         # keys (COMMAND GETKEYS) before every read. A MOVED reply is still followed.
         return await self._cluster.execute_command("XREAD", *args, target_nodes=node)
 
-    def _deliver(self, response: list[Any]) -> None:
+    def _deliver(self, response: list[Any], unread: set[str]) -> None:
         now_ms = time.time() * 1000
         for key, entries in response:
             name = RedisKeys.room_of_stream(key)
             room = self._rooms.get(name)
             if room is None:
                 continue
+            if len(entries) >= READ_COUNT:
+                unread.add(name)  # more after these: read on without waiting
             for entry_id, fields in entries:
                 position = entry_id.decode()
                 self._positions[name] = position

@@ -7,14 +7,16 @@ connection per room. Instead a room's keys carry one of ``SHARDS`` hash tags:
 
 - single Redis (the default): the names multi-instance mode always used,
   ``codementor:room:{name}`` (stream), ``codementor:aw:{name}`` (awareness channel),
-  ``codementor:lease:{name}``, and one ``codementor:epoch``; one read group, so one XREAD
+  ``codementor:lease:{name}``, one ``codementor:epoch`` and one ``codementor:news``
+  (``rooms.redis_broker``); one read group, so one XREAD
   names every loaded room, as before. Existing deployments keep their keys and can be
   upgraded one instance at a time.
-- cluster: ``codementor:{<tag>}:room:{name}``, ``...:aw:``, ``...:lease:``, and one epoch per
-  shard, ``codementor:{<tag>}:epoch``. A room's shard is ``crc32(name) % SHARDS`` (stable
-  across processes and Python versions); every key of the shard sits in the tag's slot,
-  so an instance makes one blocking XREAD per shard that has loaded rooms, at most
-  ``SHARDS`` whatever the number of rooms, spread over the masters that own those slots.
+- cluster: ``codementor:{<tag>}:room:{name}``, ``...:aw:``, ``...:lease:``, and one epoch and
+  one news stream per shard, ``codementor:{<tag>}:epoch`` and ``...:news``. A room's shard
+  is ``crc32(name) % SHARDS`` (stable across processes and Python versions); every key of
+  the shard sits in the tag's slot, so an instance makes one blocking XREAD per shard that
+  has loaded rooms, at most ``SHARDS`` whatever the number of rooms, spread over the
+  masters that own those slots.
   The epoch sits in its shard's slot, so it is lost exactly when that shard's streams
   are (a master restarted empty) and moves with them (resharding, failover).
 
@@ -68,6 +70,11 @@ class RedisKeys:
 
     def lease(self, room: str) -> str:
         return f"{self._prefix(room)}:lease:{room}"
+
+    def news(self, group: int) -> str:
+        """The group's news stream: which rooms a publish batch wrote to (in the group's
+        slot, so one XREAD names it with the group's room streams)."""
+        return f"codementor:{{{SHARD_TAGS[group]}}}:news" if self.cluster else "codementor:news"
 
     def epoch(self, group: int) -> str:
         """The key that changes when Redis lost the group's data."""

@@ -43,7 +43,10 @@ class ServerProcess:
         return [sys.executable, "-m", "server", "serve", "--port", str(self.port),
                 "--data-dir", str(self.data_dir)]  # fmt: skip
 
-    def start(self, timeout: float = 15.0) -> ServerProcess:
+    def start(self, timeout: float = 60.0) -> ServerProcess:
+        """Start and wait until /healthz answers. The deadline is generous: a cold
+        start imports for seconds, and many more on a loaded machine (CI runs tests
+        in parallel); a healthy start returns as soon as it answers."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         # The transport under test (``make test`` runs some suites again with it off)
         # is the one setting taken from the environment of the test run.
