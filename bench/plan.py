@@ -42,6 +42,21 @@ class HistoryPlan:
     store_s: float  # ... seconds of their typing per run (runs: ``runs`` per setting)
 
 
+@dataclass(frozen=True)
+class TargetsPlan:
+    """``--only targets`` (bench/service_targets.py): the seed's service targets, ours only."""
+
+    sockets: int  # live websockets: the class (writer + readers) and idle readers
+    readers: int  # the broadcast class's viewers (the owner types 10/s)
+    procs: int  # generator processes
+    window_s: float  # the traffic window; the measurements must fit in it
+    calls: int  # calls per REST operation, one after another
+    workers: int  # clients at once in the concurrent phase
+    asks: int  # AI questions
+    runs: int  # code runs
+    repeats: int  # fresh servers, one after another
+
+
 @dataclass
 class Plan:
     duration: float
@@ -60,6 +75,10 @@ class Plan:
     workspace: WorkspacePlan
     history: HistoryPlan
     notes: list[str]
+    targets: TargetsPlan = TargetsPlan(
+        sockets=5000, readers=300, procs=2, window_s=200, calls=60, workers=4, asks=30,
+        runs=30, repeats=3,
+    )  # fmt: skip
 
 
 FULL = Plan(
@@ -114,4 +133,15 @@ QUICK = Plan(
         pair=[(20, 1)], runs=1, typing_s=300, seeks=20, seek_runs=1, store_rooms=20, store_s=5
     ),  # fmt: skip
     notes=["--quick: smoke scales, not results"],
+    targets=TargetsPlan(
+        sockets=500,
+        readers=100,
+        procs=1,
+        window_s=60,
+        calls=10,
+        workers=2,
+        asks=5,
+        runs=5,
+        repeats=1,
+    ),  # fmt: skip
 )

@@ -15,6 +15,7 @@ from bench.history import history_section
 from bench.plan import Plan
 from bench.procs import QUIET_EACH, ROOT
 from bench.servers import OURS
+from bench.service_targets import targets_section
 from bench.stats import CPU_LIMIT, LAG_LIMIT_MS, LATE_LIMIT_MS
 from bench.workspace import workspace_section
 
@@ -37,6 +38,7 @@ def report(bench: Bench, elapsed: float, plan: Plan) -> str:
         transport_section,
         workspace_section,
         history_section,
+        targets_section,
     ]
     lines = header(elapsed, plan) + run_notes(bench)
     for section in sections:

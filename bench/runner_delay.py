@@ -75,6 +75,56 @@ class Watcher(YClient):
             self.done.set()
 
 
+class TimedJudge0(Judge0Double):
+    """The Judge0 double noting when each call arrived and when its answer was made
+    (``perf_counter``, the same clock as the bench driver it runs in)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.arrived: list[tuple[float, str]] = []  # (time, endpoint)
+        self.answered: list[tuple[float, str, int]] = []  # (time, endpoint, status)
+
+    async def _gate(self, request: Any, endpoint: str) -> Any:
+        self.arrived.append((time.perf_counter(), endpoint))
+        return await super()._gate(request, endpoint)
+
+    def _record(self, request: Any, endpoint: str, response: Any) -> Any:
+        self.answered.append((time.perf_counter(), endpoint, response.status_code))
+        return super()._record(request, endpoint, response)
+
+
+async def run_shares(
+    http: httpx.AsyncClient, room: str, owner: str, watchers: list[Watcher],
+    double: TimedJudge0, runs: int,
+) -> dict[str, list[float]]:  # fmt: skip
+    """``runs`` runs one after another (code the double answers at once), each split in
+    ms: the request to the submission reaching Judge0 (``submit``), Judge0's answer with
+    the final result to that result in every watcher's document (``result_to_peers``),
+    the wait between (the runner's first poll, ``poll_wait``) and the whole (``total``)."""
+    out: dict[str, list[float]] = {k: [] for k in
+                                   ("submit", "poll_wait", "result_to_peers", "total")}  # fmt: skip
+    headers = {"authorization": f"Bearer {owner}"}
+    for _ in range(runs):
+        submits = sum(1 for _, e in double.arrived if e == "submit")
+        started = time.perf_counter()
+        response = await http.post(f"/api/rooms/{room}/runs", json={}, headers=headers)
+        if response.status_code != 202:
+            raise RuntimeError(f"POST /runs: {response.status_code} {response.text[:200]}")
+        run_id = response.json()["run_id"]
+        for watcher in watchers:
+            watcher.expect(run_id)
+        await asyncio.wait_for(asyncio.gather(*(w.done.wait() for w in watchers)), 30)
+        seen = max(w.done_at for w in watchers)
+        submitted = [t for t, e in double.arrived if e == "submit"][submits]
+        submit_answered = next(t for t, e, _ in double.answered if e == "submit" and t >= submitted)
+        final = max(t for t, e, status in double.answered if e == "get" and t <= seen)
+        out["submit"].append((submitted - started) * 1000)
+        out["poll_wait"].append((final - submit_answered) * 1000)
+        out["result_to_peers"].append((seen - final) * 1000)
+        out["total"].append((seen - started) * 1000)
+    return out
+
+
 def token(room: str, role: str = "owner") -> str:
     now = int(time.time())
     claims = {"sub": "u-bench", "name": "bench", "room": room, "role": role, "iat": now,

@@ -29,13 +29,15 @@ from bench.procs import (
     wait_quiet,
 )
 from bench.servers import NODE, NodeServer, Ours, Server, running
+from bench.service_targets import run_targets
 from bench.stats import pool_runs
 from bench.traffic import broadcast_room, drive_traffic, pair_rooms
 from bench.transport import run_transport
 from bench.workspace import run_workspace
 
 FAMILIES = (
-    "pair", "broadcast", "storm", "capacity", "cold", "multi", "transport", "workspace", "history"
+    "pair", "broadcast", "storm", "capacity", "cold", "multi", "transport", "workspace", "history",
+    "targets",
 )  # fmt: skip
 DEFAULT_FAMILIES = ("pair", "broadcast", "storm", "capacity", "cold", "multi")
 
@@ -273,6 +275,7 @@ class Bench:
             ("transport", lambda: run_transport(self)),
             ("workspace", lambda: run_workspace(self)),
             ("history", lambda: run_history(self)),
+            ("targets", lambda: run_targets(self)),
         ]
         for family, run in families:
             if self.wanted(family):

@@ -57,6 +57,9 @@ class RoomObserver:
 
     def room_loaded(self, seconds: float) -> None: ...
 
+    def store_loaded(self, seconds: float) -> None:
+        """The store's reads for one room load (its record and its stored history)."""
+
     def room_load_failed(self) -> None: ...
 
     def room_unloaded(self) -> None: ...

@@ -119,6 +119,7 @@ class RoomRegistry:
             info = await self.worker.run(self.worker.store.room_info, name)
             tokens_after = info.tokens_after if info is not None else 0.0
             stored = await self.worker.run(self.worker.store.load, name)
+            self._observer.store_loaded(time.perf_counter() - started)
             mode = Mode(info.mode) if info is not None else Mode.PAIR
             doc: Doc[Any] = Doc()
             with failures.raised_as(lambda failure: RoomLoadError(f"stored history: {failure}")):

@@ -83,6 +83,10 @@ class Metrics(RoomObserver, RunnerObserver, AIObserver):
             "codementor_room_load_seconds",
             "Time to load a room from the store.",
         )
+        self.store_load_seconds = seconds(
+            "codementor_store_load_seconds",
+            "Time the store takes to read one room (its record and stored history) on load.",
+        )
         self.room_load_failures = Counter(
             "codementor_room_load_failures",
             "Rooms whose stored history failed to load.",
@@ -290,6 +294,9 @@ class Metrics(RoomObserver, RunnerObserver, AIObserver):
     def room_loaded(self, seconds: float) -> None:
         self.room_load_seconds.observe(seconds)
         self.rooms_loaded.inc()
+
+    def store_loaded(self, seconds: float) -> None:
+        self.store_load_seconds.observe(seconds)
 
     def room_load_failed(self) -> None:
         self.room_load_failures.inc()

@@ -112,11 +112,16 @@ async def test_health_ready_and_metrics(server: ServerProcess) -> None:
         "codementor_update_apply_seconds_bucket",
         "codementor_fanout_seconds_bucket",
         "codementor_store_flush_seconds_bucket",
+        "codementor_store_load_seconds_bucket",
+        "codementor_room_load_seconds_bucket",
         "codementor_peers_dropped_total",
         "codementor_frames_rejected_total",
     ):
         assert name in text, name
     assert server.metric('codementor_frames_total{direction="in",type="sync_update"}') >= 1
+    # Room "m" was loaded from the store once: both load histograms saw it.
+    assert server.metric("codementor_store_load_seconds_count") >= 1
+    assert server.metric("codementor_room_load_seconds_count") >= 1
 
 
 async def test_unreachable_mongo_is_not_ready_and_refuses_rooms(
