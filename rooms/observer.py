@@ -44,6 +44,9 @@ class RoomObserver:
     def publish_failed(self) -> None:
         """The broker could not publish; what it held stays queued."""
 
+    def awareness_dropped(self) -> None:
+        """Awareness waiting for Redis was dropped: its queue was full (it is renewed)."""
+
     def buffered_updates(self, count: int) -> None:
         """Updates waiting to be published (the broker is unreachable or slow)."""
 

@@ -99,6 +99,13 @@ COALESCE_SECONDS = 0.002
 # catches up at its next sweep.
 NEWS_MAXLEN = 2000
 SWEEP_SECONDS = 1.0  # every loaded room's stream is read at least this often
+# Commands of one instance share this many connections (single Redis); more callers at
+# once (hundreds of rooms loading together) wait their turn for up to the timeout
+# instead of failing with "Too many connections", redis-py's asyncio pool's answer.
+POOL_CONNECTIONS = 32
+# Awareness waiting to be published: ephemeral, renewed by clients every 15 s, so past
+# this the oldest are dropped (and counted) rather than queued without bound.
+AWARENESS_QUEUE = 10_000
 CONNECTION_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 
 
@@ -155,9 +162,14 @@ class RedisBroker(Broker):
             # Not a subclass of Redis, but the same commands: typed as one where shared.
             self._redis = self._reader_redis = cast(aioredis.Redis, self._cluster)
         else:
-            self._redis = aioredis.Redis.from_url(
-                settings.url, socket_timeout=settings.timeout, **common
+            pool = aioredis.BlockingConnectionPool.from_url(
+                settings.url,
+                max_connections=POOL_CONNECTIONS,
+                timeout=settings.timeout,
+                socket_timeout=settings.timeout,
+                **common,
             )
+            self._redis = aioredis.Redis(connection_pool=pool)
             self._reader_redis = aioredis.Redis.from_url(
                 settings.url, socket_timeout=read_timeout, **common
             )
@@ -174,6 +186,8 @@ class RedisBroker(Broker):
         self._unread: dict[int, set[str]] = {}  # read group -> rooms to read before news
         self._resubscribe_wanted = False  # cluster: a subscribe failed, start afresh
         self._wakeup = asyncio.Event()
+        self._presence: deque[tuple[str, bytes]] = deque(maxlen=AWARENESS_QUEUE)
+        self._presence_wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
         self._inflight: set[asyncio.Task[None]] = set()  # fire-and-forget, kept referenced
@@ -185,6 +199,7 @@ class RedisBroker(Broker):
         self._tasks = [
             asyncio.create_task(self._publish_loop(), name="redis-publish"),
             asyncio.create_task(self._awareness_loop(), name="redis-awareness"),
+            asyncio.create_task(self._presence_loop(), name="redis-presence"),
         ]
 
     async def close(self) -> None:
@@ -310,12 +325,36 @@ class RedisBroker(Broker):
         if not self.connected:
             return
         message = self._me + (b"\x001\x00" if on_stage else b"\x000\x00") + payload
+        if len(self._presence) == AWARENESS_QUEUE:
+            self._observer.awareness_dropped()
+        self._presence.append((self._keys.awareness(room), message))
+        self._presence_wakeup.set()
 
-        async def send() -> None:
-            with contextlib.suppress(*CONNECTION_ERRORS):
-                await self._redis.publish(self._keys.awareness(room), message)
-
-        self._spawn(send())
+    async def _presence_loop(self) -> None:
+        """Publish queued awareness: one task and one connection for all of it (a
+        task and a pooled connection per message ran the pool dry in a cursor storm).
+        A single Redis takes each wake-up's messages in one pipeline; a cluster
+        client routes them one by one (PUBLISH names no key a pipeline could route)."""
+        while True:
+            await self._presence_wakeup.wait()
+            self._presence_wakeup.clear()
+            while self._presence:
+                batch = [
+                    self._presence.popleft() for _ in range(min(PUBLISH_BATCH, len(self._presence)))
+                ]
+                try:
+                    async with asyncio.timeout(self.settings.timeout):
+                        if self._cluster is not None:
+                            for channel, message in batch:
+                                await self._redis.publish(channel, message)
+                        else:
+                            async with self._redis.pipeline(transaction=False) as pipe:
+                                for channel, message in batch:
+                                    pipe.publish(channel, message)
+                                await pipe.execute()
+                except CONNECTION_ERRORS as exc:
+                    # Ephemeral: dropped, as while Redis is down; clients renew it.
+                    log.warning("awareness_publish_failed", error=str(exc), dropped=len(batch))
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.create_task(coroutine)

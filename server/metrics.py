@@ -165,6 +165,11 @@ class Metrics(RoomObserver, RunnerObserver, AIObserver):
             multiprocess_mode="livesum",
             registry=r,
         )
+        self.awareness_dropped_total = Counter(
+            "codementor_redis_awareness_dropped",
+            "Awareness messages dropped before reaching Redis (its queue was full).",
+            registry=r,
+        )
         self.lease_changes = Counter(
             "codementor_redis_leases_acquired",
             "Compaction leases this instance took over.",
@@ -278,6 +283,9 @@ class Metrics(RoomObserver, RunnerObserver, AIObserver):
 
     def stream_lag(self, seconds: float) -> None:
         self.stream_lag_seconds.set(seconds)
+
+    def awareness_dropped(self) -> None:
+        self.awareness_dropped_total.inc()
 
     def publish_failed(self) -> None:
         self.publish_failures.inc()
