@@ -34,7 +34,7 @@ def capacity(server: Server, conns: int, procs: int, label: str) -> dict[str, An
         )
     rss0, _ = server.memory()
     cpu0 = server.cpu()
-    busy0 = machine_busy()
+    busy0, started = machine_busy(), time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="bench-cap-"))
     gens: list[Generator] = []
     try:
@@ -44,7 +44,7 @@ def capacity(server: Server, conns: int, procs: int, label: str) -> dict[str, An
             gens.append(Generator("loadgen.mjs", config, workdir, f"{label}-{server.tag}-gen{p}"))
         readies = [g.expect("ready", 280) for g in gens]
         cpu = server.cpu() - cpu0
-        busy = machine_busy() - busy0
+        busy, interval = machine_busy() - busy0, time.monotonic() - started
         time.sleep(2)  # let the server settle (flushes, room loads) before reading RSS
         rss, hwm = server.memory()
     finally:
@@ -55,9 +55,8 @@ def capacity(server: Server, conns: int, procs: int, label: str) -> dict[str, An
     p99 = max(r["connect_ms"]["p99"] or 0 for r in readies)
     p50 = max(r["connect_ms"]["p50"] or 0 for r in readies)
     gen_stats = [r["generator"] for r in readies]
-    wall = max(r["connect_wall_ms"] for r in readies) / 1000
     gen_cpu = sum(g["cpu_percent"] * g["wall_ms"] / 1e5 for g in gen_stats)
-    other = round(100 * max(0.0, busy - cpu - gen_cpu) / wall, 1) if wall else None
+    other = round(100 * max(0.0, busy - cpu - gen_cpu) / interval, 1)
     return {
         "connections": conns,
         "connected": connected,
@@ -69,8 +68,9 @@ def capacity(server: Server, conns: int, procs: int, label: str) -> dict[str, An
         "server_cpu_s_connecting": round(cpu, 2),
         # Our side of a connect: what the event loop (one core) spends per connection.
         "server_cpu_us_per_connect": round(1e6 * cpu / connected) if connected else None,
-        # The machine's busy CPU over the connect phase less the server's and the
-        # generators': other people's work, as in the traffic families (% of one core).
+        # The machine's busy CPU from the generators' start to the last connect, less the
+        # server's and the generators' connect phases: other people's work, as in the
+        # traffic families (% of one core), plus the generators' own start-up.
         "other_cpu_percent": other,
         "rss_before_mib": round(rss0, 1),
         "rss_mib": round(rss, 1),
