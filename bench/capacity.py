@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.generator import Generator
+from bench.procs import machine_busy
 from bench.servers import Server
 from bench.stats import add_counts, saturated
 from bench.traffic import RoomLoad, split
@@ -33,6 +34,7 @@ def capacity(server: Server, conns: int, procs: int, label: str) -> dict[str, An
         )
     rss0, _ = server.memory()
     cpu0 = server.cpu()
+    busy0, started = machine_busy(), time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="bench-cap-"))
     gens: list[Generator] = []
     try:
@@ -42,6 +44,7 @@ def capacity(server: Server, conns: int, procs: int, label: str) -> dict[str, An
             gens.append(Generator("loadgen.mjs", config, workdir, f"{label}-{server.tag}-gen{p}"))
         readies = [g.expect("ready", 280) for g in gens]
         cpu = server.cpu() - cpu0
+        busy, interval = machine_busy() - busy0, time.monotonic() - started
         time.sleep(2)  # let the server settle (flushes, room loads) before reading RSS
         rss, hwm = server.memory()
     finally:
@@ -52,6 +55,8 @@ def capacity(server: Server, conns: int, procs: int, label: str) -> dict[str, An
     p99 = max(r["connect_ms"]["p99"] or 0 for r in readies)
     p50 = max(r["connect_ms"]["p50"] or 0 for r in readies)
     gen_stats = [r["generator"] for r in readies]
+    gen_cpu = sum(g["cpu_percent"] * g["wall_ms"] / 1e5 for g in gen_stats)
+    other = round(100 * max(0.0, busy - cpu - gen_cpu) / interval, 1)
     return {
         "connections": conns,
         "connected": connected,
@@ -61,6 +66,12 @@ def capacity(server: Server, conns: int, procs: int, label: str) -> dict[str, An
         "connect_p50_ms": p50,
         "connect_p99_ms": p99,
         "server_cpu_s_connecting": round(cpu, 2),
+        # Our side of a connect: what the event loop (one core) spends per connection.
+        "server_cpu_us_per_connect": round(1e6 * cpu / connected) if connected else None,
+        # The machine's busy CPU from the generators' start to the last connect, less the
+        # server's and the generators' connect phases: other people's work, as in the
+        # traffic families (% of one core), plus the generators' own start-up.
+        "other_cpu_percent": other,
         "rss_before_mib": round(rss0, 1),
         "rss_mib": round(rss, 1),
         "peak_rss_mib": round(hwm, 1),

@@ -220,9 +220,9 @@ def capacity_section(rows: list[Row]) -> list[str]:
         "ratio is always given. Server CPU s: the server's CPU while connecting.",
         "",
         "| scenario | server | connected | connect all s | connect p50 / p99 ms | server CPU s "
-        "| RSS before → after MiB | KiB per conn | generator (connect phase) | ours/node KiB "
-        "per conn · connect s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| CPU µs per connect | RSS before → after MiB | KiB per conn | generator (connect phase) "
+        "| other CPU % | ours/node KiB per conn · connect s · p50 · p99 · CPU per connect |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in cap:
         other = partner(r, rows)
@@ -230,16 +230,22 @@ def capacity_section(rows: list[Row]) -> list[str]:
         if r["server"] == OURS and other:
             connect = "connect n/q"
             if not (r["saturated"] or other["saturated"]):
-                connect = ratio(r["connect_wall_s"], other["connect_wall_s"])
+                connect = " · ".join(
+                    ratio(r[k], other[k])
+                    for k in ("connect_wall_s", "connect_p50_ms", "connect_p99_ms")
+                )
             kib = ratio(r["kib_per_connection"], other["kib_per_connection"])
-            ratios = f"{kib} · {connect}"
+            cpu = ratio(r.get("server_cpu_us_per_connect"), other.get("server_cpu_us_per_connect"))
+            ratios = f"{kib} · {connect} · {cpu}"
         scenario = r["scenario"] + (" ⚠" if r["saturated"] else "")
         lines.append(
             f"| {scenario} | {r['server']} | {r['connected']}/{r['connections']} | "
             f"{fmt(r['connect_wall_s'])} | {fmt(r['connect_p50_ms'])} / "
             f"{fmt(r['connect_p99_ms'])} | {fmt(r['server_cpu_s_connecting'])} | "
+            f"{fmt(r.get('server_cpu_us_per_connect'))} | "
             f"{fmt(r['rss_before_mib'])} → {fmt(r['rss_mib'])} | "
-            f"{fmt(r['kib_per_connection'])} | {gen_cell(r)} | {ratios} |"
+            f"{fmt(r['kib_per_connection'])} | {gen_cell(r)} | "
+            f"{fmt(r.get('other_cpu_percent'))} | {ratios} |"
         )
     return lines
 

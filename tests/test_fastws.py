@@ -14,6 +14,7 @@ import base64
 import itertools
 import os
 import struct
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -307,3 +308,52 @@ def test_a_failing_ping_does_not_stop_the_others() -> None:
     assert (broken.pings, fine.pings, cancelled.pings) == (1, 1, 0)
     assert fine.ping_slot is None  # sent: the connection schedules its next one itself
     assert [e["event"] for e in logs if e["log_level"] == "error"] == ["keepalive_ping_failed"]
+
+
+async def _upgrade(server: ServerProcess, room: str, key: str) -> tuple[list[bytes], bytes]:
+    """The 101's lines (date's value left out) and the first frame after it."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        writer.write(
+            f"GET /ws/{room} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        first = await asyncio.wait_for(reader.readexactly(2), 10)
+        payload = await asyncio.wait_for(reader.readexactly(first[1] & 0x7F), 10)
+    finally:
+        writer.close()
+    lines = [line.split(b":")[0] if line.startswith(b"date:") else line
+             for line in head.split(b"\r\n")]  # fmt: skip
+    return lines, first + payload
+
+
+def test_the_fast_101_is_uvicorns(tmp_path: Any) -> None:
+    """The transport writes the 101 itself (held back to share a write with the first
+    frame): the same status line and headers, in the same order, as stock uvicorn's,
+    the room's SyncStep1 right after it, and uvicorn's access line still logged."""
+    key = base64.b64encode(b"0123456789abcdef").decode()
+    answers = []
+    for setting in ("off", "on"):
+        server = ServerProcess(tmp_path / setting, {"CODEMENTOR_WS_FAST_PATH": setting})
+        server.start(timeout=60)  # two starts in one test: give a busy machine time
+        try:
+            answers.append(asyncio.run(_upgrade(server, f"hs-{setting}", key)))
+            assert _logged(server, "[accepted]"), f"{setting}: no access line for the websocket"
+        finally:
+            server.stop()
+    (stock_head, stock_first), (fast_head, fast_first) = answers
+    assert fast_head == stock_head
+    assert fast_head[0] == b"HTTP/1.1 101 Switching Protocols"
+    for first in (stock_first, fast_first):  # a binary frame: the room's SyncStep1
+        assert first[0] == 0x82 and first[2:4] == protocol.sync_step1(b"")[:2], first
+
+
+def _logged(server: ServerProcess, text: str, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while text not in server.log():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
