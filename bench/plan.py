@@ -42,6 +42,40 @@ class HistoryPlan:
     store_s: float  # ... seconds of their typing per run (runs: ``runs`` per setting)
 
 
+@dataclass(frozen=True)
+class MixedPlan:
+    """``mixed`` (issue 22, item 1): broadcast classes and pair rooms on one server at once."""
+
+    classes: int  # broadcast classes: 1 teacher typing, ``students`` viewers each
+    students: int
+    teacher_rate: float  # teacher keystrokes per second, a cursor (awareness) with each
+    pairs: int  # pair rooms, 2 editors each
+    active_pairs: int  # ... of which this many have both editors typing
+    pair_rate: float  # keystrokes per second of each typing editor, a cursor with each
+    renew_s: float  # every reader renews its awareness this often (y-protocols: 15 s)
+    window_s: float  # traffic window
+    class_procs: int  # generator processes for the classes (students dealt round-robin)
+    pair_procs: int  # ... and for the pair rooms
+    node_share: float  # Node (and ours again, for the ratio) runs this share of the load
+    node_note: str  # why Node does not run the whole load
+
+
+MIXED_FULL = MixedPlan(
+    classes=8, students=1000, teacher_rate=5, pairs=1000, active_pairs=200, pair_rate=3,
+    renew_s=15, window_s=25, class_procs=4, pair_procs=1, node_share=0.25,
+    node_note=(
+        "Node relays every awareness renewal to the whole class: 8 × 1,000 × 999 / 15 s = "
+        "533,000 frames/s for the generators to read (67 per student per second), past what "
+        "the generators can read on this machine; it runs the same load at a quarter "
+        "(8 × 250 students: 33,000 frames/s), and ours does too, for the ratio"
+    ),
+)  # fmt: skip
+MIXED_QUICK = MixedPlan(
+    classes=8, students=100, teacher_rate=5, pairs=100, active_pairs=20, pair_rate=3,
+    renew_s=15, window_s=8, class_procs=2, pair_procs=1, node_share=1.0, node_note="",
+)  # fmt: skip
+
+
 @dataclass
 class Plan:
     duration: float
@@ -60,6 +94,7 @@ class Plan:
     workspace: WorkspacePlan
     history: HistoryPlan
     notes: list[str]
+    mixed: MixedPlan = MIXED_FULL
 
 
 FULL = Plan(
@@ -114,4 +149,5 @@ QUICK = Plan(
         pair=[(20, 1)], runs=1, typing_s=300, seeks=20, seek_runs=1, store_rooms=20, store_s=5
     ),  # fmt: skip
     notes=["--quick: smoke scales, not results"],
+    mixed=MIXED_QUICK,
 )

@@ -17,6 +17,7 @@ from typing import Any
 from bench.capacity import capacity
 from bench.cold import cold_load
 from bench.history import run_history
+from bench.mixed import run_mixed
 from bench.plan import Plan
 from bench.procs import (
     QUIET_BUDGET,
@@ -36,9 +37,10 @@ from bench.transport import run_transport
 from bench.workspace import run_workspace
 
 FAMILIES = (
-    "pair", "broadcast", "storm", "capacity", "cold", "multi", "transport", "workspace", "history"
+    "pair", "broadcast", "storm", "capacity", "cold", "multi", "transport", "workspace", "history",
+    "mixed",
 )  # fmt: skip
-DEFAULT_FAMILIES = ("pair", "broadcast", "storm", "capacity", "cold", "multi")
+DEFAULT_FAMILIES = ("pair", "broadcast", "storm", "capacity", "cold", "multi", "mixed")
 
 
 class Bench:
@@ -269,6 +271,7 @@ class Bench:
             ("transport", lambda: run_transport(self)),
             ("workspace", lambda: run_workspace(self)),
             ("history", lambda: run_history(self)),
+            ("mixed", lambda: run_mixed(self)),
         ]
         for family, run in families:
             if self.wanted(family):
