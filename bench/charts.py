@@ -38,6 +38,7 @@ class Panel:
     ylabel: str
     series: tuple[tuple[str, Value], ...]  # (legend suffix, value of a row)
     log: bool = False
+    target: float | None = None  # a horizontal line: the target the family is held to
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ CHARTS = (
                 "p99 delay (ms, log)",
                 (("edits", _get("p99")), ("cursors", _get("cursor", "p99"))),
                 log=True,
+                target=100.0,
             ),
             CPU,
         ),  # fmt: skip
@@ -147,6 +149,9 @@ def _plot_panel(ax: Axes, panel: Panel, rows: list[Row], names: list[str], xlabe
             drawn = True
     if not drawn:
         return False
+    if panel.target is not None:
+        ax.axhline(panel.target, color="#2ca02c", linestyle="--", linewidth=1,
+                   label=f"target {panel.target:g} ms")  # fmt: skip
     if panel.log:
         ax.set_yscale("log")
     else:
