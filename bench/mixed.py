@@ -105,6 +105,12 @@ def drive_mixed(server: Server, plan: MixedPlan, share: float, label: str) -> di
     cursor_all = cursors["class"] + cursors["pair"]
     cursor_expected = sum(d["cursor_expected"] for d in window.dones)
     connected = row["connected"]
+    # What reading costs the generators: their CPU over the window per frame they read
+    # (edits, cursors, awareness), and the cores the offered load would take at that cost.
+    gen_cpu = sum(g["cpu_percent"] * g["wall_ms"] / 1e5 for g in row["generator"])
+    frames = row["delivered"] + len(cursor_all) + sum(d["awareness_frames"] for d in window.dones)
+    offered = (row["expected"] + cursor_expected) / plan.window_s
+    gen_us = 1e6 * gen_cpu / frames if frames else None
     return {
         **row,
         "connections": connections,
@@ -123,6 +129,10 @@ def drive_mixed(server: Server, plan: MixedPlan, share: float, label: str) -> di
         "connect_p50_ms": max(r["connect_ms"]["p50"] or 0 for r in window.readies),
         "connect_p99_ms": max(r["connect_ms"]["p99"] or 0 for r in window.readies),
         "kinds": kinds,
+        "generator_cpu_s": round(gen_cpu, 2),
+        "generator_us_per_frame": round(gen_us, 1) if gen_us is not None else None,
+        "offered_per_s": round(offered),
+        "generator_cores_needed": round(gen_us * offered / 1e6, 2) if gen_us else None,
     }
 
 

@@ -440,8 +440,9 @@ def mixed_section(rows: list[Row]) -> list[str]:
         "renewals at the teacher, and each generator process (kind: lag p99 ms / CPU %).",
         "",
         "| scenario | server | class edits | class cursors | pair edits | pair cursors | "
-        "renewal → teacher | connected | generators |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "renewal → teacher | connected | generators | generator µs per frame read · cores "
+        "the offered edits and cursors need at that cost |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in mixed:
         gens = " ".join(
@@ -452,7 +453,9 @@ def mixed_section(rows: list[Row]) -> list[str]:
             f"| {r['scenario']} | {r['server']} | {quad(r['edits']['class'])} | "
             f"{quad(r['cursors']['class'])} | {quad(r['edits']['pair'])} | "
             f"{quad(r['cursors']['pair'])} | {quad(r.get('awareness_delay_ms'))} | "
-            f"{r['connected']}/{r['connections']} | {gens} |"
+            f"{r['connected']}/{r['connections']} | {gens} | "
+            f"{fmt(r.get('generator_us_per_frame'))} · {fmt(r.get('generator_cores_needed'))} "
+            f"({fmt(r.get('offered_per_s'))}/s) |"
         )
     return lines
 
