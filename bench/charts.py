@@ -21,6 +21,7 @@ matplotlib.use("Agg")  # before pyplot: files only, never a window
 
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.ticker import NullFormatter, ScalarFormatter  # noqa: E402
 
 Row = dict[str, Any]
 Value = Callable[[Row], "float | None"]
@@ -154,15 +155,19 @@ def _plot_panel(ax: Axes, panel: Panel, rows: list[Row], names: list[str], xlabe
                    label=f"target {panel.target:g} ms")  # fmt: skip
     if panel.log:
         ax.set_yscale("log")
+        ax.margins(y=0.15)
     else:
-        ax.set_ylim(bottom=0)
+        ax.set_ylim(0, ax.get_ylim()[1] * 1.15)  # room above the top point for the legend
     if xs_all and max(xs_all) / max(min(xs_all), 1e-9) >= 10:
         ax.set_xscale("log")
+        ax.set_xticks(sorted(set(xs_all)))  # the loads measured, as plain numbers
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_title(panel.title, fontsize=10)
     ax.set_xlabel(xlabel + (" (log)" if ax.get_xscale() == "log" else ""))
     ax.set_ylabel(panel.ylabel)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="best", framealpha=0.7)
     return True
 
 
