@@ -21,10 +21,18 @@
 //   With awareness_s > 0 every reader sets its cursor awareness at connect and then every
 //     awareness_s seconds (random phase), carrying its send time; writers parse awareness and
 //     record that delay (the teacher's view of the audience).
+//   With cursor (the mixed family), every writer also sends its cursor as an awareness update
+//     right after each keystroke (awareness clock 1 at connect, then keystroke k's cursor has
+//     clock k + 2), and every client records the arrival of writers' cursors as it records
+//     updates: send times in <out>.csent.bin, arrivals in <out>.crecv.bin.
+//   With renew_s > 0 (the mixed family) every reader sets its awareness at connect and renews
+//     it every renew_s seconds from then on (random phase), as y-protocols' Awareness does,
+//     until the traffic window ends; renewals inside the window carry their send time.
 // Saturation: event-loop lag (perf_hooks.monitorEventLoopDelay) and this process's CPU
 // (process.cpuUsage) over the connect phase and over the traffic window are reported.
 import { readFileSync, writeFileSync } from 'node:fs'
 import * as Y from 'yjs'
+import * as decoding from 'lib0/decoding'
 import {
   MSG_AWARENESS, MSG_SYNC, STEP1_EMPTY, STEP2_EMPTY, SYNC_STEP1, SYNC_STEP2, SYNC_UPDATE,
   Saturation, awarenessFrame, commands, emit, firstStruct, nowMs, openSocket, parseFrame,
@@ -67,6 +75,38 @@ function record (g, clock, t) {
 }
 let awFrames = 0
 const awDelays = []
+// Cursor arrivals (cfg.cursor): (writer g, keystroke index, time since T0 in ms).
+const CURSOR = Boolean(cfg.cursor)
+const WRITER_AW = 900000000 // a writer's awareness client ID is WRITER_AW + g
+let curG = new Uint32Array(16)
+let curK = new Uint32Array(16)
+let curT = new Float64Array(16)
+let nCur = 0
+function recordCursor (g, k, t) {
+  if (nCur === curT.length) {
+    const grow = (Arr, old) => { const a = new Arr(old.length * 2); a.set(old); return a }
+    curG = grow(Uint32Array, curG)
+    curK = grow(Uint32Array, curK)
+    curT = grow(Float64Array, curT)
+  }
+  curG[nCur] = g
+  curK[nCur] = k
+  curT[nCur] = t
+  nCur++
+}
+/** Record every writer's cursor in an awareness payload: reads the entries' headers
+ * (client, clock) and skips their JSON without decoding it; ``own``: the receiver's own ID. */
+function readCursors (payload, t, own) {
+  const dec = decoding.createDecoder(payload)
+  const n = decoding.readVarUint(dec)
+  for (let i = 0; i < n; i++) {
+    const client = decoding.readVarUint(dec)
+    const clock = decoding.readVarUint(dec)
+    decoding.readVarUint8Array(dec)
+    const g = client - WRITER_AW
+    if (client !== own && g >= 0 && g < writerCount && clock >= 2) recordCursor(g, clock - 2, t)
+  }
+}
 let writerCount = 0 // global number of writers: client IDs client_base .. client_base + count
 for (const room of cfg.rooms) for (const g of room.all_writers) writerCount = Math.max(writerCount, g + 1)
 
@@ -89,6 +129,7 @@ class Client {
     this.typed = 0
     this.sentAt = writer ? new Float64Array(K) : null
     this.late = writer ? new Float64Array(K) : null
+    this.cursorAt = writer && CURSOR ? new Float64Array(K) : null
     this.awarenessId = awarenessId
     this.awClock = 0
     this.teacher = teacher
@@ -155,6 +196,9 @@ class Client {
     } else if (type === MSG_AWARENESS) {
       if (data.length <= 3) return // the server's keep-alive (an empty awareness update)
       awFrames++
+      if (CURSOR && recording) { // @y/websocket-server echoes our own cursor too
+        readCursors(parseFrame(data).payload, nowMs() - t0, this.awarenessId)
+      }
       if (this.teacher && recording) {
         const { payload } = parseFrame(data)
         const t = nowMs() - t0
@@ -175,6 +219,13 @@ class Client {
     const k = this.typed
     this.text.insert(at, k % 40 === 39 ? '\n' : String.fromCharCode(97 + (k % 26)))
     this.typed++
+    if (this.cursorAt !== null) {
+      // The cursor after the keystroke, as y-codemirror's awareness sends it: clock k + 2.
+      const state = cursorState(this.teacher ? 'teacher' : `editor-${this.g}`, k)
+      this.awClock = k + 1
+      this.cursorAt[k] = nowMs() - t0
+      this.ws.send(awarenessFrame(this.awarenessId, ++this.awClock, state))
+    }
   }
 }
 
@@ -183,17 +234,19 @@ const writers = []
 const readers = []
 let expected = 0
 let readerSeq = 0
+const PRESENCE = cfg.awareness_s > 0 || cfg.renew_s > 0 // readers announce themselves
 for (const room of cfg.rooms) {
-  const teacher = cfg.awareness_s > 0
+  const teacher = PRESENCE
   for (const w of room.writers) {
     const position = room.all_writers.indexOf(w.g) === 0 ? 0 : 1
     writers.push(new Client(w.url, {
-      writer: true, g: w.g, position, teacher, awarenessId: teacher ? 900000000 + w.g : 0
+      writer: true, g: w.g, position, teacher,
+      awarenessId: teacher || CURSOR ? WRITER_AW + w.g : 0
     }))
     expected += (room.all_writers.length - 1) * K
   }
   for (const url of room.readers) {
-    const awarenessId = cfg.awareness_s > 0 ? 1000000000 + cfg.proc * 10000000 + readerSeq : 0
+    const awarenessId = PRESENCE ? 1000000000 + cfg.proc * 10000000 + readerSeq : 0
     readerSeq++
     readers.push(new Client(url, { awarenessId }))
     expected += room.all_writers.length * K
@@ -203,6 +256,23 @@ if (cfg.mode === 'traffic') {
   recvG = new Uint32Array(Math.max(16, expected))
   recvClock = new Uint32Array(Math.max(16, expected))
   recvT = new Float64Array(Math.max(16, expected))
+}
+const cursorExpected = CURSOR ? expected : 0 // one cursor per keystroke, to the same people
+if (CURSOR) {
+  curG = new Uint32Array(Math.max(16, cursorExpected))
+  curK = new Uint32Array(Math.max(16, cursorExpected))
+  curT = new Float64Array(Math.max(16, cursorExpected))
+}
+let windowEnd = Infinity // ms since T0 after which readers stop renewing (renew_s)
+/** Renew a reader's awareness every renew_s from its connect on (random phase). */
+function renew (r) {
+  const period = cfg.renew_s * 1000
+  const fire = () => {
+    if (stopping || r.ws.readyState !== 1 || (t0 && nowMs() - t0 >= windowEnd)) return
+    r.sendAwareness(recording)
+    setTimeout(fire, period)
+  }
+  setTimeout(fire, random() * period)
 }
 
 const connectSat = new Saturation().start()
@@ -217,7 +287,10 @@ const connectOne = async (c) => {
   }
 }
 await pool(writers, cfg.concurrency || 50, connectOne)
-await pool(readers, cfg.concurrency || 50, connectOne)
+await pool(readers, cfg.concurrency || 50, async (c) => {
+  await connectOne(c)
+  if (cfg.renew_s > 0 && c.connectMs !== null) renew(c)
+})
 const connectWall = nowMs() - connectStart
 const all = [...writers, ...readers]
 const connectTimes = all.filter((c) => c.connectMs !== null).map((c) => c.connectMs)
@@ -242,6 +315,7 @@ async function runTraffic () {
   recording = true
   const sat = new Saturation().start()
   const windowMs = cfg.duration_s * 1000
+  windowEnd = windowMs
   if (cfg.awareness_s > 0) {
     const period = cfg.awareness_s * 1000
     for (const r of readers) {
@@ -281,7 +355,7 @@ async function runTraffic () {
   })
   const sendEnd = nowMs() - t0
   const deadline = nowMs() + cfg.drain_s * 1000
-  while (nRecv < expected && nowMs() < deadline) {
+  while ((nRecv < expected || nCur < cursorExpected) && nowMs() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 10))
   }
   recording = false
@@ -300,6 +374,16 @@ async function runTraffic () {
     Buffer.from(recvClock.buffer, 0, nRecv * 4),
     Buffer.from(recvT.buffer, 0, nRecv * 8)
   ]))
+  if (CURSOR) { // the same layout for cursors: keystroke index in place of the clock
+    const csent = new Float64Array(writers.length * K)
+    writers.forEach((w, i) => csent.set(w.cursorAt, i * K))
+    writeFileSync(`${cfg.out}.csent.bin`, Buffer.from(csent.buffer))
+    writeFileSync(`${cfg.out}.crecv.bin`, Buffer.concat([
+      Buffer.from(curG.buffer, 0, nCur * 4),
+      Buffer.from(curK.buffer, 0, nCur * 4),
+      Buffer.from(curT.buffer, 0, nCur * 8)
+    ]))
+  }
   return {
     event: 'done',
     proc: cfg.proc,
@@ -307,6 +391,8 @@ async function runTraffic () {
     sent_writers: writers.map((w) => w.g),
     expected,
     received: nRecv,
+    cursor_expected: cursorExpected,
+    cursor_received: nCur,
     send_end_ms: Number(sendEnd.toFixed(2)),
     last_arrival_ms: Number(lastArrival.toFixed(2)),
     send_late_ms: summary(late),

@@ -57,6 +57,40 @@ class TargetsPlan:
     repeats: int  # fresh servers, one after another
 
 
+@dataclass(frozen=True)
+class MixedPlan:
+    """``mixed`` (issue 22, item 1): broadcast classes and pair rooms on one server at once."""
+
+    classes: int  # broadcast classes: 1 teacher typing, ``students`` viewers each
+    students: int
+    teacher_rate: float  # teacher keystrokes per second, a cursor (awareness) with each
+    pairs: int  # pair rooms, 2 editors each
+    active_pairs: int  # ... of which this many have both editors typing
+    pair_rate: float  # keystrokes per second of each typing editor, a cursor with each
+    renew_s: float  # every reader renews its awareness this often (y-protocols: 15 s)
+    window_s: float  # traffic window
+    class_procs: int  # generator processes for the classes (students dealt round-robin)
+    pair_procs: int  # ... and for the pair rooms
+    node_share: float  # Node (and ours again, for the ratio) runs this share of the load
+    node_note: str  # why Node does not run the whole load
+
+
+MIXED_FULL = MixedPlan(
+    classes=8, students=1000, teacher_rate=5, pairs=1000, active_pairs=200, pair_rate=3,
+    renew_s=15, window_s=25, class_procs=4, pair_procs=1, node_share=0.25,
+    node_note=(
+        "Node relays every awareness renewal to the whole class: 8 × 1,000 × 999 / 15 s = "
+        "533,000 frames/s for the generators to read (67 per student per second), past what "
+        "the generators can read on this machine; it runs the same load at a quarter "
+        "(8 × 250 students: 33,000 frames/s), and ours does too, for the ratio"
+    ),
+)  # fmt: skip
+MIXED_QUICK = MixedPlan(
+    classes=8, students=100, teacher_rate=5, pairs=100, active_pairs=20, pair_rate=3,
+    renew_s=15, window_s=8, class_procs=2, pair_procs=1, node_share=1.0, node_note="",
+)  # fmt: skip
+
+
 @dataclass
 class Plan:
     duration: float
@@ -79,6 +113,8 @@ class Plan:
         sockets=5000, readers=300, procs=2, window_s=200, calls=60, workers=4, asks=30,
         runs=30, repeats=3,
     )  # fmt: skip
+
+    mixed: MixedPlan = MIXED_FULL
 
 
 FULL = Plan(
@@ -144,4 +180,5 @@ QUICK = Plan(
         runs=5,
         repeats=1,
     ),  # fmt: skip
+    mixed=MIXED_QUICK,
 )

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from bench import procs
 from bench.capacity import CAPACITY_IN_FLIGHT
 from bench.history import history_section
+from bench.mixed import IN_FLIGHT
 from bench.plan import Plan
 from bench.procs import QUIET_EACH, ROOT
 from bench.servers import OURS
@@ -39,6 +40,7 @@ def report(bench: Bench, elapsed: float, plan: Plan) -> str:
         workspace_section,
         history_section,
         targets_section,
+        mixed_section,
     ]
     lines = header(elapsed, plan) + run_notes(bench)
     for section in sections:
@@ -400,6 +402,92 @@ def transport_section(rows: list[Row]) -> list[str]:
                 f"| {scenario if i == 0 else ''} | {label} | {fmt(read(off))} | "
                 f"{fmt(read(auto))} | {quoted} | {generators if i == 0 else ''} |"
             )
+    return lines
+
+
+def quad(p: dict[str, Any] | None) -> str:
+    """p50 / p95 / p99 / max of a percentiles dict."""
+    p = p or {}
+    return " / ".join(fmt(p.get(k)) for k in ("p50", "p95", "p99", "max"))
+
+
+def per_frame_us(row: Row) -> float | None:
+    """Server CPU µs per delivered frame, edits and cursors together."""
+    frames = row["delivered"] + row.get("cursor_delivered", 0)
+    return round(1e6 * row["cpu_s"] / frames, 1) if frames else None
+
+
+def mixed_section(rows: list[Row]) -> list[str]:
+    mixed = [r for r in rows if r["family"] == "mixed"]
+    if not mixed:
+        return []
+    lines = [
+        "",
+        "## Mixed: 10,000 people on one process",
+        "",
+        "Broadcast classes (teacher 5 keystrokes/s + a cursor per keystroke, every student "
+        "renewing its awareness every 15 s) and pair rooms (a fifth typing 3/s + a cursor "
+        "per keystroke) on one server at once. Edits: teacher → every student and editor → "
+        "the other editor; cursors: the same people's cursor awareness. Target: p99 < 100 ms "
+        "for both, nothing lost. KiB per connection: (RSS with everyone connected − RSS "
+        "before) / connected. Connect: everyone (all generators at once, "
+        f"{IN_FLIGHT} handshakes in flight per generator process), per-client p50 / p99 "
+        "the worst generator's. CPU µs/frame: server CPU over the window per delivered edit "
+        "or cursor.",
+        "",
+        "| scenario | server | edits p50 / p95 / p99 / max ms | cursors p50 / p95 / p99 / "
+        "max ms | lost edits · cursors | CPU % | CPU µs/frame | peak RSS MiB | KiB per conn "
+        "| connect all s · p50 / p99 ms | generator | other CPU % | ours/node edits p99 · "
+        "cursors p99 · CPU µs/frame · peak RSS |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in mixed:
+        other = partner(r, rows)
+        ratios = "–"
+        if r["server"] == OURS and other is not None:
+            if r["saturated"] or other["saturated"]:
+                ratios = "not quoted (generator saturated)"
+            else:
+                ratios = " · ".join([
+                    ratio(r["p99"], other["p99"]),
+                    ratio(r["cursor"]["p99"], other["cursor"]["p99"]),
+                    ratio(per_frame_us(r), per_frame_us(other)),
+                    ratio(r["peak_rss_mib"], other["peak_rss_mib"]),
+                ])  # fmt: skip
+        scenario = r["scenario"] + (" ⚠" if r["saturated"] else "")
+        if r.get("other_cpu_percent", 0) > NOISY_LIMIT:
+            scenario += " †"
+        lines.append(
+            f"| {scenario} | {r['server']} | {quad(r)} | {quad(r['cursor'])} | "
+            f"{r['lost']} · {r['cursor_lost']} | {fmt(r['cpu_percent'])} | "
+            f"{fmt(per_frame_us(r))} | {fmt(r['peak_rss_mib'])} | "
+            f"{fmt(r['kib_per_connection'])} | {fmt(r['connect_wall_s'])} · "
+            f"{fmt(r['connect_p50_ms'])} / {fmt(r['connect_p99_ms'])} | {gen_cell(r)} | "
+            f"{fmt(r['other_cpu_percent'])} | {ratios} |"
+        )
+    lines += [
+        "",
+        "Mixed detail: classes and pair rooms apart (p50 / p95 / p99 / max ms), students' "
+        "renewals at the teacher, and each generator process (kind: lag p99 ms / CPU %).",
+        "",
+        "| scenario | server | class edits | class cursors | pair edits | pair cursors | "
+        "renewal → teacher | connected | generators | generator µs per frame read · cores "
+        "the offered edits and cursors need at that cost |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in mixed:
+        gens = " ".join(
+            f"{k}: {g['lag_p99_ms']:g}/{g['cpu_percent']:g}"
+            for k, g in zip(r["kinds"], r["generator"], strict=True)
+        )
+        lines.append(
+            f"| {r['scenario']} | {r['server']} | {quad(r['edits']['class'])} | "
+            f"{quad(r['cursors']['class'])} | {quad(r['edits']['pair'])} | "
+            f"{quad(r['cursors']['pair'])} | {quad(r.get('awareness_delay_ms'))} | "
+            f"{r['connected']}/{r['connections']} | {gens} | "
+            f"{fmt(r.get('generator_us_per_frame'))} · {fmt(r.get('generator_cores_needed'))} "
+            f"({fmt(r.get('offered_per_s'))}/s) |"
+        )
     return lines
 
 

@@ -1,7 +1,8 @@
 """Side-by-side benchmark: our server against @y/websocket-server 0.1.1, same load, same machine.
 
 usage: .venv/bin/python bench/run.py [--quick] [--only FAMILY[,FAMILY...]] [--out NAME] [--pin]
-  families: pair, broadcast, storm, capacity, cold, multi (the default: all of these), and
+  families: pair, broadcast, storm, capacity, cold, multi, mixed (10,000 people on one
+            process: classes and pair rooms at once) (the default: all of these), and
             transport (ours only, CODEMENTOR_WS_FAST_PATH off against auto; only when named),
             workspace (ours only, 100 files against one file of the same 1 MB; only when named),
             history (ours only: CPU with history on against off, bytes per hour of typing,
@@ -12,16 +13,16 @@ usage: .venv/bin/python bench/run.py [--quick] [--only FAMILY[,FAMILY...]] [--ou
   --pin     the server under test on the last CPU, generators and this driver on the others
             (off by default: on 2 cores it leaves the generators one core; see bench/README.md)
 
-Writes bench/results/<out>.md and <out>.json; server and generator logs go to
-bench/results/logs/. Every scenario starts a fresh server (ours, then the Node one), drives
-it with bench/loadgen.mjs or bench/coldload.mjs (real Yjs documents, raw y-websocket frames)
-and stops it. Loopback only; every load is bounded in count (updates, connections, rooms)
-and in time (generator and driver deadlines). See bench/README.md for what each scenario
-measures and how generator saturation is detected.
+Writes bench/results/<out>.md and <out>.json, and <out>-<family>.png charts (charts.py);
+server and generator logs go to bench/results/logs/. Every scenario starts a fresh server
+(ours, then the Node one), drives it with bench/loadgen.mjs or bench/coldload.mjs (real Yjs
+documents, raw y-websocket frames) and stops it. Loopback only; every load is bounded in
+count (updates, connections, rooms) and in time (generator and driver deadlines). See
+bench/README.md for what each scenario measures and how generator saturation is detected.
 
 The parts: procs.py (processes, /proc, pinning), servers.py and generator.py (the children),
-traffic.py, capacity.py, cold.py, transport.py and history.py with history_store.py
-(the scenarios), stats.py (percentiles,
+traffic.py, capacity.py, cold.py, transport.py, mixed.py and history.py with
+history_store.py (the scenarios), stats.py (percentiles,
 rates, pooling, saturation), plan.py (scales), scenarios.py (the families in order),
 report.py (the results page).
 """
@@ -37,7 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import procs  # noqa: E402
+from bench import charts, procs  # noqa: E402
 from bench.plan import FULL, QUICK  # noqa: E402
 from bench.procs import BENCH, LOCK, RESULTS  # noqa: E402
 from bench.report import report  # noqa: E402
@@ -89,6 +90,8 @@ def main() -> None:
     )
     (RESULTS / f"{args.out}.md").write_text(text)
     print(text)
+    for chart in charts.draw(bench.rows, RESULTS, args.out):  # after the numbers are safe
+        print(f"chart: {chart.relative_to(BENCH.parent)}")
 
 
 if __name__ == "__main__":

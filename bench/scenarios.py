@@ -17,6 +17,7 @@ from typing import Any
 from bench.capacity import capacity
 from bench.cold import cold_load
 from bench.history import run_history
+from bench.mixed import run_mixed
 from bench.plan import Plan
 from bench.procs import (
     QUIET_BUDGET,
@@ -38,8 +39,10 @@ from bench.workspace import run_workspace
 FAMILIES = (
     "pair", "broadcast", "storm", "capacity", "cold", "multi", "transport", "workspace", "history",
     "targets",
+
+    "mixed",
 )  # fmt: skip
-DEFAULT_FAMILIES = ("pair", "broadcast", "storm", "capacity", "cold", "multi")
+DEFAULT_FAMILIES = ("pair", "broadcast", "storm", "capacity", "cold", "multi", "mixed")
 
 
 class Bench:
@@ -276,6 +279,7 @@ class Bench:
             ("workspace", lambda: run_workspace(self)),
             ("history", lambda: run_history(self)),
             ("targets", lambda: run_targets(self)),
+            ("mixed", lambda: run_mixed(self)),
         ]
         for family, run in families:
             if self.wanted(family):

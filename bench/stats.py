@@ -92,19 +92,22 @@ def pool_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
-def join_times(workdir: Path, dones: list[dict[str, Any]]) -> list[float]:
-    """Delivery delays: each arrival's time minus its update's send time (same clock)."""
+def join_times(
+    workdir: Path, dones: list[dict[str, Any]], kind: str = "", count: str = "received"
+) -> list[float]:
+    """Delivery delays: each arrival's time minus its update's send time (same clock).
+    ``kind`` "c", ``count`` "cursor_received": the writers' cursors (the mixed family)."""
     sent: dict[int, array[float]] = {}
     for d in dones:
         k = d["k"]
         times = array("d")
-        times.frombytes((workdir / f"gen-{d['proc']}.sent.bin").read_bytes())
+        times.frombytes((workdir / f"gen-{d['proc']}.{kind}sent.bin").read_bytes())
         for i, g in enumerate(d["sent_writers"]):
             sent[g] = times[i * k : (i + 1) * k]
     delays: list[float] = []
     for d in dones:
-        raw = (workdir / f"gen-{d['proc']}.recv.bin").read_bytes()
-        n = d["received"]
+        raw = (workdir / f"gen-{d['proc']}.{kind}recv.bin").read_bytes()
+        n = d[count]
         gs, clocks, at = array("I"), array("I"), array("d")
         gs.frombytes(raw[: 4 * n])
         clocks.frombytes(raw[4 * n : 8 * n])
