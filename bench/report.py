@@ -14,6 +14,7 @@ from bench.capacity import CAPACITY_IN_FLIGHT
 from bench.history import history_section
 from bench.plan import Plan
 from bench.procs import QUIET_EACH, ROOT
+from bench.scaleout import scaleout_section
 from bench.servers import OURS
 from bench.stats import CPU_LIMIT, LAG_LIMIT_MS, LATE_LIMIT_MS
 from bench.workspace import workspace_section
@@ -37,6 +38,7 @@ def report(bench: Bench, elapsed: float, plan: Plan) -> str:
         transport_section,
         workspace_section,
         history_section,
+        scaleout_section,
     ]
     lines = header(elapsed, plan) + run_notes(bench)
     for section in sections:

@@ -29,6 +29,7 @@ from bench.procs import (
     wait_listening,
     wait_quiet,
 )
+from bench.scaleout import run_scaleout
 from bench.servers import NODE, NodeServer, Ours, Server, running
 from bench.stats import pool_runs
 from bench.traffic import broadcast_room, drive_traffic, pair_rooms
@@ -36,7 +37,8 @@ from bench.transport import run_transport
 from bench.workspace import run_workspace
 
 FAMILIES = (
-    "pair", "broadcast", "storm", "capacity", "cold", "multi", "transport", "workspace", "history"
+    "pair", "broadcast", "storm", "capacity", "cold", "multi", "transport", "workspace", "history",
+    "scaleout",
 )  # fmt: skip
 DEFAULT_FAMILIES = ("pair", "broadcast", "storm", "capacity", "cold", "multi")
 
@@ -269,6 +271,7 @@ class Bench:
             ("transport", lambda: run_transport(self)),
             ("workspace", lambda: run_workspace(self)),
             ("history", lambda: run_history(self)),
+            ("scaleout", lambda: run_scaleout(self)),
         ]
         for family, run in families:
             if self.wanted(family):
