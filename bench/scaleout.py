@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import httpx
+
 from bench.plan import ScaleoutPlan
 from bench.servers import Aux, Ours, Proxied, Server, Workers, redis_server
 from bench.traffic import RoomLoad, broadcast_room, drive_traffic, pair_rooms
@@ -94,6 +96,7 @@ def step(
     server: Server, extra: list[Server], kind: str, n: int, plan: ScaleoutPlan, label: str
 ) -> Row:
     """One traffic window at scale ``n``: the row, with CPU split by process group."""
+    before = admitted(server)
     loads: list[RoomLoad] = (
         broadcast_room(server, n) if kind == "broadcast" else pair_rooms(server, n)
     )
@@ -106,6 +109,7 @@ def step(
         procs=gen_procs(kind, n),
         drain_s=plan.drain_s,
     )
+    after = admitted(server)
     each = row["cpu_percent_each"]
     ours = len(server.pids)
     elapsed = row["elapsed_s"]
@@ -137,7 +141,29 @@ def step(
         "cpu_us_per_update_ours": us(cpu["ours"]),
         "cpu_us_per_update_all": us(sum(cpu.values())),
         "generator_cpu_percent": round(gen_cpu, 1),
+        "connections_each": [b - a for a, b in zip(before, after, strict=True)] or None,
     }
+
+
+def admitted(server: Server) -> list[int]:
+    """Websockets each separate instance has admitted so far (its
+    ``codementor_ws_connections_total``): where the proxy sent the clients. Empty for one
+    process and for ``--workers`` (whose metrics are merged across the workers)."""
+    if not isinstance(server, Proxied):
+        return []
+    counts = []
+    for port in server.ports:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        counts.append(
+            round(
+                sum(
+                    float(line.rsplit(" ", 1)[1])
+                    for line in text.splitlines()
+                    if line.startswith("codementor_ws_connections_total{")
+                )
+            )
+        )
+    return counts
 
 
 def search(
@@ -145,13 +171,13 @@ def search(
 ) -> list[Row]:
     """From ``ladder[first]``: step up while steps pass, or down while they fail (p99 ≥
     100 ms, a loss, a client not connected), then one bisection step between the largest
-    pass and the smallest failure. Starts no step after ``budget_s``. Every step's row, in
-    order."""
+    pass and the smallest failure. Starts no step but the first after ``budget_s``. Every
+    step's row, in order."""
     start = time.monotonic()
     steps: list[Row] = []
     i = first
     direction = 0
-    while 0 <= i < len(ladder) and time.monotonic() - start <= budget_s:
+    while 0 <= i < len(ladder) and (not steps or time.monotonic() - start <= budget_s):
         row = measure(ladder[i])
         steps.append(row)
         way = 1 if row["passed"] else -1
@@ -184,6 +210,7 @@ def capacity_row(
             "p50", "p99", "delivered_per_s", "cpu_percent_ours", "cpu_percent_redis",
             "cpu_percent_proxy", "cpu_us_per_update_ours", "cpu_us_per_update_all",
             "generator_cpu_percent", "other_cpu_percent", "cpu_percent_each",
+            "connections_each",
         )
     }  # fmt: skip
     return {

@@ -345,6 +345,23 @@ BALANCE = {
 }
 
 
+def start_haproxy(
+    label: str, ports: list[int], affinity: bool
+) -> tuple[subprocess.Popen[bytes], int]:
+    """HAProxy in front of the servers on ``ports`` (``BALANCE[affinity]``), listening on a
+    free loopback port: the process and that port."""
+    binary = shutil.which("haproxy")
+    if binary is None:
+        raise RuntimeError("haproxy is not installed (apt-get install -y haproxy)")
+    port = free_port()
+    servers = "\n".join(f"    server i{i} 127.0.0.1:{p}" for i, p in enumerate(ports))
+    cfg = log_path(f"{label}-haproxy.cfg")
+    cfg.write_text(HAPROXY_CFG.format(port=port, balance=BALANCE[affinity], servers=servers))
+    proc = spawn([binary, "-db", "-f", str(cfg)], ROOT, dict(os.environ), f"{label}-haproxy.log")
+    wait_listening(port, proc)
+    return proc, port
+
+
 class Proxied(Ours):
     """N separate instances of ours with Redis behind one HAProxy (``balance uri`` with
     consistent hashing: a room's peers meet on one instance; or round robin: they do
@@ -360,20 +377,8 @@ class Proxied(Ours):
         self.proxy: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        binary = shutil.which("haproxy")
-        if binary is None:
-            raise RuntimeError("haproxy is not installed (apt-get install -y haproxy)")
         super().start()
-        self.proxy_port = free_port()
-        servers = "\n".join(
-            f"    server i{i} 127.0.0.1:{port}" for i, port in enumerate(self.ports)
-        )
-        cfg = log_path(f"{self.label}-haproxy.cfg")
-        cfg.write_text(HAPROXY_CFG.format(
-            port=self.proxy_port, balance=BALANCE[self.affinity], servers=servers))  # fmt: skip
-        argv = [binary, "-db", "-f", str(cfg)]
-        self.proxy = spawn(argv, ROOT, dict(os.environ), f"{self.label}-haproxy.log")
-        wait_listening(self.proxy_port, self.proxy)
+        self.proxy, self.proxy_port = start_haproxy(self.label, self.ports, self.affinity)
 
     def stop(self) -> None:
         if self.proxy is not None:
