@@ -113,7 +113,7 @@ FULL = Plan(
         pair_first=3,
         window_s=5,
         drain_s=2,
-        budget_s=60,
+        budget_s=45,
     ),  # fmt: skip
     notes=[],
 )

@@ -297,6 +297,7 @@ class Workers(Ours):
                 self.children = kids
                 return
             if time.monotonic() > deadline:
+                self.stop()  # running() stops only what started
                 raise RuntimeError(f"{self.workers} workers not ready after 60 s ({kids})")
             time.sleep(0.2)
 
@@ -378,7 +379,11 @@ class Proxied(Ours):
 
     def start(self) -> None:
         super().start()
-        self.proxy, self.proxy_port = start_haproxy(self.label, self.ports, self.affinity)
+        try:
+            self.proxy, self.proxy_port = start_haproxy(self.label, self.ports, self.affinity)
+        except BaseException:  # running() stops only what started: not the instances
+            self.stop()
+            raise
 
     def stop(self) -> None:
         if self.proxy is not None:
