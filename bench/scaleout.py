@@ -327,12 +327,15 @@ def scaleout_section(rows: list[Row]) -> list[str]:
         f"Capacity: the largest scale with p99 < {P99_LIMIT_MS:g} ms, nothing lost and every "
         "client connected (a coarse ladder, then one bisection step). Scaling: capacity / "
         "one process's. CPU at the capacity step: ours (all processes), redis, proxy, as % of "
-        "one core; CPU µs per delivered update: ours, and ours + redis + proxy. Generator: "
-        "lag p99 ms / CPU % per process at the deciding steps.",
+        "one core; capacity per server core: capacity / those three CPU (in cores); CPU µs "
+        "per delivered update: ours, and ours + redis + proxy. Generator: lag p99 ms / CPU % "
+        "per process at the deciding steps (⚠: one of them saturated, so the limit found may "
+        "be the generator's).",
         "",
         "| kind | deployment | capacity | failed at (why) | scaling | CPU % ours / redis / "
-        "proxy | CPU µs/upd ours (all) | generators CPU % | other CPU % | generator |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "proxy | capacity per server core | CPU µs/upd ours (all) | generators CPU % | "
+        "other CPU % | generator |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in sorted(mine, key=lambda r: (r["kind"], list(DEPLOYMENTS).index(r["deployment"]))):
         one = base.get(r["kind"])
@@ -350,7 +353,7 @@ def scaleout_section(rows: list[Row]) -> list[str]:
         gen = " ".join(f"{g['lag_p99_ms']:g}/{g['cpu_percent']:g}" for g in r["generator"])
         lines.append(
             f"| {r['kind']} | {r['deployment_title']} | {capacity}{sat} | {failed} | "
-            f"{scaling} | {cpu} | {per} | {fmt(r['generator_cpu_percent'])} | "
+            f"{scaling} | {cpu} | {fmt(per_core(r))} | {per} | {fmt(r['generator_cpu_percent'])} | "
             f"{fmt(r['other_cpu_percent'])} | {gen} |"
         )
     lines += ["", "Steps (n: p99 ms, pass/FAIL, ours CPU %):", ""]
@@ -362,6 +365,13 @@ def scaleout_section(rows: list[Row]) -> list[str]:
         )
         lines.append(f"- {r['scenario']}: {steps}")
     return lines
+
+
+def per_core(row: Row) -> float | None:
+    """Capacity per core the server side kept busy at that step (ours + Redis + proxy):
+    what each process delivers for its CPU, whatever the generators left it."""
+    busy = sum(row[k] or 0 for k in ("cpu_percent_ours", "cpu_percent_redis", "cpu_percent_proxy"))
+    return round(100 * row["capacity"] / busy) if row["capacity"] and busy else None
 
 
 def fmt(value: Any) -> str:
