@@ -246,6 +246,10 @@ def capacity_row(
                     "other_cpu_percent",
                     "saturated",
                     "cpu_percent_each",
+                    "connections_each",
+                    "generator",
+                    "cpu_us_per_update_all",
+                    "delivered_per_s",
                 )
             }
             for s in steps
