@@ -113,7 +113,7 @@ FULL = Plan(
         pair_first=3,
         window_s=5,
         drain_s=2,
-        budget_s=45,
+        budget_s=35,
     ),  # fmt: skip
     notes=[],
 )

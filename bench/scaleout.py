@@ -26,6 +26,11 @@ if TYPE_CHECKING:
     from bench.scenarios import Bench
 
 P99_LIMIT_MS = 100.0
+# A step's rooms are unloaded a second after its clients leave, and the next step waits for
+# that: with Redis, every loaded room's stream is named in each XREAD, so rooms left from
+# the step before (30 s by default) would make the next one cost more than it does.
+ENV = {"CODEMENTOR_IDLE_UNLOAD_SECONDS": "1"}
+UNLOAD_WAIT_S = 20.0
 Row = dict[str, Any]
 
 
@@ -67,13 +72,13 @@ def deployed(bench: Bench, dep: Deployment, label: str) -> Iterator[tuple[Server
     """The deployment running (its Redis too): ours, and the helpers measured beside it."""
     data = bench.data_dir("scaleout-")
     if dep.kind == "single":
-        yield Ours(label, data), []
+        yield Ours(label, data, env=ENV), []
         return
     with redis_server(bench.data_dir("redis-")) as (url, redis):
         server: Ours = (
-            Workers(label, data, dep.n, url)
+            Workers(label, data, dep.n, url, ENV)
             if dep.kind == "workers"
-            else Proxied(label, data, dep.n, url, dep.affinity)
+            else Proxied(label, data, dep.n, url, dep.affinity, ENV)
         )
         yield server, [Aux("redis", redis)]
 
@@ -96,6 +101,7 @@ def step(
     server: Server, extra: list[Server], kind: str, n: int, plan: ScaleoutPlan, label: str
 ) -> Row:
     """One traffic window at scale ``n``: the row, with CPU split by process group."""
+    waited = wait_unloaded(server)
     before = admitted(server)
     loads: list[RoomLoad] = (
         broadcast_room(server, n) if kind == "broadcast" else pair_rooms(server, n)
@@ -142,7 +148,29 @@ def step(
         "cpu_us_per_update_all": us(sum(cpu.values())),
         "generator_cpu_percent": round(gen_cpu, 1),
         "connections_each": [b - a for a, b in zip(before, after, strict=True)] or None,
+        "unload_wait_s": waited,
     }
+
+
+def metric(port: int, name: str) -> float:
+    """The sum of a metric's samples on our server at ``port`` (``/metrics``)."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith((name + " ", name + "{"))
+    )
+
+
+def wait_unloaded(server: Server) -> float:
+    """Wait (at most ``UNLOAD_WAIT_S``) until no instance holds a room: the last step's
+    rooms are gone. Seconds waited (None when they never went)."""
+    start = time.monotonic()
+    while any(metric(port, "codementor_rooms_loaded") for port in server.ports):
+        if time.monotonic() - start > UNLOAD_WAIT_S:
+            raise RuntimeError(f"rooms still loaded {UNLOAD_WAIT_S:g} s after the last step")
+        time.sleep(0.25)
+    return round(time.monotonic() - start, 2)
 
 
 def admitted(server: Server) -> list[int]:
@@ -151,19 +179,7 @@ def admitted(server: Server) -> list[int]:
     process and for ``--workers`` (whose metrics are merged across the workers)."""
     if not isinstance(server, Proxied):
         return []
-    counts = []
-    for port in server.ports:
-        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
-        counts.append(
-            round(
-                sum(
-                    float(line.rsplit(" ", 1)[1])
-                    for line in text.splitlines()
-                    if line.startswith("codementor_ws_connections_total{")
-                )
-            )
-        )
-    return counts
+    return [round(metric(port, "codementor_ws_connections_total")) for port in server.ports]
 
 
 def search(
@@ -250,6 +266,7 @@ def capacity_row(
                     "generator",
                     "cpu_us_per_update_all",
                     "delivered_per_s",
+                    "unload_wait_s",
                 )
             }
             for s in steps

@@ -277,9 +277,11 @@ class Workers(Ours):
     sharing the rooms through Redis). The kernel deals the connections to the workers, so
     a room's peers land on different ones. Measured: the master and every worker."""
 
-    def __init__(self, label: str, data_dir: Path, workers: int, redis_url: str) -> None:
+    def __init__(
+        self, label: str, data_dir: Path, workers: int, redis_url: str, env: dict[str, str]
+    ) -> None:
         super().__init__(label, data_dir, redis_url=redis_url,
-                         env={"CODEMENTOR_WORKERS": str(workers)})  # fmt: skip
+                         env={**env, "CODEMENTOR_WORKERS": str(workers)})  # fmt: skip
         self.workers = workers
         self.children: list[int] = []
 
@@ -370,9 +372,15 @@ class Proxied(Ours):
     ``proxy``: the HAProxy process, measured apart from ours."""
 
     def __init__(
-        self, label: str, data_dir: Path, instances: int, redis_url: str, affinity: bool
+        self,
+        label: str,
+        data_dir: Path,
+        instances: int,
+        redis_url: str,
+        affinity: bool,
+        env: dict[str, str],
     ) -> None:
-        super().__init__(label, data_dir, instances=instances, redis_url=redis_url)
+        super().__init__(label, data_dir, instances=instances, redis_url=redis_url, env=env)
         self.affinity = affinity
         self.proxy_port = 0
         self.proxy: subprocess.Popen[bytes] | None = None
