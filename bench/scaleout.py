@@ -377,6 +377,7 @@ def scaleout_section(rows: list[Row]) -> list[str]:
             f"{scaling} | {cpu} | {fmt(per_core(r))} | {per} | {fmt(r['generator_cpu_percent'])} | "
             f"{fmt(r['other_cpu_percent'])} | {gen} |"
         )
+    lines += same_scale(mine)
     lines += ["", "Steps (n: p99 ms, pass/FAIL, ours CPU %):", ""]
     for r in mine:
         steps = ", ".join(
@@ -386,6 +387,33 @@ def scaleout_section(rows: list[Row]) -> list[str]:
         )
         lines.append(f"- {r['scenario']}: {steps}")
     return lines
+
+
+def same_scale(rows: list[Row]) -> list[str]:
+    """CPU µs per delivered update, ours (ours + Redis + proxy), of every deployment at the
+    scales that one process and at least one other ran: what a delivery costs each way,
+    whether or not the step passed (its p99 says less when the machine was busy)."""
+    cost: dict[tuple[str, int], dict[str, str]] = {}
+    for r in rows:
+        for s in r["steps"]:
+            if s.get("cpu_us_per_update_ours") is not None:
+                cell = f"{s['cpu_us_per_update_ours']:g} ({s['cpu_us_per_update_all']:g})"
+                cost.setdefault((r["kind"], s["n"]), {})[r["deployment"]] = cell
+    shared = sorted(k for k, v in cost.items() if "single" in v and len(v) > 1)
+    if not shared:
+        return []
+    keys = [k for k in DEPLOYMENTS if any(k in cost[s] for s in shared)]
+    return [
+        "",
+        "CPU µs per delivered update at the same scale, ours (ours + Redis + proxy):",
+        "",
+        "| kind | n | " + " | ".join(DEPLOYMENTS[k].key for k in keys) + " |",
+        "|---|---|" + "---|" * len(keys),
+        *[
+            f"| {kind} | {n} | " + " | ".join(cost[(kind, n)].get(k, "–") for k in keys) + " |"
+            for kind, n in shared
+        ],
+    ]
 
 
 def per_core(row: Row) -> float | None:

@@ -95,11 +95,15 @@ def test_a_saturated_deciding_step_marks_the_row() -> None:
 
 def test_the_table_gives_capacity_over_one_process() -> None:
     one = capacity_row(DEPLOYMENTS["single"], "pair", [fake_step(200, 250)], LADDER, None)
-    two = capacity_row(DEPLOYMENTS["affinity2"], "pair", [fake_step(300, 350)], LADDER, None)
+    steps = [fake_step(300, 350), fake_step(200, 350)]
+    two = capacity_row(DEPLOYMENTS["affinity2"], "pair", steps, LADDER, None)
     rows = [{**one, "server": "codementor"}, {**two, "server": "codementor"}]
     text = "\n".join(scaleout_section(rows))
     assert "| pair | 2 instances + HAProxy, room affinity (balance uri) | 300 | – | 1.50 |" in text
     assert "| pair | 1 process | 200 | – | 1.00 |" in text
+    # the scales one process ran too, each deployment's cost
+    assert "| pair | 200 | 100 (100) | 100 (100) |" in text
+    assert "| pair | 300 |" not in text
 
 
 # -- the real proxy --
