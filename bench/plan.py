@@ -91,6 +91,20 @@ MIXED_QUICK = MixedPlan(
 )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class ScaleoutPlan:
+    """``--only scaleout``: capacity of one process against several (bench/scaleout.py)."""
+
+    deployments: list[str]  # keys of bench.scaleout.DEPLOYMENTS
+    broadcast: list[int]  # ladder of readers (1 writer at 10/s)
+    broadcast_first: int  # index of the first step (up from there while it passes, or down)
+    pair: list[int]  # ladder of pair rooms (2 writers × 5/s)
+    pair_first: int
+    window_s: float  # one step's traffic window
+    drain_s: float  # ... and how long lost updates are waited for
+    budget_s: float  # one search (deployment × kind) starts no step after this
+
+
 @dataclass
 class Plan:
     duration: float
@@ -108,6 +122,7 @@ class Plan:
     transport: TransportPlan
     workspace: WorkspacePlan
     history: HistoryPlan
+    scaleout: ScaleoutPlan
     notes: list[str]
     targets: TargetsPlan = TargetsPlan(
         sockets=5000, readers=300, procs=2, window_s=200, calls=60, workers=4, asks=30,
@@ -145,6 +160,16 @@ FULL = Plan(
         store_rooms=200,
         store_s=20,
     ),  # fmt: skip
+    scaleout=ScaleoutPlan(
+        deployments=["single", "workers2", "affinity2", "roundrobin2", "affinity3", "roundrobin3"],
+        broadcast=[500, 1000, 2000, 3000, 4500],
+        broadcast_first=2,
+        pair=[25, 50, 100, 200, 300, 450, 600],
+        pair_first=3,
+        window_s=5,
+        drain_s=2,
+        budget_s=35,
+    ),  # fmt: skip
     notes=[],
 )
 
@@ -167,6 +192,16 @@ QUICK = Plan(
     ),  # fmt: skip
     history=HistoryPlan(
         pair=[(20, 1)], runs=1, typing_s=300, seeks=20, seek_runs=1, store_rooms=20, store_s=5
+    ),  # fmt: skip
+    scaleout=ScaleoutPlan(
+        deployments=["single", "workers2", "affinity2", "roundrobin2"],
+        broadcast=[100, 200],
+        broadcast_first=0,
+        pair=[20, 40],
+        pair_first=0,
+        window_s=3,
+        drain_s=2,
+        budget_s=20,
     ),  # fmt: skip
     notes=["--quick: smoke scales, not results"],
     targets=TargetsPlan(

@@ -15,6 +15,7 @@ from bench.history import history_section
 from bench.mixed import IN_FLIGHT
 from bench.plan import Plan
 from bench.procs import QUIET_EACH, ROOT
+from bench.scaleout import scaleout_section
 from bench.servers import OURS
 from bench.service_targets import targets_section
 from bench.stats import CPU_LIMIT, LAG_LIMIT_MS, LATE_LIMIT_MS
@@ -41,6 +42,7 @@ def report(bench: Bench, elapsed: float, plan: Plan) -> str:
         history_section,
         targets_section,
         mixed_section,
+        scaleout_section,
     ]
     lines = header(elapsed, plan) + run_notes(bench)
     for section in sections:

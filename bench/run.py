@@ -7,7 +7,9 @@ usage: .venv/bin/python bench/run.py [--quick] [--only FAMILY[,FAMILY...]] [--ou
             workspace (ours only, 100 files against one file of the same 1 MB; only when named),
             history (ours only: CPU with history on against off, bytes per hour of typing,
             playback seeks; only when named), targets (ours only: the seed's service targets
-            under 5,000 live sockets, bench/service_targets.py; only when named)
+            under 5,000 live sockets, bench/service_targets.py; only when named),
+            scaleout (ours only: capacity of 1 process, --workers 2, 2 and 3 instances with
+            Redis behind HAProxy; only when named)
   --quick   small scales and 4 s windows (a smoke run, about two minutes)
   --out     results file stem under bench/results (default: bench)
   --pin     the server under test on the last CPU, generators and this driver on the others

@@ -29,6 +29,7 @@ from bench.procs import (
     wait_listening,
     wait_quiet,
 )
+from bench.scaleout import run_scaleout
 from bench.servers import NODE, NodeServer, Ours, Server, running
 from bench.service_targets import run_targets
 from bench.stats import pool_runs
@@ -38,9 +39,7 @@ from bench.workspace import run_workspace
 
 FAMILIES = (
     "pair", "broadcast", "storm", "capacity", "cold", "multi", "transport", "workspace", "history",
-    "targets",
-
-    "mixed",
+    "targets", "mixed", "scaleout",
 )  # fmt: skip
 DEFAULT_FAMILIES = ("pair", "broadcast", "storm", "capacity", "cold", "multi", "mixed")
 
@@ -280,6 +279,7 @@ class Bench:
             ("history", lambda: run_history(self)),
             ("targets", lambda: run_targets(self)),
             ("mixed", lambda: run_mixed(self)),
+            ("scaleout", lambda: run_scaleout(self)),
         ]
         for family, run in families:
             if self.wanted(family):
