@@ -5,9 +5,11 @@ usage: .venv/bin/python bench/cancel_repro.py [PAIRS]      (default 100)
 
 A real server on the Judge0 double; one room's runs are held 3 s by the double and each is
 cancelled right after its 202; then 3 plain runs in another room. Printed: how those end
-and the server's ``codementor_judge0_errors_total``. Suspected cause (not confirmed):
-httpcore#1093, a request cancelled while it waits for a connection leaves its pool slot
-taken, and the runner's pool has ``concurrency + 2`` slots.
+and the server's ``codementor_judge0_errors_total``. Cause (found, fixed): a stop's
+``Task.cancel()`` landing while httpcore closed a Judge0 response left that request in
+the pool for good (httpcore#1115), and the runner's pool has ``concurrency + 2`` slots;
+Judge0 calls now run in their own task (``runner/judge0.py``), and
+``tests/test_run_cancel_loop.py`` holds the loop.
 """
 
 from __future__ import annotations

@@ -4,10 +4,11 @@ Only the endpoints the runner needs: ``GET /languages`` (and ``/languages/{id}``
 multi-file program's toolchain), ``POST /submissions``
 (always ``base64_encoded=true&wait=false``), ``GET /submissions/{token}`` (always
 ``base64_encoded=true``, with an explicit ``fields`` list) and, for a stopped run,
-``DELETE /submissions/{token}``. Every call has the
-client's timeout. Nothing here retries: a failed call raises ``Judge0Error``,
-whose ``kind`` says whether a retry can help (``retryable``) and whether the
-failure says Judge0 is unwell (``counts_as_failure``, for the circuit breaker).
+``DELETE /submissions/{token}``. Every call has the client's timeout and runs in its
+own task, which a caller's cancellation never reaches (``_detached``: cancelling httpx
+mid-call leaks pool connections). Nothing here retries: a failed call raises
+``Judge0Error``, whose ``kind`` says whether a retry can help (``retryable``) and whether
+the failure says Judge0 is unwell (``counts_as_failure``, for the circuit breaker).
 
 Wire facts (integrations.md, Part 1): booleans must be the lowercase string
 ``"true"``; text fields travel base64 both ways, and Judge0 wraps its base64 at
@@ -28,11 +29,13 @@ submission (base64).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import enum
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -44,6 +47,8 @@ FIELDS = (
 TEXT_FIELDS = ("stdout", "stderr", "compile_output", "message")
 
 # Judge0 status ids (integrations.md 1.6).
+T = TypeVar("T")
+
 IN_QUEUE = 1
 PROCESSING = 2
 
@@ -212,8 +217,19 @@ class Judge0Client:
             transport=transport,
             follow_redirects=False,
         )
+        # Calls in flight, each in its own task (``_call``); at most one per caller, and
+        # every one ends within the client's timeouts.
+        self._calls: set[asyncio.Task[Any]] = set()
+
+    @property
+    def calls_in_flight(self) -> int:
+        """Calls still running, those whose caller stopped waiting included."""
+        return len(self._calls)
 
     async def close(self) -> None:
+        for call in list(self._calls):
+            call.cancel()  # the pool is closed next: nothing left to leak
+        await asyncio.gather(*self._calls, return_exceptions=True)
         await self._http.aclose()
 
     async def languages(self) -> list[Language]:
@@ -239,8 +255,18 @@ class Judge0Client:
             run_cmd=data["run_cmd"],
         )
 
-    async def submit(self, request: SubmissionRequest) -> str:
-        data = await self._call(
+    async def submit(
+        self, request: SubmissionRequest, submitted: Callable[[str], None] | None = None
+    ) -> str:
+        """The new submission's token. ``submitted`` gets it as soon as Judge0 answers,
+        even when the caller has stopped waiting meanwhile (a run stopped while its
+        submission was on its way still knows what to delete)."""
+        return await self._detached(self._submit(request, submitted))
+
+    async def _submit(
+        self, request: SubmissionRequest, submitted: Callable[[str], None] | None
+    ) -> str:
+        data = await self._request(
             "POST",
             "/submissions",
             params={"base64_encoded": "true", "wait": "false"},
@@ -249,6 +275,8 @@ class Judge0Client:
         token = data.get("token") if isinstance(data, dict) else None
         if not isinstance(token, str) or not token:
             raise Judge0Error(ErrorKind.PROTOCOL, "POST /submissions answered no token")
+        if submitted is not None:
+            submitted(token)
         return token
 
     async def get(self, token: str) -> Submission:
@@ -289,6 +317,27 @@ class Judge0Client:
         return parse_submission(data, token)
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        return await self._detached(self._request(method, path, **kwargs))
+
+    async def _detached(self, work: Coroutine[Any, Any, T]) -> T:
+        """A call in its own task, shielded: a caller cancelled meanwhile (a stopped run,
+        a run's deadline) stops waiting, and the call ends by itself within the timeouts.
+        Cancelling httpx itself leaks pool connections: a cancellation that lands while
+        httpcore closes a response escapes its anyio shield (asyncio's ``Task.cancel`` is
+        not stopped by it), the pool never releases that request, and once every
+        connection has leaked each call waits for the pool until it times out
+        (httpcore#1115, httpx#3782; issue 22's loop of started and stopped runs)."""
+        call = asyncio.create_task(work)
+        self._calls.add(call)
+        call.add_done_callback(self._call_done)
+        return await asyncio.shield(call)
+
+    def _call_done(self, call: asyncio.Task[Any]) -> None:
+        self._calls.discard(call)
+        if not call.cancelled():
+            call.exception()  # retrieved here: a caller that stopped waiting never will
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
             response = await self._http.request(method, path, **kwargs)
         except httpx.TimeoutException as exc:

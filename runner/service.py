@@ -25,11 +25,14 @@ runs ``interrupted`` before the rooms are flushed.
 
 Stop: ``cancel_run`` writes ``cancelled`` into the run's entry (the first final status
 written wins: a late result never overwrites it) and, when this process runs it, ends
-its task at once: no more polling. A run another instance owns stops at that
-instance's next poll, which sees the entry cancelled. The submission is then deleted
-from Judge0 where Judge0 allows it (``_delete_submission``): Judge0 refuses to delete
-one still queued or processing, so the delete is tried again after the wall-time
-limit, a few times; a refusal is logged and counted, never shown to the room.
+its task at once: no more polling. A Judge0 call in flight is not cancelled with it (the
+client runs each call in its own task: cancelling httpx mid-call leaks pool connections);
+it ends by itself within its timeout, and a submission it creates is still deleted. A
+run another instance owns stops at that instance's next poll, which sees the entry
+cancelled. The submission is then deleted from Judge0 where Judge0 allows it
+(``_delete_submission``): Judge0 refuses to delete one still queued or processing, so
+the delete is tried again after the wall-time limit, a few times; a refusal is logged
+and counted, never shown to the room.
 """
 
 from __future__ import annotations
@@ -310,10 +313,21 @@ class Runner:
         self.observer.runs_in_flight(len(self._active))
         self.observer.run_finished(records.CANCELLED)
         log.info("run_cancelled", room=run.room, run=run.id, submitted=run.token is not None)
-        if run.token is not None and not self._closing:
-            task = asyncio.create_task(self._delete_submission(run.token), name=f"delete:{run.id}")
-            self._deletes.add(task)
-            task.add_done_callback(self._deletes.discard)
+        if run.token is not None:
+            self._delete_later(run, run.token)
+
+    def _submitted(self, run: _Run, token: str) -> None:
+        """Judge0 took the run's submission (called even after the run stopped waiting)."""
+        run.token = token
+        if run.cancelled:  # stopped while the submission was on its way: delete it too
+            self._delete_later(run, token)
+
+    def _delete_later(self, run: _Run, token: str) -> None:
+        if self._closing:
+            return
+        task = asyncio.create_task(self._delete_submission(token), name=f"delete:{run.id}")
+        self._deletes.add(task)
+        task.add_done_callback(self._deletes.discard)
 
     async def _delete_submission(self, token: str) -> None:
         """Ask Judge0 to delete a stopped run's submission (its code and outputs). Judge0
@@ -560,8 +574,9 @@ class Runner:
             additional_files=additional,
             expected_output=run.expected_output,
         )
-        token = await self._call(lambda: self.client.submit(request), run)
-        run.token = token
+        token = await self._call(
+            lambda: self.client.submit(request, submitted=lambda t: self._submitted(run, t)), run
+        )
         delay = self.settings.poll_first
         while True:
             await asyncio.sleep(delay)

@@ -487,25 +487,35 @@ class ExercisesApi:
             exercises.students(room.doc).items(),
             key=lambda kv: (str(kv[1].get("name", "")).lower(), kv[0]),
         )
+        rooms = {key: classroom.student_room(exercise.id, key) for key, _ in joined}
+        # O(1) store round trips for the whole class: one flush of every loaded student
+        # room (so their history holds their last edits), then one worker call reading
+        # which rooms exist and each student's submission time.
+        writers = [registry.rooms[n].writer for n in rooms.values() if n in registry.rooms]
+        if writers:
+            await registry.flusher.flush(writers)
+        students = [(rooms[key], str(entry.get("user_id", ""))) for key, entry in joined]
+        submitted = await registry.worker.run(
+            exercises.submission_times, registry.worker.store, students, exercise.due_at
+        )
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow(exercises.CSV_FIELDS)
         for key, entry in joined:
-            name = classroom.student_room(exercise.id, key)
-            if await registry.room_info(name) is None:
+            name = rooms[key]
+            if name not in submitted:
                 continue
+            # Loaded already for students online; a room nobody has open is loaded here.
             student_room = await registry.loaded(name)
             last_run, last_check = _last_runs(student_room.doc)
-            user_id = str(entry.get("user_id", ""))
-            submitted = await self._submitted_at(name, user_id, exercise.due_at)
             row = (
                 entry.get("name", ""),
-                user_id,
+                str(entry.get("user_id", "")),
                 int(last_check.get("passed", 0)) if last_check else "",
                 int(last_check.get("total", 0)) if last_check else len(exercise.tests),
                 last_run.get("status", "") if last_run else "",
                 exercises.iso(_number(last_check.get("ts"))) if last_check else "",
-                exercises.iso(submitted),
+                exercises.iso(submitted[name]),
                 name,
             )
             writer.writerow([exercises.csv_cell(cell) for cell in row])
@@ -515,35 +525,6 @@ class ExercisesApi:
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{filename}"'},
         )
-
-    async def _submitted_at(
-        self, room_name: str, user_id: str, due_at: float | None
-    ) -> float | None:
-        """The student's last edit (from the room's history) before ``due_at``, or the
-        last one at all when there is no due time."""
-        registry = self.api.registry
-        room = registry.rooms.get(room_name)
-        if room is not None:
-            await room.writer.flush()
-        store = registry.worker.store
-
-        def last_edit() -> float | None:
-            found: float | None = None
-            after = 0
-            while True:
-                rows = store.history(room_name, after=after, limit=5000)
-                if not rows:
-                    return found
-                for row in rows:
-                    for part in row.split():
-                        if part.kind != "edit" or part.who.id != user_id:
-                            continue
-                        if due_at is not None and part.ts > due_at:
-                            continue
-                        found = part.ts if found is None else max(found, part.ts)
-                after = rows[-1].seq
-
-        return await registry.worker.run(last_edit)
 
 
 def _last_runs(doc: Doc[Any]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:

@@ -346,6 +346,30 @@ async def test_grades_csv(api: Client) -> None:
     assert (cys["tests_passed"], cys["last_run_status"], cys["submitted_at"]) == ("", "", "")
 
 
+async def test_grades_csv_for_a_class(api: Client) -> None:
+    """Forty students, half of whom just edited over REST: one row each, in name order,
+    submission times for exactly those who edited (read for the whole class in one
+    store call, after one flush of the loaded rooms)."""
+    class_room = api.new_class()
+    exercise_id = api.exercise(class_room)["id"]
+    joined = {f"Student {i:02d}": api.join(class_room, exercise_id, f"Student {i:02d}")
+              for i in range(40)}  # fmt: skip
+    editors = set(list(joined)[::2])
+    for name in editors:
+        student = joined[name]
+        put = api.call("PUT", f"/api/rooms/{student['room']}/files/main.py", student["token"],
+                       content=f"print('{name}')\n")  # fmt: skip
+        assert put.status_code in (200, 201, 204), put.text
+    grades = api.call("GET", f"/api/exercises/{exercise_id}/grades.csv", teacher_of(class_room))
+    assert grades.status_code == 200, grades.text
+    rows = list(csv.DictReader(io.StringIO(grades.text)))
+    assert [row["student"] for row in rows] == sorted(joined)
+    for row in rows:
+        assert row["room"] == joined[row["student"]]["room"]
+        assert (row["tests_passed"], row["tests_total"], row["last_run_status"]) == ("", "2", "")
+        assert bool(row["submitted_at"]) is (row["student"] in editors), row
+
+
 async def test_bad_inputs_get_clear_errors(api: Client) -> None:
     class_room = api.new_class()
     teacher = teacher_of(class_room)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import random
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -291,3 +292,30 @@ async def test_delete_as_judge0_allows_it(double: Judge0Double) -> None:
     finally:
         for judge0 in (without, wrong, client):
             await judge0.close()
+
+
+async def test_cancelled_callers_never_leak_the_pool(double: Judge0Double) -> None:
+    """Callers cancelled at any moment of their call (a stopped run, a run's deadline):
+    the call ends by itself, its connection goes back to the pool, and a submission that
+    Judge0 took still reports its token. Cancelling httpx itself leaked a pooled
+    connection every few hundred cancels (httpcore#1115): with a pool of one, the first
+    leak made every later call wait for the pool until it timed out."""
+    client = Judge0Client(double.url, TOKEN, timeout=2.0, max_connections=1)
+    double.script("CANCEL-LOOP", status_id=3, stdout="ok\n")  # answered at once, not run
+    rng = random.Random(22)
+    tokens: list[str] = []
+    try:
+        for _ in range(200):
+            caller = asyncio.create_task(client.submit(python("# CANCEL-LOOP"), tokens.append))
+            await asyncio.sleep(rng.uniform(0, 0.002))
+            caller.cancel()
+            await asyncio.gather(caller, return_exceptions=True)
+        async with asyncio.timeout(30):
+            while client.calls_in_flight:  # noqa: ASYNC110 - the detached calls end alone
+                await asyncio.sleep(0.01)
+        # Every submission Judge0 took reported its token, cancelled caller or not.
+        assert sorted(tokens) == sorted(double.submissions)
+        sub = await finished(client, await client.submit(python("print('after')")))
+        assert sub.stdout == b"after\n"
+    finally:
+        await client.close()
