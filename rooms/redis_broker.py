@@ -169,7 +169,8 @@ class RedisBroker(Broker):
                 socket_timeout=settings.timeout,
                 **common,
             )
-            self._redis = aioredis.Redis(connection_pool=pool)
+            # from_pool: closing the client closes the pool (a pool passed in is not).
+            self._redis = aioredis.Redis.from_pool(pool)
             self._reader_redis = aioredis.Redis.from_url(
                 settings.url, socket_timeout=read_timeout, **common
             )

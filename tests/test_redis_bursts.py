@@ -15,7 +15,8 @@ import pytest
 import redis.asyncio as aioredis
 from structlog.testing import capture_logs
 
-from rooms.redis_broker import AWARENESS_QUEUE, POOL_CONNECTIONS
+from rooms.observer import RoomObserver
+from rooms.redis_broker import AWARENESS_QUEUE, POOL_CONNECTIONS, RedisBroker, RedisSettings
 from tests.harness import FakeClient, redis_broker, started
 from tests.redisproc import RedisProcess
 from tests.support import eventually
@@ -29,8 +30,11 @@ MESSAGES = 2_000
 async def test_rooms_loading_at_once_all_attach_through_redis(
     tmp_path: Path, redis_server: RedisProcess
 ) -> None:
+    # A generous timeout: waiting for a pooled connection on a loaded CI machine is slow,
+    # and what is under test is that callers wait instead of failing at once.
+    broker = RedisBroker(RedisSettings(redis_server.url, "one", timeout=15.0), RoomObserver())
     with capture_logs() as logs:
-        async with started(tmp_path, redis_broker(redis_server.url, "one")) as registry:
+        async with started(tmp_path, broker) as registry:
             clients = await asyncio.gather(
                 *(FakeClient().join(registry, f"burst-{i}") for i in range(ROOMS))
             )
@@ -76,3 +80,16 @@ async def test_a_cursor_storm_reaches_redis_whole(
         counter.cancel()
         await pubsub.aclose()
         await listener.aclose()
+
+
+async def test_closing_the_broker_closes_its_connections(redis_server: RedisProcess) -> None:
+    """A pool handed to a client is not closed with it unless the client owns it: every
+    socket left open would surface later as another test's ResourceWarning."""
+    broker = redis_broker(redis_server.url, "one")
+    await broker.start()
+    await broker.check()
+    pool = broker._redis.connection_pool
+    await broker.close()
+    connections = [*pool._available_connections, *pool._in_use_connections]
+    assert connections, "the check used a pooled connection"
+    assert not [c for c in connections if c.is_connected]
