@@ -41,9 +41,17 @@ web/dist/index.html: $(WEB_SRC)
 run: install
 	$(VENV)/bin/codementor serve --host $(HOST) --port $(PORT)
 
+# Tests run in TEST_WORKERS processes (pytest-xdist; a file stays on one worker, so its
+# module fixtures are made once); most wait on sockets and subprocesses, so 3 fit 2 cores.
+# Tests marked `serial` measure against the clock or a CPU budget: they run alone after.
+TEST_WORKERS ?= 3
+PARALLEL := -n $(TEST_WORKERS) --dist loadfile -m "not serial"
+
 test: system-test install
-	$(PY) -m pytest
-	CODEMENTOR_WS_FAST_PATH=off $(PY) -m pytest $(TRANSPORT_SUITES)
+	$(PY) -m pytest $(PARALLEL)
+	$(PY) -m pytest -m serial
+	CODEMENTOR_WS_FAST_PATH=off $(PY) -m pytest $(PARALLEL) $(TRANSPORT_SUITES)
+	CODEMENTOR_WS_FAST_PATH=off $(PY) -m pytest -m serial $(TRANSPORT_SUITES)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -426,6 +426,7 @@ async def test_compaction_under_one_lease_trims_old_entries_only(
 # -- regressions for what the scenarios above found --------------------------------
 
 
+@pytest.mark.serial
 async def test_publish_queue_overflow_during_a_short_outage_folds_into_a_reseed(
     server_factory: Factory, redis_server: RedisProcess, tmp_path: Path
 ) -> None:

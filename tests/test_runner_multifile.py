@@ -245,6 +245,7 @@ async def test_typescript_modules(env: tuple[Api, Judge0Double]) -> None:
     assert record["stdout"] == "5\n"
 
 
+@pytest.mark.serial
 async def test_limits_hold_for_a_program_of_several_files(
     env: tuple[Api, Judge0Double],
 ) -> None:

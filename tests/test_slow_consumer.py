@@ -20,6 +20,7 @@ UPDATES = 400
 CHUNK = "x" * 16 * 1024  # 16 KiB per update: ~6 MiB in all, past any socket buffer
 
 
+@pytest.mark.serial
 async def test_stalled_reader_is_closed_and_others_get_everything(
     server_factory: Callable[..., ServerProcess],
 ) -> None:

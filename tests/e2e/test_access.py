@@ -138,6 +138,7 @@ def test_student_whose_fork_is_forbidden(
     expect(fork).to_be_visible()
 
 
+@pytest.mark.serial
 def test_a_link_that_expires_while_open_says_so(
     e2e_server: Any, people: Any, screenshot: Any
 ) -> None:
