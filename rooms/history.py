@@ -256,3 +256,43 @@ def unpack_origin(packed: bytes) -> tuple[float, Who, str] | None:
     if kind not in KINDS or when != when:  # NaN
         return None
     return when, Who(who_id, name, role), kind
+
+
+def renumbered(
+    rows: list[HistoryRow], base: HistoryBase | None, shift: int
+) -> tuple[list[HistoryRow], HistoryBase | None]:
+    """``rows`` and ``base`` with every ``seq`` moved by ``shift``, the ones ``base``
+    derived (its large inserts) too: how an imported history fits a store whose row
+    numbers are shared by every room. Order and gaps are kept."""
+    if not shift:
+        return rows, base
+    moved = [
+        HistoryRow(r.seq + shift, r.ts_first, r.ts, r.who, r.kind, r.updates, r.parts) for r in rows
+    ]
+    if base is None:
+        return moved, None
+    derived = dict(base.derived)
+    if isinstance(derived.get("large_inserts"), list):
+        derived["large_inserts"] = [
+            {**item, "seq": item["seq"] + shift}
+            if isinstance(item, dict) and isinstance(item.get("seq"), int)
+            else item
+            for item in derived["large_inserts"]
+        ]
+    return moved, HistoryBase(base.seq + shift, base.ts, base.state, derived)
+
+
+def recorded_keys(rows: list[HistoryRow]) -> tuple[dict[int, int], list[tuple[str, float]]]:
+    """What a store remembers of ``rows`` so another copy of one of their updates is
+    left out (``update_key``): each Yjs client's next unrecorded clock, and the digest
+    (with its row's ``ts``) of each delete-only update."""
+    clocks: dict[int, int] = {}
+    digests: list[tuple[str, float]] = []
+    for row in rows:
+        for update in row.updates:
+            key = update_key(update)
+            if isinstance(key, tuple):
+                clocks[key[0]] = max(clocks.get(key[0], 0), key[1] + 1)
+            elif isinstance(key, str):
+                digests.append((key, row.ts))
+    return clocks, digests

@@ -24,6 +24,8 @@ is needed.
 
 from __future__ import annotations
 
+import contextlib
+import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -42,9 +44,18 @@ from rooms.history import (
     joined_parts,
     merged_runs,
     parts_from_json,
+    recorded_keys,
     update_key,
 )
-from rooms.store import RoomInfo, StoredRoom, StoreError, decode_batch, encode_batch
+from rooms.store import (
+    MAX_LIST_ROOMS,
+    RoomInfo,
+    RoomSummary,
+    StoredRoom,
+    StoreError,
+    decode_batch,
+    encode_batch,
+)
 
 CHUNK_BYTES = 8 * 1024 * 1024
 TIMEOUT_MS = 5000
@@ -374,20 +385,7 @@ class MongoStore:
             doc = self._rooms.find_one({"_id": room})
         except PyMongoError as exc:
             raise StoreError(f"cannot read room {room!r}: {exc}") from exc
-        if doc is None:
-            return None
-        return RoomInfo(
-            name=doc["_id"],
-            mode=doc["mode"],
-            language=doc["language"],
-            title=doc["title"],
-            created_at=float(doc["created_at"]),
-            updated_at=float(doc["updated_at"]),
-            tokens_after=float(doc.get("tokens_after", 0.0)),
-            forks=bool(doc.get("forks", True)),
-            reviewers_run=_optional_bool(doc.get("reviewers_run")),
-            history_viewers=_optional_bool(doc.get("history_viewers")),
-        )
+        return None if doc is None else _room_info(doc)
 
     def update_room_info(
         self,
@@ -424,6 +422,100 @@ class MongoStore:
         except PyMongoError as exc:
             raise StoreError(f"cannot read rotated rooms: {exc}") from exc
 
+    def list_rooms(self, after: str = "", limit: int = 100) -> list[RoomSummary]:
+        try:
+            docs = list(
+                self._rooms.find({"_id": {"$gt": after}})
+                .sort("_id", ASCENDING)
+                .limit(max(1, min(limit, MAX_LIST_ROOMS)))
+            ) if limit > 0 else []  # fmt: skip
+            out: list[RoomSummary] = []
+            for doc in docs:
+                room = doc["_id"]
+                size = sum(
+                    len(c["data"]) for c in self._chunks.find({"room": room}, {"data": 1})
+                ) + sum(len(u["data"]) for u in self._updates.find({"room": room}, {"data": 1}))
+                rows = self._history.count_documents({"room": room})
+                out.append(RoomSummary(_room_info(doc), size, rows))
+        except PyMongoError as exc:
+            raise StoreError(f"cannot list rooms: {exc}") from exc
+        return out
+
+    def import_room(
+        self,
+        info: RoomInfo,
+        snapshot: bytes,
+        history: Sequence[HistoryRow],
+        base: HistoryBase | None = None,
+    ) -> bool:
+        """Without a multi-document transaction: the room's info is written first and
+        claims the name (the unique ``_id``), then its document and history; if a write
+        fails, what was written is removed again. Rows keep their numbers (a room's
+        own), and the room's row counter starts past them."""
+        room = info.name
+        try:
+            self._ensure_indexes()
+            for collection in (self._snapshots, self._updates, self._history):
+                if collection.find_one({"_id": room} if collection is self._snapshots
+                                       else {"room": room}) is not None:  # fmt: skip
+                    return False
+            if not self.create_room(info):
+                return False
+            try:
+                self._write_imported(room, snapshot, list(history), base)
+            except PyMongoError:
+                self._remove_imported(room)
+                raise
+        except PyMongoError as exc:
+            raise StoreError(f"cannot import room {room!r}: {exc}") from exc
+        return True
+
+    def _write_imported(
+        self, room: str, snapshot: bytes, rows: list[HistoryRow], base: HistoryBase | None
+    ) -> None:
+        self.compact(room, snapshot, 0)
+        if rows:
+            self._history.insert_many(
+                [{"room": room, "seq": r.seq, "ts_first": r.ts_first, "ts": r.ts,
+                  "who": r.who.as_json(), "kind": r.kind, "data": encode_batch(r.updates),
+                  "parts": _parts_doc(r.parts), "n": len(r.updates)} for r in rows]
+            )  # fmt: skip
+        top = max([r.seq for r in rows] + [base.seq if base else 0])
+        self._history_seq.update_one({"_id": room}, {"$max": {"seq": top}}, upsert=True)
+        if base is not None:
+            self._history_bases.replace_one(
+                {"_id": room},
+                {"_id": room, "seq": base.seq, "ts": base.ts, "state": base.state,
+                 "derived": base.derived},
+                upsert=True,
+            )  # fmt: skip
+        clocks, digests = recorded_keys(rows)
+        for client, upto in clocks.items():
+            self._history_clocks.update_one(
+                {"_id": f"{room}\0{client}"}, {"$max": {"upto": upto}}, upsert=True
+            )
+        for digest, ts in digests:
+            self._history_deletes.update_one(
+                {"_id": f"{room}\0{digest}"},
+                {"$setOnInsert": {"room": room, "ts": ts}},
+                upsert=True,
+            )
+
+    def _remove_imported(self, room: str) -> None:
+        """Undo a failed import as far as the server still answers."""
+        for collection, query in (
+            (self._history, {"room": room}),
+            (self._history_deletes, {"room": room}),
+            (self._history_clocks, {"_id": {"$regex": f"^{re.escape(room)}\x00"}}),
+            (self._history_bases, {"_id": room}),
+            (self._history_seq, {"_id": room}),
+            (self._chunks, {"room": room}),
+            (self._snapshots, {"_id": room}),
+            (self._rooms, {"_id": room}),
+        ):
+            with contextlib.suppress(PyMongoError):
+                collection.delete_many(query)
+
     def ping(self) -> None:
         try:
             self._client.admin.command("ping")
@@ -445,6 +537,21 @@ def _history_row(doc: dict[str, Any]) -> HistoryRow:
 
 def _parts_doc(parts: tuple[Part, ...]) -> list[list[Any]] | None:
     return [[w.id, w.name, w.role, kind, n] for w, kind, n in parts] if parts else None
+
+
+def _room_info(doc: dict[str, Any]) -> RoomInfo:
+    return RoomInfo(
+        name=doc["_id"],
+        mode=doc["mode"],
+        language=doc["language"],
+        title=doc["title"],
+        created_at=float(doc["created_at"]),
+        updated_at=float(doc["updated_at"]),
+        tokens_after=float(doc.get("tokens_after", 0.0)),
+        forks=bool(doc.get("forks", True)),
+        reviewers_run=_optional_bool(doc.get("reviewers_run")),
+        history_viewers=_optional_bool(doc.get("history_viewers")),
+    )
 
 
 def _optional_bool(value: object) -> bool | None:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from rooms.history import (
     SEPARATE,
@@ -29,10 +29,20 @@ from rooms.history import (
     merged_runs,
     parts_from_json,
     parts_json,
+    recorded_keys,
+    renumbered,
     run_line,
     update_key,
 )
-from rooms.store import RoomInfo, StoredRoom, StoreError, decode_batch, encode_batch
+from rooms.store import (
+    MAX_LIST_ROOMS,
+    RoomInfo,
+    RoomSummary,
+    StoredRoom,
+    StoreError,
+    decode_batch,
+    encode_batch,
+)
 
 T = TypeVar("T")
 
@@ -583,25 +593,7 @@ class SQLiteStore:
             ).fetchone()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read room {room!r}: {exc}") from exc
-        if row is None:
-            return None
-        (
-            name,
-            mode,
-            language,
-            title,
-            created_at,
-            updated_at,
-            tokens_after,
-            forks,
-            reviewers,
-            history_viewers,
-        ) = row
-        return RoomInfo(
-            name, mode, language, title, created_at, updated_at, tokens_after, bool(forks),
-            None if reviewers is None else bool(reviewers),
-            None if history_viewers is None else bool(history_viewers),
-        )  # fmt: skip
+        return None if row is None else _room_info(row)
 
     def update_room_info(
         self,
@@ -634,6 +626,85 @@ class SQLiteStore:
             raise StoreError(f"cannot read rotated rooms: {exc}") from exc
         return {name: float(after) for name, after in rows}
 
+    def list_rooms(self, after: str = "", limit: int = 100) -> list[RoomSummary]:
+        try:
+            rows = self._db.execute(
+                f"SELECT {ROOM_COLUMNS},"
+                " COALESCE((SELECT LENGTH(data) FROM snapshots WHERE room = name), 0)"
+                " + COALESCE((SELECT SUM(LENGTH(data)) FROM updates WHERE room = name), 0),"
+                " (SELECT COUNT(*) FROM history WHERE room = name)"
+                " FROM rooms WHERE name > ? ORDER BY name LIMIT ?",
+                (after, max(0, min(limit, MAX_LIST_ROOMS))),
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot list rooms: {exc}") from exc
+        return [RoomSummary(_room_info(row[:10]), int(row[10]), int(row[11])) for row in rows]
+
+    def import_room(
+        self,
+        info: RoomInfo,
+        snapshot: bytes,
+        history: Sequence[HistoryRow],
+        base: HistoryBase | None = None,
+    ) -> bool:
+        """One transaction. History row numbers are shared by every room of the file, so
+        the imported rows are moved past the highest ever used (order and gaps kept)."""
+        room = info.name
+        try:
+            with self._transaction():
+                taken = self._db.execute(
+                    "SELECT 1 FROM rooms WHERE name = ? UNION ALL SELECT 1 FROM snapshots"
+                    " WHERE room = ? UNION ALL SELECT 1 FROM updates WHERE room = ?"
+                    " UNION ALL SELECT 1 FROM history WHERE room = ? LIMIT 1",
+                    (room, room, room, room),
+                ).fetchone()
+                if taken is not None:
+                    return False
+                self._db.execute(
+                    f"INSERT INTO rooms ({ROOM_COLUMNS}) VALUES ({', '.join('?' * 10)})",
+                    _room_values(info),
+                )
+                self._db.execute(
+                    "INSERT INTO snapshots (room, upto, data) VALUES (?, 0, ?)", (room, snapshot)
+                )
+                found = self._db.execute(
+                    "SELECT MAX(seq) FROM (SELECT seq FROM sqlite_sequence WHERE name = 'history'"
+                    " UNION ALL SELECT MAX(seq) FROM history)"
+                ).fetchone()
+                highest = int(found[0] or 0)
+                lowest = min([r.seq for r in history] + ([base.seq + 1] if base else []), default=1)
+                rows, base = renumbered(list(history), base, max(0, highest + 1 - lowest))
+                for run in chunks(rows):
+                    self._db.execute(
+                        f"INSERT INTO history ({HISTORY_COLUMNS}, n, room) VALUES "
+                        + ",".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(run)),
+                        [value for row in run for value in _history_values(room, row)],
+                    )
+                if base is not None:
+                    self._db.execute(
+                        "INSERT INTO history_bases (room, seq, ts, state, derived)"
+                        " VALUES (?, ?, ?, ?, ?)",
+                        (room, base.seq, base.ts, base.state, base.derived_json()),
+                    )
+                clocks, digests = recorded_keys(rows)
+                for clock_run in chunks(list(clocks.items())):
+                    self._db.execute(
+                        "INSERT INTO history_clocks (room, client, upto) VALUES "
+                        + ",".join(["(?, ?, ?)"] * len(clock_run)),
+                        [value for client, upto in clock_run for value in (room, client, upto)],
+                    )
+                for digest_run in chunks(digests):
+                    self._db.execute(
+                        "INSERT OR IGNORE INTO history_deletes (room, digest, ts) VALUES "
+                        + ",".join(["(?, ?, ?)"] * len(digest_run)),
+                        [value for digest, ts in digest_run for value in (room, digest, ts)],
+                    )
+        except (sqlite3.Error, StoreError) as exc:
+            raise StoreError(f"cannot import room {room!r}: {exc}") from exc
+        for cache in (self._seqs, self._last_rows):
+            cache.pop(room, None)
+        return True
+
     def ping(self) -> None:
         try:
             self._db.execute("SELECT 1").fetchone()
@@ -645,6 +716,28 @@ class SQLiteStore:
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
+
+
+def _room_values(info: RoomInfo) -> tuple[object, ...]:
+    return (info.name, info.mode, info.language, info.title, info.created_at, info.updated_at,
+            info.tokens_after, info.forks, info.reviewers_run, info.history_viewers)  # fmt: skip
+
+
+def _room_info(row: Sequence[Any]) -> RoomInfo:
+    """A ``rooms`` row (``ROOM_COLUMNS``) read back."""
+    name, mode, language, title, created, updated, after, forks, reviewers, viewers = row
+    return RoomInfo(
+        name, mode, language, title, created, updated, after, bool(forks),
+        None if reviewers is None else bool(reviewers),
+        None if viewers is None else bool(viewers),
+    )  # fmt: skip
+
+
+def _history_values(room: str, row: HistoryRow) -> tuple[object, ...]:
+    """A history row as ``HISTORY_COLUMNS``, ``n`` and ``room``."""
+    who = row.who
+    return (row.seq, row.ts_first, row.ts, who.id, who.name, who.role, row.kind,
+            encode_batch(row.updates), parts_json(row.parts), len(row.updates), room)  # fmt: skip
 
 
 def _migrate(db: sqlite3.Connection) -> None:

@@ -68,6 +68,18 @@ class StoredRoom:
         return self.snapshot is None and not self.updates
 
 
+@dataclass(slots=True)
+class RoomSummary:
+    """A room as ``Store.list_rooms`` shows it: its info and what it takes."""
+
+    info: RoomInfo
+    document_bytes: int  # the stored snapshot and update log
+    history_rows: int
+
+
+MAX_LIST_ROOMS = 1000  # rooms in one ``list_rooms`` page at most
+
+
 class Store(Protocol):
     def load(self, room: str) -> StoredRoom: ...
 
@@ -137,6 +149,24 @@ class Store(Protocol):
     def rotated_since(self, since: float) -> dict[str, float]:
         """Each room whose ``tokens_after`` is ``since`` or later, with that value: how the
         other instances learn of a rotation (one indexed query, whatever the room count)."""
+        ...
+
+    def list_rooms(self, after: str = "", limit: int = 100) -> list[RoomSummary]:
+        """Rooms with recorded info whose names sort after ``after``, by name, at most
+        ``limit`` (capped at ``MAX_LIST_ROOMS``): pass the last name back for the next page."""
+        ...
+
+    def import_room(
+        self,
+        info: RoomInfo,
+        snapshot: bytes,
+        history: Sequence[HistoryRow],
+        base: HistoryBase | None = None,
+    ) -> bool:
+        """Write a whole room: its info, ``snapshot`` (a full v1 update) as its document,
+        its history rows (in order) and base, in one transaction where the store has
+        them. False, and nothing written, when the name is taken (info or any stored
+        data). Row numbers keep their order but may be moved to fit the store's own."""
         ...
 
     def ping(self) -> None:
