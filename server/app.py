@@ -35,6 +35,7 @@ from server import (
     redact,
     runs,
     spotlight_api,
+    transfer_api,
     web,
 )
 from server.api import Api
@@ -288,6 +289,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             *exercises.routes(),
             *spotlight_api.SpotlightApi(api, exercises, lambda: app.state.class_grid).routes(),
             *class_api.ClassApi(api).routes(),
+            *transfer_api.TransferApi(api).routes(),
             Route("/api/openapi.json", openapi_endpoint),
             Route("/healthz", healthz),
             Route("/readyz", readyz),

@@ -16,7 +16,7 @@ from typing import Any
 import uvicorn
 
 from rooms.roles import Role
-from server import datadir, logs, native_stderr, transport
+from server import admin_cli, datadir, logs, native_stderr, transport
 from server.app import WebSocketFastPath, create_app
 from server.auth import ANY_ROOM, check_strength, issue_token, resolve_secret
 from server.names import valid_room_name
@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--user", default=None, help="user id (default: a random one)")
     token.add_argument("--ttl", type=int, default=24 * 3600, help="lifetime in seconds")
     token.add_argument("--data-dir", type=Path, default=None, help="where the dev secret lives")
+    admin_cli.add_commands(commands)
     return parser
 
 
@@ -149,6 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "token":
             print(make_token(args))
             return 0
+        if args.command in admin_cli.COMMANDS:
+            return admin_cli.run(args)
         options = {k: v for k, v in vars(args).items() if k != "command"}
         settings = from_env(**options)
         settings.validate()

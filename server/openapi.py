@@ -192,6 +192,39 @@ def _history_paths(room_errors: tuple[int, ...]) -> dict[str, Any]:
     }
 
 
+ROOM_FILE = {
+    "content": {
+        "application/vnd.codementor.room+zip": {"schema": {"type": "string", "format": "binary"}}
+    }
+}
+
+
+def _transfer_paths(room_errors: tuple[int, ...]) -> dict[str, Any]:
+    """Export and import of whole rooms as .cmroom files (server/transfer_api.py)."""
+    imported = _operation(
+        "Create a room from a .cmroom file (the body; at most CODEMENTOR_MAX_IMPORT_BYTES, "
+        "else 413), named ?as or as in the file (admin token when CODEMENTOR_ADMIN_TOKEN is "
+        "set). 400 not a room file (truncated, foreign, a newer version, a checksum "
+        "mismatch); 409 the name is taken; 422 a bad ?as",
+        (201, _json(api.RoomCreated)),
+        (400, 401, 403, 409, 413, 422),
+        params=(_query("as", "the new room's name (default: the file's)", {"type": "string"}),),
+        raw_body=ROOM_FILE,
+    )
+    imported["responses"]["400"]["description"] = "not a room file this server can read"
+    return {
+        "/api/rooms/import": {"post": imported},
+        "/api/rooms/{room}/export": {
+            "get": _operation(
+                "Owner: the room as a .cmroom file (settings, document with its records, "
+                "history), with a Content-Disposition filename",
+                (200, ROOM_FILE),
+                room_errors,
+            )
+        },
+    }
+
+
 EXERCISE_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
 
 
@@ -677,5 +710,6 @@ def build() -> dict[str, Any]:
             **_spotlight_paths(room_errors),
             **_exercise_paths(room_errors),
             **_class_paths(room_errors),
+            **_transfer_paths(room_errors),
         },
     }

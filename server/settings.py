@@ -109,6 +109,7 @@ class Settings:
     ai_breaker_failures: int = 3
     ai_breaker_cooldown_seconds: float = 30.0
     ai_idle_leave_seconds: float = 60.0
+    max_import_bytes: int = 64 * MiB
 
     def registry_settings(self) -> RegistrySettings:
         return RegistrySettings(
@@ -278,6 +279,10 @@ class Settings:
         allowed_origins(self.allowed_origins)
         self._validate_runner()
         self._validate_ai()
+        if self.max_import_bytes <= 0:
+            raise SettingsError(
+                f"CODEMENTOR_MAX_IMPORT_BYTES must be positive, got {self.max_import_bytes}"
+            )
 
     def _validate_ai(self) -> None:
         if self.ai_base_url and not self.ai_base_url.startswith(("http://", "https://")):
@@ -497,6 +502,10 @@ FIELDS: tuple[FieldDoc, ...] = (
     FieldDoc("ai_breaker_failures", "failed AI requests in a row that open the circuit breaker"),
     FieldDoc("ai_breaker_cooldown_seconds", "an open AI breaker answers 'unavailable' this long"),
     FieldDoc("ai_idle_leave_seconds", "the AI leaves a room's presence after this quiet period"),
+    FieldDoc(
+        "max_import_bytes",
+        "largest .cmroom file POST /api/rooms/import accepts (bytes as sent); larger: 413",
+    ),
 )
 
 
