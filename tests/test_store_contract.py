@@ -11,6 +11,7 @@ Backends:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import sqlite3
@@ -23,7 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 import mongomock
 import pymongo
 import pytest
-from pycrdt import Doc, Text
+from pycrdt import Doc, Map, Text
 
 import rooms.mongo_store
 from crdt.offsets import codepoint_to_utf8
@@ -819,3 +820,152 @@ def test_no_flush_extends_a_run_row(store: Store) -> None:
     store.append_many({"r": a1}, {"r": [run]})
     store.append_many({"r": a2}, {"r": [joining(ALICE, a2, 1.1)]})
     assert [(r.who, r.kind) for r in store.history("r")] == [(SERVER, "run"), (ALICE, "edit")]
+
+
+# -- listing, importing, and rooms moved between stores (.cmroom) --------------------
+
+
+def test_list_rooms_pages_by_name_with_sizes(store: Store) -> None:
+    for name in ("b", "a", "c"):
+        assert store.create_room(RoomInfo(name, title=f"T{name}", created_at=1.0))
+    alice: Doc[Any] = Doc()
+    updates = typed(alice, "hello")
+    store.append_many({"b": updates}, {"b": [entry(ALICE, updates, 1.0)]})
+    store.append("no-info", [b"\x00\x00"])  # data without info is not listed
+    listed = store.list_rooms()
+    assert [s.info.name for s in listed] == ["a", "b", "c"]
+    assert listed[1].info.title == "Tb" and listed[1].history_rows == 1
+    assert listed[1].document_bytes >= sum(map(len, updates)) and listed[0].document_bytes == 0
+    assert [s.info.name for s in store.list_rooms(limit=2)] == ["a", "b"]
+    assert [s.info.name for s in store.list_rooms(after="b", limit=2)] == ["c"]
+    assert store.list_rooms(after="c") == []
+
+
+def build_room(store: Store, name: str) -> None:
+    """A room with several files, chat, a comment, a run record and pruned history."""
+    from crdt import schema
+
+    assert store.create_room(
+        RoomInfo(name, "review", "rust", "Ferris", 100.0, 200.0, 0.0, True, True, False)
+    )
+    doc: Doc[Any] = Doc()
+
+    def change(who: Who, kind: str, ts: float, edit: Any) -> None:
+        before = doc.get_state()
+        edit()
+        update = doc.get_update(before)
+        store.append_many({name: [update]}, {name: [entry(who, [update], ts, kind)]})
+
+    change(ALICE, "edit", 1.0, lambda: schema.code(doc).insert(0, "fn main() {}\n"))
+    change(ALICE, "edit", 2.0, lambda: schema.files(doc).__setitem__("lib.rs", Text("pub x")))
+    change(BOB, "chat", 3.0, lambda: schema.chat(doc).append(Map({"text": "hi", "ts": 3.0})))
+    change(BOB, "comment", 4.0, lambda: schema.comments(doc).__setitem__(
+        "c1", Map({"text": "nice", "resolved": False})))  # fmt: skip
+    change(SERVER, "run", 5.0, lambda: schema.runs(doc).__setitem__(
+        "r1", Map({"status": "done", "stdout": "ok\n"})))  # fmt: skip
+    seq = store.load(name).last_seq
+    store.compact(name, doc.get_update(), seq)  # part of the document in the snapshot
+    change(ALICE, "edit", 6.0, lambda: schema.code(doc).insert(0, "// hi\n"))
+    rows = store.history(name)
+    folded: Doc[Any] = Doc()
+    for update in rows[0].updates:
+        folded.apply_update(update)
+    derived = {"large_inserts": [{"seq": rows[0].seq, "chars": 13}], "people": []}
+    store.rewrite_history(name, [], [], HistoryBase(rows[0].seq, 1.0, folded.get_update(), derived))
+
+
+def roots(stored: StoredRoom) -> dict[str, Any]:
+    from crdt import schema
+
+    doc: Doc[Any] = Doc()
+    for update in [stored.snapshot or b"", *stored.updates]:
+        if update:
+            doc.apply_update(update)
+    getters = (schema.code, schema.meta, schema.chat, schema.comments, schema.runs,
+               schema.files, schema.class_state)  # fmt: skip
+    return {get.__name__: get(doc).to_py() for get in getters}
+
+
+@pytest.fixture(params=["sqlite", "mongomock", "mongodb"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """A second store, of every kind, to move rooms into."""
+    b: Backend
+    if request.param == "sqlite":
+        b = SQLiteBackend(tmp_path / "target")
+    elif request.param == "mongomock":
+        b = MongomockBackend()
+    else:
+        url = os.environ.get(MONGO_URL_ENV)
+        if not url:
+            pytest.skip(f"real MongoDB not configured: set {MONGO_URL_ENV}=mongodb://host:port")
+        b = MongoDBBackend(url)
+    try:
+        yield b
+    finally:
+        b.cleanup()
+
+
+def test_a_room_moves_between_stores_whole(backend: Backend, target: Backend) -> None:
+    """Export from every kind of store, import into every kind (SQLite -> Mongo and back
+    included): the same document roots, history rows, base and settings."""
+    from server import room_transfer
+
+    source = backend.store
+    build_room(source, "orig")
+    # The target already numbers rows of its own: imported ones must not collide.
+    alice: Doc[Any] = Doc()
+    mine = [typed(alice, ch) for ch in "xyz"]
+    for i, updates in enumerate(mine):
+        target.store.append_many({"other": updates}, {"other": [entry(ALICE, updates, i)]})
+    data = room_transfer.export_room(source, "orig")
+    room = room_transfer.read_file(data, "copy")
+    info = room_transfer.import_room(target.store, room)
+    assert info.name == "copy"
+    store = target.reopen()
+    assert roots(store.load("copy")) == roots(source.load("orig"))
+    assert roots(store.load("copy"))["code"] == "// hi\nfn main() {}\n"
+    got, want = store.history("copy"), source.history("orig")
+    assert [(r.ts_first, r.ts, r.who, r.kind, r.updates, r.parts) for r in got] == [
+        (r.ts_first, r.ts, r.who, r.kind, r.updates, r.parts) for r in want
+    ]
+    assert len(got) == 5 and [r.kind for r in got] == ["edit", "chat", "comment", "run", "edit"]
+    assert [r.seq for r in got] == sorted({r.seq for r in got})
+    base, want_base = store.history_base("copy"), source.history_base("orig")
+    assert base is not None and want_base is not None
+    assert (base.ts, base.state) == (want_base.ts, want_base.state) and base.seq < got[0].seq
+    shift = got[0].seq - want[0].seq
+    assert base.seq == want_base.seq + shift
+    assert base.derived["large_inserts"] == [{"seq": want_base.seq + shift, "chars": 13}]
+    assert replay(got, base) == replay(want, want_base) == "// hi\nfn main() {}\n"
+    want_info = source.room_info("orig")
+    assert want_info is not None
+    assert store.room_info("copy") == dataclasses.replace(want_info, name="copy")
+    assert [r.updates for r in store.history("other")] == mine  # untouched
+    # The imported room goes on like any other: appends, history, dedupe of copies.
+    more = typed(alice, "y")
+    store.append_many({"copy": more}, {"copy": [entry(BOB, more, 9.0)]})
+    store.append_many({"copy": got[-1].updates}, {"copy": [entry(BOB, got[-1].updates, 9.5)]})
+    after = store.history("copy")
+    assert len(after) == 6 and after[-1].updates == more and after[-1].seq > got[-1].seq
+
+
+def test_import_refuses_a_taken_name_and_writes_nothing(store: Store) -> None:
+    from server import room_transfer
+
+    build_room(store, "orig")
+    room = room_transfer.read_file(room_transfer.export_room(store, "orig"))
+    before = (store.history("orig"), store.load("orig"), store.room_info("orig"))
+    with pytest.raises(room_transfer.NameTaken):
+        room_transfer.import_room(store, room)
+    assert (store.history("orig"), store.load("orig"), store.room_info("orig")) == before
+    # A name with stored data but no info (a room older than room info) is taken too.
+    store.append("old", [b"\x00\x00"])
+    assert not store.import_room(RoomInfo("old"), b"\x00\x00", [], None)
+    assert store.room_info("old") is None
+
+
+def test_export_of_an_unknown_room_is_refused(store: Store) -> None:
+    from server import room_transfer
+
+    with pytest.raises(room_transfer.UnknownRoom):
+        room_transfer.export_room(store, "nobody")
