@@ -205,7 +205,8 @@ def _transfer_paths(room_errors: tuple[int, ...]) -> dict[str, Any]:
         "Create a room from a .cmroom file (the body; at most CODEMENTOR_MAX_IMPORT_BYTES, "
         "else 413), named ?as or as in the file (admin token when CODEMENTOR_ADMIN_TOKEN is "
         "set). 400 not a room file (truncated, foreign, a newer version, a checksum "
-        "mismatch); 409 the name is taken; 422 a bad ?as",
+        "mismatch); 409 the name is taken; 422 a bad ?as, or a name with a '.' (the "
+        "server's own class rooms)",
         (201, _json(api.RoomCreated)),
         (400, 401, 403, 409, 413, 422),
         params=(_query("as", "the new room's name (default: the file's)", {"type": "string"}),),

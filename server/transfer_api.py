@@ -75,6 +75,11 @@ class TransferApi:
         except room_transfer.TransferError as exc:
             raise ApiError(exc.status, str(exc), [{"field": "as", "message": str(exc)}]) from exc
         name = room.info.name
+        if "." in name:
+            # Class rooms' staff, exercise and student rooms: names only the server makes
+            # (rooms.classroom), never one a caller may take. The operator's CLI may.
+            message = f"room names with a '.' are the server's own: import {name!r} with ?as"
+            raise ApiError(422, message, [{"field": "as", "message": message}])
         registry = self.api.registry
         if name in registry.rooms:  # loaded but never stored: taken all the same
             raise ApiError(409, str(room_transfer.NameTaken(name)))

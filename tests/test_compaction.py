@@ -24,7 +24,7 @@ from rooms.mongo_store import MongoStore
 from rooms.observer import RoomObserver
 from rooms.persistence import PersistenceSettings, RoomWriter, StoreWorker, compact_room
 from rooms.sqlite_store import SQLiteStore
-from rooms.store import RoomInfo, Store, StoredRoom, StoreError
+from rooms.store import RoomInfo, RoomSummary, Store, StoredRoom, StoreError
 
 ROOM = "room"
 
@@ -353,6 +353,18 @@ class FlakyStore:
 
     def rotated_since(self, since: float) -> dict[str, float]:
         return self.inner.rotated_since(since)
+
+    def list_rooms(self, after: str = "", limit: int = 100) -> list[RoomSummary]:
+        return self.inner.list_rooms(after, limit)
+
+    def import_room(
+        self,
+        info: RoomInfo,
+        snapshot: bytes,
+        history: Sequence[HistoryRow],
+        base: HistoryBase | None = None,
+    ) -> bool:
+        return self.inner.import_room(info, snapshot, history, base)
 
     def ping(self) -> None:
         self.inner.ping()

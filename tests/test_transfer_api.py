@@ -165,8 +165,11 @@ async def test_bad_files_are_refused_and_nothing_is_written(api: Client) -> None
     bad_name = api.import_(data, as_name="no/slashes")
     assert_error(bad_name, 422, "invalid room name")
     assert bad_name.json()["fields"][0]["field"] == "as"
-    gone = api.request("GET", "/api/rooms/{room}", sign(target, "owner"), room=target)
-    assert gone.status_code == 404
+    server_owned = api.import_(data, as_name=f"{name}.staff")
+    assert_error(server_owned, 422, "the server's own")
+    for never in (target, f"{name}.staff"):
+        gone = api.request("GET", "/api/rooms/{room}", sign(never, "owner"), room=never)
+        assert gone.status_code == 404
 
 
 def test_openapi_describes_every_answer_received(api: Client) -> None:
