@@ -151,3 +151,25 @@ def test_a_damaged_or_foreign_backup_is_refused(data_dir: Path, tmp_path: Path) 
     missing = codementor("restore", tmp_path / "absent", data_dir=fresh)
     assert missing.returncode == 1 and b"no backup at" in missing.stderr
     assert not (fresh / SQLITE_FILE).exists()
+
+
+def test_a_backup_holds_what_is_only_in_the_write_ahead_log_yet(tmp_path: Path) -> None:
+    """A server's recent commits sit in ``-wal`` until a checkpoint: copying the database
+    file alone would lose them; the backup API does not."""
+    live = tmp_path / "live"
+    store = SQLiteStore(live / SQLITE_FILE)  # held open, as a running server holds it
+    try:
+        build_room(store, "orig")
+        assert Path(f"{live / SQLITE_FILE}-wal").stat().st_size > 0
+        done = codementor("backup", tmp_path / "b", data_dir=live)
+        assert done.returncode == 0, done.stderr
+        refused = codementor("restore", tmp_path / "b", "--force", data_dir=live)
+        assert refused.returncode == 1 and b"open in another process" in refused.stderr
+    finally:
+        store.close()
+    copy = SQLiteStore(tmp_path / "b" / SQLITE_FILE)
+    try:
+        assert [s.info.name for s in copy.list_rooms()] == ["orig"]
+        assert len(copy.history("orig")) == 5 and copy.history_base("orig") is not None
+    finally:
+        copy.close()
