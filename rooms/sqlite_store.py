@@ -681,8 +681,9 @@ class SQLiteStore:
                         [value for row in run for value in _history_values(room, row)],
                     )
                 if base is not None:
+                    # Upserts here and below: a deleted room of this name may have left them.
                     self._db.execute(
-                        "INSERT INTO history_bases (room, seq, ts, state, derived)"
+                        "INSERT OR REPLACE INTO history_bases (room, seq, ts, state, derived)"
                         " VALUES (?, ?, ?, ?, ?)",
                         (room, base.seq, base.ts, base.state, base.derived_json()),
                     )
@@ -690,7 +691,9 @@ class SQLiteStore:
                 for clock_run in chunks(list(clocks.items())):
                     self._db.execute(
                         "INSERT INTO history_clocks (room, client, upto) VALUES "
-                        + ",".join(["(?, ?, ?)"] * len(clock_run)),
+                        + ",".join(["(?, ?, ?)"] * len(clock_run))
+                        + " ON CONFLICT (room, client) DO UPDATE SET"
+                        " upto = MAX(upto, excluded.upto)",
                         [value for client, upto in clock_run for value in (room, client, upto)],
                     )
                 for digest_run in chunks(digests):

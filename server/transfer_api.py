@@ -17,6 +17,9 @@ from server import room_transfer
 from server.api import Api, RoomCreated, _bearer, _require
 from server.auth import issue_token
 from server.errors import ApiError
+from server.logs import get_logger
+
+log = get_logger("codementor.transfer")
 
 
 class TransferApi:
@@ -50,6 +53,7 @@ class TransferApi:
             raise ApiError(exc.status, str(exc)) from exc
         # Compressing is CPU work: off the event loop and off the store's thread.
         data = await asyncio.to_thread(room_file.write, contents)
+        log.info("room_exported", room=name, by=identity.user_id, bytes=len(data))
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
         filename = f"{name}-{stamp}{room_file.SUFFIX}"  # room names need no quoting
         return Response(
@@ -87,6 +91,7 @@ class TransferApi:
             await registry.worker.run(room_transfer.import_room, registry.worker.store, room)
         except room_transfer.TransferError as exc:
             raise ApiError(exc.status, str(exc)) from exc
+        log.info("room_imported", room=name, rows=len(room.history), bytes=len(data))
         owner_token = issue_token(
             self.api.auth.secret,
             room=name,
