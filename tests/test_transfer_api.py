@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from rooms import room_file
+from server.settings import SettingsError, from_env
 from tests.serverproc import ServerProcess
 from tests.support import SECRET, eventually, sign
 from tests.yclient import YClient
@@ -37,7 +38,7 @@ class Client:
         template: str,
         token: str | None = None,
         *,
-        content: bytes | None = None,
+        content: bytes | Iterator[bytes] | None = None,
         json_body: Any = None,
         params: dict[str, str] | None = None,
         **path: str,
@@ -60,7 +61,9 @@ class Client:
     def export(self, room: str, token: str | None) -> httpx.Response:
         return self.request("GET", "/api/rooms/{room}/export", token, room=room)
 
-    def import_(self, data: bytes, token: str | None = ADMIN, as_name: str | None = None) -> Any:
+    def import_(
+        self, data: bytes | Iterator[bytes], token: str | None = ADMIN, as_name: str | None = None
+    ) -> Any:
         params = None if as_name is None else {"as": as_name}
         return self.request("POST", "/api/rooms/import", token, content=data, params=params)
 
@@ -162,6 +165,9 @@ async def test_bad_files_are_refused_and_nothing_is_written(api: Client) -> None
     assert_error(api.import_(data[: len(data) // 2], as_name=target), 400, "room file")
     assert_error(api.import_(newer(data), as_name=target), 400, "need a newer codementor")
     assert_error(api.import_(b"PK" + b"\x00" * MAX_IMPORT, as_name=target), 413, "larger than")
+    # Chunked, without a Content-Length: refused as the body passes the limit.
+    chunked = (b"\x00" * 8192 for _ in range(MAX_IMPORT // 8192 + 2))
+    assert_error(api.import_(chunked, as_name=target), 413, "larger than")
     bad_name = api.import_(data, as_name="no/slashes")
     assert_error(bad_name, 422, "invalid room name")
     assert bad_name.json()["fields"][0]["field"] == "as"
@@ -173,8 +179,13 @@ async def test_bad_files_are_refused_and_nothing_is_written(api: Client) -> None
 
 
 def test_openapi_describes_every_answer_received(api: Client) -> None:
+    """Every answer the tests above received (run alone: a few of its own) is documented."""
+    name, owner = new_room(api)
+    data = api.export(name, owner).content
+    api.export(name, sign(name, "viewer"))
+    api.import_(data, as_name=f"{name}-again")
+    api.import_(b"junk", as_name=f"{name}-junk")
     document = api.request("GET", "/api/openapi.json").json()
-    assert OBSERVED
     for method, template, status, content_type in OBSERVED:
         if template == "/api/openapi.json":
             continue
@@ -182,3 +193,11 @@ def test_openapi_describes_every_answer_received(api: Client) -> None:
         assert str(status) in responses, f"{method.upper()} {template} answered {status}"
         media = content_type.split(";")[0].strip()
         assert media in responses[str(status)].get("content", {}), (template, status, media)
+
+
+@pytest.mark.parametrize("value", ["0", "-5"])
+def test_max_import_bytes_must_be_positive(value: str) -> None:
+    settings = from_env({"CODEMENTOR_MAX_IMPORT_BYTES": value})
+    with pytest.raises(SettingsError, match="CODEMENTOR_MAX_IMPORT_BYTES must be positive"):
+        settings.validate()
+    assert from_env({"CODEMENTOR_MAX_IMPORT_BYTES": "1"}).max_import_bytes == 1
