@@ -47,6 +47,8 @@ def backup(store_file: Path, directory: Path) -> dict[str, Any]:
     target = directory / store_file.name
     if target.exists() or (directory / MANIFEST).exists():
         raise BackupError(f"{directory} already holds a backup: choose a new directory")
+    if any(directory.iterdir()):
+        raise BackupError(f"{directory} is not empty: choose a new or empty directory")
     partial = directory / f"{store_file.name}.partial"
     with contextlib.suppress(FileNotFoundError):
         partial.unlink()

@@ -131,6 +131,11 @@ def test_a_backup_goes_into_a_new_directory_only(data_dir: Path, tmp_path: Path)
     assert codementor("backup", backup, data_dir=data_dir).returncode == 0
     again = codementor("backup", backup, data_dir=data_dir)
     assert again.returncode == 1 and b"already holds a backup" in again.stderr
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine")
+    busy = codementor("backup", tmp_path / "busy", data_dir=data_dir)
+    assert busy.returncode == 1 and b"is not empty" in busy.stderr
+    assert [p.name for p in (tmp_path / "busy").iterdir()] == ["notes.txt"]
     none = codementor("backup", tmp_path / "c", data_dir=tmp_path / "nothing")
     assert none.returncode == 1 and b"no SQLite store at" in none.stderr
 
