@@ -969,3 +969,26 @@ def test_export_of_an_unknown_room_is_refused(store: Store) -> None:
 
     with pytest.raises(room_transfer.UnknownRoom):
         room_transfer.export_room(store, "nobody")
+
+
+def test_an_import_that_fails_part_way_leaves_nothing(store: Store) -> None:
+    """Two rows with one number: the store refuses the second after writing the room's
+    info and document, and must take those back (SQLite: the transaction; Mongo: by
+    removing them), leaving the name free."""
+    alice: Doc[Any] = Doc()
+    first, second = typed(alice, "a"), typed(alice, "b")
+    rows = [
+        HistoryRow(1, 1.0, 1.0, ALICE, "edit", first),
+        HistoryRow(1, 2.0, 2.0, ALICE, "edit", second),
+    ]
+    with pytest.raises(StoreError, match="cannot import room 'half'"):
+        store.import_room(RoomInfo("half"), alice.get_update(), rows)
+    assert store.room_info("half") is None
+    assert store.load("half").is_empty and store.history("half") == []
+    assert store.list_rooms() == []
+    ok = [
+        HistoryRow(1, 1.0, 1.0, ALICE, "edit", first),
+        HistoryRow(2, 2.0, 2.0, ALICE, "edit", second),
+    ]
+    assert store.import_room(RoomInfo("half"), alice.get_update(), ok)
+    assert [r.updates for r in store.history("half")] == [first, second]
