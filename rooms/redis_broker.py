@@ -230,6 +230,9 @@ class RedisBroker(Broker):
         except BaseException:
             self._set_connected(False)
             raise
+        # An idle instance (no room, nothing published) learns it is connected here:
+        # codementor_redis_connected must not read 0 while Redis answers.
+        self._set_connected(True)
 
     # -- rooms ---------------------------------------------------------------
 
