@@ -607,6 +607,15 @@ TOPICS = {
     "room load failures": r"rate\(codementor_room_load_failures_total\b",
     "writes refused": r"rate\(codementor_writes_refused_total\b",
     "redis publish failures": r"rate\(codementor_redis_publish_failures_total\b",
+    # The capacity row (issue 23).
+    "connections against the limit": r"\bcodementor_max_connections\b",
+    "RSS per connection": r"codementor_process_resident_memory_bytes\b.*/.*codementor_connections",
+    "CPU per delivered update": (
+        r"rate\(codementor_process_cpu_seconds_total\b.*/.*"
+        r'rate\(codementor_frames_total\{[^}]*direction="out", type="sync_update"'
+    ),
+    "event-loop lag": r"histogram_quantile\(.*codementor_event_loop_lag_seconds_bucket",
+    "REST p95": r"histogram_quantile\(0\.95, .*codementor_http_request_seconds_bucket",
 }
 
 
