@@ -246,7 +246,8 @@ class Metrics(RoomObserver, RunnerObserver, AIObserver):
             "codementor_ready",
             "1 while /readyz would answer 200 (evaluated at each scrape), 0 when not: "
             "draining, full, the store or Redis failing.",
-            multiprocess_mode="livemin",
+            # --workers: the value the scraped worker just computed, not a stale one.
+            multiprocess_mode="livemostrecent",
             registry=r,
         )
         self.max_connections = Gauge(

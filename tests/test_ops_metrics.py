@@ -17,6 +17,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from rooms.observer import RoomObserver
+from rooms.redis_broker import RedisBroker, RedisSettings
 from server.http_metrics import HttpMetrics
 from server.runtime_metrics import RuntimeSampler
 from tests.anthropic_double import AnthropicDouble, Reply
@@ -113,20 +115,58 @@ async def test_an_exception_counts_as_5xx_and_a_wrong_method_under_its_route() -
 # -- readiness, Redis, limits ------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_ready_and_redis_connected_follow_redis(
-    server_factory: Callable[..., ServerProcess], redis_server: RedisProcess
+    server_factory: Callable[..., ServerProcess], redis_server: RedisProcess, workers: int
 ) -> None:
     """With Redis up, an idle instance (no room) is ready and connected; with it down,
-    neither, at the next scrape."""
-    server = server_factory(CODEMENTOR_REDIS_URL=redis_server.url, CODEMENTOR_MAX_CONNECTIONS="7")
-    text = server.metrics()
-    assert sample(text, "codementor_ready") == 1
-    assert sample(text, "codementor_redis_connected") == 1
-    assert sample(text, "codementor_redis_enabled") == 1
-    assert sample(text, "codementor_max_connections") == 7
+    neither. Under --workers every worker pings Redis by itself, so the merged series
+    (connected: the lowest of the workers) is right whichever worker answers a scrape."""
+    server = server_factory(
+        CODEMENTOR_REDIS_URL=redis_server.url,
+        CODEMENTOR_MAX_CONNECTIONS="7",
+        CODEMENTOR_WORKERS=str(workers),
+    )
+
+    def connected_and_ready() -> bool:
+        text = server.metrics()
+        return (
+            # Summed over the workers: every one has started (and written its values).
+            sample(text, "codementor_max_connections") == 7 * workers
+            and sample(text, "codementor_redis_connected") == 1
+            and sample(text, "codementor_ready") == 1
+        )
+
+    wait_until(connected_and_ready, 30, "every worker started, connected and ready")
+    assert sample(server.metrics(), "codementor_redis_enabled") == 1
     redis_server.stop()
     wait_until(lambda: sample(server.metrics(), "codementor_ready") == 0, 15)
-    assert sample(server.metrics(), "codementor_redis_connected") == 0
+    wait_until(lambda: sample(server.metrics(), "codementor_redis_connected") == 0, 15)
+
+
+class ConnectedLog(RoomObserver):
+    def __init__(self) -> None:
+        self.seen: list[bool] = []
+
+    def broker_connected(self, connected: bool) -> None:
+        self.seen.append(connected)
+
+
+@pytest.mark.anyio
+async def test_an_idle_broker_learns_by_itself_that_redis_comes_and_goes(
+    redis_server: RedisProcess,
+) -> None:
+    """No room, nothing published, nobody asking /readyz: the broker's own ping tells
+    the observer (codementor_redis_connected) that Redis answers, and that it stopped."""
+    observer = ConnectedLog()
+    broker = RedisBroker(RedisSettings(redis_server.url, "idle", timeout=2.0), observer)
+    await broker.start()
+    try:
+        await eventually(lambda: observer.seen == [True], 10, "connected")
+        redis_server.stop()
+        await eventually(lambda: observer.seen == [True, False], 15, "disconnected")
+    finally:
+        await broker.close()
 
 
 def test_without_redis_the_redis_series_say_so(server: ServerProcess) -> None:
