@@ -310,14 +310,15 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error},
         middleware=[
-            Middleware(
-                HttpMetrics, histogram=metrics.http_request_seconds, routes=lambda: app.routes
-            ),
             Middleware(logs.RequestIdMiddleware),
             Middleware(SecurityHeaders),
             Middleware(JsonErrors),
             Middleware(OriginCheck, policy=origins),
         ],
+    )
+    # Outermost: REST durations by route template, whatever the middleware below answers.
+    app.add_middleware(
+        HttpMetrics, histogram=metrics.http_request_seconds, routes=lambda: app.routes
     )
     app.state.settings = settings
     app.state.runner = None
