@@ -58,6 +58,7 @@ class Budgets:
         self.room_tokens = settings.room_tokens_per_hour
         self.server = TokenBudget(settings.global_tokens_per_hour)
         self._observer = observer
+        observer.ai_budget_limit(settings.global_tokens_per_hour)  # alerts compare used to it
 
     def for_room(self) -> TokenBudget:
         return TokenBudget(self.room_tokens)

@@ -117,7 +117,10 @@ class AIService:
         self.rooms: dict[str, RoomAI] = {}
         self.budgets = Budgets(settings, self.observer)
         self.breaker = CircuitBreaker(
-            "Claude", settings.breaker_failures, settings.breaker_cooldown
+            "Claude",
+            settings.breaker_failures,
+            settings.breaker_cooldown,
+            on_change=lambda state: self.observer.ai_breaker_changed(state.value),
         )
         self._sweeper: asyncio.Task[None] | None = None
         self._seq = 0

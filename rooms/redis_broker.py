@@ -85,6 +85,9 @@ log = structlog.get_logger("codementor.redis")
 STREAM = "codementor:room:{}"
 READ_BLOCK_MS = 500
 CHECK_TIMEOUT = 1.0  # readiness must notice a stalled Redis quickly
+# An idle instance (no room to read, nothing to publish) pings this often, so that
+# codementor_redis_connected is true of every process, scraped or not (alerts read it).
+PING_SECONDS = 5.0
 READ_COUNT = 1000
 LEASE_MS = 30_000
 TRIM_SAFETY_MS = 60_000
@@ -201,6 +204,7 @@ class RedisBroker(Broker):
             asyncio.create_task(self._publish_loop(), name="redis-publish"),
             asyncio.create_task(self._awareness_loop(), name="redis-awareness"),
             asyncio.create_task(self._presence_loop(), name="redis-presence"),
+            asyncio.create_task(self._ping_loop(), name="redis-ping"),
         ]
 
     async def close(self) -> None:
@@ -230,6 +234,15 @@ class RedisBroker(Broker):
         except BaseException:
             self._set_connected(False)
             raise
+        # An idle instance (no room, nothing published) learns it is connected here:
+        # codementor_redis_connected must not read 0 while Redis answers.
+        self._set_connected(True)
+
+    async def _ping_loop(self) -> None:
+        while True:
+            with contextlib.suppress(Exception):  # check() has recorded the outcome
+                await self.check()
+            await asyncio.sleep(PING_SECONDS)
 
     # -- rooms ---------------------------------------------------------------
 

@@ -43,9 +43,11 @@ from server.auth import Authenticator, resolve_secret
 from server.drain import SignalDrain
 from server.handshake import STATE_KEY
 from server.headers import SecurityHeaders
+from server.http_metrics import HttpMetrics
 from server.logs import get_logger
 from server.metrics import Metrics
 from server.origins import OriginCheck, OriginPolicy, allowed_origins
+from server.runtime_metrics import RuntimeSampler
 from server.settings import Settings, from_env
 from server.websocket import ConnectionLimit, websocket_endpoint
 
@@ -164,6 +166,8 @@ class JsonErrors:
 
 async def metrics_endpoint(request: Request) -> Response:
     metrics: Metrics = request.app.state.metrics
+    # Readiness as a series, for the alert rules: what /readyz would answer right now.
+    metrics.ready.set(1 if (await readyz(request)).status_code == 200 else 0)
     return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
@@ -205,6 +209,8 @@ class WebSocketFastPath:
 def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     """Build the app. ``store`` defaults to the one the settings choose."""
     metrics = Metrics()
+    metrics.max_connections.set(settings.max_connections)
+    metrics.redis_enabled.set(1 if settings.redis_url else 0)
     secret, configured = resolve_secret(settings)
     auth = Authenticator(secret=secret, anonymous=not configured and settings.anonymous == "on")
     origins = OriginPolicy(
@@ -234,6 +240,11 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         prune = PruneSweep(registry.worker, settings.history(), lambda: list(registry.rooms))
         prune.start()
         grid.start()
+        # Event-loop lag, memory and CPU for the alert rules and the capacity row.
+        sampler = RuntimeSampler(
+            metrics.event_loop_lag_seconds, metrics.resident_memory_bytes, metrics.cpu_seconds
+        )
+        sampler.start()
         # On SIGTERM: drain (flush, then 1012) before uvicorn closes the sockets.
         SignalDrain(registry.drain, settings.drain_seconds).install()
         if runner is not None:
@@ -263,6 +274,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             if runner is not None:
                 await runner.close()  # runs in flight end "interrupted" before rooms flush
             await prune.close()
+            await sampler.close()
             await grid.close()
             await registry.close()
             history.close()
@@ -305,6 +317,10 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             Middleware(JsonErrors),
             Middleware(OriginCheck, policy=origins),
         ],
+    )
+    # Outermost: REST durations by route template, whatever the middleware below answers.
+    app.add_middleware(
+        HttpMetrics, histogram=metrics.http_request_seconds, routes=lambda: app.routes
     )
     app.state.settings = settings
     app.state.runner = None

@@ -234,6 +234,63 @@ class Metrics(RoomObserver, RunnerObserver, AIObserver):
             multiprocess_mode="livesum",
             registry=r,
         )
+        # Operations (issue 23): what the alert rules and the capacity row need.
+        self.http_request_seconds = Histogram(
+            "codementor_http_request_seconds",
+            "REST requests under /api by route template, method and status class (2xx...).",
+            ["route", "method", "status"],
+            buckets=FAST_BUCKETS,
+            registry=r,
+        )
+        self.ready = Gauge(
+            "codementor_ready",
+            "1 while /readyz would answer 200 (evaluated at each scrape), 0 when not: "
+            "draining, full, the store or Redis failing.",
+            # --workers: the value the scraped worker just computed, not a stale one.
+            multiprocess_mode="livemostrecent",
+            registry=r,
+        )
+        self.max_connections = Gauge(
+            "codementor_max_connections",
+            "CODEMENTOR_MAX_CONNECTIONS of this process (0: no limit).",
+            multiprocess_mode="livesum",
+            registry=r,
+        )
+        self.redis_enabled = Gauge(
+            "codementor_redis_enabled",
+            "1 when this instance is configured to share rooms through Redis.",
+            multiprocess_mode="livemax",
+            registry=r,
+        )
+        self.event_loop_lag_seconds = Histogram(
+            "codementor_event_loop_lag_seconds",
+            "How late the event loop ran a timer set to fire every 0.5 s.",
+            buckets=FAST_BUCKETS,
+            registry=r,
+        )
+        self.resident_memory_bytes = Gauge(
+            "codementor_process_resident_memory_bytes",
+            "Resident memory of the server's processes (every worker summed).",
+            multiprocess_mode="livesum",
+            registry=r,
+        )
+        self.cpu_seconds = Counter(
+            "codementor_process_cpu_seconds",
+            "CPU time (user and system) the server's processes used.",
+            registry=r,
+        )
+        self.ai_breaker_open = Gauge(
+            "codementor_ai_breaker_open",
+            "1 while the AI's circuit breaker keeps calls away from Claude.",
+            multiprocess_mode="livemax",
+            registry=r,
+        )
+        self.ai_budget_limit_tokens = Gauge(
+            "codementor_ai_budget_limit_tokens",
+            "The global AI token budget per hour (CODEMENTOR_AI_GLOBAL_TOKENS_PER_HOUR).",
+            multiprocess_mode="livesum",
+            registry=r,
+        )
         for status in FINAL:  # every series exists from the start, at 0
             self.runs.labels(status)
         for kind in JUDGE0_ERROR_KINDS:
@@ -351,3 +408,9 @@ class Metrics(RoomObserver, RunnerObserver, AIObserver):
 
     def ai_budget_used(self, tokens: int) -> None:
         self.ai_budget_used_tokens.set(tokens)
+
+    def ai_breaker_changed(self, state: str) -> None:
+        self.ai_breaker_open.set(0 if state == "closed" else 1)
+
+    def ai_budget_limit(self, tokens: int) -> None:
+        self.ai_budget_limit_tokens.set(tokens)

@@ -62,6 +62,8 @@ COMPOSE_JUDGE0 = DOCKER / "judge0" / "compose.yml"
 COMPOSE_FILES = [COMPOSE, COMPOSE_DEV, COMPOSE_JUDGE0]
 NGINX_CONF = DOCKER / "nginx" / "nginx.conf"
 PROMETHEUS_CONF = DOCKER / "prometheus" / "prometheus.yml"
+PROMETHEUS_RULES = DOCKER / "prometheus" / "rules"
+K8S_RULES = K8S / "prometheus-rules"
 DASHBOARD = DOCKER / "grafana" / "dashboards" / "codementor.json"
 GRAFANA_PROVISIONING = DOCKER / "grafana" / "provisioning"
 DOCKERFILE = ROOT / "Dockerfile"
@@ -494,6 +496,24 @@ def test_prometheus_scrapes_every_replica(full: dict[str, Any]) -> None:
     assert targets == {f"{a}:{APP_PORT}" for a in app_services(full)}
 
 
+def test_prometheus_loads_the_rules_compose_mounts(full: dict[str, Any]) -> None:
+    """prometheus.yml's rule_files, resolved inside the container (relative to the config
+    file), land in a directory compose mounts from docker/prometheus/rules."""
+    prometheus = full["services"]["prometheus"]
+    mounts = {v["target"]: Path(v["source"]) for v in prometheus["volumes"] if v["type"] == "bind"}
+    conf_target = next(
+        a.split("=", 1)[1] for a in prometheus["command"] if a.startswith("--config.file=")
+    )
+    patterns = yaml.safe_load(PROMETHEUS_CONF.read_text())["rule_files"]
+    assert patterns
+    for pattern in patterns:
+        inside = PurePosixPath(conf_target).parent / pattern
+        source = mounts[str(inside.parent)]
+        assert source == PROMETHEUS_RULES, pattern
+        assert sorted(source.glob(inside.name)) == sorted(PROMETHEUS_RULES.glob("*.yml"))
+    assert len(list(PROMETHEUS_RULES.glob("*.yml"))) >= 2  # alerting and recording
+
+
 def test_grafana_is_provisioned(full: dict[str, Any]) -> None:
     grafana = full["services"]["grafana"]
     mounts = {v["target"]: Path(v["source"]) for v in grafana["volumes"] if v["type"] == "bind"}
@@ -587,6 +607,15 @@ TOPICS = {
     "room load failures": r"rate\(codementor_room_load_failures_total\b",
     "writes refused": r"rate\(codementor_writes_refused_total\b",
     "redis publish failures": r"rate\(codementor_redis_publish_failures_total\b",
+    # The capacity row (issue 23).
+    "connections against the limit": r"\bcodementor_max_connections\b",
+    "RSS per connection": r"codementor_process_resident_memory_bytes\b.*/.*codementor_connections",
+    "CPU per delivered update": (
+        r"rate\(codementor_process_cpu_seconds_total\b.*/.*"
+        r'rate\(codementor_frames_total\{[^}]*direction="out", type="sync_update"'
+    ),
+    "event-loop lag": r"histogram_quantile\(.*codementor_event_loop_lag_seconds_bucket",
+    "REST p95": r"histogram_quantile\(0\.95, .*codementor_http_request_seconds_bucket",
 }
 
 
@@ -1157,3 +1186,63 @@ def test_hadolint_passes_and_would_catch_a_bad_dockerfile(tmp_path: Path) -> Non
         [hadolint, "--no-color", str(bad)], capture_output=True, text=True, timeout=60
     )
     assert result.returncode != 0 and "DL3007" in result.stdout, result.stdout
+
+
+# -- the Prometheus rules for Kubernetes (deploy/k8s/prometheus-rules) ---------------------------
+
+
+def rules_kustomization() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((K8S_RULES / "kustomization.yaml").read_text())
+    return data
+
+
+def rules_configmap() -> dict[str, Any]:
+    """What kustomize makes of deploy/k8s/prometheus-rules: one ConfigMap, a key per file
+    (``test_kubectl_kustomize_renders_the_rules`` checks the emulation)."""
+    k = rules_kustomization()
+    assert set(k) <= KUSTOMIZATION_KEYS | {"generatorOptions", "configMapGenerator"}
+    assert k["generatorOptions"] == {"disableNameSuffixHash": True}
+    (generator,) = k["configMapGenerator"]
+    assert set(generator) == {"name", "files"}
+    labels: dict[str, str] = {}
+    for entry in k.get("labels", []):
+        assert not entry.get("includeSelectors") and not entry.get("includeTemplates")
+        labels.update(entry["pairs"])
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": generator["name"], "labels": labels},
+        "data": {name: (K8S_RULES / name).read_text() for name in generator["files"]},
+    }
+
+
+def test_the_k8s_rules_are_the_docker_rules() -> None:
+    """kustomize reads no file outside deploy/k8s, so the rules there are copies: equal."""
+    source = {p.name: p.read_bytes() for p in PROMETHEUS_RULES.glob("*.yml")}
+    data = rules_configmap()["data"]
+    assert set(data) == set(source)
+    for name, text in source.items():
+        assert (K8S_RULES / name).read_bytes() == text, f"copy {name} to {K8S_RULES}"
+    on_disk = {p.name for p in K8S_RULES.iterdir()} - {"kustomization.yaml"}
+    assert on_disk == set(source), "nothing else lies there"
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_the_k8s_rules_configmap_matches_the_schemas(version: str) -> None:
+    configmap = rules_configmap()
+    kubernetes_validate.validate(configmap, version, strict=True)
+    assert configmap["metadata"]["labels"]["app.kubernetes.io/part-of"] == "codementor-collab"
+
+
+def test_kubectl_kustomize_renders_the_rules() -> None:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip(
+            "kubectl is not installed (the rendering emulated in rules_configmap() is used)"
+        )
+    out = subprocess.run(
+        [kubectl, "kustomize", str(K8S_RULES)], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    (theirs,) = [d for d in yaml.safe_load_all(out.stdout) if d]
+    assert theirs == rules_configmap()
