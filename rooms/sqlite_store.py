@@ -101,11 +101,27 @@ ADDED_ROOM_COLUMNS = {
     "forks": "INTEGER NOT NULL DEFAULT 1",
     "reviewers_run": "INTEGER",  # NULL: the mode's default
     "history_viewers": "INTEGER",  # NULL: the mode's default
+    "owner": "TEXT NOT NULL DEFAULT ''",  # the verified user id the room is owned by
 }
 INDEXES = "CREATE INDEX IF NOT EXISTS rooms_tokens_after ON rooms (tokens_after);"
+# The retention sweep's query and the quotas' count (``idle_rooms``, ``owned_rooms``).
+LIFE_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS rooms_updated_at ON rooms (updated_at)",
+    "CREATE INDEX IF NOT EXISTS rooms_owner ON rooms (owner, created_at) WHERE owner != ''",
+)
+# Every table that holds rows of a room, and its room column: what ``delete_room`` clears.
+ROOM_TABLES = (
+    ("updates", "room"),
+    ("snapshots", "room"),
+    ("history", "room"),
+    ("history_clocks", "room"),
+    ("history_deletes", "room"),
+    ("history_bases", "room"),
+    ("rooms", "name"),
+)
 ROOM_COLUMNS = (
     "name, mode, language, title, created_at, updated_at, tokens_after, forks, reviewers_run,"
-    " history_viewers"
+    " history_viewers, owner"
 )
 HISTORY_COLUMNS = "seq, ts_first, ts, who_id, who_name, who_role, kind, data, parts"
 
@@ -558,7 +574,7 @@ class SQLiteStore:
     def create_room(self, info: RoomInfo) -> bool:
         try:
             cursor = self._db.execute(
-                f"INSERT OR IGNORE INTO rooms ({ROOM_COLUMNS}) VALUES ({', '.join('?' * 10)})",
+                f"INSERT OR IGNORE INTO rooms ({ROOM_COLUMNS}) VALUES ({', '.join('?' * 11)})",
                 (
                     info.name,
                     info.mode,
@@ -570,6 +586,7 @@ class SQLiteStore:
                     info.forks,
                     info.reviewers_run,
                     info.history_viewers,
+                    info.owner,
                 ),
             )
         except sqlite3.Error as exc:
@@ -596,11 +613,13 @@ class SQLiteStore:
             forks,
             reviewers,
             history_viewers,
+            owner,
         ) = row
         return RoomInfo(
             name, mode, language, title, created_at, updated_at, tokens_after, bool(forks),
             None if reviewers is None else bool(reviewers),
             None if history_viewers is None else bool(history_viewers),
+            owner,
         )  # fmt: skip
 
     def update_room_info(
@@ -634,6 +653,46 @@ class SQLiteStore:
             raise StoreError(f"cannot read rotated rooms: {exc}") from exc
         return {name: float(after) for name, after in rows}
 
+    def delete_room(self, room: str) -> bool:
+        removed = 0
+        try:
+            with self._transaction():
+                for table, column in ROOM_TABLES:
+                    cursor = self._db.execute(f"DELETE FROM {table} WHERE {column} = ?", (room,))
+                    removed += cursor.rowcount
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot delete room {room!r}: {exc}") from exc
+        finally:
+            # Whatever this connection remembered of the room is wrong either way.
+            self._seqs.pop(room, None)
+            self._last_rows.pop(room, None)
+            for key in [key for key in self._clocks if key[0] == room]:
+                del self._clocks[key]
+        return removed > 0
+
+    def idle_rooms(self, before: float, limit: int) -> list[str]:
+        try:
+            rows = self._db.execute(
+                "SELECT name FROM rooms WHERE updated_at < ? ORDER BY updated_at LIMIT ?",
+                (before, limit),
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read idle rooms: {exc}") from exc
+        return [name for (name,) in rows]
+
+    def owned_rooms(self, owner: str, since: float = 0.0) -> tuple[int, float | None]:
+        if not owner:
+            return 0, None
+        try:
+            count, oldest = self._db.execute(
+                "SELECT COUNT(*), MIN(created_at) FROM rooms WHERE owner = ? AND owner != ''"
+                " AND created_at >= ?",
+                (owner, since),
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot count the rooms of {owner!r}: {exc}") from exc
+        return int(count), oldest
+
     def ping(self) -> None:
         try:
             self._db.execute("SELECT 1").fetchone()
@@ -656,6 +715,8 @@ def _migrate(db: sqlite3.Connection) -> None:
             for column in _missing_columns(db):
                 db.execute(f"ALTER TABLE rooms ADD COLUMN {column} {ADDED_ROOM_COLUMNS[column]}")
     db.execute(INDEXES)
+    for index in LIFE_INDEXES:
+        db.execute(index)
 
 
 def _missing_columns(db: sqlite3.Connection) -> list[str]:
