@@ -445,7 +445,7 @@ class MongoStore:
             removed += self._rooms.delete_one({"_id": room}).deleted_count
         except PyMongoError as exc:
             raise StoreError(f"cannot delete room {room!r}: {exc}") from exc
-        return removed > 0
+        return bool(removed > 0)
 
     def idle_rooms(self, before: float, limit: int) -> list[str]:
         try:

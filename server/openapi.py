@@ -475,6 +475,13 @@ def build() -> dict[str, Any]:
                     (*room_errors, 409, 413, 422),
                     body=api.UpdateRoom,
                 ),
+                "delete": _operation(
+                    "Owner (or the admin token): delete the room for good: its peers are "
+                    "closed with 4404, its document, history and records leave the store and "
+                    "Redis, on every instance",
+                    (204, {}),
+                    room_errors,
+                ),
             },
             "/api/rooms/{room}/tokens": {
                 "post": _operation(
