@@ -1,0 +1,303 @@
+"""The life of a room (issue 23): deleting a room (``DELETE /api/rooms/{room}``), the
+retention sweep and its Redis lease, and the quotas on making rooms.
+
+End to end against real servers (tests/serverproc.py), a real redis-server for the
+multi-instance cases, and the real SQLite file read back after the server stopped;
+the sweep in process (tests/harness.py) with a clock the test sets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+
+from rooms.sqlite_store import SQLiteStore
+from rooms.store import RoomInfo
+from server.metrics import Metrics
+from server.retention import RetentionSweep
+from tests.harness import STORE_FILE, FakeClient, redis_broker, started
+from tests.multi import start_instances
+from tests.redisproc import RedisProcess
+from tests.serverproc import ServerProcess
+from tests.support import SECRET, eventually, sign
+from tests.yclient import YClient
+
+pytestmark = pytest.mark.anyio
+
+ADMIN = secrets.token_hex(16)
+Factory = Callable[..., ServerProcess]
+DB = "codementor.sqlite3"
+
+
+def secured(factory: Factory, **env: str) -> ServerProcess:
+    return factory(CODEMENTOR_SECRET=SECRET, CODEMENTOR_ADMIN_TOKEN=ADMIN, **env)
+
+
+def call(server: ServerProcess, method: str, path: str, token: str | None) -> httpx.Response:
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    return httpx.request(method, server.http_url + path, headers=headers, timeout=10)
+
+
+def create(server: ServerProcess, token: str | None = ADMIN, **body: Any) -> dict[str, Any]:
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    response = httpx.post(server.http_url + "/api/rooms", json=body, headers=headers, timeout=10)
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+def rows_of(db: Path, room: str) -> dict[str, int]:
+    """Every row of every table that names ``room`` (tables looked up, not listed)."""
+    found: dict[str, int] = {}
+    conn = sqlite3.connect(db)
+    try:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        for table in tables:
+            columns = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+            column = "room" if "room" in columns else "name" if "name" in columns else None
+            if column:
+                (n,) = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {column} = ?", (room,))
+                if n[0]:
+                    found[table] = n[0]
+    finally:
+        conn.close()
+    return found
+
+
+async def refused(url: str) -> tuple[int | None, str | None]:
+    """Connect and wait for the server to close: its code and reason."""
+    async with websockets.connect(url) as connection:
+        with pytest.raises(websockets.ConnectionClosed):
+            async with asyncio.timeout(10):
+                while True:
+                    await connection.recv()
+        return connection.close_code, connection.close_reason
+
+
+async def typed(client: YClient, text: str) -> None:
+    client.text.insert(len(client.text), text)
+    await asyncio.sleep(0)
+
+
+# -- DELETE -------------------------------------------------------------------------
+
+
+async def test_owner_deletes_a_room_everywhere_it_was(server_factory: Factory) -> None:
+    server = secured(server_factory)
+    room = create(server)["room"]
+    owner = sign(room, "owner", name="Olga", personal=True)
+    editor = sign(room, "editor", name="Eddie", personal=True)
+    client = await YClient(server.ws_url(room, f"token={editor}")).connect()
+    await client.wait_synced()
+    await typed(client, "print('kept until deleted')")
+    await eventually(lambda: "updates" in rows_of(server.data_dir / DB, room))
+
+    path = f"/api/rooms/{room}"
+    assert call(server, "DELETE", path, None).status_code == 401
+    assert call(server, "DELETE", path, "not-a-token").status_code == 401
+    forbidden = call(server, "DELETE", path, editor)
+    assert forbidden.status_code == 403 and "owner" in forbidden.json()["error"]
+    assert call(server, "DELETE", "/api/rooms/no-such-room", owner).status_code == 403  # not its
+    other = sign("no-such-room", "owner", personal=True)
+    assert call(server, "DELETE", "/api/rooms/no-such-room", other).status_code == 404
+
+    response = call(server, "DELETE", path, owner)
+    assert response.status_code == 204 and response.content == b""
+    assert await client.wait_closed() == 4404
+    assert client.ws is not None and client.ws.close_reason == "room deleted"
+    # An old link does not bring it back: refused for good, the name unknown.
+    assert await refused(server.ws_url(room, f"token={editor}")) == (4404, "unknown room")
+    assert call(server, "GET", path, owner).status_code == 404
+    assert call(server, "DELETE", path, owner).status_code == 404
+    assert 'codementor_rooms_deleted_total{reason="owner"} 1.0' in server.metrics()
+    assert rows_of(server.data_dir / DB, room) == {}
+    server.stop()  # a clean shutdown flushes every room: nothing of it comes back
+    assert rows_of(server.data_dir / DB, room) == {}
+
+
+async def test_the_admin_token_deletes_any_room(server_factory: Factory) -> None:
+    server = secured(server_factory)
+    room = create(server)["room"]
+    assert call(server, "DELETE", f"/api/rooms/{room}", ADMIN).status_code == 204
+    assert call(server, "DELETE", f"/api/rooms/{room}", ADMIN).status_code == 404
+    assert call(server, "DELETE", "/api/rooms/bad%20name", ADMIN).status_code == 404
+    assert 'codementor_rooms_deleted_total{reason="admin"} 1.0' in server.metrics()
+
+
+async def test_edits_arriving_during_the_delete_are_not_written_back(
+    server_factory: Factory,
+) -> None:
+    """The race: an editor types without pause while the owner deletes. What waited for
+    a flush is dropped and nothing after it is stored: no row of the room survives,
+    not even after the server's shutdown flush."""
+    server = secured(server_factory, CODEMENTOR_DURABILITY_WINDOW_MS="20")
+    room = create(server)["room"]
+    owner = sign(room, "owner", name="Olga", personal=True)
+    editors = [
+        await YClient(server.ws_url(room, f"token={sign(room, 'editor', name=n)}")).connect()
+        for n in ("Ann", "Ben")
+    ]
+    for client in editors:
+        await client.wait_synced()
+    stop = asyncio.Event()
+
+    async def keep_typing(client: YClient) -> None:
+        while not stop.is_set() and not client.closed.is_set():
+            await typed(client, "x")
+            await asyncio.sleep(0.002)
+
+    typists = [asyncio.create_task(keep_typing(c)) for c in editors]
+    await eventually(lambda: "updates" in rows_of(server.data_dir / DB, room))
+    deleted = await asyncio.to_thread(call, server, "DELETE", f"/api/rooms/{room}", owner)
+    assert deleted.status_code == 204
+    for client in editors:
+        assert await client.wait_closed() == 4404
+    stop.set()
+    await asyncio.gather(*typists)
+    assert rows_of(server.data_dir / DB, room) == {}
+    server.stop()
+    assert rows_of(server.data_dir / DB, room) == {}
+
+
+async def test_a_deleted_name_is_not_made_again_by_opening_it(server_factory: Factory) -> None:
+    """Dev mode makes a room by opening its name; not a name deleted lately."""
+    server = server_factory()
+    created = create(server, token=None)
+    room = created["room"]
+    assert call(server, "DELETE", f"/api/rooms/{room}", created["owner_token"]).status_code == 204
+    assert await refused(server.ws_url(room)) == (4404, "unknown room")
+    joined = httpx.post(f"{server.http_url}/api/rooms/{room}/join", json={"name": "Z"}, timeout=5)
+    assert joined.status_code == 404
+    fresh = await YClient(server.ws_url("never-used-name")).connect()  # still made
+    await fresh.wait_synced()
+    await fresh.close()
+
+
+async def test_other_instances_close_their_peers_and_redis_forgets_the_room(
+    server_factory: Factory, redis_server: RedisProcess, tmp_path: Path
+) -> None:
+    a, b = await start_instances(
+        server_factory,
+        redis_server.url,
+        tmp_path / "shared",
+        ["a", "b"],
+        CODEMENTOR_SECRET=SECRET,
+        CODEMENTOR_ADMIN_TOKEN=ADMIN,
+    )
+    room = create(a)["room"]
+    editor = sign(room, "editor", name="Eddie")
+    on_a = await YClient(a.ws_url(room, f"token={editor}")).connect()
+    on_b = await YClient(b.ws_url(room, f"token={editor}")).connect()
+    for client in (on_a, on_b):
+        await client.wait_synced()
+    await typed(on_b, "from b")
+    redis = redis_server.client()
+    stream = f"codementor:room:{room}"
+    await eventually(lambda: redis.exists(stream) == 1)
+    owner = sign(room, "owner", name="Olga")
+    assert call(a, "DELETE", f"/api/rooms/{room}", owner).status_code == 204
+    assert await on_a.wait_closed() == 4404
+    assert await on_b.wait_closed() == 4404  # told through Redis
+    assert redis.exists(stream, f"codementor:lease:{room}") == 0
+    assert await refused(b.ws_url(room, f"token={editor}")) == (4404, "unknown room")
+    for server in (a, b):
+        server.stop()
+    assert rows_of(tmp_path / "shared" / DB, room) == {}
+
+
+# -- quotas -------------------------------------------------------------------------
+
+
+async def test_rooms_per_address_bound_anonymous_creation(server_factory: Factory) -> None:
+    server = server_factory(CODEMENTOR_ROOMS_PER_ADDRESS_PER_HOUR="2")
+    create(server, token=None)
+    create(server, token=None)
+    over = httpx.post(server.http_url + "/api/rooms", json={}, timeout=5)
+    assert over.status_code == 429
+    assert "per hour" in over.json()["error"] and int(over.headers["retry-after"]) > 0
+    # Opening a new name makes a room too: refused the same way (1013: retried later).
+    code, _ = await refused(server.ws_url("a-new-name"))
+    assert code == 1013
+    assert server.metric("codementor_quota_refusals_total") == 2
+
+
+async def test_rooms_per_user_bound_forks_and_a_delete_frees_one(server_factory: Factory) -> None:
+    server = secured(server_factory, CODEMENTOR_ROOMS_PER_USER="2")
+    lessons = [create(server, mode="broadcast")["room"] for _ in range(2)]
+    student = {r: sign(r, "viewer", name="Stu", personal=True) for r in lessons}
+    fork = lambda r: call(server, "POST", f"/api/rooms/{r}/fork", student[r])  # noqa: E731
+    first, second = fork(lessons[0]), fork(lessons[1])
+    assert first.status_code == second.status_code == 201
+    over = fork(lessons[0])
+    assert over.status_code == 429 and "you own 2 rooms" in over.json()["error"]
+    mine = first.json()
+    assert call(server, "DELETE", f"/api/rooms/{mine['room']}", mine["owner_token"]).status_code == 204
+    assert fork(lessons[0]).status_code == 201
+    other = sign(lessons[0], "viewer", name="Someone", personal=True)
+    assert call(server, "POST", f"/api/rooms/{lessons[0]}/fork", other).status_code == 201
+
+
+async def test_forks_per_user_per_hour_count_every_room(server_factory: Factory) -> None:
+    server = secured(server_factory, CODEMENTOR_USER_FORKS_PER_HOUR="2")
+    lessons = [create(server, mode="broadcast")["room"] for _ in range(3)]
+    statuses = []
+    for room in lessons:
+        token = sign(room, "viewer", name="Stu", personal=True)
+        statuses.append(call(server, "POST", f"/api/rooms/{room}/fork", token))
+    assert [r.status_code for r in statuses] == [201, 201, 429]
+    assert 0 < int(statuses[2].headers["retry-after"]) <= 3600
+
+
+# -- retention ------------------------------------------------------------------------
+
+
+def seed(path: Path, rooms: dict[str, float]) -> None:
+    store = SQLiteStore(path / STORE_FILE)
+    try:
+        for name, at in rooms.items():
+            store.create_room(RoomInfo(name, created_at=at, updated_at=at))
+    finally:
+        store.close()
+
+
+async def test_the_sweep_deletes_rooms_idle_too_long_and_keeps_the_rest(tmp_path: Path) -> None:
+    now = 10_000_000.0
+    seed(tmp_path, {"stale": now - 5000, "stale-open": now - 5000, "recent": now - 10})
+    async with started(tmp_path) as registry:
+        reader = await FakeClient(name="Ada").join(registry, "stale-open")
+        sweep = RetentionSweep(registry, Metrics(), 1000.0, 3600.0, clock=lambda: now)
+        assert await sweep.sweep() == ["stale"]
+        assert await registry.room_info("stale") is None
+        assert await registry.room_info("stale-open") is not None  # someone has it open
+        assert await registry.room_info("recent") is not None
+        reader.leave(registry)
+        off = RetentionSweep(registry, Metrics(), 0.0, 3600.0, clock=lambda: now)
+        assert await off.sweep() is None
+
+
+async def test_one_instance_sweeps_at_a_time(tmp_path: Path, redis_server: RedisProcess) -> None:
+    now = 10_000_000.0
+    seed(tmp_path, {"stale-1": now - 5000, "stale-2": now - 5000, "open-on-a": now - 5000})
+    async with (
+        started(tmp_path, redis_broker(redis_server.url, "a")) as a,
+        started(tmp_path, redis_broker(redis_server.url, "b")) as b,
+    ):
+        client = await FakeClient(name="Ada").join(a, "open-on-a")
+        sweep_a = RetentionSweep(a, Metrics(), 1000.0, 3600.0, clock=lambda: now)
+        sweep_b = RetentionSweep(b, Metrics(), 1000.0, 3600.0, clock=lambda: now)
+        assert await a.broker.acquire_named_lease("retention", 60.0)  # a is sweeping
+        assert await sweep_b.sweep() is None  # b skips
+        assert await b.room_info("stale-1") is not None
+        assert sorted(await sweep_a.sweep() or []) == ["stale-1", "stale-2"]  # a renews it
+        # Released when a was done: b may sweep now; the room a has open is kept.
+        assert await sweep_b.sweep() == []
+        assert await b.room_info("open-on-a") is not None
+        client.leave(a)
