@@ -431,6 +431,9 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
     },
     reviewersRun: runner ?? undefined,
     rotate: rotateLinks,
+    deleteRoom: async () => {
+      await api.deleteRoom(room, session.token)
+    },
   })
   shareButton.addEventListener('click', openShare)
 
