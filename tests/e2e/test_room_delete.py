@@ -24,6 +24,13 @@ SHOTS = Path("/tmp/life-shots")
 LONGER_THAN_A_RECONNECT_MS = 4000
 
 
+def personal_tokens(page: Any) -> dict[str, Any]:
+    tokens: dict[str, Any] = page.evaluate(
+        "JSON.parse(localStorage.getItem('codementor.personal') || '{}')"
+    )
+    return tokens
+
+
 @pytest.mark.parametrize("viewport", SIZES)
 def test_owner_deletes_the_room_and_the_editor_sees_it_gone(
     e2e_server: Any, people: Any, screenshot: Any, viewport: dict[str, int]
@@ -38,6 +45,7 @@ def test_owner_deletes_the_room_and_the_editor_sees_it_gone(
     guest.on("websocket", lambda ws: sockets.append(ws) if "/ws/" in ws.url else None)
     open_room(guest, room["links"]["editor"])
     type_at_end(guest, "print('soon gone')")
+    assert name in personal_tokens(guest)  # the page exchanged the link for its own token
     wait_until(lambda: "soon gone" in httpx.get(
         f"{e2e_server.http_url}/api/rooms/{name}/snapshot",
         headers={"Authorization": f"Bearer {room['owner_token']}"}, timeout=5).text)  # fmt: skip
@@ -68,6 +76,7 @@ def test_owner_deletes_the_room_and_the_editor_sees_it_gone(
     expect(banner).to_contain_text("This room was deleted by its owner")
     expect(guest.locator(".conn")).to_have_attribute("data-state", "closed")
     expect(editor(guest)).to_have_attribute("aria-readonly", "true")
+    assert name not in personal_tokens(guest)  # a token for a deleted room is forgotten
     guest.screenshot(path=str(SHOTS / f"{size}-editor-deleted.png"))
     screenshot(guest, "editor-deleted")
     share.get_by_role("button", name="Close").click()
