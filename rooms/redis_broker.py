@@ -721,9 +721,7 @@ class RedisBroker(Broker):
                     self._observer.lease_acquired()
                     return True
                 # Renewed only while still ours: compare and extend in one script.
-                renewed = await self._redis.eval(
-                    RENEW_SCRIPT, 1, key, self._me, int(ttl * 1000)
-                )
+                renewed = await self._redis.eval(RENEW_SCRIPT, 1, key, self._me, int(ttl * 1000))
                 return bool(renewed)
         except CONNECTION_ERRORS:
             return False
@@ -731,9 +729,7 @@ class RedisBroker(Broker):
     async def release_named_lease(self, name: str) -> None:
         with contextlib.suppress(*CONNECTION_ERRORS):
             async with asyncio.timeout(self.settings.timeout):
-                await self._redis.eval(
-                    RELEASE_SCRIPT, 1, self._keys.named_lease(name), self._me
-                )
+                await self._redis.eval(RELEASE_SCRIPT, 1, self._keys.named_lease(name), self._me)
 
     # -- compaction ------------------------------------------------------------
 

@@ -354,6 +354,15 @@ class FlakyStore:
     def rotated_since(self, since: float) -> dict[str, float]:
         return self.inner.rotated_since(since)
 
+    def delete_room(self, room: str) -> bool:
+        return self.inner.delete_room(room)
+
+    def idle_rooms(self, before: float, limit: int) -> list[str]:
+        return self.inner.idle_rooms(before, limit)
+
+    def owned_rooms(self, owner: str, since: float = 0.0) -> tuple[int, float | None]:
+        return self.inner.owned_rooms(owner, since)
+
     def ping(self) -> None:
         self.inner.ping()
 

@@ -46,6 +46,10 @@ def call(server: ServerProcess, method: str, path: str, token: str | None) -> ht
     return httpx.request(method, server.http_url + path, headers=headers, timeout=10)
 
 
+def post(server: ServerProcess, path: str, body: Any) -> httpx.Response:
+    return httpx.post(server.http_url + path, json=body, timeout=10)
+
+
 def create(server: ServerProcess, token: str | None = ADMIN, **body: Any) -> dict[str, Any]:
     headers = {"authorization": f"Bearer {token}"} if token else {}
     response = httpx.post(server.http_url + "/api/rooms", json=body, headers=headers, timeout=10)
@@ -174,7 +178,7 @@ async def test_a_deleted_name_is_not_made_again_by_opening_it(server_factory: Fa
     room = created["room"]
     assert call(server, "DELETE", f"/api/rooms/{room}", created["owner_token"]).status_code == 204
     assert await refused(server.ws_url(room)) == (4404, "unknown room")
-    joined = httpx.post(f"{server.http_url}/api/rooms/{room}/join", json={"name": "Z"}, timeout=5)
+    joined = post(server, f"/api/rooms/{room}/join", {"name": "Z"})
     assert joined.status_code == 404
     fresh = await YClient(server.ws_url("never-used-name")).connect()  # still made
     await fresh.wait_synced()
@@ -220,7 +224,7 @@ async def test_rooms_per_address_bound_anonymous_creation(server_factory: Factor
     server = server_factory(CODEMENTOR_ROOMS_PER_ADDRESS_PER_HOUR="2")
     create(server, token=None)
     create(server, token=None)
-    over = httpx.post(server.http_url + "/api/rooms", json={}, timeout=5)
+    over = post(server, "/api/rooms", {})
     assert over.status_code == 429
     assert "per hour" in over.json()["error"] and int(over.headers["retry-after"]) > 0
     # Opening a new name makes a room too: refused the same way (1013: retried later).
@@ -233,13 +237,17 @@ async def test_rooms_per_user_bound_forks_and_a_delete_frees_one(server_factory:
     server = secured(server_factory, CODEMENTOR_ROOMS_PER_USER="2")
     lessons = [create(server, mode="broadcast")["room"] for _ in range(2)]
     student = {r: sign(r, "viewer", name="Stu", personal=True) for r in lessons}
-    fork = lambda r: call(server, "POST", f"/api/rooms/{r}/fork", student[r])  # noqa: E731
+
+    def fork(r: str) -> httpx.Response:
+        return call(server, "POST", f"/api/rooms/{r}/fork", student[r])
+
     first, second = fork(lessons[0]), fork(lessons[1])
     assert first.status_code == second.status_code == 201
     over = fork(lessons[0])
     assert over.status_code == 429 and "you own 2 rooms" in over.json()["error"]
     mine = first.json()
-    assert call(server, "DELETE", f"/api/rooms/{mine['room']}", mine["owner_token"]).status_code == 204
+    freed = call(server, "DELETE", f"/api/rooms/{mine['room']}", mine["owner_token"])
+    assert freed.status_code == 204
     assert fork(lessons[0]).status_code == 201
     other = sign(lessons[0], "viewer", name="Someone", personal=True)
     assert call(server, "POST", f"/api/rooms/{lessons[0]}/fork", other).status_code == 201
