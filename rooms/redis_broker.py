@@ -614,7 +614,7 @@ class RedisBroker(Broker):
         new connection."""
         try:
             async with asyncio.timeout(self.settings.timeout):
-                await self._pubsub.subscribe(*channels)
+                await self._pubsub.subscribe(*channels, DELETED_CHANNEL)
         except CONNECTION_ERRORS:
             self._resubscribe_wanted = True
 
@@ -629,7 +629,9 @@ class RedisBroker(Broker):
                     await self._resubscribe()
                     broken = False
                     deletions = True
-                if not deletions:
+                # A cluster's pub/sub connection goes to the node of the first channel
+                # subscribed: the first room's (``_subscribe`` adds this channel after it).
+                if not deletions and not self._keys.cluster:
                     async with asyncio.timeout(self.settings.timeout):
                         await self._pubsub.subscribe(DELETED_CHANNEL)
                     deletions = True
@@ -658,7 +660,7 @@ class RedisBroker(Broker):
         old, self._pubsub = self._pubsub, self._redis.pubsub(ignore_subscribe_messages=True)
         with contextlib.suppress(Exception):
             await old.aclose()
-        channels = [DELETED_CHANNEL, *(self._keys.awareness(name) for name in self._rooms)]
+        channels = [*(self._keys.awareness(name) for name in self._rooms), DELETED_CHANNEL]
         async with asyncio.timeout(self.settings.timeout):
             await self._pubsub.subscribe(*channels)
 

@@ -25,6 +25,8 @@ from server.metrics import Metrics
 from server.retention import RetentionSweep
 from tests.harness import STORE_FILE, FakeClient, redis_broker, started
 from tests.multi import start_instances
+from rooms.redis_keys import RedisKeys
+from tests.rediscluster import RedisClusterProcess
 from tests.redisproc import RedisProcess
 from tests.serverproc import ServerProcess
 from tests.support import SECRET, eventually, sign
@@ -215,6 +217,38 @@ async def test_other_instances_close_their_peers_and_redis_forgets_the_room(
     for server in (a, b):
         server.stop()
     assert rows_of(tmp_path / "shared" / DB, room) == {}
+
+
+async def test_a_redis_cluster_carries_the_deletion_to_every_instance(
+    server_factory: Factory, tmp_path: Path
+) -> None:
+    """On a cluster the room's keys have shard-tagged names on the shard's master, and the
+    notice (classic pub/sub) reaches an instance whose subscriber is on another node."""
+    cluster = RedisClusterProcess(tmp_path / "cluster", masters=3, replicas=0).start()
+    try:
+        a, b = await start_instances(
+            server_factory,
+            cluster.url,
+            tmp_path / "shared",
+            ["a", "b"],
+            CODEMENTOR_REDIS_CLUSTER="on",
+            CODEMENTOR_SECRET=SECRET,
+            CODEMENTOR_ADMIN_TOKEN=ADMIN,
+        )
+        room = create(a)["room"]
+        editor = sign(room, "editor", name="Eddie")
+        on_b = await YClient(b.ws_url(room, f"token={editor}")).connect()
+        await on_b.wait_synced()
+        await typed(on_b, "sharded")
+        stream = RedisKeys(cluster=True).stream(room)
+        with cluster.node_for(stream).client() as redis:
+            await eventually(lambda: redis.exists(stream) == 1)
+            owner = sign(room, "owner", name="Olga")
+            assert call(a, "DELETE", f"/api/rooms/{room}", owner).status_code == 204
+            assert await on_b.wait_closed() == 4404
+            assert redis.exists(stream) == 0
+    finally:
+        cluster.stop()
 
 
 # -- quotas -------------------------------------------------------------------------
