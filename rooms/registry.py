@@ -389,6 +389,9 @@ class RoomRegistry:
             closed = room.close_peers(CLOSE_ROOM_DELETED, DELETED_REASON)
             self.tokens_after.pop(name, None)
             self.broker.detach(room)
+            # Whoever still holds the room (a run, the AI) edits it into nothing: no
+            # publish would write its stream back either.
+            room.broker = Broker()
             self._observer.room_unloaded()
             log.info("room_unloaded_deleted", room=name, closed=closed)
         async with self.flusher.lock:

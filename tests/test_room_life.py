@@ -19,10 +19,13 @@ import httpx
 import pytest
 import websockets
 
+from crdt import schema
+from rooms.registry import RoomDeleted
 from rooms.sqlite_store import SQLiteStore
 from rooms.store import RoomInfo
 from server.metrics import Metrics
 from server.retention import RetentionSweep
+from server.settings import Settings, SettingsError, from_env
 from tests.harness import STORE_FILE, FakeClient, redis_broker, started
 from tests.multi import start_instances
 from rooms.redis_keys import RedisKeys
@@ -343,3 +346,39 @@ async def test_one_instance_sweeps_at_a_time(tmp_path: Path, redis_server: Redis
         assert await sweep_b.sweep() == []
         assert await b.room_info("open-on-a") is not None
         client.leave(a)
+
+
+async def test_whoever_still_holds_a_deleted_room_writes_nothing_back(
+    tmp_path: Path, redis_server: RedisProcess
+) -> None:
+    """A run or the AI may finish into a room after it was deleted: that edit reaches
+    neither the store nor Redis, even through the shutdown flush."""
+    stream = RedisKeys().stream("held")
+    async with started(tmp_path, redis_broker(redis_server.url, "a")) as registry:
+        await registry.create_room(RoomInfo("held", created_at=1.0, updated_at=1.0))
+        client = await FakeClient(name="Ada").join(registry, "held")
+        client.type("abc")
+        room = registry.rooms["held"]
+        await eventually(lambda: redis_server.client().exists(stream) == 1)
+        assert await registry.delete("held")
+        assert client.peer.closed and client.peer.close_code == 4404
+        room.edit(lambda doc: schema.code(doc).insert(0, "late "))  # a run that finished
+        with pytest.raises(RoomDeleted):
+            await registry.loaded("held")
+    assert redis_server.client().exists(stream) == 0
+    assert rows_of(tmp_path / STORE_FILE, "held") == {}
+
+
+def test_bad_life_settings_are_refused() -> None:
+    for bad in (
+        {"room_retention_days": -1.0},
+        {"retention_sweep_seconds": 0.0},
+        {"rooms_per_user": -1},
+        {"user_forks_per_hour": -5},
+        {"rooms_per_address_per_hour": 0},
+    ):
+        with pytest.raises(SettingsError):
+            Settings(**bad).validate()  # type: ignore[arg-type]
+    Settings(room_retention_days=90.0, rooms_per_user=0, user_forks_per_hour=0).validate()
+    env = from_env({"CODEMENTOR_ROOM_RETENTION_DAYS": "90", "CODEMENTOR_ROOMS_PER_USER": "5"})
+    assert (env.room_retention_days, env.rooms_per_user) == (90.0, 5)
