@@ -20,6 +20,7 @@ import pytest
 import websockets
 
 from crdt import schema
+from rooms.redis_keys import RedisKeys
 from rooms.registry import RoomDeleted
 from rooms.sqlite_store import SQLiteStore
 from rooms.store import RoomInfo
@@ -28,7 +29,6 @@ from server.retention import RetentionSweep
 from server.settings import Settings, SettingsError, from_env
 from tests.harness import STORE_FILE, FakeClient, redis_broker, started
 from tests.multi import start_instances
-from rooms.redis_keys import RedisKeys
 from tests.rediscluster import RedisClusterProcess
 from tests.redisproc import RedisProcess
 from tests.serverproc import ServerProcess
