@@ -378,7 +378,7 @@ def test_bad_life_settings_are_refused() -> None:
         {"rooms_per_address_per_hour": 0},
     ):
         with pytest.raises(SettingsError):
-            Settings(**bad).validate()  # type: ignore[arg-type]
+            Settings(**bad).validate()
     Settings(room_retention_days=90.0, rooms_per_user=0, user_forks_per_hour=0).validate()
     env = from_env({"CODEMENTOR_ROOM_RETENTION_DAYS": "90", "CODEMENTOR_ROOMS_PER_USER": "5"})
     assert (env.room_retention_days, env.rooms_per_user) == (90.0, 5)
