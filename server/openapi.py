@@ -457,7 +457,8 @@ def build() -> dict[str, Any]:
             },
             "/api/rooms": {
                 "post": _operation(
-                    "Create a room (admin token when CODEMENTOR_ADMIN_TOKEN is set)",
+                    "Create a room (admin token when CODEMENTOR_ADMIN_TOKEN is set; without "
+                    "one, 429 past CODEMENTOR_ROOMS_PER_ADDRESS_PER_HOUR)",
                     (201, _json(api.RoomCreated)),
                     (401, 403, 413, 422),
                     body=api.CreateRoom,
@@ -666,7 +667,8 @@ def build() -> dict[str, Any]:
             "/api/rooms/{room}/fork": {
                 "post": _operation(
                     "Broadcast rooms: fork into a new pair room owned by the caller (403 when "
-                    "the owner forbids forks; 429 over the per-user hourly limit)",
+                    "the owner forbids forks; 429 over the per-user hourly limits or "
+                    "CODEMENTOR_ROOMS_PER_USER)",
                     (201, _json(api.RoomCreated)),
                     (*room_errors, 409),
                 )

@@ -267,7 +267,9 @@ async def test_rooms_per_address_bound_anonymous_creation(server_factory: Factor
     # Opening a new name makes a room too: refused the same way (1013: retried later).
     code, _ = await refused(server.ws_url("a-new-name"))
     assert code == 1013
-    assert server.metric("codementor_quota_refusals_total") == 2
+    joined = post(server, "/api/rooms/another-new-name/join", {"name": "Zed"})
+    assert joined.status_code == 429 and "retry-after" in joined.headers
+    assert server.metric("codementor_quota_refusals_total") == 3
 
 
 async def test_rooms_per_user_bound_forks_and_a_delete_frees_one(server_factory: Factory) -> None:
