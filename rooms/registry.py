@@ -348,6 +348,9 @@ class RoomRegistry:
         for task in list(self._unloading.values()):
             with contextlib.suppress(Exception):
                 await task
+        for deleting in list(self._deleting):  # another instance's deletions, done here
+            with contextlib.suppress(Exception):
+                await deleting
         for room in list(self.rooms.values()):
             await room.close(CLOSE_SERVICE_RESTART, "server shutting down")
         self.rooms.clear()
