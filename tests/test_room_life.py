@@ -330,6 +330,35 @@ async def test_the_sweep_deletes_rooms_idle_too_long_and_keeps_the_rest(tmp_path
         assert await off.sweep() is None
 
 
+async def test_a_server_with_retention_on_deletes_idle_rooms_itself(
+    server_factory: Factory,
+) -> None:
+    """The sweep as the server runs it (0.00005 days is 4.3 s: time for the editor to
+    connect first): a room nobody opens goes, one with a connected editor stays."""
+    server = secured(
+        server_factory,
+        CODEMENTOR_ROOM_RETENTION_DAYS="0.00005",
+        CODEMENTOR_RETENTION_SWEEP_SECONDS="0.2",
+        CODEMENTOR_IDLE_UNLOAD_SECONDS="0.2",
+    )
+    idle, used = create(server)["room"], create(server)["room"]
+    editor = sign(used, "editor", name="Eddie")
+    client = await YClient(server.ws_url(used, f"token={editor}")).connect()
+    await client.wait_synced()
+    owner = sign(idle, "owner", name="Olga")
+
+    def gone() -> bool:
+        return call(server, "GET", f"/api/rooms/{idle}", owner).status_code == 404
+
+    await eventually(gone, timeout=30.0, what="the idle room deleted", interval=0.25)
+    assert not client.closed.is_set()
+    assert call(server, "GET", f"/api/rooms/{used}", sign(used, "owner")).status_code == 200
+    assert 'codementor_rooms_deleted_total{reason="retention"} 1.0' in server.metrics()
+    events = [e for e in server.events() if e.get("event") == "room_deleted"]
+    assert [(e["room"], e["reason"]) for e in events] == [(idle, "retention")]
+    await client.close()
+
+
 async def test_one_instance_sweeps_at_a_time(tmp_path: Path, redis_server: RedisProcess) -> None:
     now = 10_000_000.0
     seed(tmp_path, {"stale-1": now - 5000, "stale-2": now - 5000, "open-on-a": now - 5000})
