@@ -52,6 +52,12 @@ class RetentionSweep:
     def enabled(self) -> bool:
         return self.retention_seconds > 0
 
+    @property
+    def lease_seconds(self) -> float:
+        """Held for a few sweeps' worth, and renewed before every batch: a sweep that
+        outlived its lease could overlap another instance's."""
+        return max(60.0, 3 * self.interval)
+
     def start(self) -> None:
         if self.enabled and self._task is None:
             self._task = asyncio.create_task(self._run(), name="retention-sweep")
@@ -77,9 +83,7 @@ class RetentionSweep:
         if not self.enabled:
             return None
         broker = self.registry.broker
-        # Held for a few sweeps' worth: a sweep that outlives it could overlap another.
-        ttl = max(60.0, 3 * self.interval)
-        if not await broker.acquire_named_lease(LEASE_NAME, ttl):
+        if not await broker.acquire_named_lease(LEASE_NAME, self.lease_seconds):
             log.info("retention_sweep_skipped", reason="another instance holds the lease")
             return None
         try:
@@ -92,7 +96,12 @@ class RetentionSweep:
         worker = registry.worker
         deleted: list[str] = []
         kept: set[str] = set()
-        for _ in range(MAX_BATCHES):
+        broker = registry.broker
+        for batch in range(MAX_BATCHES):
+            # Renewed before every batch but the first, only while still this instance's.
+            if batch and not await broker.acquire_named_lease(LEASE_NAME, self.lease_seconds):
+                log.warning("retention_lease_lost", deleted=len(deleted))
+                break
             limit = BATCH + len(kept)  # the rooms kept open come first again: skip them
             names = await worker.run(worker.store.idle_rooms, cutoff, limit)
             for name in names:

@@ -24,6 +24,7 @@ from rooms.redis_keys import RedisKeys
 from rooms.registry import RoomDeleted
 from rooms.sqlite_store import SQLiteStore
 from rooms.store import RoomInfo
+from server import retention
 from server.metrics import Metrics
 from server.retention import RetentionSweep
 from server.settings import Settings, SettingsError, from_env
@@ -413,3 +414,29 @@ def test_bad_life_settings_are_refused() -> None:
     Settings(room_retention_days=90.0, rooms_per_user=0, user_forks_per_hour=0).validate()
     env = from_env({"CODEMENTOR_ROOM_RETENTION_DAYS": "90", "CODEMENTOR_ROOMS_PER_USER": "5"})
     assert (env.room_retention_days, env.rooms_per_user) == (90.0, 5)
+
+
+async def test_a_sweep_renews_its_lease_per_batch_and_stops_once_it_lost_it(
+    tmp_path: Path, redis_server: RedisProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches of two: five stale rooms take three batches under one renewed lease. Had
+    another instance taken the lease meanwhile (it ran out), the sweep stops."""
+    monkeypatch.setattr(retention, "BATCH", 2)
+    now = 10_000_000.0
+    seed(tmp_path, {f"stale-{i}": now - 5000 + i for i in range(5)})
+    lease = RedisKeys.named_lease(retention.LEASE_NAME)
+    redis = redis_server.client()
+    async with started(tmp_path, redis_broker(redis_server.url, "a")) as registry:
+        sweep = RetentionSweep(registry, Metrics(), 1000.0, 3600.0, clock=lambda: now)
+        assert await sweep.sweep() == [f"stale-{i}" for i in range(5)]
+        assert redis.exists(lease) == 0  # released
+        seed(tmp_path, {f"again-{i}": now - 5000 + i for i in range(5)})
+        deleting = registry.delete
+
+        async def delete_then_lose_the_lease(name: str) -> bool:
+            redis.set(lease, "b")  # a's lease ran out and b took it
+            return await deleting(name)
+
+        monkeypatch.setattr(registry, "delete", delete_then_lose_the_lease)
+        assert await sweep.sweep() == ["again-0", "again-1"]
+        assert redis.get(lease) == b"b"  # not released: it is b's
