@@ -17,6 +17,7 @@ and nothing more, so this module does not import the room (which imports it).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from pycrdt import Doc
@@ -40,6 +41,8 @@ class SyncedRoom(Protocol):
 class Broker:
     enabled = False
     instance_id = "local"
+    # Called with a room's name when another instance deleted it (``delete_room``).
+    on_deleted: Callable[[str], None] | None = None
 
     async def start(self) -> None:
         """Connect and start background work. Must not fail when the backend is down."""
@@ -74,3 +77,21 @@ class Broker:
 
     async def check(self) -> None:
         """Raise unless the backend answers (readiness)."""
+
+    async def delete_room(self, room: str) -> bool:
+        """The room was deleted here: drop what is queued for it, remove its keys, and
+        tell the other instances (their ``on_deleted``). False if the backend could not
+        be reached (its keys may be left)."""
+        return True
+
+    async def loaded_elsewhere(self, room: str) -> bool:
+        """Whether another instance has ``room`` loaded (one instance: never)."""
+        return False
+
+    async def acquire_named_lease(self, name: str, ttl: float) -> bool:
+        """True if this instance holds the lease ``name`` for ``ttl`` seconds (taken or
+        renewed): work one instance at a time does (the retention sweep)."""
+        return True
+
+    async def release_named_lease(self, name: str) -> None:
+        """Give the lease ``name`` back, if this instance holds it."""

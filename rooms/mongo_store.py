@@ -5,8 +5,8 @@ Collections:
 - ``updates``: ``{room, seq, data}``, one document per flushed batch, unique on (room, seq);
 - ``snapshots``: ``{_id: room, upto, gen, chunks}``, the pointer to the current snapshot;
 - ``rooms``: ``{_id: name, mode, language, title, created_at, updated_at, tokens_after,
-  forks, reviewers_run}`` (documents written before the last three existed read as 0,
-  true and null: the mode's default);
+  forks, reviewers_run, owner}`` (documents written before the last ones existed read as 0,
+  true, null (the mode's default) and "" (nobody's own));
 - ``snapshot_chunks``: ``{room, gen, i, data}``, the snapshot cut into pieces, because
   a MongoDB document is capped at 16 MB and a large room's snapshot need not be;
 - ``history``: ``{room, seq, ts_first, ts, who: {id, name, role}, kind, data}``, unique on
@@ -86,6 +86,9 @@ class MongoStore:
             [("room", ASCENDING), ("gen", ASCENDING), ("i", ASCENDING)], unique=True
         )
         self._rooms.create_index([("tokens_after", ASCENDING)], sparse=True)
+        # The retention sweep and the quotas (``idle_rooms``, ``owned_rooms``).
+        self._rooms.create_index([("updated_at", ASCENDING)])
+        self._rooms.create_index([("owner", ASCENDING), ("created_at", ASCENDING)], sparse=True)
         self._history.create_index([("room", ASCENDING), ("seq", ASCENDING)], unique=True)
         self._history_deletes.create_index([("room", ASCENDING), ("ts", ASCENDING)])
         self._indexed = True
@@ -372,6 +375,7 @@ class MongoStore:
                     "forks": info.forks,
                     "reviewers_run": info.reviewers_run,
                     "history_viewers": info.history_viewers,
+                    **({"owner": info.owner} if info.owner else {}),  # sparse index
                 }
             )
         except DuplicateKeyError:
@@ -516,6 +520,48 @@ class MongoStore:
             with contextlib.suppress(PyMongoError):
                 collection.delete_many(query)
 
+    def delete_room(self, room: str) -> bool:
+        """No multi-document transaction (no replica set needed): the contents go first
+        and the room's info last, so a failure part way leaves a room that exists and
+        that deleting again finishes."""
+        removed = 0
+        try:
+            for collection in (self._updates, self._chunks, self._history, self._history_deletes):
+                removed += collection.delete_many({"room": room}).deleted_count
+            # history_clocks' ids are "room\0client": the room's are one id range.
+            clocks = {"_id": {"$gte": f"{room}\0", "$lt": f"{room}\x01"}}
+            removed += self._history_clocks.delete_many(clocks).deleted_count
+            for collection in (self._snapshots, self._history_seq, self._history_bases):
+                removed += collection.delete_one({"_id": room}).deleted_count
+            removed += self._rooms.delete_one({"_id": room}).deleted_count
+        except PyMongoError as exc:
+            raise StoreError(f"cannot delete room {room!r}: {exc}") from exc
+        return bool(removed > 0)
+
+    def idle_rooms(self, before: float, limit: int) -> list[str]:
+        try:
+            self._ensure_indexes()
+            cursor = (
+                self._rooms.find({"updated_at": {"$lt": before}}, {"_id": 1})
+                .sort("updated_at", ASCENDING)
+                .limit(limit)
+            )
+            return [str(doc["_id"]) for doc in cursor]
+        except PyMongoError as exc:
+            raise StoreError(f"cannot read idle rooms: {exc}") from exc
+
+    def owned_rooms(self, owner: str, since: float = 0.0) -> tuple[int, float | None]:
+        if not owner:
+            return 0, None
+        try:
+            self._ensure_indexes()
+            query = {"owner": owner, "created_at": {"$gte": since}}
+            count = self._rooms.count_documents(query)
+            first = self._rooms.find_one(query, {"created_at": 1}, sort=[("created_at", 1)])
+        except PyMongoError as exc:
+            raise StoreError(f"cannot count the rooms of {owner!r}: {exc}") from exc
+        return count, None if first is None else float(first["created_at"])
+
     def ping(self) -> None:
         try:
             self._client.admin.command("ping")
@@ -551,6 +597,7 @@ def _room_info(doc: dict[str, Any]) -> RoomInfo:
         forks=bool(doc.get("forks", True)),
         reviewers_run=_optional_bool(doc.get("reviewers_run")),
         history_viewers=_optional_bool(doc.get("history_viewers")),
+        owner=str(doc.get("owner", "")),
     )
 
 

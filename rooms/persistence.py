@@ -249,6 +249,7 @@ class RoomWriter:
         self._log_count = len(stored.updates)
         self._log_bytes = sum(len(u) for u in stored.updates)
         self._last_seq = stored.last_seq
+        self.discarded = False  # ``discard``: the room was deleted
 
     @property
     def backlogged(self) -> bool:
@@ -267,6 +268,8 @@ class RoomWriter:
 
     def add(self, update: bytes) -> None:
         if not self._pending:
+            if self.discarded:
+                return  # the room was deleted: nothing of it may be written again
             self._flusher.mark(self)
         self._pending.append(update)
         self._pending_bytes += len(update)
@@ -286,6 +289,15 @@ class RoomWriter:
             stored = await self._worker.run(self._worker.store.load, self.name)
             history = [stored.snapshot] if stored.snapshot is not None else []
             return [*history, *stored.updates, *self._pending]
+
+    def discard(self) -> None:
+        """The room was deleted: drop what waits for a flush, and write nothing from now
+        on (checked only when a first update would mark the writer: no cost per update).
+        A flush under way finishes first; the deletion takes the flusher's lock after it."""
+        self.discarded = True
+        self._flusher.forget(self)
+        self._pending, self._pending_bytes, self._history = [], 0, []
+        self._history_settings = HistorySettings(retention_days=0)  # record() keeps nothing
 
     def replace_doc(self, doc: Doc[Any]) -> None:
         """The room rebuilt its document (``Room.rebuild_document``): compact from the new one."""

@@ -77,7 +77,7 @@ from redis.exceptions import RedisError
 
 from rooms.broker import Broker, SyncedRoom
 from rooms.observer import RoomObserver
-from rooms.redis_keys import RedisKeys
+from rooms.redis_keys import DELETED_CHANNEL, RedisKeys
 
 log = structlog.get_logger("codementor.redis")
 
@@ -110,6 +110,18 @@ POOL_CONNECTIONS = 32
 # this the oldest are dropped (and counted) rather than queued without bound.
 AWARENESS_QUEUE = 10_000
 CONNECTION_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
+DELETED_BYTES = DELETED_CHANNEL.encode()
+DELETE_ATTEMPTS = 3  # a room's keys: tries, with backoff, before they are left
+# Deletes a lease only while it is still this instance's (a lease that expired and
+# another instance took must not be released by the first).
+RELEASE_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+RENEW_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
 
 
 class ShardMoved(RedisError):
@@ -615,19 +627,27 @@ class RedisBroker(Broker):
         new connection."""
         try:
             async with asyncio.timeout(self.settings.timeout):
-                await self._pubsub.subscribe(*channels)
+                await self._pubsub.subscribe(*channels, DELETED_CHANNEL)
         except CONNECTION_ERRORS:
             self._resubscribe_wanted = True
 
     async def _awareness_loop(self) -> None:
         delay = 0.05
         broken = False  # cluster: subscribe again through a new connection first
+        deletions = False  # subscribed to the room deletions' channel
         while True:
             try:
                 if broken or self._resubscribe_wanted:
                     self._resubscribe_wanted = False
                     await self._resubscribe()
                     broken = False
+                    deletions = True
+                # A cluster's pub/sub connection goes to the node of the first channel
+                # subscribed: the first room's (``_subscribe`` adds this channel after it).
+                if not deletions and not self._keys.cluster:
+                    async with asyncio.timeout(self.settings.timeout):
+                        await self._pubsub.subscribe(DELETED_CHANNEL)
+                    deletions = True
                 if not self._pubsub.subscribed:
                     await asyncio.sleep(0.1)
                     continue
@@ -642,6 +662,9 @@ class RedisBroker(Broker):
             delay = 0.05
             if message is None or message.get("type") != "message":
                 continue
+            if message["channel"] == DELETED_BYTES:
+                self._deliver_deletion(message["data"])
+                continue
             self._deliver_awareness(message["channel"], message["data"])
 
     async def _resubscribe(self) -> None:
@@ -650,10 +673,9 @@ class RedisBroker(Broker):
         old, self._pubsub = self._pubsub, self._redis.pubsub(ignore_subscribe_messages=True)
         with contextlib.suppress(Exception):
             await old.aclose()
-        channels = [self._keys.awareness(name) for name in self._rooms]
-        if channels:
-            async with asyncio.timeout(self.settings.timeout):
-                await self._pubsub.subscribe(*channels)
+        channels = [*(self._keys.awareness(name) for name in self._rooms), DELETED_CHANNEL]
+        async with asyncio.timeout(self.settings.timeout):
+            await self._pubsub.subscribe(*channels)
 
     def _deliver_awareness(self, channel: bytes, data: bytes) -> None:
         src, _, rest = data.partition(b"\x00")
@@ -664,6 +686,65 @@ class RedisBroker(Broker):
         room = self._rooms.get(name)
         if room is not None:
             room.apply_remote_awareness(payload, src.decode(errors="replace"), stage == b"1")
+
+    # -- deletion ----------------------------------------------------------------
+
+    async def delete_room(self, room: str) -> bool:
+        kept = deque(item for item in self._outbox if item[0] != room)
+        self._outbox_bytes = sum(len(u) for _, u, _ in kept)
+        self._outbox = kept
+        self._reseed.discard(room)
+        self._report_backlog()
+        delay = 0.1
+        for attempt in range(DELETE_ATTEMPTS):
+            try:
+                async with asyncio.timeout(self.settings.timeout):
+                    for key in self._keys.room_keys(room):  # one by one: any cluster slot
+                        await self._redis.delete(key)
+                    await self._redis.publish(DELETED_CHANNEL, self._me + b"\0" + room.encode())
+                return True
+            except CONNECTION_ERRORS as exc:
+                if attempt + 1 == DELETE_ATTEMPTS:
+                    log.warning("room_keys_left", room=room, error=str(exc))
+                    return False
+                await asyncio.sleep(delay)
+                delay *= 2
+        return False  # pragma: no cover - the loop returns
+
+    def _deliver_deletion(self, data: bytes) -> None:
+        src, _, name = data.partition(b"\0")
+        if src == self._me or not name or self.on_deleted is None:
+            return
+        self.on_deleted(name.decode(errors="replace"))
+
+    async def loaded_elsewhere(self, room: str) -> bool:
+        """An instance subscribes to a room's awareness channel while it has the room
+        loaded: any subscriber means it is open somewhere. A Redis Cluster counts only
+        the node asked; Redis unreachable: assume it is (never delete on a guess)."""
+        try:
+            async with asyncio.timeout(self.settings.timeout):
+                counts: Any = await self._redis.pubsub_numsub(self._keys.awareness(room))
+        except CONNECTION_ERRORS:
+            return True
+        return any(int(count) > 0 for _, count in counts)
+
+    async def acquire_named_lease(self, name: str, ttl: float) -> bool:
+        key = self._keys.named_lease(name)
+        try:
+            async with asyncio.timeout(self.settings.timeout):
+                if await self._redis.set(key, self._me, nx=True, px=int(ttl * 1000)):
+                    self._observer.lease_acquired()
+                    return True
+                # Renewed only while still ours: compare and extend in one script.
+                renewed = await self._redis.eval(RENEW_SCRIPT, 1, key, self._me, int(ttl * 1000))
+                return bool(renewed)
+        except CONNECTION_ERRORS:
+            return False
+
+    async def release_named_lease(self, name: str) -> None:
+        with contextlib.suppress(*CONNECTION_ERRORS):
+            async with asyncio.timeout(self.settings.timeout):
+                await self._redis.eval(RELEASE_SCRIPT, 1, self._keys.named_lease(name), self._me)
 
     # -- compaction ------------------------------------------------------------
 

@@ -39,6 +39,9 @@ SHARD_TAGS = (
     "s08j0", "s09k0", "s10i8", "s11h8", "s12d8", "s13e8", "s14m8", "s15l8",
 )  # fmt: skip
 STREAM_MARK = ":room:"
+# Pub/sub channel of room deletions (classic PUBLISH: a cluster's bus takes it to every
+# node): ``{instance}\0{room}``.
+DELETED_CHANNEL = "codementor:deleted"
 AWARENESS_MARK = ":aw:"
 
 
@@ -79,6 +82,16 @@ class RedisKeys:
     def epoch(self, group: int) -> str:
         """The key that changes when Redis lost the group's data."""
         return f"codementor:{{{SHARD_TAGS[group]}}}:epoch" if self.cluster else "codementor:epoch"
+
+    def room_keys(self, room: str) -> tuple[str, ...]:
+        """Every key that belongs to one room (its awareness channel is no key): what a
+        deletion removes. The epoch and news streams are shared, not the room's."""
+        return (self.stream(room), self.lease(room))
+
+    @staticmethod
+    def named_lease(name: str) -> str:
+        """A lease for work one instance at a time does (``codementor:lease-of:{name}``)."""
+        return f"codementor:lease-of:{name}"
 
     @staticmethod
     def room_of_stream(key: bytes) -> str:

@@ -52,6 +52,15 @@ class RoomLoadError(Exception):
     """The room's stored history could not be read or applied."""
 
 
+class RoomDeleted(RoomLoadError):
+    """The room was deleted (here or on another instance): it is not loaded again."""
+
+
+CLOSE_ROOM_DELETED = 4404  # final for y-websocket: the client stops reconnecting
+DELETED_REASON = "room deleted"
+DELETED_NAMES = 10_000  # deleted names remembered per process (implicit rooms refused)
+
+
 @dataclass(frozen=True, slots=True)
 class RegistrySettings:
     idle_unload_seconds: float = 30.0
@@ -94,6 +103,11 @@ class RoomRegistry:
         self.expiry = ExpirySchedule()  # closes peers when their token expires
         self._rotations_polled = 0.0  # wall clock of the last poll that answered
         self._rotation_poll: asyncio.Task[None] | None = None
+        # Rooms deleted lately, oldest first (``delete``): not loaded, joined or made by
+        # opening them again (``server.implicit_rooms``) while remembered.
+        self.deleted: dict[str, None] = {}
+        self._deleting: set[asyncio.Task[bool]] = set()
+        self.broker.on_deleted = self._deleted_elsewhere
 
     async def start(self) -> None:
         await self.broker.start()
@@ -169,6 +183,7 @@ class RoomRegistry:
         False if the name is taken; nothing is changed then."""
         if not await self.worker.run(self.worker.store.create_room, info):
             return False
+        self.deleted.pop(info.name, None)  # made again on purpose
         room = await self.loaded(info.name)
 
         def seed(doc: Doc[Any]) -> None:
@@ -185,6 +200,8 @@ class RoomRegistry:
     async def loaded(self, name: str) -> Room:
         """The room, loaded if needed, without joining it (REST reads and seeds)."""
         while True:
+            if name in self.deleted:
+                raise RoomDeleted(f"room {name!r} was deleted")
             if name in self._unloading:
                 await asyncio.shield(self._unloading[name])
                 continue
@@ -331,6 +348,9 @@ class RoomRegistry:
         for task in list(self._unloading.values()):
             with contextlib.suppress(Exception):
                 await task
+        for deleting in list(self._deleting):  # another instance's deletions, done here
+            with contextlib.suppress(Exception):
+                await deleting
         for room in list(self.rooms.values()):
             await room.close(CLOSE_SERVICE_RESTART, "server shutting down")
         self.rooms.clear()
@@ -342,3 +362,58 @@ class RoomRegistry:
         """Raise unless the store answers within ``STORE_CHECK_SECONDS``."""
         async with asyncio.timeout(STORE_CHECK_SECONDS):
             await self.worker.run(self.worker.store.ping)
+
+    # -- deletion ------------------------------------------------------------------
+
+    async def delete(self, name: str) -> bool:
+        """Delete room ``name`` for good: its peers are closed with 4404, what waits
+        for a flush is dropped (a flush after this must not write the room back), its
+        rows leave the store, and its keys the broker, which tells the other instances.
+        True if the store had it."""
+        existed = await self._forget(name)
+        if not await self.broker.delete_room(name):
+            log.warning("room_deleted_without_broker", room=name)
+        return existed
+
+    async def _forget(self, name: str) -> bool:
+        """This process's part of a deletion: unload the room without flushing it, then
+        delete its rows, under the flusher's lock so no flush is half done meanwhile."""
+        self.deleted[name] = None
+        if len(self.deleted) > DELETED_NAMES:
+            del self.deleted[next(iter(self.deleted))]
+        # A load or an unload under way ends first: what it registers is dropped below.
+        for pending in (self._loading.get(name), self._unloading.get(name)):
+            if pending is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(pending)
+        room = self.rooms.pop(name, None)
+        if room is not None:
+            room.writer.discard()
+            closed = room.close_peers(CLOSE_ROOM_DELETED, DELETED_REASON)
+            self.tokens_after.pop(name, None)
+            self.broker.detach(room)
+            # Whoever still holds the room (a run, the AI) edits it into nothing: no
+            # publish would write its stream back either.
+            room.broker = Broker()
+            self._observer.room_unloaded()
+            log.info("room_unloaded_deleted", room=name, closed=closed)
+        async with self.flusher.lock:
+            return await self.worker.run(self.worker.store.delete_room, name)
+
+    def in_use(self, name: str) -> bool:
+        """Loaded or loading here: someone has it open (or had, within the idle unload)."""
+        return name in self.rooms or name in self._loading
+
+    def _deleted_elsewhere(self, name: str) -> None:
+        """Another instance deleted ``name``: close this one's peers and drop its pending
+        updates. Its rows are deleted again here: a flush of this instance may have
+        written some after the other's delete and before this notice."""
+        task = asyncio.create_task(self._forget(name), name=f"deleted:{name}")
+        self._deleting.add(task)
+        task.add_done_callback(self._deleting.discard)
+        task.add_done_callback(_log_failure)
+
+
+def _log_failure(task: asyncio.Task[bool]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("room_delete_failed", exc_info=task.exception())

@@ -74,7 +74,7 @@ def write(room: RoomFile) -> bytes:
     if room.base is not None:
         members[BASE_STATE] = room.base.state
     info = asdict(room.info)
-    del info["name"]
+    del info["name"], info["owner"]  # the name is the manifest's; the owner is whoever imports
     manifest = {
         "format": FORMAT,
         "version": VERSION,
@@ -188,7 +188,8 @@ def _info(manifest: dict[str, Any]) -> RoomInfo:
     raw = manifest.get("info")
     if not isinstance(name, str) or not name or not isinstance(raw, dict):
         raise RoomFileError("corrupt room file: the manifest has no room name or info")
-    known = {f.name for f in fields(RoomInfo)} - {"name"}
+    # The owner is who imports it (quotas count it), never what the file says.
+    known = {f.name for f in fields(RoomInfo)} - {"name", "owner"}
     values = {k: v for k, v in raw.items() if k in known}
     if values.get("mode", "pair") not in MODES:
         raise RoomFileError(f"corrupt room file: unknown room mode {values.get('mode')!r}")

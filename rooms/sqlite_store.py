@@ -111,11 +111,27 @@ ADDED_ROOM_COLUMNS = {
     "forks": "INTEGER NOT NULL DEFAULT 1",
     "reviewers_run": "INTEGER",  # NULL: the mode's default
     "history_viewers": "INTEGER",  # NULL: the mode's default
+    "owner": "TEXT NOT NULL DEFAULT ''",  # the verified user id the room is owned by
 }
 INDEXES = "CREATE INDEX IF NOT EXISTS rooms_tokens_after ON rooms (tokens_after);"
+# The retention sweep's query and the quotas' count (``idle_rooms``, ``owned_rooms``).
+LIFE_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS rooms_updated_at ON rooms (updated_at)",
+    "CREATE INDEX IF NOT EXISTS rooms_owner ON rooms (owner, created_at) WHERE owner != ''",
+)
+# Every table that holds rows of a room, and its room column: what ``delete_room`` clears.
+ROOM_TABLES = (
+    ("updates", "room"),
+    ("snapshots", "room"),
+    ("history", "room"),
+    ("history_clocks", "room"),
+    ("history_deletes", "room"),
+    ("history_bases", "room"),
+    ("rooms", "name"),
+)
 ROOM_COLUMNS = (
     "name, mode, language, title, created_at, updated_at, tokens_after, forks, reviewers_run,"
-    " history_viewers"
+    " history_viewers, owner"
 )
 HISTORY_COLUMNS = "seq, ts_first, ts, who_id, who_name, who_role, kind, data, parts"
 
@@ -568,7 +584,7 @@ class SQLiteStore:
     def create_room(self, info: RoomInfo) -> bool:
         try:
             cursor = self._db.execute(
-                f"INSERT OR IGNORE INTO rooms ({ROOM_COLUMNS}) VALUES ({', '.join('?' * 10)})",
+                f"INSERT OR IGNORE INTO rooms ({ROOM_COLUMNS}) VALUES ({', '.join('?' * 11)})",
                 (
                     info.name,
                     info.mode,
@@ -580,6 +596,7 @@ class SQLiteStore:
                     info.forks,
                     info.reviewers_run,
                     info.history_viewers,
+                    info.owner,
                 ),
             )
         except sqlite3.Error as exc:
@@ -638,7 +655,7 @@ class SQLiteStore:
             ).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot list rooms: {exc}") from exc
-        return [RoomSummary(_room_info(row[:10]), int(row[10]), int(row[11])) for row in rows]
+        return [RoomSummary(_room_info(row[:11]), int(row[11]), int(row[12])) for row in rows]
 
     def import_room(
         self,
@@ -661,7 +678,7 @@ class SQLiteStore:
                 if taken is not None:
                     return False
                 self._db.execute(
-                    f"INSERT INTO rooms ({ROOM_COLUMNS}) VALUES ({', '.join('?' * 10)})",
+                    f"INSERT INTO rooms ({ROOM_COLUMNS}) VALUES ({', '.join('?' * 11)})",
                     _room_values(info),
                 )
                 self._db.execute(
@@ -708,6 +725,46 @@ class SQLiteStore:
             cache.pop(room, None)
         return True
 
+    def delete_room(self, room: str) -> bool:
+        removed = 0
+        try:
+            with self._transaction():
+                for table, column in ROOM_TABLES:
+                    cursor = self._db.execute(f"DELETE FROM {table} WHERE {column} = ?", (room,))
+                    removed += cursor.rowcount
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot delete room {room!r}: {exc}") from exc
+        finally:
+            # Whatever this connection remembered of the room is wrong either way.
+            self._seqs.pop(room, None)
+            self._last_rows.pop(room, None)
+            for key in [key for key in self._clocks if key[0] == room]:
+                del self._clocks[key]
+        return removed > 0
+
+    def idle_rooms(self, before: float, limit: int) -> list[str]:
+        try:
+            rows = self._db.execute(
+                "SELECT name FROM rooms WHERE updated_at < ? ORDER BY updated_at LIMIT ?",
+                (before, limit),
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read idle rooms: {exc}") from exc
+        return [name for (name,) in rows]
+
+    def owned_rooms(self, owner: str, since: float = 0.0) -> tuple[int, float | None]:
+        if not owner:
+            return 0, None
+        try:
+            count, oldest = self._db.execute(
+                "SELECT COUNT(*), MIN(created_at) FROM rooms WHERE owner = ? AND owner != ''"
+                " AND created_at >= ?",
+                (owner, since),
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot count the rooms of {owner!r}: {exc}") from exc
+        return int(count), oldest
+
     def ping(self) -> None:
         try:
             self._db.execute("SELECT 1").fetchone()
@@ -723,16 +780,18 @@ class SQLiteStore:
 
 def _room_values(info: RoomInfo) -> tuple[object, ...]:
     return (info.name, info.mode, info.language, info.title, info.created_at, info.updated_at,
-            info.tokens_after, info.forks, info.reviewers_run, info.history_viewers)  # fmt: skip
+            info.tokens_after, info.forks, info.reviewers_run, info.history_viewers,
+            info.owner)  # fmt: skip
 
 
 def _room_info(row: Sequence[Any]) -> RoomInfo:
     """A ``rooms`` row (``ROOM_COLUMNS``) read back."""
-    name, mode, language, title, created, updated, after, forks, reviewers, viewers = row
+    name, mode, language, title, created, updated, after, forks, reviewers, viewers, owner = row
     return RoomInfo(
         name, mode, language, title, created, updated, after, bool(forks),
         None if reviewers is None else bool(reviewers),
         None if viewers is None else bool(viewers),
+        owner,
     )  # fmt: skip
 
 
@@ -752,6 +811,8 @@ def _migrate(db: sqlite3.Connection) -> None:
             for column in _missing_columns(db):
                 db.execute(f"ALTER TABLE rooms ADD COLUMN {column} {ADDED_ROOM_COLUMNS[column]}")
     db.execute(INDEXES)
+    for index in LIFE_INDEXES:
+        db.execute(index)
 
 
 def _missing_columns(db: sqlite3.Connection) -> list[str]:

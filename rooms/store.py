@@ -44,6 +44,10 @@ class RoomInfo:
     # Whether viewers may read the room's history; None: the mode's default (not in
     # broadcast rooms, where the audience is large and the teacher's drafts are theirs).
     history_viewers: bool | None = None
+    # The verified user id of whoever the room was made for (a fork's caller); "" when
+    # nobody's own (created with the admin token, anonymously, or by the server). What
+    # the rooms-per-user and forks-per-user quotas count (``server.quotas``).
+    owner: str = ""
 
     @property
     def reviewers_may_run(self) -> bool:
@@ -167,6 +171,22 @@ class Store(Protocol):
         its history rows (in order) and base, in one transaction where the store has
         them. False, and nothing written, when the name is taken (info or any stored
         data). Row numbers keep their order but may be moved to fit the store's own."""
+        ...
+
+    def delete_room(self, room: str) -> bool:
+        """Remove everything of the room: its info, snapshot, update log and history
+        (one transaction where the store has them). True if anything of it existed."""
+        ...
+
+    def idle_rooms(self, before: float, limit: int) -> list[str]:
+        """Up to ``limit`` rooms last changed (``updated_at``, which starts at the
+        creation) before ``before``, oldest first: what the retention sweep deletes.
+        One indexed query."""
+        ...
+
+    def owned_rooms(self, owner: str, since: float = 0.0) -> tuple[int, float | None]:
+        """How many rooms ``owner`` owns that were created at ``since`` or later, and the
+        oldest one's ``created_at`` (None when there is none): the quotas' count."""
         ...
 
     def ping(self) -> None:

@@ -41,6 +41,7 @@ from server.errors import ApiError as ApiError  # re-exported: runs, ai raise it
 from server.files_api import FilesApi, archive_response
 from server.metrics import Metrics
 from server.names import new_room_name, valid_room_name
+from server.quotas import Quotas
 from server.ratelimit import RateLimiter
 from server.settings import Settings
 
@@ -207,6 +208,7 @@ class Api:
         self.metrics = metrics
         self.limiter = RateLimiter(settings.api_rate_per_minute)
         self.fork_limiter = RateLimiter(settings.forks_per_user_per_hour, window=3600.0)
+        self.quotas = Quotas(settings, metrics)
 
     @property
     def registry(self) -> RoomRegistry:
@@ -296,12 +298,13 @@ class Api:
         }
 
     async def _new_room(
-        self, request: Request, body: CreateRoom, owner: str | None, code: str
+        self, request: Request, body: CreateRoom, owner: str | None, code: str, made_by: str = ""
     ) -> RoomCreated:
         now = time.time()
         for _ in range(5):
             name = new_room_name()
             info = RoomInfo(name, body.mode.value, body.language, body.title, now, now)
+            info.owner = made_by  # whose quota it counts against (server.quotas)
             if await self.registry.create_room(info, code=code):
                 break
         else:  # pragma: no cover - 72 random bits colliding five times
@@ -343,6 +346,8 @@ class Api:
                 raise ApiError(401, "missing admin token")
             if not hmac.compare_digest(given.encode(), admin.encode()):
                 raise ApiError(403, "wrong admin token")
+        else:
+            self.quotas.check_address(client_address(request))
         body = await _body(request, CreateRoom)
         created = await self._new_room(request, body, owner=None, code="")
         return JSONResponse(created.model_dump(), status_code=201)
@@ -444,7 +449,12 @@ class Api:
         )
         if makes_room and valid_room_name(name):
             try:
-                await implicit_rooms.room_exists(self.registry, name, implicit=True)
+                await implicit_rooms.room_exists(
+                    self.registry,
+                    name,
+                    implicit=True,
+                    before_create=lambda: self.quotas.check_address(client_address(request)),
+                )
             except RoomLoadError as exc:
                 raise ApiError(503, "the room store is unavailable; retry later") from exc
         name, _, identity = await self._room(request)
@@ -539,6 +549,9 @@ class Api:
             f"{identity.user_id}:{info.name}",
             f"at most {self.settings.forks_per_user_per_hour} forks of this room per hour",
         )
+        # The verified token id, personal or not (a join link's id is everyone's who
+        # opened it, so they share one quota: never more than one person would get).
+        await self.quotas.check_owner(self.registry.worker, identity.user_id)
         body = CreateRoom(
             mode=Mode.PAIR, language=language or info.language, title=f"{info.title} (fork)"[:200]
         )
@@ -548,6 +561,7 @@ class Api:
             # The fork's owner token is personal: a join link's shared id is nobody's own.
             owner=identity.user_id if identity.personal else None,
             code=files.get(entry, ""),
+            made_by=identity.user_id,
         )
         # Every other file and the entry file's name go with the code.
         others = {p: t for p, t in files.items() if p != entry}
@@ -616,6 +630,10 @@ async def _wall_clock_reaches(at: float) -> None:
         if left <= 0:
             return
         await asyncio.sleep(left + 0.001)
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
 
 
 def _bearer(request: Request) -> str | None:

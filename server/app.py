@@ -21,7 +21,7 @@ from rooms.class_grid import ClassGrid
 from rooms.history_prune import PruneSweep
 from rooms.mongo_store import MongoStore
 from rooms.redis_broker import RedisBroker, RedisSettings
-from rooms.registry import STORE_CHECK_SECONDS, RoomLoadError, RoomRegistry
+from rooms.registry import STORE_CHECK_SECONDS, RoomDeleted, RoomLoadError, RoomRegistry
 from rooms.sqlite_store import SQLiteStore
 from rooms.store import Store, StoreError
 from server import (
@@ -33,6 +33,8 @@ from server import (
     native_stderr,
     openapi,
     redact,
+    retention,
+    room_life,
     runs,
     spotlight_api,
     transfer_api,
@@ -153,7 +155,9 @@ class JsonErrors:
         except Exception as exc:
             if started:
                 raise
-            if isinstance(exc, StoreError | RoomLoadError):
+            if isinstance(exc, RoomDeleted):  # deleted while the request was under way
+                status, error = 404, "unknown room"
+            elif isinstance(exc, StoreError | RoomLoadError):
                 status, error = 503, "store unavailable: retry later"
                 log.warning("request_failed", status=status, error=str(exc))
             else:
@@ -239,6 +243,15 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         # Folds history past the retention or the row cap, every 10 minutes.
         prune = PruneSweep(registry.worker, settings.history(), lambda: list(registry.rooms))
         prune.start()
+        # Deletes rooms idle past CODEMENTOR_ROOM_RETENTION_DAYS (off by default).
+        sweep = retention.RetentionSweep(
+            registry,
+            metrics,
+            retention.retention_seconds(settings.room_retention_days),
+            settings.retention_sweep_seconds,
+        )
+        sweep.start()
+        app.state.retention = sweep
         grid.start()
         # Event-loop lag, memory and CPU for the alert rules and the capacity row.
         sampler = RuntimeSampler(
@@ -275,6 +288,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
                 await runner.close()  # runs in flight end "interrupted" before rooms flush
             await prune.close()
             await sampler.close()
+            await sweep.close()
             await grid.close()
             await registry.close()
             history.close()
@@ -302,6 +316,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             *spotlight_api.SpotlightApi(api, exercises, lambda: app.state.class_grid).routes(),
             *class_api.ClassApi(api).routes(),
             *transfer_api.TransferApi(api).routes(),
+            *room_life.RoomLifeApi(api).routes(),
             Route("/api/openapi.json", openapi_endpoint),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
@@ -331,4 +346,5 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     app.state.origins = origins
     app.state.connection_limit = connection_limit
     app.state.queue_limits = settings.queue_limits()
+    app.state.quotas = api.quotas  # rooms per address also for rooms made by opening them
     return app

@@ -297,6 +297,25 @@ class Metrics(RoomObserver, RunnerObserver, AIObserver):
             self.judge0_errors.labels(kind)
         for outcome in JUDGE0_DELETE_OUTCOMES:
             self.judge0_deletes.labels(outcome)
+        # The life of a room (``server.room_life``, ``server.retention``, ``server.quotas``).
+        self.rooms_deleted = Counter(
+            "codementor_rooms_deleted",
+            "Rooms deleted, by why: owner (DELETE by its owner), admin (with the admin "
+            "token), retention (idle past CODEMENTOR_ROOM_RETENTION_DAYS).",
+            ["reason"],
+            registry=r,
+        )
+        self.quota_refusals = Counter(
+            "codementor_quota_refusals",
+            "Room creations refused with 429 by quota: rooms_per_user, user_forks_per_hour, "
+            "rooms_per_address_per_hour.",
+            ["quota"],
+            registry=r,
+        )
+        for reason in ("owner", "admin", "retention"):
+            self.rooms_deleted.labels(reason)
+        for quota in ("rooms_per_user", "user_forks_per_hour", "rooms_per_address_per_hour"):
+            self.quota_refusals.labels(quota)
 
     def render(self) -> bytes:
         if multiprocess_mode():

@@ -491,7 +491,8 @@ def build() -> dict[str, Any]:
             },
             "/api/rooms": {
                 "post": _operation(
-                    "Create a room (admin token when CODEMENTOR_ADMIN_TOKEN is set)",
+                    "Create a room (admin token when CODEMENTOR_ADMIN_TOKEN is set; without "
+                    "one, 429 past CODEMENTOR_ROOMS_PER_ADDRESS_PER_HOUR)",
                     (201, _json(api.RoomCreated)),
                     (401, 403, 413, 422),
                     body=api.CreateRoom,
@@ -508,6 +509,13 @@ def build() -> dict[str, Any]:
                     (200, _json(api.RoomDetails)),
                     (*room_errors, 409, 413, 422),
                     body=api.UpdateRoom,
+                ),
+                "delete": _operation(
+                    "Owner (or the admin token): delete the room for good: its peers are "
+                    "closed with 4404, its document, history and records leave the store and "
+                    "Redis, on every instance",
+                    (204, {}),
+                    room_errors,
                 ),
             },
             "/api/rooms/{room}/tokens": {
@@ -693,7 +701,8 @@ def build() -> dict[str, Any]:
             "/api/rooms/{room}/fork": {
                 "post": _operation(
                     "Broadcast rooms: fork into a new pair room owned by the caller (403 when "
-                    "the owner forbids forks; 429 over the per-user hourly limit)",
+                    "the owner forbids forks; 429 over the per-user hourly limits or "
+                    "CODEMENTOR_ROOMS_PER_USER)",
                     (201, _json(api.RoomCreated)),
                     (*room_errors, 409),
                 )

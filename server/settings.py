@@ -110,6 +110,12 @@ class Settings:
     ai_breaker_cooldown_seconds: float = 30.0
     ai_idle_leave_seconds: float = 60.0
     max_import_bytes: int = 64 * MiB
+    # The life of a room (``server.retention``, ``server.quotas``).
+    room_retention_days: float = 0.0
+    retention_sweep_seconds: float = 3600.0
+    rooms_per_user: int = 50
+    user_forks_per_hour: int = 20
+    rooms_per_address_per_hour: int = 30
 
     def registry_settings(self) -> RegistrySettings:
         return RegistrySettings(
@@ -229,6 +235,18 @@ class Settings:
             raise SettingsError(
                 "CODEMENTOR_MAX_FILE_BYTES must not be larger than CODEMENTOR_MAX_WORKSPACE_BYTES"
             )
+        if self.room_retention_days < 0 or self.retention_sweep_seconds <= 0:
+            raise SettingsError(
+                "CODEMENTOR_ROOM_RETENTION_DAYS must not be negative (0: off) and"
+                " CODEMENTOR_RETENTION_SWEEP_SECONDS must be positive"
+            )
+        if min(self.rooms_per_user, self.user_forks_per_hour) < 0:
+            raise SettingsError(
+                "CODEMENTOR_ROOMS_PER_USER and CODEMENTOR_USER_FORKS_PER_HOUR must not be"
+                " negative (0: no limit)"
+            )
+        if self.rooms_per_address_per_hour <= 0:
+            raise SettingsError("CODEMENTOR_ROOMS_PER_ADDRESS_PER_HOUR must be positive")
         if self.history_days < 0 or self.history_coalesce_seconds < 0:
             raise SettingsError(
                 "CODEMENTOR_HISTORY_DAYS and CODEMENTOR_HISTORY_COALESCE_SECONDS must not be"
@@ -505,6 +523,25 @@ FIELDS: tuple[FieldDoc, ...] = (
     FieldDoc(
         "max_import_bytes",
         "largest .cmroom file POST /api/rooms/import accepts (bytes as sent); larger: 413",
+    ),
+    FieldDoc(
+        "room_retention_days",
+        "rooms unchanged this many days (and open nowhere) are deleted by a periodic sweep; "
+        "0: never",
+    ),
+    FieldDoc("retention_sweep_seconds", "how often the retention sweep looks for idle rooms"),
+    FieldDoc(
+        "rooms_per_user",
+        "rooms one user (the verified token id) may own at once (forks); over: 429; 0: no limit",
+    ),
+    FieldDoc(
+        "user_forks_per_hour",
+        "forks one user may make per hour over all rooms; over: 429 with Retry-After; 0: none",
+    ),
+    FieldDoc(
+        "rooms_per_address_per_hour",
+        "rooms one client address may make per hour without the admin token (dev mode: "
+        "POST /api/rooms and opening a new name); over: 429 with Retry-After",
     ),
 )
 

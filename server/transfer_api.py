@@ -14,7 +14,7 @@ from starlette.routing import Route
 from rooms import room_file
 from rooms.roles import Mode, Role
 from server import room_transfer
-from server.api import Api, RoomCreated, _bearer, _require
+from server.api import Api, RoomCreated, _bearer, _require, client_address
 from server.auth import issue_token
 from server.errors import ApiError
 from server.logs import get_logger
@@ -109,9 +109,11 @@ class TransferApi:
         return JSONResponse(created.model_dump(), status_code=201)
 
     def _check_creator(self, request: Request) -> None:
-        """As ``POST /api/rooms``: the admin token when one is configured, else anyone."""
+        """As ``POST /api/rooms``: the admin token when one is configured, else anyone
+        within the rooms-per-address quota (``server.quotas``)."""
         admin = self.api.settings.admin_token
         if not admin:
+            self.api.quotas.check_address(client_address(request))
             return
         given = _bearer(request)
         if not given:

@@ -36,14 +36,16 @@ from crdt.protocol import (
 )
 from rooms.access import ROTATED, LinksRotated
 from rooms.peer import Peer
-from rooms.registry import RoomLoadError, RoomRegistry
+from rooms.registry import DELETED_REASON, RoomDeleted, RoomLoadError, RoomRegistry
 from rooms.room import Room
 from server import implicit_rooms
 from server.auth import CLOSE_UNAUTHENTICATED, Authenticator, AuthError
+from server.errors import ApiError
 from server.logs import bind, get_logger
 from server.metrics import Metrics
 from server.names import valid_room_name
 from server.origins import origin_and_host, origin_for_log
+from server.quotas import Quotas
 from server.wire import DIRECT_EXTENSION, RECEIVE_EXTENSION
 
 log = get_logger("codementor.ws")
@@ -216,7 +218,15 @@ async def _admit(websocket: WebSocket, send: Send) -> tuple[Peer, Room, _Sender]
     # With an admin token, rooms are made only through the REST API.
     makes_room = implicit_rooms.implicit(auth.anonymous, token, app_state.settings.admin_token)
     try:
-        if not await implicit_rooms.room_exists(registry, name, implicit=makes_room):
+        quotas: Quotas = app_state.quotas
+        address = websocket.client.host if websocket.client else "unknown"
+        made = implicit_rooms.room_exists(
+            registry,
+            name,
+            implicit=makes_room,
+            before_create=lambda: quotas.check_address(address),
+        )
+        if not await made:
             await websocket.close(CLOSE_UNKNOWN_ROOM, "unknown room")
             return None
         # Wired before joining: the join itself sends the first frames.
@@ -232,6 +242,12 @@ async def _admit(websocket: WebSocket, send: Send) -> tuple[Peer, Room, _Sender]
         metrics.auth_refused.labels("401").inc()
         log.info("ws_refused", room=name, reason=ROTATED)
         await websocket.close(CLOSE_UNAUTHENTICATED, ROTATED)
+        return None
+    except ApiError as exc:  # a quota: 1013 is not final, the client retries with backoff
+        await websocket.close(CLOSE_TRY_AGAIN_LATER, exc.message[:120])
+        return None
+    except RoomDeleted:
+        await websocket.close(CLOSE_UNKNOWN_ROOM, DELETED_REASON)
         return None
     except RoomLoadError:
         await websocket.close(CLOSE_INTERNAL_ERROR, "room could not be loaded; retry later")

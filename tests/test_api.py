@@ -937,6 +937,22 @@ async def test_rotate_refuses_every_earlier_token_and_answers_new_links(api: Cli
         await student.wait_synced()
 
 
+def test_delete_room_answers_as_documented(api: Client) -> None:
+    """``DELETE /api/rooms/{room}`` (tests/test_room_life.py has what it does): its
+    answers, recorded for the OpenAPI check below."""
+    room = new_room(api)
+    template = "/api/rooms/{room}"
+    assert_error(api.request("DELETE", template, None, room=room.name), 401)
+    assert_error(api.request("DELETE", template, room.link_token("editor"), room=room.name), 403)
+    assert_error(api.request("DELETE", template, ADMIN, room="no-such-room"), 404)
+    deleted = api.request("DELETE", template, room.owner, room=room.name)
+    assert deleted.status_code == 204 and deleted.content == b""
+    assert_error(api.request("DELETE", template, room.owner, room=room.name), 404)
+    assert_error(api.get(room.name, room.owner), 404)
+    other = new_room(api)
+    assert api.request("DELETE", template, ADMIN, room=other.name).status_code == 204
+
+
 def test_rotate_refuses_a_token_of_the_same_second(api: Client) -> None:
     """``iat`` counts whole seconds: a token minted in the rotation's own second, just
     before it, must not survive it; one minted after the rotation answered must work."""
@@ -1136,6 +1152,10 @@ def test_openapi_describes_every_answer_received(api: Client) -> None:
             continue
         responses = document["paths"][template][method]["responses"]
         assert str(status) in responses, f"{method.upper()} {template} answered {status}"
+        if status == 204:  # no content, none to describe
+            assert not body and "content" not in responses["204"]
+            checked.add((method, template, status))
+            continue
         media = content_type.split(";")[0].strip()
         content = responses[str(status)].get("content", {})
         assert media in content, f"{method.upper()} {template} {status} answered {media}"

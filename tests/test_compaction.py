@@ -366,6 +366,15 @@ class FlakyStore:
     ) -> bool:
         return self.inner.import_room(info, snapshot, history, base)
 
+    def delete_room(self, room: str) -> bool:
+        return self.inner.delete_room(room)
+
+    def idle_rooms(self, before: float, limit: int) -> list[str]:
+        return self.inner.idle_rooms(before, limit)
+
+    def owned_rooms(self, owner: str, since: float = 0.0) -> tuple[int, float | None]:
+        return self.inner.owned_rooms(owner, since)
+
     def ping(self) -> None:
         self.inner.ping()
 

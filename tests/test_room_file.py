@@ -73,6 +73,17 @@ def test_a_room_file_reads_back_what_was_written() -> None:
     assert set(manifest["parts"]) == {"document.bin", "history.jsonl", "history_base.bin"}
 
 
+def test_the_owner_is_neither_written_nor_read() -> None:
+    """Whoever imports a room owns it (the quotas count it): an exporter's user id does
+    not travel, and one a file claims is ignored."""
+    room = sample()
+    room.info.owner = "u-exporter"
+    data = room_file.write(room)
+    assert "owner" not in manifest_of(data)["info"]
+    claimed = {**manifest_of(data)["info"], "owner": "u-victim"}
+    assert room_file.read(with_manifest(data, info=claimed)).info.owner == ""
+
+
 def test_a_room_without_history_or_base_reads_back() -> None:
     room = RoomFile(RoomInfo("empty"), Doc().get_update(), [], None, 0.0)
     assert room_file.read(room_file.write(room)) == room

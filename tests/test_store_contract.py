@@ -992,3 +992,139 @@ def test_an_import_that_fails_part_way_leaves_nothing(store: Store) -> None:
     ]
     assert store.import_room(RoomInfo("half"), alice.get_update(), ok)
     assert [r.updates for r in store.history("half")] == [first, second]
+
+
+# --- the life of a room: deletion, idle rooms, owners ------------------------------
+
+
+def rows_of(backend: Backend, room: str) -> dict[str, int]:
+    """Every stored row that names ``room``, by table or collection, found by looking at
+    every table (not a list the store keeps): a table added later is checked too."""
+    found: dict[str, int] = {}
+    if isinstance(backend, SQLiteBackend):
+        db = sqlite3.connect(backend.path)
+        try:
+            tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+            for table in tables:
+                columns = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+                column = "room" if "room" in columns else "name" if "name" in columns else None
+                if column is None:
+                    continue
+                (n,) = db.execute(f"SELECT COUNT(*) FROM {table} WHERE {column} = ?", (room,))
+                if n[0]:
+                    found[table] = n[0]
+        finally:
+            db.close()
+        return found
+    assert isinstance(backend, MongomockBackend | MongoDBBackend)
+    db = backend.collection("rooms").database
+    for name in db.list_collection_names():
+        n = sum(
+            1
+            for doc in db[name].find()
+            if doc.get("room") == room
+            or doc.get("_id") == room
+            or str(doc.get("_id", "")).startswith(f"{room}\0")
+        )
+        if n:
+            found[name] = n
+    return found
+
+
+def filled_room(store: Store, name: str, ts: float = 1.0) -> None:
+    """A room with something in every place a room's data goes: its info, a snapshot and
+    a log after it, history rows (with their clocks and a delete's digest), a base."""
+    assert store.create_room(RoomInfo(name, created_at=ts, updated_at=ts, owner="u-1"))
+    alice: Doc[Any] = Doc()
+    typed_first = typed(alice, "abc")
+    seq = store.append_many({name: typed_first}, {name: [entry(ALICE, typed_first, ts)]})[name]
+    store.compact(name, alice.get_update(), seq)
+    before = alice.get_state()
+    del alice.get("code", type=Text)[0:1]
+    deleted = alice.get_update(before)
+    store.append_many({name: [deleted]}, {name: [entry(ALICE, [deleted], ts + 1)]})
+    rows = store.history(name)
+    base = HistoryBase(rows[0].seq, rows[0].ts, b"\x00\x00", {"spans": []})
+    store.rewrite_history(name, [], [], base)
+
+
+def test_delete_room_removes_every_row_of_the_room_and_no_other(backend: Backend) -> None:
+    store = backend.store
+    filled_room(store, "gone")
+    filled_room(store, "kept")
+    filled_room(store, "gone.s.x")  # a name that starts like the deleted one's
+    before = rows_of(backend, "gone")
+    assert {"updates", "history"} <= before.keys() and len(before) >= 5, before
+    kept = rows_of(backend, "kept")
+    assert store.delete_room("gone") is True
+    assert rows_of(backend, "gone") == {}
+    assert store.room_info("gone") is None
+    assert store.load("gone").is_empty
+    assert store.history("gone") == [] and store.history_base("gone") is None
+    assert rows_of(backend, "kept") == kept
+    assert rows_of(backend, "gone.s.x") == kept
+    assert store.delete_room("gone") is False
+    assert store.delete_room("never-was") is False
+
+
+def test_a_deleted_room_starts_afresh_even_through_a_store_that_cached_it(
+    backend: Backend,
+) -> None:
+    """Sequence numbers and history clocks the store remembered are forgotten: the name,
+    made again, is a new room and its first edits are history, not "already stored"."""
+    store = backend.store
+    alice: Doc[Any] = Doc()
+    updates = typed(alice, "ab")
+    store.create_room(RoomInfo("again"))
+    store.append_many({"again": updates}, {"again": [entry(ALICE, updates, 1.0)]})
+    assert store.delete_room("again")
+    assert store.create_room(RoomInfo("again"))
+    assert store.append_many({"again": updates}, {"again": [entry(ALICE, updates, 2.0)]}) == {
+        "again": 1
+    }
+    assert [r.updates for r in store.history("again")] == [updates]
+
+
+def test_idle_rooms_lists_rooms_unchanged_since_oldest_first(store: Store) -> None:
+    store.create_room(RoomInfo("new", created_at=500.0, updated_at=500.0))
+    store.create_room(RoomInfo("old", created_at=100.0, updated_at=100.0))
+    store.create_room(RoomInfo("older", created_at=50.0, updated_at=50.0))
+    store.create_room(RoomInfo("edited", created_at=10.0, updated_at=10.0))
+    store.append("edited", [b"x"])  # a flush moves updated_at to now
+    assert store.idle_rooms(before=400.0, limit=10) == ["older", "old"]
+    assert store.idle_rooms(before=400.0, limit=1) == ["older"]
+    assert store.idle_rooms(before=50.0, limit=10) == []
+    store.delete_room("older")
+    assert store.idle_rooms(before=400.0, limit=10) == ["old"]
+
+
+def test_owned_rooms_counts_a_users_rooms_and_a_delete_frees_one(store: Store) -> None:
+    for i, at in enumerate((10.0, 20.0, 30.0)):
+        store.create_room(RoomInfo(f"f{i}", created_at=at, updated_at=at, owner="u-ann"))
+    store.create_room(RoomInfo("theirs", created_at=15.0, owner="u-bob"))
+    store.create_room(RoomInfo("nobodys", created_at=15.0))
+    assert store.owned_rooms("u-ann") == (3, 10.0)
+    assert store.owned_rooms("u-ann", since=15.0) == (2, 20.0)
+    assert store.owned_rooms("u-ann", since=31.0) == (0, None)
+    assert store.owned_rooms("u-bob") == (1, 15.0)
+    assert store.owned_rooms("") == (0, None)  # nobody's rooms are nobody's quota
+    info = store.room_info("f1")
+    assert info is not None and info.owner == "u-ann"
+    store.delete_room("f0")
+    assert store.owned_rooms("u-ann") == (2, 20.0)
+
+
+def test_sqlite_file_of_an_older_version_gains_the_owner_column(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.executescript(OLD_SQLITE_ROOMS)
+    db.close()
+    store = SQLiteStore(path)
+    try:
+        info = store.room_info("kept")
+        assert info is not None and info.owner == ""
+        assert store.owned_rooms("u-1") == (0, None)
+        assert store.idle_rooms(before=3.0, limit=5) == ["kept"]
+        assert store.delete_room("kept") and store.room_info("kept") is None
+    finally:
+        store.close()

@@ -182,6 +182,8 @@ export const api = {
       ttl === undefined ? { role } : { role, ttl },
     ),
   fork: (room: string, token: string | null) => call<RoomCreated>('POST', `/api/rooms/${enc(room)}/fork`, token),
+  /** Owner: delete the room for good (204); everyone in it is disconnected with 4404. */
+  deleteRoom: (room: string, token: string | null) => call<null>('DELETE', `/api/rooms/${enc(room)}`, token),
   /** Owner: every earlier link stops working; answers new links and a new owner token. */
   rotateLinks: (room: string, token: string | null) =>
     call<RoomCreated>('POST', `/api/rooms/${enc(room)}/rotate`, token),

@@ -5,7 +5,7 @@
  *  - 2/0 permission denied `varString(reason)` (stock y-websocket only logs it).
  * Close codes 4400-4499 are final (y-websocket stops reconnecting): 4401 bad token (also
  * "token expired" at the token's expiry and "links were rotated" by the owner), 4403 wrong
- * room, 4404 unknown room.
+ * room, 4404 unknown room (also "room deleted" when the owner deleted it while open).
  */
 import * as decoding from 'lib0/decoding'
 import { WebsocketProvider } from 'y-websocket'
@@ -42,6 +42,9 @@ const CLOSE_REASONS: Record<number, string> = {
 export function closeMessage(code: number, reason: string): string {
   if (code === 4401 && reason.includes('rotated')) {
     return 'The room owner replaced the links of this room, so this one no longer works. Ask the owner for the new link.'
+  }
+  if (code === 4404 && reason.includes('deleted')) {
+    return 'This room was deleted by its owner: its code, chat and history are gone.'
   }
   if (code === 4401 && reason.includes('expired')) {
     return 'Your link has expired. Ask the room owner for a new one.'

@@ -87,6 +87,8 @@ export interface OwnerActions {
   reviewersRun?: { reviewersRun: () => boolean; setReviewersRun: (allowed: boolean) => Promise<void> }
   /** Rotate the links; the page switches to the new owner token before this resolves. */
   rotate: () => Promise<RoomCreated>
+  /** Delete the room for good; the server then closes every connection (4404). */
+  deleteRoom?: () => Promise<void>
 }
 
 export function shareDialog(room: string, token: () => string | null, mode: () => Mode, owner: OwnerActions): () => void {
@@ -220,7 +222,10 @@ export function shareDialog(room: string, token: () => string | null, mode: () =
     }
   })
 
-  body.append(saved, form, forksSection, reviewersSection, rotateSection)
+  // -- delete the room ----------------------------------------------------------------------
+  const deleteSection = owner.deleteRoom ? deleteRoomSection(room, owner.deleteRoom) : null
+
+  body.append(saved, form, forksSection, reviewersSection, rotateSection, ...(deleteSection ? [deleteSection] : []))
   const renderSaved = () => {
     const join = JOIN_ROLE[mode()]
     const link = rotatedLinks?.[join] ?? findRecent(room)?.links[join]
@@ -281,5 +286,59 @@ export function linkRow(label: string, url: string, hint?: string): HTMLElement 
     { class: 'link-row' },
     h('label', { for: id }, label, hint ? h('span', { class: 'muted hint', id: `${id}-hint` }, ` — ${hint}`) : null),
     h('div', { class: 'row' }, input, copyButton(() => url, `Copy the ${label.toLowerCase()}`, input)),
+  )
+}
+
+/** The owner's "Delete room" action, behind a confirmation that names the room. */
+function deleteRoomSection(room: string, deleteRoom: () => Promise<void>): HTMLElement {
+  const start = h('button', { type: 'button', class: 'btn danger-outline' }, 'Delete room…')
+  const cancel = h('button', { type: 'button', class: 'btn' }, 'Cancel')
+  const confirm = h('button', { type: 'button', class: 'btn danger' }, 'Delete room now')
+  const box = h(
+    'div',
+    { class: 'confirm', role: 'group', 'aria-labelledby': 'delete-confirm-text', hidden: true },
+    h(
+      'p',
+      { id: 'delete-confirm-text' },
+      `Delete the room “${room}” for everyone? Its code, files, chat, runs and history are removed and everyone in it is disconnected. This cannot be undone.`,
+    ),
+    h('div', { class: 'row end' }, cancel, confirm),
+  )
+  const result = h('div', { 'aria-live': 'polite' })
+  const show = (shown: boolean) => {
+    box.hidden = !shown
+    start.hidden = shown
+    if (shown) cancel.focus()
+  }
+  start.addEventListener('click', () => {
+    replace(result)
+    show(true)
+  })
+  cancel.addEventListener('click', () => {
+    show(false)
+    start.focus()
+  })
+  confirm.addEventListener('click', async () => {
+    confirm.disabled = cancel.disabled = true
+    try {
+      await deleteRoom()
+      show(false)
+      start.hidden = true
+      replace(result, h('p', { class: 'ok small', role: 'status' }, 'The room was deleted.'))
+    } catch (err) {
+      show(false)
+      replace(result, h('p', { class: 'error' }, `Could not delete the room: ${err instanceof ApiError ? err.message : String(err)}`))
+    } finally {
+      confirm.disabled = cancel.disabled = false
+    }
+  })
+  return h(
+    'div',
+    { class: 'share-section' },
+    h('h3', {}, 'Delete room'),
+    h('p', { class: 'muted small' }, 'Removes this room and everything in it from the server.'),
+    h('div', { class: 'row' }, start),
+    box,
+    result,
   )
 }

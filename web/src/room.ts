@@ -23,7 +23,7 @@ import { peoplePanel } from './people'
 import { exchange, forgetToken, storedToken, storeToken } from './personal'
 import { Presence } from './presence'
 import { readOnlyNoteText } from './readonly-note'
-import { replaceRecentLinks } from './recent'
+import { forgetRoom, replaceRecentLinks } from './recent'
 import { runMarks } from './run-marks'
 import { runnerPanel, type RunnerUi } from './runner'
 import { SaveTracker } from './saved'
@@ -159,6 +159,11 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
         forgetToken(room)
         window.location.reload()
         return
+      }
+      if (state === 'closed' && code === 4404) {
+        // Deleted (or never was): this browser's token and "recent rooms" entry go too.
+        forgetToken(room)
+        forgetRoom(room)
       }
       conn.set(state, detail)
       tracker?.setConnected(state === 'connected')
@@ -431,6 +436,9 @@ export async function roomPage(app: HTMLElement, room: string): Promise<void> {
     },
     reviewersRun: runner ?? undefined,
     rotate: rotateLinks,
+    deleteRoom: async () => {
+      await api.deleteRoom(room, session.token)
+    },
   })
   shareButton.addEventListener('click', openShare)
 
