@@ -1,5 +1,5 @@
 """The operator's commands: ``codementor export|import|backup|restore`` and
-``codementor rooms list|show``, against the store the server is configured with
+``codementor rooms list|show|delete``, against the store the server is configured with
 (``CODEMENTOR_DATA_DIR`` or ``--data-dir`` for SQLite, ``CODEMENTOR_MONGO_URL`` for
 MongoDB: the same settings ``codementor serve`` reads).
 
@@ -10,9 +10,11 @@ store unavailable), with one line on stderr saying why; 2 a usage or settings er
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import datetime
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +24,8 @@ from pycrdt import Doc
 
 from crdt import schema
 from rooms.mongo_store import MongoStore
+from rooms.observer import RoomObserver
+from rooms.redis_broker import RedisBroker, RedisSettings
 from rooms.room_file import SUFFIX, RoomFileError
 from rooms.sqlite_store import SQLiteStore
 from rooms.store import Store, StoreError
@@ -111,6 +115,24 @@ def add_commands(commands: Any) -> None:
     show = with_store(actions.add_parser("show", help="one room's settings, size and files"))
     show.add_argument("room")
     show.add_argument("--json", action="store_true", help="as a JSON object")
+    delete = with_store(
+        actions.add_parser(
+            "delete",
+            help="delete a room: its document, records and history",
+            description="Delete a room from the store and, with CODEMENTOR_REDIS_URL set, its "
+            "Redis keys; running instances are told through Redis and close the room's "
+            "peers with 4404. Without Redis a running server is not told: the command "
+            "refuses while one has the SQLite store open (use DELETE /api/rooms/{room} "
+            "with the admin token instead), unless --force.",
+        )
+    )
+    delete.add_argument("room")
+    delete.add_argument(
+        "--force",
+        action="store_true",
+        help="delete even while a server without Redis has the store open (it keeps the "
+        "room's peers and may write their next edits back)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -122,6 +144,8 @@ def run(args: argparse.Namespace) -> int:
         elif args.command == "restore":
             _restore(settings, args.source, args.force)
         else:
+            if args.command == "rooms" and args.action == "delete" and not args.force:
+                _refuse_while_served(settings, args.room)
             store = open_store(settings, create=args.command == "import")
             try:
                 if args.command == "export":
@@ -130,6 +154,8 @@ def run(args: argparse.Namespace) -> int:
                     _import(store, args.file, args.as_name)
                 elif args.action == "list":
                     _list(store, args.json)
+                elif args.action == "delete":
+                    _delete(settings, store, args.room)
                 else:
                     _show(store, args.room, args.json)
             finally:
@@ -250,6 +276,49 @@ def _show(store: Store, room: str, as_json: bool) -> None:
             print(f"{key}: {value} ({_when(value)} UTC)")
         else:
             print(f"{key}: {value}")
+
+
+def _refuse_while_served(settings: Settings, room: str) -> None:
+    """Without Redis a running server is not told of a deletion: it would keep the room's
+    peers and write their next edits back. Checked before this process opens the store
+    (SQLite's locks are per process: its own would hide the server's)."""
+    if settings.redis_url or settings.mongo_url:
+        return
+    if backups.in_use(settings.data_dir / SQLITE_FILE):
+        raise CliError(
+            "a server has this store open and, without Redis, cannot be told: delete "
+            f"with DELETE /api/rooms/{room} and the admin token, stop it first, or --force"
+        )
+
+
+def _delete(settings: Settings, store: Store, room: str) -> None:
+    """The store's rows first, then Redis: an instance that flushes the room in between
+    is told next and deletes its rows again (``server.room_life``)."""
+    existed = store.delete_room(room)
+    keys = asyncio.run(_delete_redis_keys(settings, room)) if settings.redis_url else None
+    if not existed and not keys:
+        raise room_transfer.UnknownRoom(room)
+    said = {None: "", True: "; its Redis keys removed and running instances told"}
+    if keys is False:
+        raise CliError(f"deleted room {room} from the store, but Redis did not answer: "
+                       "its keys are left and running instances were not told")  # fmt: skip
+    print(f"deleted room {room}{said[keys]}")
+
+
+async def _delete_redis_keys(settings: Settings, room: str) -> bool:
+    """The room's keys, and the deletion notice every running instance subscribes to."""
+    broker = RedisBroker(
+        RedisSettings(
+            url=settings.redis_url or "",
+            instance_id=f"cli-{os.getpid()}",
+            cluster=settings.redis_cluster == "on",
+        ),
+        RoomObserver(),
+    )
+    try:
+        return await broker.delete_room(room)
+    finally:
+        await broker.close()
 
 
 def _backup(settings: Settings, directory: Path) -> None:

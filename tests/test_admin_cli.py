@@ -1,14 +1,16 @@
-"""``codementor export|import|rooms list|rooms show`` as an operator runs them: the
+"""``codementor export|import|rooms list|show|delete`` as an operator runs them: the
 installed command in a subprocess, against a real SQLite data dir."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
 import subprocess
 import sys
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,11 @@ import pytest
 from rooms import room_file
 from rooms.sqlite_store import SQLiteStore
 from server.app import SQLITE_FILE
+from tests.redisproc import RedisProcess
+from tests.serverproc import ServerProcess
+from tests.support import SECRET, eventually, sign
 from tests.test_store_contract import build_room, roots
+from tests.yclient import YClient
 
 CODEMENTOR = Path(sys.executable).parent / "codementor"
 
@@ -196,3 +202,73 @@ def test_backup_and_restore_of_a_mongo_store_point_to_mongodump(tmp_path: Path) 
 def test_a_bad_setting_is_exit_2(data_dir: Path) -> None:
     done = codementor("rooms", "list", data_dir=data_dir, CODEMENTOR_PORT="many")
     assert done.returncode == 2 and b"CODEMENTOR_PORT" in done.stderr
+
+
+# -- rooms delete -----------------------------------------------------------------
+
+
+def gone(data_dir: Path, room: str) -> bool:
+    store = opened(data_dir)
+    try:
+        return (
+            store.room_info(room) is None
+            and store.load(room).is_empty
+            and store.history_size(room)[0] == 0
+        )
+    finally:
+        store.close()
+
+
+def test_rooms_delete_removes_the_room_and_an_unknown_one_is_exit_1(data_dir: Path) -> None:
+    assert not gone(data_dir, "orig")
+    deleted = codementor("rooms", "delete", "orig", data_dir=data_dir)
+    assert deleted.returncode == 0, deleted.stderr
+    assert deleted.stdout == b"deleted room orig\n"
+    assert gone(data_dir, "orig")
+    assert b"orig" not in codementor("rooms", "list", data_dir=data_dir).stdout
+    again = codementor("rooms", "delete", "orig", data_dir=data_dir)
+    assert again.returncode == 1 and b"unknown room" in again.stderr
+
+
+@pytest.mark.anyio
+async def test_rooms_delete_refuses_while_a_server_without_redis_serves_the_store(
+    data_dir: Path, server_factory: Callable[..., ServerProcess]
+) -> None:
+    server_factory(data_dir)
+    refused = await asyncio.to_thread(codementor, "rooms", "delete", "orig", data_dir=data_dir)
+    assert refused.returncode == 1
+    assert b"DELETE /api/rooms/orig" in refused.stderr and b"--force" in refused.stderr
+    assert not gone(data_dir, "orig")
+    forced = await asyncio.to_thread(
+        codementor, "rooms", "delete", "orig", "--force", data_dir=data_dir
+    )
+    assert forced.returncode == 0, forced.stderr
+    assert gone(data_dir, "orig")
+
+
+@pytest.mark.anyio
+async def test_rooms_delete_with_redis_closes_the_rooms_peers_on_running_instances(
+    data_dir: Path, server_factory: Callable[..., ServerProcess], redis_server: RedisProcess
+) -> None:
+    server = server_factory(
+        data_dir, CODEMENTOR_SECRET=SECRET, CODEMENTOR_REDIS_URL=redis_server.url
+    )
+    editor = await YClient(server.ws_url("orig", f"token={sign('orig', 'editor')}")).connect()
+    await editor.wait_synced()
+    editor.text.insert(0, "typed just before ")
+    redis = redis_server.client()
+    await eventually(lambda: redis.exists("codementor:room:orig") == 1)
+    deleted = await asyncio.to_thread(
+        codementor,
+        "rooms",
+        "delete",
+        "orig",
+        data_dir=data_dir,
+        CODEMENTOR_REDIS_URL=redis_server.url,
+    )
+    assert deleted.returncode == 0, deleted.stderr
+    assert b"running instances told" in deleted.stdout
+    assert await editor.wait_closed() == 4404
+    assert redis.exists("codementor:room:orig") == 0
+    server.stop()  # its last flush must not bring the room back
+    assert gone(data_dir, "orig")
