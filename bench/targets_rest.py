@@ -278,6 +278,23 @@ class Rest:
         async def fork(i: int) -> Call:
             return Call("POST", f"{rc}/fork", self.student(f"Forker {i}"), ok=(201,))
 
+        async def delete_room(i: int) -> Call:
+            room, token = await self.room("pair")
+            return Call("DELETE", f"/api/rooms/{room}", token, ok=(204,))
+
+        async def export_room(i: int) -> Call:
+            return Call("GET", f"{rp}/export", owner)
+
+        exported: dict[str, bytes] = {}
+
+        async def import_room(i: int) -> Call:
+            if "file" not in exported:  # P's file: several files, runs and history
+                response = await self.send(Call("GET", f"{rp}/export", owner))
+                exported["file"] = response.content
+            as_name = {"as": f"imported-{self.fresh('')}"}
+            return Call("POST", "/api/rooms/import", content=exported["file"], params=as_name,
+                        ok=(201,))  # fmt: skip
+
         def rotated(response: httpx.Response) -> None:
             ids["R_owner"] = response.json()["owner_token"]
 
@@ -456,6 +473,9 @@ class Rest:
             Case("POST /api/rooms/{room}/ai/suggestions/{entry_id}", suggestion, 0.3, False),
             Case("POST /api/rooms/{room}/ai/changes/{entry_id}/undo", undo, 0.3, False),
             Case("POST /api/rooms/{room}/fork", fork),
+            Case("DELETE /api/rooms/{room}", delete_room),
+            Case("GET /api/rooms/{room}/export", export_room),
+            Case("POST /api/rooms/import", import_room),
             # Rotation waits for the next whole second by design (iat counts seconds).
             Case("POST /api/rooms/{room}/rotate", rotate, 0.25, concurrent=False),
             Case("GET /api/rooms/{room}/history", fixed(Call("GET", f"{rp}/history", owner))),
