@@ -113,6 +113,10 @@ class Ours(Server):
             CODEMENTOR_SECRET=self.secret,
             CODEMENTOR_LOG_LEVEL="warning",
             CODEMENTOR_API_RATE_PER_MINUTE="100000000",
+            # One address (and one user) makes every room of a run: the room quotas off.
+            CODEMENTOR_ROOMS_PER_ADDRESS_PER_HOUR="100000000",
+            CODEMENTOR_ROOMS_PER_USER="0",
+            CODEMENTOR_USER_FORKS_PER_HOUR="0",
             **self.env,
         )
         if self.redis_url:

@@ -81,10 +81,6 @@ def server_env(judge0: str, anthropic: str) -> dict[str, str]:
         "CODEMENTOR_RUNNER_RUNS_PER_MINUTE": "100000000",
         "CODEMENTOR_RUNNER_QUEUE": "200",
         "CODEMENTOR_FORKS_PER_USER_PER_HOUR": "100000000",
-        # One address and one user make every room here: the room quotas (issue 23) off.
-        "CODEMENTOR_ROOMS_PER_ADDRESS_PER_HOUR": "100000000",
-        "CODEMENTOR_ROOMS_PER_USER": "0",
-        "CODEMENTOR_USER_FORKS_PER_HOUR": "0",
         "ANTHROPIC_API_KEY": "bench",
         "CODEMENTOR_AI_BASE_URL": anthropic,
         "CODEMENTOR_AI_ROOM_TOKENS_PER_HOUR": "1000000000",
