@@ -8,12 +8,14 @@ growing when anyone may make rooms (forks, dev mode's anonymous rooms).
   (also counted in the store; ``forks_per_user_per_hour`` in ``server.api`` still bounds
   forks of one room). Over it: 429 with ``Retry-After`` until the oldest leaves the hour.
 - Rooms per address per hour, when rooms are made without the admin token (dev mode:
-  ``POST /api/rooms``, and opening a name that does not exist yet): a token bucket per
-  client address, per process (``server.ratelimit``). Over it: 429 with ``Retry-After``.
+  ``POST /api/rooms``, importing a room file, and opening a name that does not exist
+  yet): a token bucket per client address, per process (``server.ratelimit``), loopback
+  addresses exempt. Over it: 429 with ``Retry-After``.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import time
 
 from rooms.persistence import StoreWorker
@@ -58,7 +60,14 @@ class Quotas:
                 )
 
     def check_address(self, address: str) -> None:
-        """Take one room from ``address``'s hourly bucket, or raise 429."""
+        """Take one room from ``address``'s hourly bucket, or raise 429. A loopback
+        address is never limited: it is this machine's own user (a developer's browser on
+        ``make run``, the tests, a benchmark), not a remote one. Behind a proxy on this
+        machine the address is the client's, from ``X-Forwarded-For`` when the proxy is
+        trusted (``CODEMENTOR_FORWARDED_ALLOW_IPS``); a proxy that sends none makes every
+        client loopback, and the quota then limits nobody."""
+        if _loopback(address):
+            return
         wait = self.addresses.check(f"addr:{address}")
         if wait > 0:
             self.metrics.quota_refusals.labels("rooms_per_address_per_hour").inc()
@@ -68,3 +77,10 @@ class Quotas:
                 "one address without the admin token",
                 headers={"Retry-After": retry_after_header(wait)},
             )
+
+
+def _loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False

@@ -258,26 +258,50 @@ async def test_a_redis_cluster_carries_the_deletion_to_every_instance(
 # -- quotas -------------------------------------------------------------------------
 
 
+# A remote client, as a proxy on this machine (trusted by default) names it.
+REMOTE_ADDRESS = "203.0.113.7"
+REMOTE = {"x-forwarded-for": REMOTE_ADDRESS}
+
+
+async def refused_from(url: str, headers: dict[str, str]) -> int | None:
+    async with websockets.connect(url, additional_headers=headers) as connection:
+        with pytest.raises(websockets.ConnectionClosed):
+            async with asyncio.timeout(10):
+                while True:
+                    await connection.recv()
+        return connection.close_code
+
+
 async def test_rooms_per_address_bound_anonymous_creation(server_factory: Factory) -> None:
     server = server_factory(CODEMENTOR_ROOMS_PER_ADDRESS_PER_HOUR="2")
-    mine = create(server, token=None)
-    create(server, token=None)
-    over = post(server, "/api/rooms", {})
+
+    def remote_post(path: str, address: str = REMOTE_ADDRESS, **kwargs: Any) -> httpx.Response:
+        headers = {"x-forwarded-for": address}
+        return httpx.post(server.http_url + path, headers=headers, timeout=10, **kwargs)
+
+    made = [remote_post("/api/rooms", json={}) for _ in range(2)]
+    assert [m.status_code for m in made] == [201, 201]
+    over = remote_post("/api/rooms", json={})
     assert over.status_code == 429
     assert "per hour" in over.json()["error"] and int(over.headers["retry-after"]) > 0
     # Importing a room file makes a room too.
+    mine = made[0].json()
     exported = call(server, "GET", f"/api/rooms/{mine['room']}/export", mine["owner_token"])
     assert exported.status_code == 200
-    imported = httpx.post(
-        server.http_url + "/api/rooms/import", params={"as": "copy"}, content=exported.content
-    )
+    imported = remote_post("/api/rooms/import", params={"as": "copy"}, content=exported.content)
     assert imported.status_code == 429 and "retry-after" in imported.headers
     # Opening a new name makes a room too: refused the same way (1013: retried later).
-    code, _ = await refused(server.ws_url("a-new-name"))
-    assert code == 1013
-    joined = post(server, "/api/rooms/another-new-name/join", {"name": "Zed"})
+    assert await refused_from(server.ws_url("a-new-name"), REMOTE) == 1013
+    joined = remote_post("/api/rooms/another-new-name/join", json={"name": "Zed"})
     assert joined.status_code == 429 and "retry-after" in joined.headers
     assert server.metric("codementor_quota_refusals_total") == 4
+    # Another address has its own rooms; this machine's own user is never limited.
+    other = remote_post("/api/rooms", json={}, address="198.51.100.2")
+    assert other.status_code == 201
+    assert [create(server, token=None)["room"] != "" for _ in range(3)] == [True] * 3
+    client = await YClient(server.ws_url("a-local-name")).connect()
+    await client.wait_synced()
+    await client.close()
 
 
 async def test_rooms_per_user_bound_forks_and_a_delete_frees_one(server_factory: Factory) -> None:
