@@ -238,6 +238,11 @@ class RedisBroker(Broker):
         pending = await _settle(tasks, self.settings.timeout)
         if pending:
             log.warning("redis_tasks_not_stopped", tasks=[t.get_name() for t in pending])
+        # A task that was between commands when cancelled may have taken a connection
+        # after the pools were closed above: close them again once the tasks are done.
+        for client in (self._pubsub, self._redis, self._reader_redis):
+            with contextlib.suppress(Exception):
+                await client.aclose()
 
     async def check(self) -> None:
         try:
@@ -251,9 +256,13 @@ class RedisBroker(Broker):
         self._set_connected(True)
 
     async def _ping_loop(self) -> None:
-        while True:
+        # Stops on ``_closing``, not only on cancellation: redis-py can turn a cancelled
+        # command into a connection error, which would otherwise be swallowed here.
+        while not self._closing:
             with contextlib.suppress(Exception):  # check() has recorded the outcome
                 await self.check()
+            if self._closing:
+                return
             await asyncio.sleep(PING_SECONDS)
 
     # -- rooms ---------------------------------------------------------------
@@ -653,6 +662,8 @@ class RedisBroker(Broker):
                     continue
                 message = await self._pubsub.get_message(timeout=1.0)
             except Exception as exc:  # keep listening whatever went wrong
+                if self._closing:  # a cancelled read that redis-py turned into an error
+                    return
                 if not isinstance(exc, CONNECTION_ERRORS):
                     log.exception("awareness_read_failed")
                 await asyncio.sleep(delay)
