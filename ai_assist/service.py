@@ -31,6 +31,10 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.util.types import AttributeValue
 
 from ai_assist import context, edits
 from ai_assist.budgets import Budgets, TokenBudget
@@ -63,6 +67,7 @@ if TYPE_CHECKING:
     from anthropic import AsyncAnthropic
 
 log = structlog.get_logger("codementor.ai")
+tracer = trace.get_tracer(__name__)
 
 UNAVAILABLE = "AI is unavailable right now."
 HINTS_ONLY = "(hints only: the AI does not change the code here)"
@@ -240,6 +245,7 @@ class AIService:
         self._seq += 1
         request.policy = policy
         request.role = role
+        request.trace_context = otel_context.get_current()
         if question_by is not None:
             state.member.post_for(question_by, prompt)
         state.queue.append(request)
@@ -298,6 +304,15 @@ class AIService:
     # -- one request --------------------------------------------------------------
 
     async def _answer(self, state: RoomAI, request: Ask) -> None:
+        """One answer, under a span in the trace it was asked in (carried by the
+        request: this task was started for the room's queue, maybe by another ask)."""
+        attributes = {"codementor.room": request.room, "codementor.ai.request": request.id}
+        with tracer.start_as_current_span(
+            "ai.request", request.trace_context, attributes=attributes
+        ):
+            await self._answer_traced(state, request)
+
+    async def _answer_traced(self, state: RoomAI, request: Ask) -> None:
         if self.registry.rooms.get(request.room) is not state.room:
             return
         # The policy may have changed while the question waited: the stricter holds.
@@ -348,6 +363,16 @@ class AIService:
             self.settings.flush_interval,
         )
         outcome = "ok"
+        # The Anthropic call's span (its retries inside it); Anthropic gets its traceparent.
+        attributes: dict[str, AttributeValue] = {
+            "gen_ai.system": "anthropic",
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": self.settings.model,
+            "gen_ai.request.max_tokens": self.settings.max_tokens,
+        }
+        span = tracer.start_span("chat anthropic", kind=SpanKind.CLIENT, attributes=attributes)
+        headers: dict[str, str] = {}
+        propagate.inject(headers, context=trace.set_span_in_context(span))
         try:
             async with asyncio.timeout(self.settings.timeout):
                 async with self.client.messages.stream(
@@ -355,6 +380,7 @@ class AIService:
                     max_tokens=self.settings.max_tokens,
                     system=system_for(policy),
                     messages=messages_for(request, self.settings.max_code_chars),
+                    extra_headers=headers or None,
                     **extra,
                 ) as stream:
                     await reply.consume(stream)
@@ -375,6 +401,12 @@ class AIService:
             reply.note(UNAVAILABLE)
             self.breaker.failure(type(exc).__name__)
         finally:
+            span.set_attribute("gen_ai.usage.input_tokens", reply.usage.input)
+            span.set_attribute("gen_ai.usage.output_tokens", reply.usage.output)
+            span.set_attribute("codementor.ai.outcome", outcome)
+            if outcome in ("timeout", "error"):
+                span.set_status(Status(StatusCode.ERROR, outcome))
+            span.end()
             text = reply.close()
             with contextlib.suppress(Exception):
                 if self.registry.rooms.get(request.room) is state.room:
