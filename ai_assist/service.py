@@ -32,9 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 from opentelemetry import context as otel_context
-from opentelemetry import propagate, trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
-from opentelemetry.util.types import AttributeValue
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
 
 from ai_assist import context, edits
 from ai_assist.budgets import Budgets, TokenBudget
@@ -117,6 +116,10 @@ class AIService:
                 timeout=settings.timeout,
                 max_retries=settings.max_retries,
                 default_headers={"x-app": "codementor"},
+                # The SDK traces its calls itself (a span per call, retries and the stream
+                # in it; the traceparent sent along). Given here, the option also keeps
+                # ANTHROPIC_OPEN_TELEMETRY_* from putting the code and chat in the spans.
+                open_telemetry={"traces": {"enabled": True, "content_mode": "metadata_only"}},
             )
         self.client = client
         self.rooms: dict[str, RoomAI] = {}
@@ -363,16 +366,6 @@ class AIService:
             self.settings.flush_interval,
         )
         outcome = "ok"
-        # The Anthropic call's span (its retries inside it); Anthropic gets its traceparent.
-        attributes: dict[str, AttributeValue] = {
-            "gen_ai.system": "anthropic",
-            "gen_ai.operation.name": "chat",
-            "gen_ai.request.model": self.settings.model,
-            "gen_ai.request.max_tokens": self.settings.max_tokens,
-        }
-        span = tracer.start_span("chat anthropic", kind=SpanKind.CLIENT, attributes=attributes)
-        headers: dict[str, str] = {}
-        propagate.inject(headers, context=trace.set_span_in_context(span))
         try:
             async with asyncio.timeout(self.settings.timeout):
                 async with self.client.messages.stream(
@@ -380,7 +373,6 @@ class AIService:
                     max_tokens=self.settings.max_tokens,
                     system=system_for(policy),
                     messages=messages_for(request, self.settings.max_code_chars),
-                    extra_headers=headers or None,
                     **extra,
                 ) as stream:
                     await reply.consume(stream)
@@ -401,12 +393,10 @@ class AIService:
             reply.note(UNAVAILABLE)
             self.breaker.failure(type(exc).__name__)
         finally:
-            span.set_attribute("gen_ai.usage.input_tokens", reply.usage.input)
-            span.set_attribute("gen_ai.usage.output_tokens", reply.usage.output)
+            span = trace.get_current_span()  # the request's (``_answer``)
             span.set_attribute("codementor.ai.outcome", outcome)
             if outcome in ("timeout", "error"):
                 span.set_status(Status(StatusCode.ERROR, outcome))
-            span.end()
             text = reply.close()
             with contextlib.suppress(Exception):
                 if self.registry.rooms.get(request.room) is state.room:
