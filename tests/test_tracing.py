@@ -137,7 +137,7 @@ def test_a_run_is_one_trace_from_the_rest_request_to_each_judge0_call(
     assert [(e.get("trace_id"), e.get("span_id")) for e in finished] == [(trace_id, job.span_id)]
 
 
-async def test_ai_requests_keep_their_rest_requests_trace_into_the_anthropic_call(
+def test_ai_requests_keep_their_rest_requests_trace_into_the_anthropic_call(
     server_factory: Callable[..., ServerProcess], receiver: OtlpReceiver, double: AnthropicDouble
 ) -> None:
     # The SDK's own variable asks for the prompts in the spans: the server says no.
@@ -241,7 +241,7 @@ async def test_redis_publish_and_read_batches_are_spans(
     assert sum(int(s.attributes["codementor.entries"]) for s in reads) >= 1
 
 
-async def test_tracing_off_exports_nothing_and_propagates_nothing(
+def test_tracing_off_exports_nothing_and_propagates_nothing(
     server_factory: Callable[..., ServerProcess], receiver: OtlpReceiver, judge0: Judge0Double
 ) -> None:
     # Every OTEL_* variable but the endpoint (and one endpoint, with the SDK disabled).
