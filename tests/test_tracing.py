@@ -90,6 +90,10 @@ def children(spans: list[ReceivedSpan], parent: ReceivedSpan, name: str) -> list
     ]
 
 
+def run_finished(server: ServerProcess) -> bool:
+    return any(e.get("event") == "run_finished" for e in server.events())
+
+
 def test_a_run_is_one_trace_from_the_rest_request_to_each_judge0_call(
     server_factory: Callable[..., ServerProcess], receiver: OtlpReceiver, judge0: Judge0Double
 ) -> None:
@@ -260,10 +264,7 @@ def test_tracing_off_exports_nothing_and_propagates_nothing(
             timeout=10,
         )
         assert response.status_code == 202, response.text
-        wait_until(
-            lambda server=server: any(e.get("event") == "run_finished" for e in server.events()),
-            15,
-        )
+        wait_until(lambda server=server: run_finished(server), 15)  # type: ignore[misc]
         assert not [e for e in server.events() if "trace_id" in e or e["event"] == "tracing_on"]
     assert [h for _, _, h in judge0.headers if "traceparent" in h] == []
     for server in (off, disabled):
