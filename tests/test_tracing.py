@@ -136,9 +136,12 @@ def test_a_run_is_one_trace_from_the_rest_request_to_each_judge0_call(
     assert sent[("POST", "submit")] == [(trace_id, submits[0].span_id)]
     assert sorted(sent[("GET", "get")]) == sorted((trace_id, p.span_id) for p in polls)
 
-    # The log line the job wrote carries its ids.
-    finished = [e for e in server.events() if e.get("event") == "run_finished"]
+    # The log lines written under a span carry its ids: the job's, the request's access line.
+    events = server.events()
+    finished = [e for e in events if e.get("event") == "run_finished"]
     assert [(e.get("trace_id"), e.get("span_id")) for e in finished] == [(trace_id, job.span_id)]
+    access = [e for e in events if e.get("logger") == "uvicorn.access" and "/runs" in e["event"]]
+    assert [(e.get("trace_id"), e.get("span_id")) for e in access] == [(trace_id, rest.span_id)]
 
 
 def test_ai_requests_keep_their_rest_requests_trace_into_the_anthropic_call(
