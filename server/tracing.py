@@ -57,7 +57,7 @@ URL_PATH = "url.path"
 URL_SCHEME = "url.scheme"
 ERROR_TYPE = "error.type"
 
-tracer = trace.get_tracer(__name__)
+TRACER = trace.get_tracer(__name__)
 
 
 def configured(environ: Mapping[str, str] = os.environ) -> bool:
@@ -170,8 +170,9 @@ class RequestSpans:
     (``POST /api/rooms/{room}/runs``), method, status code, error status on a 5xx.
     What the request starts (a run, an AI answer) keeps its trace."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, tracer: trace.Tracer | None = None) -> None:
         self.app = app
+        self.tracer = tracer if tracer is not None else TRACER
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in UNTRACED_PATHS:
@@ -189,7 +190,7 @@ class RequestSpans:
             URL_PATH: scope["path"],
             URL_SCHEME: scope.get("scheme", "http"),
         }
-        with tracer.start_as_current_span(
+        with self.tracer.start_as_current_span(
             method, context=parent, kind=SpanKind.SERVER, attributes=attributes
         ) as span:
             status = 0

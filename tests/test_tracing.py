@@ -307,3 +307,60 @@ def test_a_collector_that_is_down_costs_a_few_log_lines_and_no_request(
     assert 1 <= failures <= 4, [
         e for e in server.events() if e.get("logger", "").startswith("opentelemetry")
     ]
+
+
+# -- the request-span middleware alone, with an SDK provider of its own ------------------
+
+
+@pytest.fixture
+def spans() -> Iterator[tuple[Any, Any]]:
+    """A provider that keeps its spans in memory, not installed globally (other tests in
+    this process must keep the no-op tracer)."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    yield provider.get_tracer("test"), exporter
+    provider.shutdown()
+
+
+async def test_a_request_span_is_named_by_its_route_and_a_5xx_is_an_error(
+    spans: tuple[Any, Any],
+) -> None:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    from server.tracing import RequestSpans
+
+    async def item(request: Request) -> Response:
+        status = int(request.query_params.get("status", "200"))
+        return JSONResponse({"id": request.path_params["item"]}, status_code=status)
+
+    tracer, exporter = spans
+    app = RequestSpans(Starlette(routes=[Route("/api/items/{item}", item)]), tracer)
+    header, trace_id, caller_span = parent_header()
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        ok = await client.get("/api/items/a1", headers={"traceparent": header})
+        failed = await client.get("/api/items/b2?status=503")
+        missing = await client.get("/nowhere")
+        probe = await client.get("/healthz")
+    assert (ok.status_code, failed.status_code, missing.status_code) == (200, 503, 404)
+    assert probe.status_code == 404  # answered, and not traced
+    first, second, third = exporter.get_finished_spans()
+    assert first.name == "GET /api/items/{item}" and first.attributes["url.path"] == "/api/items/a1"
+    assert first.attributes["http.route"] == "/api/items/{item}"
+    assert format(first.context.trace_id, "032x") == trace_id
+    assert first.parent is not None and format(first.parent.span_id, "016x") == caller_span
+    assert first.attributes["http.response.status_code"] == 200
+    assert first.status.status_code.name == "UNSET"
+    assert second.parent is None and second.context.trace_id != first.context.trace_id
+    assert second.attributes["http.response.status_code"] == 503
+    assert second.status.status_code.name == "ERROR" and second.attributes["error.type"] == "503"
+    assert third.name == "GET" and "http.route" not in third.attributes  # no route matched
+    assert third.status.status_code.name == "UNSET"
