@@ -189,8 +189,10 @@ def test_ai_requests_keep_their_rest_requests_trace_into_the_anthropic_call(
 async def test_a_websocket_admission_its_room_load_and_the_store_flush(
     server_factory: Callable[..., ServerProcess], receiver: OtlpReceiver
 ) -> None:
-    # Dev mode: a tokenless join makes the room, so the websocket loads it.
+    # Dev mode: a tokenless join makes the room, so the websocket loads it. Standard
+    # variables are the SDK's to read: a service name, gzip.
     env = {k: v for k, v in TRACED.items() if k != "CODEMENTOR_SECRET"}
+    env |= {"OTEL_SERVICE_NAME": "cm-ws", "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip"}
     server = server_factory(**env, OTEL_EXPORTER_OTLP_ENDPOINT=receiver.url)
     room = f"traced-{secrets.token_hex(4)}"
     client = YClient(server.ws_url(room))
@@ -204,6 +206,8 @@ async def test_a_websocket_admission_its_room_load_and_the_store_flush(
 
     admit = receiver.one("ws.admit")
     assert admit.kind == SERVER and admit.attributes["codementor.room"] == room
+    assert admit.service == "cm-ws"
+    assert {h.get("content-encoding") for h in receiver.headers} == {"gzip"}
     assert admit.attributes["codementor.ws.admitted"] is True
     load = receiver.one("room.load", admit.trace_id)
     assert load.parent_span_id == admit.span_id and load.attributes["codementor.room"] == room
