@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -147,12 +148,12 @@ def _endpoint_for_log(environ: Mapping[str, str]) -> str:
     for name in ENDPOINT_VARIABLES:
         value = environ.get(name, "").strip()
         if value:
-            from urllib.parse import urlsplit
-
             parts = urlsplit(value)
-            host = parts.hostname or ""
-            port = f":{parts.port}" if parts.port else ""
-            return f"{parts.scheme}://{host}{port}{parts.path}"
+            try:
+                port = f":{parts.port}" if parts.port else ""
+            except ValueError:  # a port out of range: the exporter will say so
+                port = ":?"
+            return f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"
     return ""
 
 

@@ -368,3 +368,20 @@ async def test_a_request_span_is_named_by_its_route_and_a_5xx_is_an_error(
     assert second.status.status_code.name == "ERROR" and second.attributes["error.type"] == "503"
     assert third.name == "GET" and "http.route" not in third.attributes  # no route matched
     assert third.status.status_code.name == "UNSET"
+
+
+def test_tracing_is_on_only_with_an_endpoint_and_the_sdk_enabled() -> None:
+    from server.tracing import _endpoint_for_log, configured
+
+    assert not configured({})
+    assert not configured({"OTEL_EXPORTER_OTLP_ENDPOINT": " ", "OTEL_SERVICE_NAME": "x"})
+    assert configured({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"})
+    assert configured({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:4318/v1/traces"})
+    assert not configured(
+        {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_SDK_DISABLED": "TRUE"}
+    )
+    # What the start-up line says of the endpoint: no credentials, no query; a bad port
+    # is the exporter's to report, not a failed start.
+    logged = _endpoint_for_log({"OTEL_EXPORTER_OTLP_ENDPOINT": "https://u:secret@c:4318/p?k=v"})
+    assert logged == "https://c:4318/p"
+    assert _endpoint_for_log({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:99999"}) == "http://c:?"
