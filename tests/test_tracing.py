@@ -385,3 +385,29 @@ def test_tracing_is_on_only_with_an_endpoint_and_the_sdk_enabled() -> None:
     logged = _endpoint_for_log({"OTEL_EXPORTER_OTLP_ENDPOINT": "https://u:secret@c:4318/p?k=v"})
     assert logged == "https://c:4318/p"
     assert _endpoint_for_log({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:99999"}) == "http://c:?"
+
+
+def test_below_the_server_only_the_opentelemetry_api_is_imported() -> None:
+    """The library idiom: rooms, runner, ai_assist and crdt ask the API for a tracer; the
+    SDK and the exporter are the server's choice (``server/tracing.py``), crdt uses none."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    found: dict[str, set[str]] = {}
+    for package in ("crdt", "rooms", "runner", "ai_assist"):
+        for file in (root / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(file.read_text(), str(file))):
+                names: list[str] = []
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module:
+                    names = [node.module]
+                for name in names:
+                    if name.startswith("opentelemetry"):
+                        found.setdefault(package, set()).add(name)
+    api = {"opentelemetry", "opentelemetry.trace", "opentelemetry.context",
+           "opentelemetry.propagate", "opentelemetry.util.types"}  # fmt: skip
+    assert "crdt" not in found
+    assert all(names <= api for names in found.values()), found
+    assert set(found) == {"rooms", "runner", "ai_assist"}  # each traces its part
