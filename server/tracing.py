@@ -45,7 +45,6 @@ EXPORT_LOGGERS = (
     "opentelemetry.exporter.otlp.proto.http.trace_exporter",
     "opentelemetry.exporter.otlp.proto.http._common",
     "opentelemetry.exporter.otlp.common.http",
-    "opentelemetry.exporter.http.transport",
     "opentelemetry.sdk._shared_internal",
     "opentelemetry.sdk.trace.export",
 )
