@@ -12,6 +12,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
+from opentelemetry.context import Context
 from pycrdt import Array, Map, Text
 
 from ai_assist import anchors as anchors_mod
@@ -63,6 +64,9 @@ class Ask:
     # What the AI may do for this asker here (``policy.ai_policy``): "hints" or "full".
     policy: Policy = "full"
     role: Role = Role.OWNER  # the asker's verified role (the policy depends on it)
+    # The trace it was asked in (a REST request's; empty from a chat ``@ai``): its
+    # answer runs in another task, which serves the room's queue, not this request.
+    trace_context: Context | None = None
 
     def view(self, path: str) -> FileView | None:
         return next((f for f in self.files if f.path == path), None)

@@ -31,6 +31,9 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
 
 from ai_assist import context, edits
 from ai_assist.budgets import Budgets, TokenBudget
@@ -63,6 +66,7 @@ if TYPE_CHECKING:
     from anthropic import AsyncAnthropic
 
 log = structlog.get_logger("codementor.ai")
+tracer = trace.get_tracer(__name__)
 
 UNAVAILABLE = "AI is unavailable right now."
 HINTS_ONLY = "(hints only: the AI does not change the code here)"
@@ -112,6 +116,10 @@ class AIService:
                 timeout=settings.timeout,
                 max_retries=settings.max_retries,
                 default_headers={"x-app": "codementor"},
+                # The SDK traces its calls itself (a span per call, retries and the stream
+                # in it; the traceparent sent along). Given here, the option also keeps
+                # ANTHROPIC_OPEN_TELEMETRY_* from putting the code and chat in the spans.
+                open_telemetry={"traces": {"enabled": True, "content_mode": "metadata_only"}},
             )
         self.client = client
         self.rooms: dict[str, RoomAI] = {}
@@ -243,6 +251,7 @@ class AIService:
         self._seq += 1
         request.policy = policy
         request.role = role
+        request.trace_context = otel_context.get_current()
         if question_by is not None:
             state.member.post_for(question_by, prompt)
         state.queue.append(request)
@@ -301,6 +310,15 @@ class AIService:
     # -- one request --------------------------------------------------------------
 
     async def _answer(self, state: RoomAI, request: Ask) -> None:
+        """One answer, under a span in the trace it was asked in (carried by the
+        request: this task was started for the room's queue, maybe by another ask)."""
+        attributes = {"codementor.room": request.room, "codementor.ai.request": request.id}
+        with tracer.start_as_current_span(
+            "ai.request", request.trace_context, attributes=attributes
+        ):
+            await self._answer_traced(state, request)
+
+    async def _answer_traced(self, state: RoomAI, request: Ask) -> None:
         if self.registry.rooms.get(request.room) is not state.room:
             return
         # The policy may have changed while the question waited: the stricter holds.
@@ -378,6 +396,10 @@ class AIService:
             reply.note(UNAVAILABLE)
             self.breaker.failure(type(exc).__name__)
         finally:
+            span = trace.get_current_span()  # the request's (``_answer``)
+            span.set_attribute("codementor.ai.outcome", outcome)
+            if outcome in ("timeout", "error"):
+                span.set_status(Status(StatusCode.ERROR, outcome))
             text = reply.close()
             with contextlib.suppress(Exception):
                 if self.registry.rooms.get(request.room) is state.room:

@@ -1,5 +1,6 @@
 """The results page: a header saying how the run went, one table per family, then the
-failures and anomalies. Ratios are ours / Node (transport: off / auto; history: on / off)."""
+failures and anomalies. Ratios are ours / Node (transport: off / auto; history: on / off;
+tracing: on / off)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ def report(bench: Bench, elapsed: float, plan: Plan) -> str:
         cold_section,
         multi_section,
         transport_section,
+        tracing_section,
         workspace_section,
         history_section,
         targets_section,
@@ -404,6 +406,37 @@ def transport_section(rows: list[Row]) -> list[str]:
                 f"| {scenario if i == 0 else ''} | {label} | {fmt(read(off))} | "
                 f"{fmt(read(auto))} | {quoted} | {generators if i == 0 else ''} |"
             )
+    return lines
+
+
+def tracing_section(rows: list[Row]) -> list[str]:
+    traced = [r for r in rows if r["family"] == "tracing"]
+    arms = {r["tracing"]: r for r in traced}
+    off, on = arms.get("off"), arms.get("on")
+    if off is None or on is None:
+        return []
+    lines = [
+        "",
+        "## Tracing: OpenTelemetry on / off (ours only)",
+        "",
+        "Our server with no OTLP endpoint (the API's no-op tracer) and with "
+        "`OTEL_EXPORTER_OTLP_ENDPOINT` at a local sink (`bench/otlp_sink.py`, its own "
+        "process), the settings taking turns, one fresh server each. Ratio on / off: 1 is "
+        "no cost; nothing is traced per keystroke. Rows whose generator saturated get no "
+        "ratio (⚠).",
+        "",
+        "| scenario | metric | off | on | on / off | generator |",
+        "|---|---|---|---|---|---|",
+    ]
+    saturated = bool(off["saturated"] or on["saturated"])
+    scenario = off["scenario"] + (" ⚠" if saturated else "")
+    generators = f"off: {gen_cell(off)}; on: {gen_cell(on)}"
+    for i, (label, read, always) in enumerate(DELIVERY_METRICS):
+        quoted = ratio(read(on), read(off)) if always or not saturated else "n/q"
+        lines.append(
+            f"| {scenario if i == 0 else ''} | {label} | {fmt(read(off))} | "
+            f"{fmt(read(on))} | {quoted} | {generators if i == 0 else ''} |"
+        )
     return lines
 
 

@@ -9,7 +9,9 @@ usage: .venv/bin/python bench/run.py [--quick] [--only FAMILY[,FAMILY...]] [--ou
             playback seeks; only when named), targets (ours only: the seed's service targets
             under 5,000 live sockets, bench/service_targets.py; only when named),
             scaleout (ours only: capacity of 1 process, --workers 2, 2 and 3 instances with
-            Redis behind HAProxy; only when named)
+            Redis behind HAProxy; only when named), tracing (ours only: the pair scenario
+            with OpenTelemetry tracing on, exporting to bench/otlp_sink.py, against off;
+            only when named)
   --quick   small scales and 4 s windows (a smoke run, about two minutes)
   --out     results file stem under bench/results (default: bench)
   --pin     the server under test on the last CPU, generators and this driver on the others

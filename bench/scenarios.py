@@ -1,6 +1,6 @@
 """The scenario families (pair, broadcast, storm, capacity, cold, multi, transport,
-workspace, history) run one after another, each scenario against a fresh server: ours, then
-the Node one (transport, workspace and history: ours only)."""
+workspace, history, tracing) run one after another, each scenario against a fresh server:
+ours, then the Node one (transport, workspace, history and tracing: ours only)."""
 
 from __future__ import annotations
 
@@ -33,13 +33,14 @@ from bench.scaleout import run_scaleout
 from bench.servers import NODE, NodeServer, Ours, Server, running
 from bench.service_targets import run_targets
 from bench.stats import pool_runs
+from bench.tracing import run_tracing
 from bench.traffic import broadcast_room, drive_traffic, pair_rooms
 from bench.transport import run_transport
 from bench.workspace import run_workspace
 
 FAMILIES = (
     "pair", "broadcast", "storm", "capacity", "cold", "multi", "transport", "workspace", "history",
-    "targets", "mixed", "scaleout",
+    "targets", "mixed", "scaleout", "tracing",
 )  # fmt: skip
 DEFAULT_FAMILIES = ("pair", "broadcast", "storm", "capacity", "cold", "multi", "mixed")
 
@@ -280,6 +281,7 @@ class Bench:
             ("targets", lambda: run_targets(self)),
             ("mixed", lambda: run_mixed(self)),
             ("scaleout", lambda: run_scaleout(self)),
+            ("tracing", lambda: run_tracing(self)),
         ]
         for family, run in families:
             if self.wanted(family):

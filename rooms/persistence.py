@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 import structlog
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
 from pycrdt import Doc, merge_updates
 
 from crdt import failures, schema
@@ -38,6 +40,7 @@ from rooms.observer import RoomObserver
 from rooms.store import Store, StoredRoom
 
 log = structlog.get_logger("codementor.persistence")
+tracer = trace.get_tracer(__name__)
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -167,28 +170,37 @@ class BatchFlusher:
             taken = [(w, batch) for w, batch in taken if batch.updates]
             if not taken:
                 return True
-            started = time.perf_counter()
-            history = {w.name: b.history for w, b in taken if b.history}
-            try:
-                seqs = await self._worker.run(
-                    self._worker.store.append_many,
-                    {w.name: b.updates for w, b in taken},
-                    history or None,
-                )
-            except Exception:
-                for writer, batch in taken:
-                    writer.put_back(batch)
-                if self.failing_since is None:
-                    self.failing_since = time.monotonic()
-                self._observer.flush_failed()
-                log.exception("flush_failed", rooms=len(taken))
-                return False
-            self.failing_since = None
             count = sum(len(b.updates) for _, b in taken)
-            self._observer.flushed(time.perf_counter() - started, count)
-            for writer, batch in taken:
-                await writer.stored(seqs[writer.name], batch)
-            return True
+            # One span per store write (a durability window's worth), never per update.
+            attributes = {
+                "codementor.rooms": len(taken),
+                "codementor.updates": count,
+                "codementor.bytes": sum(b.size for _, b in taken),
+            }
+            with tracer.start_as_current_span("store.flush", attributes=attributes) as span:
+                started = time.perf_counter()
+                history = {w.name: b.history for w, b in taken if b.history}
+                try:
+                    seqs = await self._worker.run(
+                        self._worker.store.append_many,
+                        {w.name: b.updates for w, b in taken},
+                        history or None,
+                    )
+                except Exception as exc:
+                    for writer, batch in taken:
+                        writer.put_back(batch)
+                    if self.failing_since is None:
+                        self.failing_since = time.monotonic()
+                    self._observer.flush_failed()
+                    span.set_attribute("error.type", type(exc).__name__)
+                    span.set_status(Status(StatusCode.ERROR))
+                    log.exception("flush_failed", rooms=len(taken))
+                    return False
+                self.failing_since = None
+                self._observer.flushed(time.perf_counter() - started, count)
+                for writer, batch in taken:
+                    await writer.stored(seqs[writer.name], batch)
+                return True
 
     def failing_for(self) -> float:
         """Seconds since the writes started failing; 0 while they succeed."""

@@ -72,6 +72,10 @@ from typing import Any, cast
 
 import redis.asyncio as aioredis
 import structlog
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.util.types import AttributeValue
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.exceptions import RedisError
 
@@ -80,6 +84,7 @@ from rooms.observer import RoomObserver
 from rooms.redis_keys import DELETED_CHANNEL, RedisKeys
 
 log = structlog.get_logger("codementor.redis")
+tracer = trace.get_tracer(__name__)
 
 # Single-Redis names (``rooms.redis_keys`` has both modes'), kept for the tools that read them.
 STREAM = "codementor:room:{}"
@@ -429,6 +434,17 @@ class RedisBroker(Broker):
         self._outbox_bytes -= sum(len(u) for _, u, _ in batch)
         reseed = {r: self._rooms[r].doc.get_update() for r in self._reseed if r in self._rooms}
         self._reseed.clear()
+        # One span per pipeline, never per update; a trace of its own (Context()): the
+        # publisher serves every room, whatever started its task.
+        attributes: dict[str, AttributeValue] = {
+            "db.system.name": "redis",
+            "db.operation.name": "PIPELINE XADD",
+            "codementor.updates": len(batch),
+            "codementor.reseeds": len(reseed),
+        }
+        span = tracer.start_span(
+            "redis.publish_batch", Context(), kind=SpanKind.CLIENT, attributes=attributes
+        )
         try:
             async with asyncio.timeout(self.settings.timeout):
                 async with self._redis.pipeline(transaction=False) as pipe:
@@ -447,7 +463,10 @@ class RedisBroker(Broker):
                             self._keys.news(group), news, maxlen=NEWS_MAXLEN, approximate=True
                         )
                     await pipe.execute()
-        except BaseException:
+        except BaseException as exc:
+            span.record_exception(exc)
+            span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+            span.end()
             self._reseed.update(reseed)
             for room, update, origin in reversed(batch):
                 if room not in self._reseed:  # a re-seed covers the room's updates
@@ -455,6 +474,7 @@ class RedisBroker(Broker):
                     self._outbox_bytes += len(update)
             self._report_backlog()
             raise
+        span.end()
         self._report_backlog()
 
     def _news_of(
@@ -522,8 +542,8 @@ class RedisBroker(Broker):
             for key, news_entries in response or []:
                 if key == news_bytes:
                     news = self._take_news(news_entries, unread)
-            self._deliver(entries, unread)
             if entries:
+                self._deliver_traced(entries, unread)
                 await asyncio.sleep(COALESCE_SECONDS)
 
     async def _news_tail(self, key: str) -> str:
@@ -554,6 +574,20 @@ class RedisBroker(Broker):
         # Named, not routed by the client: redis-py would ask the server for XREAD's
         # keys (COMMAND GETKEYS) before every read. A MOVED reply is still followed.
         return await self._cluster.execute_command("XREAD", *args, target_nodes=node)
+
+    def _deliver_traced(self, entries: list[Any], unread: set[str]) -> None:
+        """Deliver one XREAD's entries under one span (a trace of its own, as the
+        publisher's): the blocking wait is not in it, nor is an XREAD that brought none."""
+        attributes: dict[str, AttributeValue] = {
+            "db.system.name": "redis",
+            "db.operation.name": "XREAD",
+            "codementor.streams": len(entries),
+            "codementor.entries": sum(len(found) for _, found in entries),
+        }
+        with tracer.start_as_current_span(
+            "redis.read_batch", Context(), kind=SpanKind.CONSUMER, attributes=attributes
+        ):
+            self._deliver(entries, unread)
 
     def _deliver(self, response: list[Any], unread: set[str]) -> None:
         now_ms = time.time() * 1000

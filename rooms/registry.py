@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from opentelemetry import trace
 from pycrdt import Doc
 
 from crdt import failures, schema
@@ -39,6 +40,7 @@ from rooms.store import RoomInfo, Store
 from rooms.workspace import WorkspaceLimits
 
 log = structlog.get_logger("codementor.registry")
+tracer = trace.get_tracer(__name__)
 
 STORE_CHECK_SECONDS = 2.0
 REMOTE_AWARENESS_TIMEOUT = 30.0  # y-protocols' own outdated timeout
@@ -127,12 +129,20 @@ class RoomRegistry:
 
     async def _load(self, name: str) -> Room:
         """Read the room's history, catch up with other instances, then register it.
-        Until it is registered, joiners wait on this task (``_loading``)."""
+        Until it is registered, joiners wait on this task (``_loading``). Its span is
+        a child of the first asker's (a websocket's admission, a REST request)."""
+        with tracer.start_as_current_span("room.load", attributes={"codementor.room": name}):
+            return await self._load_traced(name)
+
+    async def _load_traced(self, name: str) -> Room:
         started = time.perf_counter()
         try:
             info = await self.worker.run(self.worker.store.room_info, name)
             tokens_after = info.tokens_after if info is not None else 0.0
-            stored = await self.worker.run(self.worker.store.load, name)
+            with tracer.start_as_current_span("store.load") as span:
+                stored = await self.worker.run(self.worker.store.load, name)
+                span.set_attribute("codementor.updates", len(stored.updates))
+                span.set_attribute("codementor.snapshot", stored.snapshot is not None)
             self._observer.store_loaded(time.perf_counter() - started)
             mode = Mode(info.mode) if info is not None else Mode.PAIR
             doc: Doc[Any] = Doc()

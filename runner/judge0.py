@@ -36,8 +36,12 @@ import enum
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.util.types import AttributeValue
 
 AUTH_HEADER = "X-Auth-Token"
 AUTHZ_HEADER = "X-Auth-User"  # Judge0's default AUTHZ_HEADER
@@ -48,6 +52,8 @@ TEXT_FIELDS = ("stdout", "stderr", "compile_output", "message")
 
 # Judge0 status ids (integrations.md 1.6).
 T = TypeVar("T")
+
+tracer = trace.get_tracer(__name__)
 
 IN_QUEUE = 1
 PROCESSING = 2
@@ -207,6 +213,12 @@ class Judge0Client:
         if token:
             headers[AUTH_HEADER] = token
         self.base_url = base_url.rstrip("/")
+        parts = urlsplit(self.base_url)
+        # A Judge0 call's span attributes: where it went (never the token it carried).
+        self._server: dict[str, AttributeValue] = {
+            "server.address": parts.hostname or "",
+            "server.port": parts.port or (443 if parts.scheme == "https" else 80),
+        }
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             headers=headers,
@@ -233,7 +245,7 @@ class Judge0Client:
         await self._http.aclose()
 
     async def languages(self) -> list[Language]:
-        data = await self._call("GET", "/languages")
+        data = await self._call("GET", "/languages", route="/languages")
         if not isinstance(data, list):
             raise Judge0Error(ErrorKind.PROTOCOL, "GET /languages did not answer a list")
         out: list[Language] = []
@@ -243,7 +255,7 @@ class Judge0Client:
         return out
 
     async def language(self, language_id: int) -> LanguageDetail:
-        data = await self._call("GET", f"/languages/{language_id}")
+        data = await self._call("GET", f"/languages/{language_id}", route="/languages/{id}")
         if not isinstance(data, dict) or not isinstance(data.get("run_cmd"), str):
             raise Judge0Error(ErrorKind.PROTOCOL, "GET /languages/{id} answered no run_cmd")
         compile_cmd = data.get("compile_cmd")
@@ -269,6 +281,7 @@ class Judge0Client:
         data = await self._request(
             "POST",
             "/submissions",
+            route="/submissions",
             params={"base64_encoded": "true", "wait": "false"},
             json=request.body(),
         )
@@ -283,6 +296,7 @@ class Judge0Client:
         data = await self._call(
             "GET",
             f"/submissions/{token}",
+            route="/submissions/{token}",
             params={"base64_encoded": "true", "fields": FIELDS},
         )
         if not isinstance(data, dict):
@@ -300,8 +314,8 @@ class Judge0Client:
         ``REFUSED`` when Judge0 does not allow deletes or this client, ``NOT_FOUND``."""
         try:
             data = await self._call(
-                "DELETE", f"/submissions/{token}", params={"fields": "token,status"},
-                headers=self._authz or {},
+                "DELETE", f"/submissions/{token}", route="/submissions/{token}",
+                params={"fields": "token,status"}, headers=self._authz or {},
             )  # fmt: skip
         except Judge0Error as exc:
             if exc.status == 400:
@@ -316,8 +330,8 @@ class Judge0Client:
             raise Judge0Error(ErrorKind.PROTOCOL, "DELETE /submissions/{token} did not answer JSON")
         return parse_submission(data, token)
 
-    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        return await self._detached(self._request(method, path, **kwargs))
+    async def _call(self, method: str, path: str, route: str, **kwargs: Any) -> Any:
+        return await self._detached(self._request(method, path, route, **kwargs))
 
     async def _detached(self, work: Coroutine[Any, Any, T]) -> T:
         """A call in its own task, shielded: a caller cancelled meanwhile (a stopped run,
@@ -337,15 +351,33 @@ class Judge0Client:
         if not call.cancelled():
             call.exception()  # retrieved here: a caller that stopped waiting never will
 
-    async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            response = await self._http.request(method, path, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise Judge0Error(ErrorKind.TIMEOUT, "Judge0 did not answer in time") from exc
-        except httpx.TransportError as exc:
-            raise Judge0Error(
-                ErrorKind.CONNECT, f"could not reach Judge0 ({type(exc).__name__})"
-            ) from exc
+    async def _request(self, method: str, path: str, route: str, **kwargs: Any) -> Any:
+        """One HTTP call, its span a child of the caller's (the run's job), whose
+        ``traceparent`` Judge0 (or a proxy in front of it) receives."""
+        attributes: dict[str, AttributeValue] = {
+            "http.request.method": method,
+            "url.template": route,
+            **self._server,
+        }
+        with tracer.start_as_current_span(
+            f"{method} {route}", kind=SpanKind.CLIENT, attributes=attributes
+        ) as span:
+            headers = dict(kwargs.pop("headers", None) or {})
+            propagate.inject(headers)
+            try:
+                response = await self._http.request(method, path, headers=headers, **kwargs)
+            except httpx.TimeoutException as exc:
+                span.set_attribute("error.type", "timeout")
+                raise Judge0Error(ErrorKind.TIMEOUT, "Judge0 did not answer in time") from exc
+            except httpx.TransportError as exc:
+                span.set_attribute("error.type", type(exc).__name__)
+                raise Judge0Error(
+                    ErrorKind.CONNECT, f"could not reach Judge0 ({type(exc).__name__})"
+                ) from exc
+            span.set_attribute("http.response.status_code", response.status_code)
+            if response.status_code >= 400:
+                span.set_attribute("error.type", str(response.status_code))
+                span.set_status(Status(StatusCode.ERROR))
         status = response.status_code
         if status in (200, 201):
             try:

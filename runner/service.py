@@ -51,6 +51,7 @@ from typing import Any, TypeVar
 
 import httpx
 import structlog
+from opentelemetry import trace
 from pycrdt import Doc, Map
 
 from crdt import paths, schema
@@ -73,6 +74,7 @@ from runner.languages import UnsupportedLanguage
 from runner.project import Project, ProjectRefused
 
 log = structlog.get_logger("codementor.runner")
+tracer = trace.get_tracer(__name__)
 
 T = TypeVar("T")
 
@@ -502,19 +504,30 @@ class Runner:
     # -- one run -----------------------------------------------------------------
 
     async def _execute(self, run: _Run) -> None:
-        try:
-            fields = await self.judged(run)
-        except _StoppedElsewhere:
-            self._stopped(run)
-            return
-        except asyncio.CancelledError:
-            if run.cancelled:  # Stop: cancel_run wrote the end and cleaned up
+        """The run's task. Created in the context of the request that started the run,
+        its span joins that request's trace; each Judge0 call is a child span."""
+        attributes = {"codementor.room": run.room, "codementor.run.id": run.id,
+                      "codementor.run.language": run.language}  # fmt: skip
+        with tracer.start_as_current_span("runner.job", attributes=attributes) as span:
+            try:
+                fields = await self.judged(run)
+            except _StoppedElsewhere:
+                span.set_attribute("codementor.run.status", records.CANCELLED)
+                self._stopped(run)
                 return
-            raise  # shutting down: close() writes "interrupted"
-        except Exception:  # a bug must still end the run
-            log.exception("run_failed", room=run.room, run=run.id)
-            fields = {"status": records.INTERNAL_ERROR, "message": "the runner failed unexpectedly"}
-        await self._finish(run, fields)
+            except asyncio.CancelledError:
+                if run.cancelled:  # Stop: cancel_run wrote the end and cleaned up
+                    span.set_attribute("codementor.run.status", records.CANCELLED)
+                    return
+                raise  # shutting down: close() writes "interrupted"
+            except Exception:  # a bug must still end the run
+                log.exception("run_failed", room=run.room, run=run.id)
+                fields = {
+                    "status": records.INTERNAL_ERROR,
+                    "message": "the runner failed unexpectedly",
+                }
+            span.set_attribute("codementor.run.status", str(fields["status"]))
+            await self._finish(run, fields)
 
     async def judged(self, run: _Run) -> dict[str, Any]:
         """Run ``run`` on Judge0 under the global slot cap, its deadline, the breaker and

@@ -37,6 +37,7 @@ from server import (
     room_life,
     runs,
     spotlight_api,
+    tracing,
     transfer_api,
     web,
 )
@@ -221,12 +222,14 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         allowed_origins(settings.allowed_origins), settings.public_url, loopback_only=not configured
     )
     openapi_document = openapi.build()
+    traced = tracing.configured()  # OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT set
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
         # uvicorn has configured its loggers by now (in this worker process too):
         # tokens ride in websocket query strings, keep them out of the logs.
         redact.install("uvicorn.error", "uvicorn.access", "codementor")
+        traces = tracing.Tracing.install() if traced else None  # this worker's own SDK
         registry = RoomRegistry(
             store if store is not None else open_store(settings),
             settings.registry_settings(),
@@ -293,6 +296,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             await registry.close()
             history.close()
             log.info("stopped: every room flushed")
+            if traces is not None:
+                await traces.close()  # the last spans, within a bounded wait
 
     async def openapi_endpoint(request: Request) -> Response:
         return JSONResponse(openapi_document)
@@ -327,6 +332,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error},
         middleware=[
+            *tracing.middleware(traced),
             Middleware(logs.RequestIdMiddleware),
             Middleware(SecurityHeaders),
             Middleware(JsonErrors),

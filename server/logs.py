@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Mapping, MutableMapping
 from typing import IO, Any
 
 import structlog
+from opentelemetry import trace
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.redact import REDACTED, SECRET_KEYS, RedactFilter, redact, redact_value
@@ -43,6 +44,16 @@ def _redact_fields(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableM
     return event
 
 
+def _trace_ids(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """``trace_id`` and ``span_id`` (W3C hex) of the span current where the line is
+    written, to go from a log line to its trace; none when tracing is off."""
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event.setdefault("trace_id", format(context.trace_id, "032x"))
+        event.setdefault("span_id", format(context.span_id, "016x"))
+    return event
+
+
 def _redact_line(_: Any, __: str, line: Any) -> Any:
     """The rendered line (a string), once more: what no field held as a string (an
     exception's text, a value formatted late) passes too."""
@@ -61,6 +72,7 @@ def configure(level: str = "info", fmt: str = "auto", stream: IO[str] | None = N
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _trace_ids,
     ]
     structlog.configure(
         processors=[

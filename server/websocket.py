@@ -20,6 +20,8 @@ import contextvars
 import time
 from collections.abc import Awaitable, Callable
 
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 from starlette.datastructures import QueryParams
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -49,6 +51,7 @@ from server.quotas import Quotas
 from server.wire import DIRECT_EXTENSION, RECEIVE_EXTENSION
 
 log = get_logger("codementor.ws")
+tracer = trace.get_tracer(__name__)
 
 SEND_CLOSE_TIMEOUT = 5.0
 CLOSE_UNKNOWN_ROOM = 4404
@@ -76,7 +79,7 @@ async def _connection(scope: Scope, receive: Receive, send: Send) -> None:
     until it ends. What only the admission needs (Starlette's ``WebSocket``, the token,
     its claims, the query) goes with ``_admit``'s frame; an idle connection keeps this
     frame and little else."""
-    admitted = await _admit(WebSocket(scope, receive=receive, send=send), send)
+    admitted = await _traced_admit(scope, receive, send)
     if admitted is None:
         return
     peer, room, sender = admitted
@@ -156,6 +159,21 @@ class _Reader:
         self.metrics.frame_rejected(_reason_label(exc))
         self.context.run(log.info, "frame_rejected", reason=exc.reason, detail=exc.detail or None)
         self.peer.close(exc.code, exc.reason)
+
+
+async def _traced_admit(
+    scope: Scope, receive: Receive, send: Send
+) -> tuple[Peer, Room, _Sender] | None:
+    """The admission under one span (the room's load a child of it), closed before the
+    frames flow: a connection's lifetime and its frames are not traced, and its span
+    leaves with this frame rather than stay with an idle connection."""
+    room = (scope.get("path_params") or {}).get("room", "")
+    with tracer.start_as_current_span(
+        "ws.admit", kind=SpanKind.SERVER, attributes={"codementor.room": room}
+    ) as span:
+        admitted = await _admit(WebSocket(scope, receive=receive, send=send), send)
+        span.set_attribute("codementor.ws.admitted", admitted is not None)
+        return admitted
 
 
 async def _admit(websocket: WebSocket, send: Send) -> tuple[Peer, Room, _Sender] | None:

@@ -52,7 +52,8 @@ mode: every answer waits), ``hang`` (requests are never answered while set), ``k
 / ``revive()`` (the port closes: connection refused; reopens on the same port, with the
 same submissions), ``inject(status, ...)`` (the next answers of an endpoint),
 ``queue_limit`` and ``hold`` (submissions stay ``2 Processing`` while set).
-Observations: ``calls`` (method, endpoint, status of each request), ``submissions``,
+Observations: ``calls`` (method, endpoint, status of each request), ``headers`` (method,
+endpoint and the request's headers, lowercase names: a ``traceparent``), ``submissions``,
 ``deleted``, ``max_in_flight``.
 """
 
@@ -426,6 +427,7 @@ class Judge0Double:
         self.hold = False
         # observations
         self.calls: list[tuple[str, str, int]] = []
+        self.headers: list[tuple[str, str, dict[str, str]]] = []
         self.submissions: dict[str, Submission] = {}
         self.deleted: dict[str, Submission] = {}  # token -> what DELETE removed
         self.in_flight = 0
@@ -551,6 +553,7 @@ class Judge0Double:
 
     def _record(self, request: Request, endpoint: str, response: Response) -> Response:
         self.calls.append((request.method, endpoint, response.status_code))
+        self.headers.append((request.method, endpoint, dict(request.headers)))
         return response
 
     async def _languages(self, request: Request) -> Response:

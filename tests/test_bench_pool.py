@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from bench.report import transport_section
+from bench.report import tracing_section, transport_section
 from bench.stats import percentiles, pool_idle_runs, pool_runs, rates
 from bench.transport import transports_taken
 
@@ -154,3 +154,17 @@ def test_the_transport_each_connection_took_is_read_from_metrics() -> None:
         'codementor_ws_connections_created{transport="asgi"} 1.7e9\n'
     )
     assert transports_taken(page) == {"direct": 3.0, "asgi": 1.0}
+
+
+def test_tracing_table_divides_on_by_off() -> None:
+    rows = []
+    for setting, cpu_s in (("off", 0.2), ("on", 0.3)):
+        delays = [2.0] * 990 + [4.0 if setting == "off" else 6.0] * 10
+        pair = run_row(delays, cpu_s, 10.0, saturated=False)
+        pair.update(rates(len(delays), 8.0, cpu_s, 10.0))
+        rows.append({"family": "tracing", "kind": "pair", "tracing": setting,
+                     "server": setting, "scenario": "pair: 20 rooms", **pair})  # fmt: skip
+    table_rows = table(tracing_section(rows))
+    assert table_rows["CPU µs per delivered update"][2:5] == ["200", "300", "1.50"]
+    assert table_rows["p99 ms"][2:5] == ["4", "6", "1.50"]
+    assert tracing_section(rows[:1]) == []  # one arm alone: no table
