@@ -76,7 +76,10 @@ class YClient(Notices):
         self.closed.clear()
         self.close_code = None
         self.ws = await websockets.connect(url, max_size=None, compression=None)
-        await self.ws.send(protocol.sync_step1(self.doc.get_state()))
+        # A refused room (4404, 4403) may close before step 1 leaves; the reader
+        # then records the close code, as a browser's provider would see it.
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await self.ws.send(protocol.sync_step1(self.doc.get_state()))
         self._outbox = asyncio.Queue()
         self._reader = asyncio.create_task(self._read())
         self._writer = asyncio.create_task(self._write())
