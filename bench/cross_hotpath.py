@@ -106,10 +106,12 @@ async def run(
                 writers.append((proto, keystrokes(1000 + 2 * r + side, count)))
             for _ in range(1000):
                 await asyncio.sleep(0.01)
-                if all(t.writes >= 2 for t in transports):
+                # The held 101 leaves with the first frame: one write is a joined peer.
+                if all(t.writes >= 1 for t in transports):
                     break
             else:
-                raise RuntimeError("connections did not join")
+                waiting = sum(t.writes < 1 for t in transports)
+                raise RuntimeError(f"{waiting} of {len(transports)} connections did not join")
         await asyncio.sleep(1.0)  # the rooms attached on both instances
         tick = 0.01
         period = max(1, round(1 / (rate * tick)))

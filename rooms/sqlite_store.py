@@ -361,19 +361,30 @@ class SQLiteStore:
                 runs.append((who, kind, 1))
             if kept:
                 kept_entries.append((room, entry, kept, merged_runs(tuple(runs))))
+        self._load_last_rows({room for room, entry, _, _ in kept_entries if entry.join_seconds > 0})
         rows: list[tuple[object, ...]] = []
         made: list[tuple[str, float, int, tuple[Part, ...]]] = []  # the rows, for _last_rows
+        extended: list[tuple[object, ...]] = []
         firsts: set[str] = set()
         for room, entry, kept, owned in kept_entries:
             first = room not in firsts
             firsts.add(room)
-            if first and self._extend_last_row(room, entry, kept, owned):
+            extension = self._extend_last_row(room, entry, kept, owned) if first else None
+            if extension is not None:
+                extended.append(extension)
                 continue
             who, kind = owned[0][0], owned[0][1]
             parts = parts_json(joined_parts(owned))
             rows.append((room, entry.ts_first, entry.ts, who.id, who.name, who.role, kind,
                          encode_batch(kept), parts, len(kept)))  # fmt: skip
             made.append((room, entry.ts_first, len(kept), owned))
+        # One call for every extended row: a call per room cost more in Python than
+        # SQLite spends on the rows (bench/README, "The pair path since 2026-11-26").
+        self._db.executemany(
+            "UPDATE history SET data = CAST(data || ? AS BLOB), ts = ?, n = n + ?, parts = ?,"
+            " who_id = ?, who_name = ?, who_role = ?, kind = ? WHERE seq = ?",
+            extended,
+        )
         at = 0
         for run in chunks(rows):
             marks = ",".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(run))
@@ -409,48 +420,52 @@ class SQLiteStore:
         if len(self._last_rows) > MAX_CACHED_SEQS:
             self._last_rows.clear()
 
+    def _load_last_rows(self, rooms: set[str]) -> None:
+        """Read the last history row of each of ``rooms`` not in ``_last_rows``, one
+        statement per chunk (``_extend_last_row`` then reads memory). Another process
+        writing the file clears the cache on every flush (``_last_seqs``), and a
+        ``SELECT`` per room then cost more than the flush's other statements together."""
+        missing = sorted(room for room in rooms if room not in self._last_rows)
+        for chunk in chunks(missing):
+            names = ",".join(["(?)"] * len(chunk))
+            found = self._db.execute(
+                f"WITH names(room) AS (VALUES {names})"
+                " SELECT h.room, h.seq, h.ts_first, h.n, h.who_id, h.who_name, h.who_role,"
+                " h.kind, h.parts FROM names JOIN history AS h"
+                " ON h.seq = (SELECT MAX(seq) FROM history WHERE room = names.room)",
+                chunk,
+            )
+            for room, seq, ts_first, n, who_id, name, role, kind, raw in found:
+                runs = parts_from_json(raw) or ((Who(who_id, name, role), kind, n),)
+                self._last_rows[room] = _LastRow(seq, ts_first, n, runs, _head(runs))
+
     def _extend_last_row(
         self, room: str, entry: HistoryEntry, kept: list[bytes], owned: tuple[Part, ...]
-    ) -> bool:
-        """Append ``kept`` to the room's last row if it began within the entry's window
-        and has room; False (nothing written) otherwise."""
-        if entry.join_seconds <= 0:
-            return False
+    ) -> tuple[object, ...] | None:
+        """The ``UPDATE`` parameters that append ``kept`` to the room's last row (read by
+        ``_load_last_rows``) if it began within the entry's window and has room; None
+        otherwise."""
         last = self._last_rows.get(room)
-        if last is None:
-            found = self._db.execute(
-                "SELECT seq, ts_first, n, who_id, who_name, who_role, kind, parts FROM history"
-                " WHERE room = ? ORDER BY seq DESC LIMIT 1",
-                (room,),
-            ).fetchone()
-            if found is None:
-                return False
-            seq, ts_first, n, who_id, name, role, kind, raw = found
-            runs = parts_from_json(raw) or ((Who(who_id, name, role), kind, n),)
-            last = self._last_rows[room] = _LastRow(seq, ts_first, n, runs, _head(runs))
+        if entry.join_seconds <= 0 or last is None:
+            return None
         if (
             entry.ts_first - last.ts_first > entry.join_seconds
             or last.count + len(kept) > entry.join_updates
             or last.runs[-1][1] in SEPARATE
         ):
-            return False
+            return None
         merged = append_runs(last.runs, owned)
         # Only the seam changed: the lines before the old last run stay as stored.
         head = "\n".join(
             line for line in (last.head, *map(run_line, merged[len(last.runs) - 1 : -1])) if line
         )
         parts = f"{head}\n{run_line(merged[-1])}" if len(merged) > 1 else None
-        self._db.execute(
-            "UPDATE history SET data = CAST(data || ? AS BLOB), ts = ?, n = n + ?, parts = ?,"
-            " who_id = ?, who_name = ?, who_role = ?, kind = ? WHERE seq = ?",
-            (encode_batch(kept), entry.ts, len(kept), parts,
-             last.runs[0][0].id, last.runs[0][0].name, last.runs[0][0].role, last.runs[0][1],
-             last.seq),
-        )  # fmt: skip
         self._last_rows[room] = _LastRow(
             last.seq, last.ts_first, last.count + len(kept), merged, head
         )
-        return True
+        first_who, first_kind = last.runs[0][0], last.runs[0][1]
+        return (encode_batch(kept), entry.ts, len(kept), parts,
+                first_who.id, first_who.name, first_who.role, first_kind, last.seq)  # fmt: skip
 
     def _known_clocks(self, wanted: set[tuple[str, int]]) -> dict[tuple[str, int], int]:
         """The next unrecorded clock of each (room, client), 0 for one never recorded."""
