@@ -6,7 +6,9 @@ what they are asked to write, frames fed to ``data_received`` in 10 ms ticks), w
 ``--instances 2``: two apps in this process, one data directory, one ``redis-server``
 started here, each room's first writer on instance A and its second on B, so every
 update crosses Redis once, as in ``make bench``'s multi pair row. ``--instances 1``: the
-same rooms and writers on one app without Redis, the single-instance row.
+same rooms and writers on one app without Redis, the single-instance row. ``--affinity``
+(with 2 instances): both writers of a room on one instance, as a proxy with room affinity
+places them, so nothing crosses and what is left is the cost of Redis and a shared store.
 
     .venv/bin/python -m bench.cross_hotpath --instances 2 --rooms 200 --seconds 8
 
@@ -75,7 +77,13 @@ async def app_running(environ: dict[str, str]) -> AsyncIterator[uvicorn.Config]:
 
 
 async def run(
-    instances: int, rooms: int, seconds: float, rate: float, data: str, redis: tuple[str, int]
+    instances: int,
+    rooms: int,
+    seconds: float,
+    rate: float,
+    data: str,
+    redis: tuple[str, int],
+    affinity: bool = False,
 ) -> dict[str, float]:
     loop = asyncio.get_running_loop()
     url, redis_pid = redis
@@ -94,8 +102,9 @@ async def run(
         writers: list[tuple[DirectWebSocketProtocol, list[bytes]]] = []
         transports: list[CountingTransport] = []
         for side in (0, 1):  # every room's first writer first: it makes the room
-            config = configs[side % len(configs)]
             for r in range(rooms):
+                # Crossing: a room's writers on A and B. Affinity: both on one instance.
+                config = configs[(r if affinity else side) % len(configs)]
                 transport = CountingTransport()
                 proto = DirectWebSocketProtocol(
                     config=config, server_state=state, app_state={}, _loop=loop
@@ -157,6 +166,11 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=5.0, help="updates per writer per second")
     parser.add_argument("--commandstats", action="store_true", help="print Redis's afterwards")
     parser.add_argument(
+        "--affinity",
+        action="store_true",
+        help="with 2 instances, both writers of a room on one instance (nothing crosses)",
+    )
+    parser.add_argument(
         "--coalesce-ms", type=float, help="experiment: the broker's COALESCE_SECONDS, in ms"
     )
     args = parser.parse_args()
@@ -184,7 +198,7 @@ def main() -> None:
             except ImportError:
                 runner = asyncio.run  # type: ignore[assignment]
             args_ = (args.instances, args.rooms, args.seconds, args.rate, data, (url, redis.pid))
-            result = runner(run(*args_))
+            result = runner(run(*args_, affinity=args.affinity))
             if args.commandstats:  # calls and server time per Redis command
                 stats = subprocess.run(
                     ["redis-cli", "-p", str(port), "info", "commandstats"],

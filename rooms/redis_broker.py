@@ -11,7 +11,7 @@
   (whose packing and parsing cost more than the few entries it brought, and Redis more:
   bench/README, "Across instances"). News is a hint, never the record: every
   ``SWEEP_SECONDS`` (and after every reconnect) the reader reads every loaded room's
-  stream, so an entry whose news was lost (trimmed, a publisher killed mid-pipeline, an
+  stream, so an entry whose news was lost (trimmed, a publisher killed mid-batch, an
   entry written by other means) is read all the same, at most that much later.
 - Awareness: pub/sub on ``codementor:aw:{name}`` (ephemeral; dropped while Redis
   is down, since clients renew their state every 15 s).
@@ -98,11 +98,32 @@ LEASE_MS = 30_000
 TRIM_SAFETY_MS = 60_000
 MAX_BACKOFF = 5.0
 PUBLISH_BATCH = 500
-# The publisher and the reader each wait this long after waking, so one pipeline or one
+# The publisher and the reader each wait this long after waking, so one publish or one
 # XREAD carries a few milliseconds of updates instead of one: an XREAD names every
 # loaded room's stream, and its encoding cost more than the updates it brought
 # (the multi-instance pair row of bench/README, "Things tried", has the numbers).
 COALESCE_SECONDS = 0.002
+# A publish batch is one script call per read group: its room entries, then the group's
+# news entry naming the rooms (after them, so news never comes before what it
+# announces). A pipeline of XADDs cost redis-py more Python per update (building,
+# packing and parsing each command) than everything else the publisher does
+# (bench/README, "Across instances"). KEYS: the entries' streams, then the news stream;
+# ARGV: src, the news's rooms, news MAXLEN, then per entry its update and origin ('' for
+# none). Every key of a group shares a slot in a cluster (``rooms.redis_keys``).
+PUBLISH_SCRIPT = """
+local src, rooms, maxlen = ARGV[1], ARGV[2], ARGV[3]
+local entries = #KEYS - 1
+for i = 1, entries do
+  local update, origin = ARGV[2 + 2 * i], ARGV[3 + 2 * i]
+  if origin == '' then
+    redis.call('XADD', KEYS[i], '*', 'u', update, 'src', src)
+  else
+    redis.call('XADD', KEYS[i], '*', 'u', update, 'src', src, 'o', origin)
+  end
+end
+redis.call('XADD', KEYS[entries + 1], 'MAXLEN', '~', maxlen, '*', 'src', src, 'r', rooms)
+return entries
+"""
 # News entries kept (approximately): a reader further behind than that misses some and
 # catches up at its next sweep.
 NEWS_MAXLEN = 2000
@@ -195,6 +216,7 @@ class RedisBroker(Broker):
                 settings.url, socket_timeout=read_timeout, **common
             )
         self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        self._publish_script = self._redis.register_script(PUBLISH_SCRIPT)
         self._rooms: dict[str, SyncedRoom] = {}
         self._groups: dict[int, dict[str, None]] = {}  # read group -> its rooms, in order
         self._positions: dict[str, str] = {}
@@ -434,11 +456,11 @@ class RedisBroker(Broker):
         self._outbox_bytes -= sum(len(u) for _, u, _ in batch)
         reseed = {r: self._rooms[r].doc.get_update() for r in self._reseed if r in self._rooms}
         self._reseed.clear()
-        # One span per pipeline, never per update; a trace of its own (Context()): the
+        # One span per batch, never per update; a trace of its own (Context()): the
         # publisher serves every room, whatever started its task.
         attributes: dict[str, AttributeValue] = {
             "db.system.name": "redis",
-            "db.operation.name": "PIPELINE XADD",
+            "db.operation.name": "EVALSHA",
             "codementor.updates": len(batch),
             "codementor.reseeds": len(reseed),
         }
@@ -446,23 +468,14 @@ class RedisBroker(Broker):
             "redis.publish_batch", Context(), kind=SpanKind.CLIENT, attributes=attributes
         )
         try:
+            calls = self._publish_calls(batch, reseed)
             async with asyncio.timeout(self.settings.timeout):
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    for room, update, origin in batch:
-                        fields = {"u": update, "src": self._me}
-                        if origin is not None:
-                            fields["o"] = origin
-                        pipe.xadd(self._keys.stream(room), fields)  # type: ignore[arg-type]
-                    for room, full in reseed.items():
-                        pipe.xadd(self._keys.stream(room), {"u": full, "src": self._me})
-                    # After the entries, in their slot and on their connection: news
-                    # never comes before what it announces.
-                    for group, rooms in self._news_of(batch, reseed.keys()).items():
-                        news: dict[Any, Any] = {"src": self._me, "r": " ".join(rooms)}
-                        pipe.xadd(
-                            self._keys.news(group), news, maxlen=NEWS_MAXLEN, approximate=True
-                        )
-                    await pipe.execute()
+                if len(calls) == 1:
+                    await self._publish_script(*calls[0], client=self._redis)
+                else:  # a cluster: one call per shard, to the masters that own them
+                    await asyncio.gather(
+                        *(self._publish_script(*call, client=self._redis) for call in calls)
+                    )
         except BaseException as exc:
             span.record_exception(exc)
             span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
@@ -477,14 +490,26 @@ class RedisBroker(Broker):
         span.end()
         self._report_backlog()
 
-    def _news_of(
-        self, batch: list[tuple[str, bytes, bytes | None]], reseeded: Iterable[str]
-    ) -> dict[int, set[str]]:
-        """The rooms a batch writes to, by read group."""
-        groups: dict[int, set[str]] = {}
-        for room in (*(room for room, _, _ in batch), *reseeded):
-            groups.setdefault(self._keys.group(room), set()).add(room)
-        return groups
+    def _publish_calls(
+        self, batch: list[tuple[str, bytes, bytes | None]], reseed: dict[str, bytes]
+    ) -> list[tuple[list[str], list[bytes | str | int]]]:
+        """``PUBLISH_SCRIPT``'s keys and arguments for a batch, one call per read group,
+        each group's entries in the batch's order."""
+        entries: dict[int, tuple[list[str], list[bytes | str | int], set[str]]] = {}
+        items = [*batch, *((room, full, None) for room, full in reseed.items())]
+        for room, update, origin in items:
+            group = self._keys.group(room)
+            call = entries.get(group)
+            if call is None:
+                call = entries[group] = ([], [self._me, "", NEWS_MAXLEN], set())
+            call[0].append(self._keys.stream(room))
+            call[1].extend((update, b"" if origin is None else origin))
+            call[2].add(room)
+        calls: list[tuple[list[str], list[bytes | str | int]]] = []
+        for group, (keys, args, rooms) in entries.items():
+            args[1] = " ".join(rooms)
+            calls.append(([*keys, self._keys.news(group)], args))
+        return calls
 
     # -- reading ---------------------------------------------------------------
 

@@ -593,6 +593,38 @@ class Hiccup:
         return await self.inner(*args, **kwargs)
 
 
+async def test_a_publish_batch_writes_the_entries_then_the_news(
+    redis_server: RedisProcess,
+) -> None:
+    """One script call writes a batch (``PUBLISH_SCRIPT``): every update as its own entry
+    in its room's stream, in order, with ``src`` and the origin when there is one, then
+    one news entry naming the rooms; the same entries the pipeline of XADDs wrote, so
+    instances of either version read each other."""
+    docs = {name: FakeRoom(name, Doc()) for name in ("news-a", "news-b")}
+    broker = RedisBroker(RedisSettings(url=redis_server.url, instance_id="x"), RoomObserver())
+    await broker.start()
+    try:
+        for room in docs.values():
+            await broker.attach(room)
+        broker.publish_update("news-a", b"a1", b"origin-1")
+        broker.publish_update("news-b", b"b1")
+        broker.publish_update("news-a", b"a2", b"origin-2")
+        with redis_server.client() as r:
+            await eventually(lambda: r.xlen("codementor:room:news-a") == 2, timeout=5.0)
+            a = [fields for _, fields in r.xrange("codementor:room:news-a")]
+            b = [fields for _, fields in r.xrange("codementor:room:news-b")]
+            news = [fields for _, fields in r.xrange("codementor:news")]
+        assert a == [
+            {b"u": b"a1", b"src": b"x", b"o": b"origin-1"},
+            {b"u": b"a2", b"src": b"x", b"o": b"origin-2"},
+        ]
+        assert b == [{b"u": b"b1", b"src": b"x"}]
+        assert [n[b"src"] for n in news] == [b"x"] * len(news)
+        assert {room for n in news for room in n[b"r"].decode().split()} == set(docs)
+    finally:
+        await broker.close()
+
+
 async def test_publisher_and_reader_survive_an_unexpected_error(redis_server: RedisProcess) -> None:
     """Before, only connection errors were caught: any other error ended the publishing
     (or reading, or awareness listening) task for good and silently, and the instances
