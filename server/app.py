@@ -27,6 +27,7 @@ from rooms.store import Store, StoreError
 from server import (
     ai,
     class_api,
+    collector,
     exercises_api,
     history_api,
     logs,
@@ -181,6 +182,7 @@ def app_from_env() -> WebSocketFastPath:
     settings = from_env()
     stderr, _ = native_stderr.install()  # for the whole life of the worker process
     logs.configure(settings.log_level, settings.log_format, stderr)  # a fresh (spawned) process
+    collector.tune()
     return WebSocketFastPath(create_app(settings))
 
 

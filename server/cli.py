@@ -16,7 +16,7 @@ from typing import Any
 import uvicorn
 
 from rooms.roles import Role
-from server import admin_cli, datadir, logs, native_stderr, transport
+from server import admin_cli, collector, datadir, logs, native_stderr, transport
 from server.app import WebSocketFastPath, create_app
 from server.auth import ANY_ROOM, check_strength, issue_token, resolve_secret
 from server.names import valid_room_name
@@ -85,6 +85,7 @@ def serve(settings: Settings) -> None:
 
 def _serve(settings: Settings) -> None:
     raise_file_limit(settings.max_connections)
+    collector.tune()  # each --workers process tunes its own (app_from_env)
     chosen = transport.choose(settings)  # SettingsError (on, misfit) before listening
     log.info("ws_transport", fast_path=chosen.fast, reason=chosen.reason)
     options: dict[str, Any] = {
