@@ -7,8 +7,9 @@ to raise the per-client connect p99 to 247-279 ms at 10,000 clients (94-102 ms w
 this tuning) and to 210-221 ms at 5,000 (86-109 ms), in ``bench/run.py --only capacity``
 runs taking turns (bench/README.md, "Connecting", "The garbage collector"). One full
 collection per 100 keeps that tail without holding more memory per idle connection
-(7.7-8.5 KiB either way); CPU per connect did not change measurably. ``gc.freeze()`` after start-up was tried too and
-changed nothing: the cost is in the connections' objects, not the start-up heap.
+(7.7-8.5 KiB either way); CPU per connect did not change measurably. ``gc.freeze()``
+after start-up was tried too and changed nothing: the cost is in the connections'
+objects, not the start-up heap.
 """
 
 from __future__ import annotations
