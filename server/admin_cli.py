@@ -23,15 +23,13 @@ from typing import Any
 from pycrdt import Doc
 
 from crdt import schema
-from rooms.mongo_store import MongoStore
 from rooms.observer import RoomObserver
-from rooms.redis_broker import RedisBroker, RedisSettings
 from rooms.room_file import SUFFIX, RoomFileError
 from rooms.sqlite_store import SQLiteStore
 from rooms.store import Store, StoreError
 from server import backup as backups
 from server import room_transfer
-from server.app import SQLITE_FILE
+from server.datadir import SQLITE_FILE
 from server.settings import Settings, from_env
 
 COMMANDS = ("export", "import", "backup", "restore", "rooms")
@@ -173,6 +171,8 @@ def open_store(settings: Settings, create: bool = False) -> Store:
     """The configured store. A SQLite store that does not exist yet is made only when
     ``create`` (import): reading a misspelled data dir must not look like an empty one."""
     if settings.mongo_url:
+        from rooms.mongo_store import MongoStore  # here: the SQLite commands start faster
+
         return MongoStore.from_url(settings.mongo_url)
     path = settings.data_dir / SQLITE_FILE
     if not create and not path.is_file():
@@ -307,6 +307,8 @@ def _delete(settings: Settings, store: Store, room: str) -> None:
 
 async def _delete_redis_keys(settings: Settings, room: str) -> bool:
     """The room's keys, and the deletion notice every running instance subscribes to."""
+    from rooms.redis_broker import RedisBroker, RedisSettings  # here: see open_store
+
     broker = RedisBroker(
         RedisSettings(
             url=settings.redis_url or "",

@@ -44,6 +44,7 @@ from server import (
 )
 from server.api import Api
 from server.auth import Authenticator, resolve_secret
+from server.datadir import SQLITE_FILE
 from server.drain import SignalDrain
 from server.handshake import STATE_KEY
 from server.headers import SecurityHeaders
@@ -57,7 +58,6 @@ from server.websocket import ConnectionLimit, websocket_endpoint
 
 log = get_logger("codementor.app")
 
-SQLITE_FILE = "codementor.sqlite3"
 WEBSOCKET_PREFIX = "/ws/"
 # Not ready once every write to the store has failed for this long: as long as the
 # readiness probe gives the store to answer at all (a retry or two of the flusher).

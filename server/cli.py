@@ -16,8 +16,7 @@ from typing import Any
 import uvicorn
 
 from rooms.roles import Role
-from server import admin_cli, collector, datadir, logs, native_stderr, transport
-from server.app import WebSocketFastPath, create_app
+from server import admin_cli, collector, datadir, logs, native_stderr
 from server.auth import ANY_ROOM, check_strength, issue_token, resolve_secret
 from server.names import valid_room_name
 from server.settings import FIELDS, Settings, SettingsError, env_name, from_env, parser_for
@@ -84,6 +83,11 @@ def serve(settings: Settings) -> None:
 
 
 def _serve(settings: Settings) -> None:
+    # Imported here, not at the top: the admin commands (export, rooms list, backup...)
+    # then start without the app and its AI, Redis and Mongo clients.
+    from server import transport
+    from server.app import WebSocketFastPath, create_app
+
     raise_file_limit(settings.max_connections)
     collector.tune()  # each --workers process tunes its own (app_from_env)
     chosen = transport.choose(settings)  # SettingsError (on, misfit) before listening

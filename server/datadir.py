@@ -18,8 +18,10 @@ from pathlib import Path
 
 from rooms.sqlite_store import SQLiteStore
 from rooms.store import StoreError
-from server.app import SQLITE_FILE
 from server.settings import Settings, SettingsError
+
+# The embedded store's file in the data dir.
+SQLITE_FILE = "codementor.sqlite3"
 
 PROBE_BYTES = 4096
 

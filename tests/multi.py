@@ -15,7 +15,7 @@ from pycrdt import Doc, Text
 from crdt.offsets import codepoint_to_utf8
 from crdt.updates import decode_state_vector
 from rooms.sqlite_store import SQLiteStore
-from server.app import SQLITE_FILE
+from server.datadir import SQLITE_FILE
 from tests.serverproc import ServerProcess
 from tests.support import eventually
 from tests.yclient import YClient

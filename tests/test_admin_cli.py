@@ -17,7 +17,7 @@ import pytest
 
 from rooms import room_file
 from rooms.sqlite_store import SQLiteStore
-from server.app import SQLITE_FILE
+from server.datadir import SQLITE_FILE
 from tests.redisproc import RedisProcess
 from tests.serverproc import ServerProcess
 from tests.support import SECRET, eventually, sign

@@ -26,7 +26,7 @@ from rooms import classroom
 from rooms.roles import Role
 from rooms.sqlite_store import SQLiteStore
 from rooms.store import RoomInfo
-from server.app import SQLITE_FILE
+from server.datadir import SQLITE_FILE
 from tests.anthropic_double import AnthropicDouble, Reply
 from tests.serverproc import ServerProcess
 from tests.support import SECRET, eventually, sign

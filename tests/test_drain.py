@@ -17,7 +17,7 @@ import websockets
 from pycrdt import Doc, Text
 
 from rooms.sqlite_store import SQLiteStore
-from server.app import SQLITE_FILE
+from server.datadir import SQLITE_FILE
 from tests.serverproc import ServerProcess
 from tests.support import eventually
 from tests.yclient import YClient

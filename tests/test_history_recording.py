@@ -17,7 +17,7 @@ from pycrdt import Array, Doc, Map, Text
 from crdt.structs import parse
 from rooms.history import HistoryRow
 from rooms.sqlite_store import SQLiteStore
-from server.app import SQLITE_FILE
+from server.datadir import SQLITE_FILE
 from tests.multi import doc_text, start_instances, stop_all, stored_doc
 from tests.redisproc import RedisProcess
 from tests.serverproc import ServerProcess
