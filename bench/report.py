@@ -397,15 +397,7 @@ def transport_section(rows: list[Row]) -> list[str]:
         off, auto = arms.get("off"), arms.get("auto")
         if off is None or auto is None:
             continue
-        saturated = bool(off["saturated"] or auto["saturated"])
-        scenario = off["scenario"] + (" ⚠" if saturated else "")
-        generators = f"off: {gen_cell(off)}; auto: {gen_cell(auto)}"
-        for i, (label, read, always) in enumerate(metrics):
-            quoted = ratio(read(off), read(auto)) if always or not saturated else "n/q"
-            lines.append(
-                f"| {scenario if i == 0 else ''} | {label} | {fmt(read(off))} | "
-                f"{fmt(read(auto))} | {quoted} | {generators if i == 0 else ''} |"
-            )
+        lines += arm_rows((off, "off"), (auto, "auto"), metrics, ratio)
     return lines
 
 
@@ -428,14 +420,28 @@ def tracing_section(rows: list[Row]) -> list[str]:
         "| scenario | metric | off | on | on / off | generator |",
         "|---|---|---|---|---|---|",
     ]
-    saturated = bool(off["saturated"] or on["saturated"])
-    scenario = off["scenario"] + (" ⚠" if saturated else "")
-    generators = f"off: {gen_cell(off)}; on: {gen_cell(on)}"
-    for i, (label, read, always) in enumerate(DELIVERY_METRICS):
-        quoted = ratio(read(on), read(off)) if always or not saturated else "n/q"
+    return lines + arm_rows((off, "off"), (on, "on"), DELIVERY_METRICS, lambda a, b: ratio(b, a))
+
+
+def arm_rows(
+    first: tuple[Row, str],
+    second: tuple[Row, str],
+    metrics: list[Metric],
+    compare: Callable[[Any, Any], str],
+) -> list[str]:
+    """One scenario's rows of a two-settings table: each metric under both settings and
+    ``compare(first, second)``, not quoted ("n/q") when a generator saturated unless the
+    metric is read with the generator idle (its ``always``)."""
+    (a, a_name), (b, b_name) = first, second
+    saturated = bool(a["saturated"] or b["saturated"])
+    scenario = a["scenario"] + (" ⚠" if saturated else "")
+    generators = f"{a_name}: {gen_cell(a)}; {b_name}: {gen_cell(b)}"
+    lines: list[str] = []
+    for i, (label, read, always) in enumerate(metrics):
+        quoted = compare(read(a), read(b)) if always or not saturated else "n/q"
         lines.append(
-            f"| {scenario if i == 0 else ''} | {label} | {fmt(read(off))} | "
-            f"{fmt(read(on))} | {quoted} | {generators if i == 0 else ''} |"
+            f"| {scenario if i == 0 else ''} | {label} | {fmt(read(a))} | "
+            f"{fmt(read(b))} | {quoted} | {generators if i == 0 else ''} |"
         )
     return lines
 

@@ -18,7 +18,7 @@ import httpx
 from bench.procs import BENCH, free_port, stop_process, wait_listening
 from bench.servers import OURS, Ours, Server
 from bench.stats import pool_runs
-from bench.traffic import drive_traffic, pair_rooms
+from bench.traffic import pair_window
 
 if TYPE_CHECKING:
     from bench.scenarios import Bench
@@ -50,7 +50,7 @@ def run_tracing(bench: Bench) -> None:
                 env = {"OTEL_EXPORTER_OTLP_ENDPOINT": url} if setting == "on" else OFF_ENV
                 server = Ours(label, bench.data_dir("tracing-"), env=env,
                               name=server_name(setting))  # fmt: skip
-                bench.guarded("tracing", label, server, _checked(_pair, setting, url),
+                bench.guarded("tracing", label, server, _checked(pair_window, setting, url),
                               bench.plan.duration, plan.pair, done[setting])  # fmt: skip
         for setting, parts in done.items():
             if not parts:
@@ -86,10 +86,3 @@ def _checked(body: Body, setting: str, sink: str) -> Body:
             raise RuntimeError(f"tracing={setting}: the sink took {after - before} exports")
 
     return run
-
-
-def _pair(
-    server: Server, label: str, duration: float, rooms: int, parts: list[dict[str, Any]]
-) -> None:
-    loads = pair_rooms(server, rooms)
-    parts.append(drive_traffic([server], loads, label=label, rate=5, duration=duration, procs=1))

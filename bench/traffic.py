@@ -205,6 +205,15 @@ def pair_rooms(server: Server, count: int, instances: int = 1) -> list[RoomLoad]
     return rooms
 
 
+def pair_window(
+    server: Server, label: str, duration: float, rooms: int, parts: list[dict[str, Any]]
+) -> None:
+    """One window of ``rooms`` fresh pair rooms typing at 5/s on one server, one generator
+    process; its row appended to ``parts`` (the families that compare two settings)."""
+    loads = pair_rooms(server, rooms)
+    parts.append(drive_traffic([server], loads, label=label, rate=5, duration=duration, procs=1))
+
+
 def broadcast_room(server: Server, readers: int, instances: int = 1) -> list[RoomLoad]:
     """One broadcast room: the owner writes, ``readers`` viewers read (dealt over the
     instances)."""

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from bench.capacity import capacity
 from bench.servers import OURS, Ours, Server
 from bench.stats import pool_idle_runs, pool_runs
-from bench.traffic import broadcast_room, drive_traffic, pair_rooms
+from bench.traffic import broadcast_room, drive_traffic, pair_window
 
 if TYPE_CHECKING:
     from bench.scenarios import Bench
@@ -30,7 +30,7 @@ def run_transport(bench: Bench) -> None:
     plan = bench.plan.transport
     duration = bench.plan.duration
     cases = [
-        ("pair", plan.pair, f"pair: {plan.pair} rooms × 2 writers × 5/s", _pair),
+        ("pair", plan.pair, f"pair: {plan.pair} rooms × 2 writers × 5/s", pair_window),
         ("broadcast", plan.broadcast, f"broadcast: {plan.broadcast} readers, 1 writer 10/s",
          _broadcast),
         ("idle", plan.idle, f"idle: {plan.idle} connections, {plan.idle // 10} rooms", _idle),
@@ -79,13 +79,6 @@ def transports_taken(metrics: str) -> dict[str, float]:
             kind = line.split('transport="', 1)[1].split('"', 1)[0]
             taken[kind] = taken.get(kind, 0.0) + float(line.rsplit(" ", 1)[1])
     return taken
-
-
-def _pair(
-    server: Server, label: str, duration: float, rooms: int, parts: list[dict[str, Any]]
-) -> None:
-    loads = pair_rooms(server, rooms)
-    parts.append(drive_traffic([server], loads, label=label, rate=5, duration=duration, procs=1))
 
 
 def _broadcast(

@@ -90,6 +90,19 @@ def children(spans: list[ReceivedSpan], parent: ReceivedSpan, name: str) -> list
     ]
 
 
+def start_run(server: ServerProcess, room: str, traceparent: str) -> str:
+    """Start a run of the room's code as its owner, under a caller's ``traceparent``."""
+    response = httpx.post(
+        f"{server.http_url}/api/rooms/{room}/runs",
+        json={},
+        headers={"authorization": f"Bearer {sign(room, 'owner')}", "traceparent": traceparent},
+        timeout=10,
+    )
+    assert response.status_code == 202, response.text
+    run_id: str = response.json()["run_id"]
+    return run_id
+
+
 def run_finished(server: ServerProcess) -> bool:
     return any(e.get("event") == "run_finished" for e in server.events())
 
@@ -100,14 +113,7 @@ def test_a_run_is_one_trace_from_the_rest_request_to_each_judge0_call(
     server = server_factory(**traced(receiver, **runner_env(judge0)))
     room = create_room(server, "print('traced')\n")
     header, trace_id, caller_span = parent_header()
-    response = httpx.post(
-        f"{server.http_url}/api/rooms/{room}/runs",
-        json={},
-        headers={"authorization": f"Bearer {sign(room, 'owner')}", "traceparent": header},
-        timeout=10,
-    )
-    assert response.status_code == 202, response.text
-    run_id = response.json()["run_id"]
+    run_id = start_run(server, room, header)
 
     job = receiver.one("runner.job", trace_id)
     rest = receiver.one("POST /api/rooms/{room}/runs", trace_id)
@@ -264,13 +270,7 @@ def test_tracing_off_exports_nothing_and_propagates_nothing(
     for server in (off, disabled):
         room = create_room(server, "print('untraced')\n")
         header, _, _ = parent_header()
-        response = httpx.post(
-            f"{server.http_url}/api/rooms/{room}/runs",
-            json={},
-            headers={"authorization": f"Bearer {sign(room, 'owner')}", "traceparent": header},
-            timeout=10,
-        )
-        assert response.status_code == 202, response.text
+        start_run(server, room, header)
         wait_until(lambda server=server: run_finished(server), 15)  # type: ignore[misc]
         assert not [e for e in server.events() if "trace_id" in e or e["event"] == "tracing_on"]
     assert [h for _, _, h in judge0.headers if "traceparent" in h] == []
