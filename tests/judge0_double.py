@@ -362,6 +362,11 @@ def execute_project(
                 )  # fmt: skip
         outcome = sandboxed(["/bin/bash", "run"], box, stdin, cpu, wall, 0, env)
     result = judged(outcome, cpu)
+    if result.status_id == 11 and result.exit_code == 128 + signal.SIGXCPU:
+        # bash reports its child's SIGXCPU as exit status 152, and wait4's CPU time then
+        # reads 4.999-5.000 for a 5 s limit as often as above it. isolate would have
+        # stopped the whole box: a time limit.
+        result.status_id, result.message = 5, b"Time limit exceeded"
     if result.status_id == 3 and outcome.maxrss > memory_kb:  # the cgroup would have killed it
         result.status_id, result.exit_code, result.exit_signal = 12, None, int(signal.SIGKILL)
         result.message = f"Caught fatal signal {int(signal.SIGKILL)}".encode()
@@ -392,10 +397,7 @@ def judged(outcome: Outcome, cpu: float) -> Result:
         else:
             result.status_id = SIGNAL_STATUS.get(sig, 12)
             result.message = f"Caught fatal signal {sig}".encode()
-    elif cpu_time > cpu or os.WEXITSTATUS(wait_status) == 128 + signal.SIGXCPU:
-        # A multi-file program runs under bash, which reports its child's SIGXCPU as
-        # exit status 152; wait4's CPU time then reads 4.999-5.000 for a 5 s limit as
-        # often as above it. isolate would have stopped the whole box: a time limit.
+    elif cpu_time > cpu:
         result.status_id, result.message = 5, b"Time limit exceeded"
         result.exit_code = os.WEXITSTATUS(wait_status)
     elif os.WEXITSTATUS(wait_status) != 0:
